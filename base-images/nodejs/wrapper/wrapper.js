@@ -1,0 +1,198 @@
+// The protocol loop: one websocket, one task at a time, many tasks per process.
+//   initialize(task) -> init(task)            -> initialized
+//   start            -> started, start(task, api) -> done(value) | errorMessage
+//   stop             -> stop(task)            -> stopped (the running start's result is dropped)
+//   exit({exitCode}) -> exit(task), close the socket, finish with exitCode
+// initialize and start are handled in arrival order; the user's start runs detached,
+// so stop, pings and close keep being processed while it is pending.
+'use strict';
+
+const codec = require('./codec');
+
+const HOOK_TIMEOUT_MS = 10000; // how long stop()/exit() hooks may delay the answer
+
+function log(message) {
+  process.stderr.write(`[wrapper] ${message}\n`);
+}
+
+function safeString(v) {
+  try { return String(v); } catch { return Object.prototype.toString.call(v); }
+}
+
+/** {message, details} for anything thrown: "Name: message" and the stack for errors. */
+function describe(err) {
+  if (err instanceof Error || (err && typeof err === 'object' && typeof err.message === 'string' && typeof err.name === 'string')) {
+    const message = `${err.name}: ${err.message}`;
+    return { message, details: typeof err.stack === 'string' ? err.stack : message };
+  }
+  const text = safeString(err);
+  return { message: text, details: text };
+}
+
+function withTimeout(promise, what) {
+  let timer;
+  const limit = new Promise((resolve) => {
+    timer = setTimeout(() => { log(`${what} did not finish within ${HOOK_TIMEOUT_MS} ms; going on`); resolve(); }, HOOK_TIMEOUT_MS);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+class Wrapper {
+  /** loaded: the result of algorithm.load(): { algorithm } or { error, details }. */
+  constructor(ws, encoding, loaded) {
+    this.ws = ws;
+    this.encoding = encoding;
+    this.loaded = loaded;
+    this.hooks = loaded.algorithm || {};
+    this.task = null;   // the task from the last initialize
+    this.run = null;    // the latest start: { task, stopped, finished }
+    this.queue = Promise.resolve();
+    this.exiting = false;
+    /** Resolves with the process exit code once the connection is over. */
+    this.finished = new Promise((resolve) => { this._finish = resolve; });
+    ws.on('message', (data) => this._onMessage(data));
+    ws.on('error', (err) => log(`websocket error: ${err.message}`));
+    ws.on('close', () => { if (!this.exiting) this._finish(0); });
+  }
+
+  _onMessage(raw) {
+    let msg;
+    try {
+      msg = codec.decode(this.encoding, raw);
+    } catch (err) {
+      return log(`ignoring a message that cannot be decoded: ${err.message}`);
+    }
+    switch (msg.command) {
+      case 'initialize': return this._enqueue(() => this._initialize(msg.data));
+      case 'start': return this._enqueue(() => this._start());
+      case 'stop': return this._stop();
+      case 'exit': return this._exit(msg.data);
+      default: return log(`ignoring unknown command '${msg.command}'`);
+    }
+  }
+
+  _enqueue(fn) {
+    this.queue = this.queue.then(fn).catch((err) => log(`internal error: ${describe(err).details}`));
+  }
+
+  async _initialize(task) {
+    if (this.loaded.error) return this._reportLoadError();
+    this._abandonRun('a new task was initialized');
+    this.task = task && typeof task === 'object' ? task : {};
+    if (this.hooks.init) {
+      try {
+        await this.hooks.init(this.task);
+      } catch (err) {
+        return this._sendError(err);
+      }
+    }
+    this._send('initialized', null);
+  }
+
+  _start() {
+    if (this.loaded.error) return this._reportLoadError();
+    if (!this.task) return this._sendError(new Error('received start before initialize'));
+    this._abandonRun('a new start arrived before the previous one finished');
+    const run = { task: this.task, stopped: false, finished: false };
+    this.run = run;
+    this._send('started', null);
+    this._execute(run); // not awaited: the socket keeps serving stop/exit meanwhile
+  }
+
+  async _execute(run) {
+    const api = {
+      progress: (progress, details) => {
+        if (!run.stopped && !run.finished) this._send('progress', { progress: progress ?? null, details: details ?? null });
+      },
+    };
+    let value;
+    try {
+      value = await this.hooks.start(run.task, api);
+    } catch (err) {
+      return this._failRun(run, err);
+    }
+    if (run.stopped || run.finished) return;
+    run.finished = true;
+    const encodeError = this._send('done', value === undefined ? null : value);
+    if (encodeError) this._sendError(new Error(`cannot send the algorithm's result (${this.encoding}): ${encodeError.message}`));
+  }
+
+  /** Report err as the failure of run, unless it was stopped or already ended. */
+  _failRun(run, err) {
+    if (!run || run.stopped || run.finished) return false;
+    run.finished = true;
+    this._sendError(err);
+    return true;
+  }
+
+  _abandonRun(why) {
+    if (this.run && !this.run.finished && !this.run.stopped) {
+      log(`dropping the result of the previous start: ${why}`);
+      this.run.stopped = true;
+    }
+  }
+
+  async _stop() {
+    if (this.run && !this.run.finished) this.run.stopped = true;
+    if (this.hooks.stop) {
+      await withTimeout(Promise.resolve().then(() => this.hooks.stop(this.task)), 'stop()')
+        .catch((err) => log(`the algorithm's stop() failed: ${describe(err).details}`));
+    }
+    this._send('stopped', null);
+  }
+
+  async _exit(data) {
+    const n = Number(data && data.exitCode);
+    const code = Number.isInteger(n) ? n : 0;
+    this.exiting = true;
+    if (this.hooks.exit) {
+      await withTimeout(Promise.resolve().then(() => this.hooks.exit(this.task)), 'exit()')
+        .catch((err) => log(`the algorithm's exit() failed: ${describe(err).details}`));
+    }
+    if (!this.ws.closed) {
+      const closed = new Promise((resolve) => { this.ws.once('close', resolve); setTimeout(resolve, 1000); });
+      try { this.ws.close(1000); } catch { /* already closing */ }
+      await closed;
+    }
+    this._finish(code);
+  }
+
+  /** An error thrown outside any awaited call (timer callback, unhandled rejection). */
+  onUncaught(err) {
+    const failed = this._failRun(this.run, err);
+    if (!failed) log(`uncaught error outside a running task: ${describe(err).details}`);
+  }
+
+  _reportLoadError() {
+    log(this.loaded.error);
+    this._sendEnvelope({ command: 'errorMessage', error: { code: 'Failed', message: this.loaded.error, details: this.loaded.details } });
+  }
+
+  _sendError(err) {
+    const { message, details } = describe(err);
+    process.stderr.write(`${details}\n`);
+    this._sendEnvelope({ command: 'errorMessage', error: { code: 'Failed', message, details } });
+  }
+
+  _send(command, data) {
+    return this._sendEnvelope({ command, data });
+  }
+
+  /** Encode and send; returns the encoding error (if any) so callers can report it. */
+  _sendEnvelope(envelope) {
+    let payload;
+    try {
+      payload = codec.encode(this.encoding, envelope);
+    } catch (err) {
+      return err;
+    }
+    try {
+      this.ws.send(payload);
+    } catch (err) {
+      log(`cannot send '${envelope.command}': ${err.message}`);
+    }
+    return null;
+  }
+}
+
+module.exports = { Wrapper, describe, log };

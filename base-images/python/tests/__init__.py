@@ -1,0 +1,1 @@
+"""Tests for the DistributedKube Python wrapper (stdlib unittest only)."""

@@ -1,0 +1,142 @@
+//! Throughput of the runner on 10,000 trivial tasks, against a floor.
+//!
+//! Runs, in one process on the same machine:
+//! 1. the floor: one Python wrapper process answering 10,000
+//!    initialize/start/done round trips over a bare websocket loop with no
+//!    runner logic at all;
+//! 2. the server: a pipeline whose one node is a 10,000-item batch of the
+//!    same trivial algorithm, through the HTTP API, on one worker (the same
+//!    single wrapper process), then on the default pool size.
+//!
+//! `cargo bench --bench throughput` (set TASKS=N to change the count).
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+use distributedkube::server::{self, ServerConfig};
+
+const ALGORITHM: &str = "def start(args):\n    return args['input'][0] + 1\n";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tasks: usize = std::env::var("TASKS").ok().and_then(|t| t.parse().ok()).unwrap_or(10_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let code = tmp.path().join("code");
+    std::fs::create_dir_all(&code).unwrap();
+    std::fs::write(code.join("main.py"), ALGORITHM).unwrap();
+
+    let floor = floor(&code, tasks).await;
+    println!("floor   (raw websocket loop, 1 wrapper):  {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s", floor.as_secs_f64(), tasks as f64 / floor.as_secs_f64());
+
+    let one = server_run(tmp.path(), &code, tasks, Some(1)).await;
+    println!("server  (HTTP API, pipeline, 1 worker):    {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s", one.as_secs_f64(), tasks as f64 / one.as_secs_f64());
+    let pool = server_run(tmp.path(), &code, tasks, None).await;
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+    println!("server  (HTTP API, pipeline, {cpus} workers):   {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s", pool.as_secs_f64(), tasks as f64 / pool.as_secs_f64());
+    println!(
+        "ratio server/floor (throughput): {:.2} with 1 worker, {:.2} with {cpus} workers",
+        floor.as_secs_f64() / one.as_secs_f64(),
+        floor.as_secs_f64() / pool.as_secs_f64()
+    );
+}
+
+/// 10,000 round trips with the wrapper over a bare websocket, nothing else.
+async fn floor(code: &Path, tasks: usize) -> Duration {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut child = tokio::process::Command::new("python3")
+        .args(["-u", "-m", "distributedkube_wrapper"])
+        .env("PYTHONPATH", repo().join("base-images/python"))
+        .env("WORKER_SOCKET_URL", format!("ws://{addr}/floor"))
+        .env("WORKER_ALGORITHM_ENCODING", "json")
+        .env("STORAGE_PROTOCOL", "v1")
+        .env("ALGORITHM_ENTRY_POINT", "main.py")
+        .current_dir(code)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 starts");
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+    let started = Instant::now();
+    for i in 0..tasks {
+        let task = json!({"command": "initialize", "data": {"jobId": "floor", "taskId": format!("T:{i}"), "nodeName": "T",
+            "pipelineName": "floor", "algorithmName": "plus", "input": [i], "flatInput": null, "storage": {},
+            "batchIndex": i + 1, "kind": "batch", "info": {}}});
+        ws.send(Message::Text(task.to_string().into())).await.unwrap();
+        expect(&mut ws, "initialized").await;
+        ws.send(Message::Text(json!({"command": "start", "data": {}}).to_string().into())).await.unwrap();
+        let done = expect(&mut ws, "done").await;
+        assert_eq!(done["data"], json!(i + 1));
+    }
+    let elapsed = started.elapsed();
+    ws.send(Message::Text(json!({"command": "exit", "data": {"exitCode": 0}}).to_string().into())).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+    elapsed
+}
+
+async fn expect<S>(ws: &mut S, command: &str) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match ws.next().await.expect("wrapper connected").expect("websocket") {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["command"] == command {
+                    return v;
+                }
+            }
+            Message::Close(_) => panic!("wrapper closed while waiting for {command}"),
+            _ => {}
+        }
+    }
+}
+
+/// The same work as a pipeline through the server's HTTP API.
+async fn server_run(tmp: &Path, code: &Path, tasks: usize, max_workers: Option<u32>) -> Duration {
+    let data = tmp.join(format!("data-{}", max_workers.unwrap_or(0)));
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data);
+    config.wrappers_dir = Some(repo().join("base-images"));
+    let server = server::start(config).await.unwrap();
+    let base = format!("http://{}/api/v1", server.addr);
+    let client = reqwest::Client::new();
+    let mut spec = json!({"name": "plus", "env": "python", "code": {"path": code.to_str().unwrap(), "entryPoint": "main.py"}});
+    if let Some(m) = max_workers {
+        spec["maxWorkers"] = json!(m);
+    }
+    let res = client.post(format!("{base}/store/algorithms")).json(&spec).send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    // Warm the pool so both runs measure steady state, like the floor.
+    run(&client, &base, 1).await;
+    let started = Instant::now();
+    let results = run(&client, &base, tasks).await;
+    let elapsed = started.elapsed();
+    let data = results["data"].as_array().unwrap();
+    assert_eq!(data.len(), tasks);
+    assert_eq!(data[tasks - 1]["result"], json!(tasks + 1));
+    server.stop().await.unwrap();
+    elapsed
+}
+
+async fn run(client: &reqwest::Client, base: &str, tasks: usize) -> Value {
+    let pipeline = json!({"name": "bench", "nodes": [{"nodeName": "T", "algorithmName": "plus", "input": [format!("#[1...{tasks}]")]}]});
+    let res: Value = client.post(format!("{base}/exec/raw")).json(&pipeline).send().await.unwrap().json().await.unwrap();
+    let job = res["jobId"].as_str().expect("jobId").to_string();
+    loop {
+        let status: Value = client.get(format!("{base}/exec/status/{job}")).send().await.unwrap().json().await.unwrap();
+        match status["status"].as_str() {
+            Some("completed") => break,
+            Some("pending") | Some("active") => tokio::time::sleep(Duration::from_millis(5)).await,
+            other => panic!("bench job ended {other:?}: {status}"),
+        }
+    }
+    client.get(format!("{base}/exec/results/{job}")).send().await.unwrap().json().await.unwrap()
+}

@@ -1,0 +1,85 @@
+//! Shared by the intake tests: a sandbox that proves a refused upload left
+//! nothing behind, inside or outside its destination.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use builder::{unpack, IntakeError, Limits};
+use tempfile::TempDir;
+
+/// Where hostile archives with absolute paths try to write.
+pub const ABSOLUTE_PROBE: &str = "/tmp/dk-intake-absolute-probe.txt";
+
+/// `<tmp>/box/dest` is the destination; `<tmp>/box` and `<tmp>` are the
+/// "outside" that `../escape` style entries aim for.
+pub struct Sandbox {
+    pub tmp: TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("box")).unwrap();
+        Sandbox { tmp }
+    }
+
+    pub fn dest(&self) -> PathBuf {
+        self.tmp.path().join("box/dest")
+    }
+
+    /// Unpacks `upload`, which must be refused, and checks nothing remains.
+    pub fn refuse(&self, upload: &[u8], limits: &Limits) -> IntakeError {
+        let err = match unpack(upload, &self.dest(), limits) {
+            Ok(done) => panic!("upload was accepted: {done:?}"),
+            Err(e) => e,
+        };
+        self.assert_untouched();
+        err
+    }
+
+    /// The only thing left anywhere in the sandbox is the empty `box`: `dest`
+    /// was removed and no `../escape` file or the like was ever created.
+    pub fn assert_untouched(&self) {
+        assert_eq!(listing(self.tmp.path()), vec!["box".to_owned()]);
+        assert!(!self.tmp.path().join("escape.txt").exists());
+        assert!(
+            !Path::new(ABSOLUTE_PROBE).exists(),
+            "{ABSOLUTE_PROBE} was written"
+        );
+    }
+}
+
+/// Every path under `root`, relative, sorted (symlinks not followed).
+pub fn listing(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for child in fs::read_dir(&dir).unwrap() {
+            let child = child.unwrap();
+            let rel = child
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .display()
+                .to_string();
+            if child.file_type().unwrap().is_dir() {
+                todo.push(child.path());
+            }
+            out.push(rel);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Asserts the error's message contains `needle` and its status is `status`.
+pub fn assert_refused(err: &IntakeError, needle: &str, status: u16) {
+    let msg = err.to_string();
+    assert!(
+        msg.contains(needle),
+        "error {msg:?} does not contain {needle:?}"
+    );
+    assert_eq!(err.http_status(), status, "status of {msg:?}");
+}

@@ -1,0 +1,445 @@
+//! Driving one job: nodes become ready when their parents complete, each
+//! ready node expands into tasks, outputs are gathered in batch order, and
+//! the job ends completed, failed or stopped.
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::recorder::PendingRecord;
+use super::status::{JobError, JobState};
+use super::{Engine, LiveJob};
+use crate::dag::Dag;
+use crate::descriptor::Pipeline;
+use crate::executor::{AlgorithmRuntime, TaskLog, TaskOutcome, TaskRequest};
+use crate::expr::{self, TaskInput};
+use crate::storage::keys;
+use crate::store::{now, TaskRecord};
+
+type Running = FuturesUnordered<Pin<Box<dyn Future<Output = Finished> + Send>>>;
+
+/// A task that came back from the executor.
+struct Finished {
+    node: String,
+    task_id: String,
+    batch_index: Option<u32>,
+    started: String,
+    outcome: TaskOutcome,
+    log: TaskLog,
+}
+
+#[derive(Default)]
+struct NodeRun {
+    expanded: bool,
+    batch: bool,
+    outputs: Vec<Option<Value>>,
+    remaining: usize,
+    complete: bool,
+    /// Items of a wait-any parent that arrived before this node could start.
+    wait_any_backlog: Vec<(u32, Value)>,
+}
+
+pub(super) struct JobRun {
+    engine: Engine,
+    job_id: String,
+    pipeline: Pipeline,
+    dag: Dag,
+    runtimes: HashMap<String, Arc<AlgorithmRuntime>>,
+    flow_input: Value,
+    live: Arc<LiveJob>,
+    nodes: HashMap<String, NodeRun>,
+    /// Completed nodes' outputs (a list in batch order for batch nodes).
+    outputs: HashMap<String, Value>,
+    error: Option<JobError>,
+    started_at: std::time::Instant,
+}
+
+impl JobRun {
+    pub(super) fn new(
+        engine: Engine,
+        job_id: String,
+        pipeline: Pipeline,
+        dag: Dag,
+        runtimes: HashMap<String, Arc<AlgorithmRuntime>>,
+        flow_input: Value,
+        live: Arc<LiveJob>,
+    ) -> JobRun {
+        let nodes = dag.nodes().map(|n| (n.node.node_name.clone(), NodeRun::default())).collect();
+        JobRun {
+            engine,
+            job_id,
+            pipeline,
+            dag,
+            runtimes,
+            flow_input,
+            live,
+            nodes,
+            outputs: HashMap::new(),
+            error: None,
+            started_at: std::time::Instant::now(),
+        }
+    }
+
+    pub(super) async fn drive(mut self) {
+        self.update_status(|s| {
+            s.status = JobState::Active;
+            s.timings.started = Some(now());
+        });
+        self.persist_status(None).await;
+        tracing::info!(job = %self.job_id, "job started");
+
+        let mut running: Running = FuturesUnordered::new();
+        self.launch_ready(&mut running);
+        while let Some(finished) = running.next().await {
+            self.on_finished(finished, &mut running).await;
+        }
+        self.finish().await;
+    }
+
+    fn stopping(&self) -> bool {
+        self.live.stop.is_cancelled()
+    }
+
+    /// Start every node whose parents have all completed.
+    fn launch_ready(&mut self, running: &mut Running) {
+        loop {
+            let ready: Vec<String> = self
+                .dag
+                .nodes()
+                .filter(|n| !self.nodes[&n.node.node_name].expanded)
+                .filter(|n| {
+                    n.parents.iter().all(|p| {
+                        self.nodes[p].complete || n.wait_any_parent.as_deref() == Some(p.as_str())
+                    })
+                })
+                .map(|n| n.node.node_name.clone())
+                .collect();
+            if ready.is_empty() || self.stopping() {
+                return;
+            }
+            for name in ready {
+                self.launch_node(&name, running);
+            }
+        }
+    }
+
+    fn launch_node(&mut self, name: &str, running: &mut Running) {
+        // A nested launch_ready (through check_node_complete) may have got here first.
+        if self.nodes[name].expanded || self.stopping() {
+            return;
+        }
+        let dag_node = self.dag.node(name).expect("node exists");
+        let outputs = &self.outputs;
+        let lookup = |n: &str| outputs.get(n).cloned();
+        let wait_any = dag_node.wait_any_parent.clone();
+        let tasks: Result<Vec<TaskInput>, String> = if wait_any.is_some() {
+            Ok(Vec::new())
+        } else {
+            expr::expand(&dag_node.inputs, dag_node.node.batch_operation, &self.flow_input, &lookup)
+                .map_err(|e| format!("input {}: {}", e.input, e.message))
+        };
+        let batch = wait_any.is_some() || dag_node.inputs.iter().any(|i| i.is_batch());
+        let tasks = match tasks {
+            Ok(t) => t,
+            Err(message) => {
+                self.fail(JobError { node_name: name.to_string(), task_id: None, batch_index: None, message });
+                return;
+            }
+        };
+        let run = self.nodes.get_mut(name).expect("node run");
+        run.expanded = true;
+        run.batch = batch;
+        run.outputs = vec![None; tasks.len()];
+        run.remaining = tasks.len();
+        let backlog = std::mem::take(&mut run.wait_any_backlog);
+        let count = tasks.len() as u64;
+        self.update_node(name, |n| {
+            n.total = count;
+            n.status = "running".into();
+        });
+        for task in tasks {
+            self.launch_task(name, task, running);
+        }
+        for (index, item) in backlog {
+            self.launch_wait_any(name, index, &item, running);
+        }
+        self.check_node_complete(name, running);
+    }
+
+    fn launch_wait_any(&mut self, name: &str, index: u32, item: &Value, running: &mut Running) {
+        let dag_node = self.dag.node(name).expect("node exists");
+        let outputs = &self.outputs;
+        let lookup = |n: &str| outputs.get(n).cloned();
+        match expr::expand_wait_any(&dag_node.inputs, &self.flow_input, &lookup, item, index) {
+            Ok(task) => {
+                let run = self.nodes.get_mut(name).expect("node run");
+                let slot = index as usize;
+                if run.outputs.len() < slot {
+                    run.outputs.resize(slot, None);
+                }
+                run.remaining += 1;
+                self.update_node(name, |n| n.total += 1);
+                self.launch_task(name, task, running);
+            }
+            Err(e) => self.fail(JobError {
+                node_name: name.to_string(),
+                task_id: None,
+                batch_index: Some(index),
+                message: format!("input {}: {}", e.input, e.message),
+            }),
+        }
+    }
+
+    fn launch_task(&mut self, name: &str, task: TaskInput, running: &mut Running) {
+        let dag_node = self.dag.node(name).expect("node exists");
+        let runtime = self.runtimes[&dag_node.node.algorithm_name].clone();
+        let task_id = format!("{name}:{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let label = match task.batch_index {
+            Some(i) => format!("{name}#{i}"),
+            None => name.to_string(),
+        };
+        let payload = json!({
+            "jobId": self.job_id,
+            "taskId": task_id,
+            "nodeName": name,
+            "pipelineName": self.pipeline.name,
+            "algorithmName": dag_node.node.algorithm_name,
+            "input": task.input,
+            "flatInput": null,
+            "storage": {},
+            "batchIndex": task.batch_index,
+            "kind": "batch",
+            "info": {"rootJobId": null, "savePaths": [], "extraData": null, "lastRunResult": null},
+        });
+        let log = TaskLog::default();
+        let request = TaskRequest {
+            runtime,
+            task: payload,
+            label,
+            priority: self.pipeline.priority,
+            cancel: self.live.stop.child_token(),
+            log: log.clone(),
+        };
+        let executor = self.engine.inner.executor.clone();
+        let node = name.to_string();
+        let batch_index = task.batch_index;
+        self.update_node(name, |n| n.running += 1);
+        running.push(Box::pin(async move {
+            let started = now();
+            let outcome = executor.execute(request).await;
+            Finished { node, task_id, batch_index, started, outcome, log }
+        }));
+    }
+
+    async fn on_finished(&mut self, f: Finished, running: &mut Running) {
+        let (status, error) = match &f.outcome {
+            TaskOutcome::Done(_) => ("succeed", None),
+            TaskOutcome::Failed { message, .. } => ("failed", Some(message.clone())),
+            TaskOutcome::Crashed(message) => ("crashed", Some(message.clone())),
+            TaskOutcome::Stopped => ("stopped", None),
+        };
+        if let TaskOutcome::Failed { details: Some(d), .. } = &f.outcome {
+            f.log.push(d.clone());
+        }
+        self.engine.inner.recorder.record(PendingRecord {
+            record: TaskRecord {
+                task_id: f.task_id.clone(),
+                job_id: self.job_id.clone(),
+                node_name: f.node.clone(),
+                batch_index: f.batch_index,
+                status: status.into(),
+                error: error.clone(),
+                started: Some(f.started),
+                ended: Some(now()),
+                attempts: 1,
+                log: Vec::new(),
+            },
+            log: f.log,
+        });
+        let ok = matches!(f.outcome, TaskOutcome::Done(_));
+        self.update_node(&f.node, |n| {
+            n.running = n.running.saturating_sub(1);
+            if ok {
+                n.done += 1;
+            } else if status != "stopped" {
+                n.failed += 1;
+            }
+        });
+        match f.outcome {
+            TaskOutcome::Done(value) => {
+                let run = self.nodes.get_mut(&f.node).expect("node run");
+                let slot = f.batch_index.map(|i| i as usize - 1).unwrap_or(0);
+                if run.outputs.len() <= slot {
+                    run.outputs.resize(slot + 1, None);
+                }
+                run.outputs[slot] = Some(value.clone());
+                run.remaining -= 1;
+                self.feed_wait_any_children(&f.node, f.batch_index.unwrap_or(1), &value, running);
+                self.check_node_complete(&f.node, running);
+            }
+            TaskOutcome::Failed { message, .. } | TaskOutcome::Crashed(message) => {
+                self.fail(JobError {
+                    node_name: f.node.clone(),
+                    task_id: Some(f.task_id),
+                    batch_index: f.batch_index,
+                    message,
+                });
+            }
+            TaskOutcome::Stopped => {}
+        }
+    }
+
+    fn feed_wait_any_children(&mut self, parent: &str, index: u32, value: &Value, running: &mut Running) {
+        if self.stopping() {
+            return;
+        }
+        let children: Vec<String> = self
+            .dag
+            .nodes()
+            .filter(|n| n.wait_any_parent.as_deref() == Some(parent))
+            .map(|n| n.node.node_name.clone())
+            .collect();
+        for child in children {
+            if self.nodes[&child].expanded {
+                self.launch_wait_any(&child, index, value, running);
+            } else {
+                self.nodes.get_mut(&child).expect("node").wait_any_backlog.push((index, value.clone()));
+            }
+        }
+    }
+
+    /// A node is complete when all its tasks are done (and, for a wait-any
+    /// node, its wait-any parent is complete too).
+    fn check_node_complete(&mut self, name: &str, running: &mut Running) {
+        let dag_node = self.dag.node(name).expect("node exists");
+        if let Some(parent) = &dag_node.wait_any_parent {
+            if !self.nodes[parent].complete {
+                return;
+            }
+        }
+        let run = self.nodes.get_mut(name).expect("node run");
+        if !run.expanded || run.complete || run.remaining > 0 {
+            return;
+        }
+        run.complete = true;
+        let values: Vec<Value> = run.outputs.iter().map(|o| o.clone().unwrap_or(Value::Null)).collect();
+        let output = if run.batch { Value::Array(values) } else { values.into_iter().next().unwrap_or(Value::Null) };
+        self.outputs.insert(name.to_string(), output);
+        self.update_node(name, |n| n.status = "completed".into());
+        // Wait-any children of this node may now be complete too.
+        let wait_any_children: Vec<String> = self
+            .dag
+            .nodes()
+            .filter(|n| n.wait_any_parent.as_deref() == Some(name))
+            .map(|n| n.node.node_name.clone())
+            .collect();
+        for child in wait_any_children {
+            self.check_node_complete(&child, running);
+        }
+        self.launch_ready(running);
+    }
+
+    /// The first error fails the job; the rest of its tasks are stopped.
+    fn fail(&mut self, error: JobError) {
+        if self.error.is_none() {
+            self.update_node(&error.node_name, |n| n.status = "failed".into());
+            tracing::warn!(job = %self.job_id, node = %error.node_name, "job failed: {}", error.message);
+            self.error = Some(error);
+        }
+        self.live.stop.cancel();
+    }
+
+    async fn finish(mut self) {
+        let ended = now();
+        let (state, reason) = if let Some(e) = &self.error {
+            (JobState::Failed, Some(format!("node '{}' failed: {}", e.node_name, e.message)))
+        } else if self.stopping() {
+            let reason = self.live.stop_reason.lock().expect("reason lock").clone();
+            (JobState::Stopped, reason.or(Some("stopped".into())))
+        } else {
+            (JobState::Completed, None)
+        };
+        let time_took = (self.started_at.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        let data = if state == JobState::Completed { self.result_list() } else { Value::Null };
+        for (name, output) in &self.outputs {
+            if let Err(e) = self.engine.inner.storage.put_json(&keys::node_output(&self.job_id, name), output).await {
+                tracing::error!(job = %self.job_id, "could not store the output of {name}: {e}");
+            }
+        }
+        let mut result = json!({ "jobId": self.job_id, "status": state, "data": data, "timeTook": time_took });
+        if let Some(r) = &reason {
+            result["reason"] = json!(r);
+        }
+        if let Err(e) = self.engine.inner.storage.put_json(&keys::result(&self.job_id), &result).await {
+            tracing::error!(job = %self.job_id, "could not store the result: {e}");
+        }
+        let error = self.error.take();
+        let started_at = self.started_at;
+        self.update_status(|s| {
+            s.status = state;
+            s.reason = reason.clone();
+            s.error = error;
+            s.timings.ended = Some(ended.clone());
+            s.timings.duration_ms = Some(started_at.elapsed().as_millis() as u64);
+            for n in &mut s.nodes {
+                if n.status == "running" || n.status == "waiting" {
+                    n.status = if state == JobState::Completed { "completed".into() } else { "stopped".into() };
+                }
+            }
+        });
+        self.engine.inner.recorder.flush().await;
+        self.persist_status(Some(&ended)).await;
+        self.engine.inner.live.lock().expect("live lock").remove(&self.job_id);
+        tracing::info!(job = %self.job_id, status = state.as_str(), "job ended{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
+    }
+
+    /// One entry per task of each result node, batch nodes with `batchIndex`.
+    fn result_list(&self) -> Value {
+        let mut data = Vec::new();
+        for name in self.dag.result_nodes() {
+            let node = &self.dag.node(name).expect("node exists").node;
+            let run = &self.nodes[name];
+            let output = self.outputs.get(name).cloned().unwrap_or(Value::Null);
+            match (run.batch, output) {
+                (true, Value::Array(items)) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        data.push(json!({"nodeName": name, "algorithmName": node.algorithm_name, "batchIndex": i + 1, "result": item}));
+                    }
+                }
+                (_, output) => data.push(json!({"nodeName": name, "algorithmName": node.algorithm_name, "result": output})),
+            }
+        }
+        Value::Array(data)
+    }
+
+    fn update_status(&self, f: impl FnOnce(&mut super::JobStatus)) {
+        let mut s = self.live.status.lock().expect("status lock");
+        f(&mut s);
+        s.refresh_progress();
+    }
+
+    fn update_node(&self, name: &str, f: impl FnOnce(&mut super::status::NodeStatus)) {
+        self.update_status(|s| {
+            if let Some(n) = s.nodes.iter_mut().find(|n| n.node_name == name) {
+                f(n);
+            }
+        });
+    }
+
+    async fn persist_status(&self, ended: Option<&str>) {
+        let status = self.live.status.lock().expect("status lock").clone();
+        let doc = serde_json::to_value(&status).expect("status serializes");
+        if let Err(e) = self
+            .engine
+            .inner
+            .store
+            .update_job(&self.job_id, status.status.as_str(), &doc, status.reason.as_deref(), ended)
+            .await
+        {
+            tracing::error!(job = %self.job_id, "could not persist the job status: {e}");
+        }
+    }
+}

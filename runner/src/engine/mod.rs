@@ -1,0 +1,241 @@
+//! The engine turns a validated pipeline into a job and drives it: it
+//! expands nodes into tasks, hands them to the executor, gathers outputs
+//! and results, and answers status, result and stop requests.
+
+mod job;
+mod recorder;
+pub mod status;
+
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+use crate::algorithm::Env;
+use crate::dag::Dag;
+use crate::descriptor::Pipeline;
+use crate::error::RunnerError;
+use crate::executor::process::ProcessExecutor;
+use crate::executor::AlgorithmRuntime;
+use crate::storage::{keys, Storage};
+use crate::store::{JobRecord, Store, TaskRecord};
+pub use recorder::Recorder;
+pub use status::{JobState, JobStatus};
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// `maxWorkers` for algorithms that don't set it.
+    pub default_max_workers: usize,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    storage: Storage,
+    executor: ProcessExecutor,
+    recorder: Recorder,
+    settings: EngineSettings,
+    live: Mutex<HashMap<String, Arc<LiveJob>>>,
+}
+
+/// A job that is running in this process.
+pub(crate) struct LiveJob {
+    pub status: Mutex<JobStatus>,
+    pub stop: CancellationToken,
+    pub stop_reason: Mutex<Option<String>>,
+}
+
+impl Engine {
+    pub fn new(store: Store, storage: Storage, executor: ProcessExecutor, settings: EngineSettings) -> Engine {
+        let recorder = Recorder::start(store.clone());
+        Engine { inner: Arc::new(Inner { store, storage, executor, recorder, settings, live: Mutex::new(HashMap::new()) }) }
+    }
+
+    pub fn executor(&self) -> &ProcessExecutor {
+        &self.inner.executor
+    }
+
+    /// Validate `pipeline` and start it as a new job; returns the job id at once.
+    pub async fn run(&self, pipeline: Pipeline) -> Result<String, RunnerError> {
+        let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
+        let dag = Dag::build(&pipeline, &|name| names.contains(name))?;
+        let flow_input = Value::Object(pipeline.flow_input.clone());
+        dag.check_flow_input(&flow_input)?;
+        let runtimes = self.runtimes(&dag).await?;
+
+        let job_id = new_job_id(&pipeline.name);
+        let status = JobStatus {
+            job_id: job_id.clone(),
+            pipeline: pipeline.name.clone(),
+            status: JobState::Pending,
+            reason: None,
+            priority: pipeline.priority,
+            progress: Default::default(),
+            nodes: dag
+                .nodes()
+                .map(|n| status::NodeStatus {
+                    node_name: n.node.node_name.clone(),
+                    algorithm_name: n.node.algorithm_name.clone(),
+                    status: "waiting".into(),
+                    total: 0,
+                    done: 0,
+                    failed: 0,
+                    running: 0,
+                })
+                .collect(),
+            timings: status::Timings { created: crate::store::now(), ..Default::default() },
+            error: None,
+        };
+        let mut status = status;
+        status.refresh_progress();
+        self.inner.storage.put_json(&keys::flow_input(&job_id), &flow_input).await?;
+        self.inner
+            .store
+            .insert_job(&JobRecord {
+                job_id: job_id.clone(),
+                pipeline: pipeline.name.clone(),
+                status: "pending".into(),
+                priority: pipeline.priority,
+                descriptor: pipeline.clone(),
+                status_doc: Some(serde_json::to_value(&status).expect("status serializes")),
+                reason: None,
+                created: status.timings.created.clone(),
+                ended: None,
+            })
+            .await?;
+        let live = Arc::new(LiveJob {
+            status: Mutex::new(status),
+            stop: CancellationToken::new(),
+            stop_reason: Mutex::new(None),
+        });
+        self.inner.live.lock().expect("live lock").insert(job_id.clone(), live.clone());
+        let run = job::JobRun::new(self.clone(), job_id.clone(), pipeline, dag, runtimes, flow_input, live);
+        tokio::spawn(run.drive());
+        Ok(job_id)
+    }
+
+    /// Each algorithm the pipeline uses, resolved now: a job keeps the
+    /// version it started with.
+    async fn runtimes(&self, dag: &Dag) -> Result<HashMap<String, Arc<AlgorithmRuntime>>, RunnerError> {
+        let mut out = HashMap::new();
+        for node in dag.nodes() {
+            let name = &node.node.algorithm_name;
+            if out.contains_key(name) {
+                continue;
+            }
+            let algorithm = self
+                .inner
+                .store
+                .get_algorithm(name)
+                .await?
+                .ok_or_else(|| RunnerError::NotFound(format!("algorithm '{name}' does not exist")))?;
+            let code_dir = algorithm.code_dir.clone().ok_or_else(|| {
+                RunnerError::Invalid(format!(
+                    "node '{}': algorithm '{name}' has no code on this server (only an image); the local process executor needs its code: apply it with code.path",
+                    node.node.node_name
+                ))
+            })?;
+            let spec = &algorithm.spec;
+            let entry_point = spec.entry_point().map(str::to_string);
+            let env = spec.env.unwrap_or_else(|| match entry_point.as_deref() {
+                Some(e) if e.ends_with(".js") || e.ends_with(".mjs") || e.ends_with(".cjs") => Env::Javascript,
+                _ => Env::Python,
+            });
+            let env_vars = spec
+                .algorithm_env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect();
+            out.insert(
+                name.clone(),
+                Arc::new(AlgorithmRuntime {
+                    name: name.clone(),
+                    env,
+                    code_dir,
+                    entry_point: entry_point.unwrap_or_else(|| env.default_entry_point().to_string()),
+                    max_workers: spec.max_workers.map(|m| m as usize).unwrap_or(self.inner.settings.default_max_workers),
+                    env_vars,
+                    version: algorithm.checksum.clone().unwrap_or(algorithm.modified.clone()),
+                }),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Stop a pending or active job. Returns the ids stopped.
+    pub async fn stop(&self, job_id: &str, reason: Option<String>) -> Result<Vec<String>, RunnerError> {
+        let live = self.inner.live.lock().expect("live lock").get(job_id).cloned();
+        if let Some(live) = live {
+            *live.stop_reason.lock().expect("reason lock") = Some(reason.unwrap_or_else(|| "stopped by request".into()));
+            live.stop.cancel();
+            return Ok(vec![job_id.to_string()]);
+        }
+        match self.inner.store.get_job(job_id).await? {
+            Some(job) => Err(RunnerError::Invalid(format!(
+                "job '{job_id}' is already {}; only pending or active jobs can be stopped",
+                job.status
+            ))),
+            None => Err(RunnerError::NotFound(format!("job '{job_id}' does not exist"))),
+        }
+    }
+
+    pub async fn status(&self, job_id: &str) -> Result<JobStatus, RunnerError> {
+        let live = self.inner.live.lock().expect("live lock").get(job_id).cloned();
+        if let Some(live) = live {
+            return Ok(live.status.lock().expect("status lock").clone());
+        }
+        let job = self.job(job_id).await?;
+        let doc = job.status_doc.ok_or_else(|| RunnerError::Database(format!("job '{job_id}' has no status")))?;
+        serde_json::from_value(doc).map_err(|e| RunnerError::Database(format!("job '{job_id}' status unreadable: {e}")))
+    }
+
+    /// `{jobId, status, data, timeTook}`; `data` is null until the job ends.
+    pub async fn results(&self, job_id: &str) -> Result<Value, RunnerError> {
+        let status = self.status(job_id).await?;
+        if let Some(stored) = self.inner.storage.get_json::<Value>(&keys::result(job_id)).await? {
+            return Ok(stored);
+        }
+        Ok(json!({ "jobId": job_id, "status": status.status, "data": Value::Null, "timeTook": Value::Null }))
+    }
+
+    pub async fn job(&self, job_id: &str) -> Result<JobRecord, RunnerError> {
+        self.inner
+            .store
+            .get_job(job_id)
+            .await?
+            .ok_or_else(|| RunnerError::NotFound(format!("job '{job_id}' does not exist")))
+    }
+
+    pub async fn tasks(&self, job_id: &str) -> Result<Vec<TaskRecord>, RunnerError> {
+        self.job(job_id).await?;
+        self.inner.recorder.flush().await;
+        self.inner.store.tasks_of_job(job_id).await
+    }
+
+    /// Stop every live job (server shutdown) and wait for them to end.
+    pub async fn shutdown(&self) {
+        let live: Vec<Arc<LiveJob>> = self.inner.live.lock().expect("live lock").values().cloned().collect();
+        for job in &live {
+            *job.stop_reason.lock().expect("reason lock") = Some("the server is shutting down".into());
+            job.stop.cancel();
+        }
+        for _ in 0..100 {
+            if self.inner.live.lock().expect("live lock").is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.inner.recorder.flush().await;
+        self.inner.executor.shutdown().await;
+    }
+}
+
+/// `numbers-3f9a1c2b7d4e`: the pipeline name, then 12 random hex digits.
+fn new_job_id(pipeline: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{pipeline}-{}", &id[..12])
+}

@@ -1,0 +1,109 @@
+//! The status document of a job, as `GET /exec/status/{jobId}` returns it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Active,
+    Completed,
+    Failed,
+    Stopped,
+    Crashed,
+}
+
+impl JobState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Active => "active",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Stopped => "stopped",
+            JobState::Crashed => "crashed",
+        }
+    }
+
+    pub fn is_final(&self) -> bool {
+        !matches!(self, JobState::Pending | JobState::Active)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub done: u64,
+    pub failed: u64,
+    pub running: u64,
+    pub total: u64,
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    pub node_name: String,
+    pub algorithm_name: String,
+    /// `waiting`, `running`, `completed`, `failed` or `stopped`.
+    pub status: String,
+    pub total: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub running: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    pub created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+/// What made a job fail: the node, the task and the message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobError {
+    pub node_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_index: Option<u32>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStatus {
+    pub job_id: String,
+    pub pipeline: String,
+    pub status: JobState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub priority: u8,
+    pub progress: Progress,
+    pub nodes: Vec<NodeStatus>,
+    pub timings: Timings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+}
+
+impl JobStatus {
+    /// Recompute the job-level counters from the nodes.
+    pub fn refresh_progress(&mut self) {
+        let mut p = Progress::default();
+        for n in &self.nodes {
+            p.done += n.done;
+            p.failed += n.failed;
+            p.running += n.running;
+            // A node not expanded yet counts as one task to come.
+            p.total += if n.total == 0 && n.status == "waiting" { 1 } else { n.total };
+        }
+        p.percent = if p.total == 0 { 100.0 } else { ((p.done as f64 / p.total as f64) * 10000.0).round() / 100.0 };
+        self.progress = p;
+    }
+}

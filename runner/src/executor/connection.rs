@@ -1,0 +1,66 @@
+//! One wrapper's websocket, speaking envelopes in the negotiated encoding.
+
+use axum::extract::ws::{Message, WebSocket};
+use std::time::Duration;
+
+use crate::protocol::{self, Encoding, Envelope, Frame};
+
+pub struct WorkerConnection {
+    socket: WebSocket,
+    encoding: Encoding,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("connection closed")]
+    Closed,
+    #[error("websocket error: {0}")]
+    Socket(String),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl WorkerConnection {
+    pub fn new(socket: WebSocket, encoding: Encoding) -> Self {
+        WorkerConnection { socket, encoding }
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    pub async fn send(&mut self, envelope: &Envelope) -> Result<(), ConnectionError> {
+        let frame = protocol::encode(self.encoding, envelope).map_err(|e| ConnectionError::Protocol(e.0))?;
+        let message = match frame {
+            Frame::Text(t) => Message::Text(t.into()),
+            Frame::Binary(b) => Message::Binary(b.into()),
+        };
+        self.socket.send(message).await.map_err(|e| ConnectionError::Socket(e.to_string()))
+    }
+
+    /// The next envelope. Pings are answered by the library; pongs and
+    /// undecodable frames are skipped (the latter logged). Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Envelope, ConnectionError> {
+        loop {
+            let frame = match self.socket.recv().await {
+                None => return Err(ConnectionError::Closed),
+                Some(Err(e)) => return Err(ConnectionError::Socket(e.to_string())),
+                Some(Ok(Message::Text(t))) => Frame::Text(t.to_string()),
+                Some(Ok(Message::Binary(b))) => Frame::Binary(b.to_vec()),
+                Some(Ok(Message::Close(_))) => return Err(ConnectionError::Closed),
+                Some(Ok(_)) => continue,
+            };
+            match protocol::decode(self.encoding, &frame) {
+                Ok(envelope) => return Ok(envelope),
+                Err(e) => tracing::warn!("ignoring an undecodable message from a wrapper: {e}"),
+            }
+        }
+    }
+
+    /// Send `exit` and close, best effort.
+    pub async fn close(mut self, exit_code: i64) {
+        let exit = Envelope::new("exit", serde_json::json!({ "exitCode": exit_code }));
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.send(&exit)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(None))).await;
+    }
+}

@@ -1,0 +1,74 @@
+//! Executors run one task of an algorithm on a worker and report its outcome.
+//!
+//! The engine hands a [`TaskRequest`] to an executor and awaits a
+//! [`TaskOutcome`]; how workers are started, reused and stopped is the
+//! executor's business. `process` runs wrappers as local processes (the
+//! embedded default).
+
+pub mod connection;
+pub mod process;
+mod queue;
+mod session;
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+use crate::algorithm::Env;
+
+/// What a worker for one algorithm version needs to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlgorithmRuntime {
+    pub name: String,
+    pub env: Env,
+    pub code_dir: PathBuf,
+    pub entry_point: String,
+    pub max_workers: usize,
+    pub env_vars: Vec<(String, String)>,
+    /// Distinguishes versions: workers of an older version are not reused.
+    pub version: String,
+}
+
+/// One task to run.
+pub struct TaskRequest {
+    pub runtime: Arc<AlgorithmRuntime>,
+    /// The task object sent with `initialize` (wrapper-protocol.md).
+    pub task: Value,
+    /// How the task is named in messages: `Multiply#3`, or `Reduce`.
+    pub label: String,
+    pub priority: u8,
+    /// Fires when the job is stopped.
+    pub cancel: CancellationToken,
+    pub log: TaskLog,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskOutcome {
+    Done(Value),
+    /// The algorithm reported an error (the wrapper's `errorMessage`).
+    Failed { message: String, details: Option<String> },
+    /// The worker died or broke the protocol.
+    Crashed(String),
+    Stopped,
+}
+
+/// Lines a task's worker printed, and what the wrapper sent as `logData`.
+#[derive(Debug, Clone, Default)]
+pub struct TaskLog(Arc<Mutex<Vec<String>>>);
+
+impl TaskLog {
+    pub fn push(&self, line: String) {
+        const MAX_LINES: usize = 10_000;
+        let mut lines = self.0.lock().expect("log lock");
+        if lines.len() < MAX_LINES {
+            lines.push(line);
+        } else if lines.len() == MAX_LINES {
+            lines.push(format!("[log truncated after {MAX_LINES} lines]"));
+        }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().expect("log lock").clone()
+    }
+}

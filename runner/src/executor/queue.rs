@@ -1,0 +1,110 @@
+//! A pool's queue of tasks waiting for a worker: highest priority first,
+//! first come first served within a priority.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{oneshot, Notify};
+
+use super::{TaskOutcome, TaskRequest};
+
+/// Who owns a queued task: still queued, taken by a worker, or given up by
+/// its caller (stopped before any worker took it).
+#[derive(Default)]
+pub struct Claim(AtomicU8);
+
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl Claim {
+    /// The worker side: `true` if the worker now owns the task.
+    pub fn take(&self) -> bool {
+        self.0.compare_exchange(QUEUED, TAKEN, AtomicOrdering::AcqRel, AtomicOrdering::Acquire).is_ok()
+    }
+    /// The caller side: `true` if the task will never run.
+    pub fn abandon(&self) -> bool {
+        self.0.compare_exchange(QUEUED, ABANDONED, AtomicOrdering::AcqRel, AtomicOrdering::Acquire).is_ok()
+    }
+}
+
+pub struct Queued {
+    pub request: TaskRequest,
+    pub reply: oneshot::Sender<TaskOutcome>,
+    pub claim: Arc<Claim>,
+    seq: u64,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.request
+            .priority
+            .cmp(&other.request.priority)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+#[derive(Default)]
+pub struct TaskQueue {
+    heap: Mutex<(BinaryHeap<Queued>, u64)>,
+    notify: Notify,
+}
+
+impl TaskQueue {
+    pub fn push(&self, request: TaskRequest, reply: oneshot::Sender<TaskOutcome>, claim: Arc<Claim>) {
+        let mut guard = self.heap.lock().expect("queue lock");
+        guard.1 += 1;
+        let seq = guard.1;
+        guard.0.push(Queued { request, reply, claim, seq });
+        drop(guard);
+        self.notify.notify_one();
+    }
+
+    /// Wait for the next task a worker may take (skipping abandoned ones).
+    pub async fn pop(&self) -> Queued {
+        loop {
+            let notified = self.notify.notified();
+            if let Some(item) = self.try_pop() {
+                return item;
+            }
+            notified.await;
+        }
+    }
+
+    fn try_pop(&self) -> Option<Queued> {
+        let mut guard = self.heap.lock().expect("queue lock");
+        while let Some(item) = guard.0.pop() {
+            if item.claim.take() {
+                if !guard.0.is_empty() {
+                    // Let another idle worker look at the rest.
+                    self.notify.notify_one();
+                }
+                return Some(item);
+            }
+        }
+        None
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.lock().expect("queue lock").0.len()
+    }
+
+    /// Take everything still queued (to fail it when no worker can start).
+    pub fn drain(&self) -> Vec<Queued> {
+        let mut guard = self.heap.lock().expect("queue lock");
+        let items: Vec<Queued> = guard.0.drain().collect();
+        items.into_iter().filter(|q| q.claim.take()).collect()
+    }
+}

@@ -1,0 +1,132 @@
+//! The algorithm wrapper protocol (HKube's "storage v1"), server side.
+//!
+//! A wrapper connects as a websocket client and exchanges envelopes
+//! `{"command": ..., "data": ...}` (or `"error"` instead of `data`) with us.
+//! This module knows how envelopes look on the wire in each encoding
+//! ([`codec`]) and how a connection's query string is negotiated
+//! ([`ConnectParams`]). It knows nothing about pipelines or workers.
+
+pub mod codec;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use codec::{decode, encode, Frame};
+
+/// The three encodings the wrappers speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    Json,
+    Msgpack,
+    Bson,
+}
+
+impl Encoding {
+    pub fn parse(s: &str) -> Option<Encoding> {
+        match s {
+            "json" => Some(Encoding::Json),
+            "msgpack" => Some(Encoding::Msgpack),
+            "bson" => Some(Encoding::Bson),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Encoding::Json => "json",
+            Encoding::Msgpack => "msgpack",
+            Encoding::Bson => "bson",
+        }
+    }
+}
+
+/// One protocol message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+impl Envelope {
+    pub fn new(command: &str, data: Value) -> Envelope {
+        Envelope { command: command.to_string(), data: Some(data), error: None }
+    }
+
+    /// The user-facing text of an `errorMessage` (HKube puts it in `error.message`).
+    pub fn error_message(&self) -> String {
+        match &self.error {
+            Some(Value::Object(e)) => match e.get("message") {
+                Some(Value::String(m)) => m.clone(),
+                Some(other) => other.to_string(),
+                None => Value::Object(e.clone()).to_string(),
+            },
+            Some(Value::String(m)) => m.clone(),
+            Some(other) => other.to_string(),
+            None => match &self.data {
+                Some(Value::String(m)) => m.clone(),
+                _ => "the algorithm reported an error without a message".to_string(),
+            },
+        }
+    }
+
+    /// `error.details` (a traceback, typically), when the wrapper sent one.
+    pub fn error_details(&self) -> Option<String> {
+        match &self.error {
+            Some(Value::Object(e)) => e.get("details").and_then(|d| d.as_str()).map(str::to_string),
+            _ => None,
+        }
+    }
+}
+
+/// What a wrapper asked for in its connection query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectParams {
+    pub encoding: Encoding,
+}
+
+impl ConnectParams {
+    /// Negotiate from `storage` and `encoding` query values. No query at all
+    /// means `v1` + `json`. `v3` (the wrapper fetching data itself) is not
+    /// supported and is refused with a reason the wrapper can log.
+    pub fn negotiate(storage: Option<&str>, encoding: Option<&str>) -> Result<ConnectParams, String> {
+        match storage.unwrap_or("v1") {
+            "v1" => {}
+            "v3" => {
+                return Err("storage=v3 is not supported: set STORAGE_PROTOCOL=v1 so results travel inline".into())
+            }
+            other => return Err(format!("unknown storage protocol '{other}': only v1 is supported")),
+        }
+        let encoding = match encoding {
+            None | Some("") => Encoding::Json,
+            Some(e) => Encoding::parse(e)
+                .ok_or_else(|| format!("unknown encoding '{e}': use json, msgpack or bson"))?,
+        };
+        Ok(ConnectParams { encoding })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_defaults_and_refusals() {
+        assert_eq!(ConnectParams::negotiate(None, None).unwrap().encoding, Encoding::Json);
+        assert_eq!(ConnectParams::negotiate(Some("v1"), Some("bson")).unwrap().encoding, Encoding::Bson);
+        assert!(ConnectParams::negotiate(Some("v3"), Some("bson")).unwrap_err().contains("STORAGE_PROTOCOL=v1"));
+        assert!(ConnectParams::negotiate(Some("v1"), Some("xml")).unwrap_err().contains("xml"));
+    }
+
+    #[test]
+    fn error_message_prefers_error_object() {
+        let e: Envelope = serde_json::from_value(serde_json::json!({
+            "command": "errorMessage", "error": {"code": "Failed", "message": "ZeroDivisionError: division by zero"}
+        }))
+        .unwrap();
+        assert_eq!(e.error_message(), "ZeroDivisionError: division by zero");
+    }
+}

@@ -1,0 +1,62 @@
+//! Blob storage for job data: flowInputs, per-node outputs and results.
+//!
+//! Embedded default: `object_store`'s local file system under the data dir.
+//! In a cluster the same keys go to S3 (another `ObjectStore`).
+
+use object_store::{local::LocalFileSystem, path::Path as ObjectPath, ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{de::DeserializeOwned, Serialize};
+use std::sync::Arc;
+
+use crate::error::RunnerError;
+
+#[derive(Clone)]
+pub struct Storage {
+    inner: Arc<dyn ObjectStore>,
+}
+
+impl Storage {
+    /// Local files under `root` (created if missing).
+    pub fn local(root: &std::path::Path) -> Result<Storage, RunnerError> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| RunnerError::Storage(format!("cannot create {}: {e}", root.display())))?;
+        let fs = LocalFileSystem::new_with_prefix(root)
+            .map_err(|e| RunnerError::Storage(format!("cannot open {}: {e}", root.display())))?;
+        Ok(Storage { inner: Arc::new(fs) })
+    }
+
+    pub async fn put_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), RunnerError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| RunnerError::Storage(format!("encode {key}: {e}")))?;
+        self.inner
+            .put(&ObjectPath::from(key), PutPayload::from(bytes))
+            .await
+            .map_err(|e| RunnerError::Storage(format!("write {key}: {e}")))?;
+        Ok(())
+    }
+
+    /// `Ok(None)` when the key does not exist.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, RunnerError> {
+        match self.inner.get(&ObjectPath::from(key)).await {
+            Ok(got) => {
+                let bytes = got.bytes().await.map_err(|e| RunnerError::Storage(format!("read {key}: {e}")))?;
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| RunnerError::Storage(format!("decode {key}: {e}")))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(RunnerError::Storage(format!("read {key}: {e}"))),
+        }
+    }
+}
+
+/// The keys a job's data lives under.
+pub mod keys {
+    pub fn flow_input(job_id: &str) -> String {
+        format!("jobs/{job_id}/flowInput.json")
+    }
+    pub fn node_output(job_id: &str, node: &str) -> String {
+        format!("jobs/{job_id}/outputs/{node}.json")
+    }
+    pub fn result(job_id: &str) -> String {
+        format!("jobs/{job_id}/result.json")
+    }
+}

@@ -1,0 +1,198 @@
+//! Jobs and their task records.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+
+use super::Store;
+use crate::descriptor::Pipeline;
+use crate::error::RunnerError;
+
+/// A job as stored: the merged descriptor it ran and its last status document.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub pipeline: String,
+    pub status: String,
+    pub priority: u8,
+    pub descriptor: Pipeline,
+    pub status_doc: Option<Value>,
+    pub reason: Option<String>,
+    pub created: String,
+    pub ended: Option<String>,
+}
+
+/// One line of `GET /exec/jobs`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSummary {
+    pub job_id: String,
+    pub pipeline: String,
+    pub status: String,
+    pub priority: u8,
+    pub created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One finished task (attempt history comes with retries).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRecord {
+    pub task_id: String,
+    pub job_id: String,
+    pub node_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_index: Option<u32>,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub started: Option<String>,
+    pub ended: Option<String>,
+    pub attempts: u32,
+    pub log: Vec<String>,
+}
+
+impl Store {
+    pub async fn insert_job(&self, job: &JobRecord) -> Result<(), RunnerError> {
+        sqlx::query("INSERT INTO jobs (job_id, pipeline, status, priority, descriptor, status_doc, reason, created, ended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&job.job_id)
+            .bind(&job.pipeline)
+            .bind(&job.status)
+            .bind(job.priority as i64)
+            .bind(serde_json::to_string(&job.descriptor).expect("a pipeline always serializes"))
+            .bind(job.status_doc.as_ref().map(Value::to_string))
+            .bind(&job.reason)
+            .bind(&job.created)
+            .bind(&job.ended)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_job(
+        &self,
+        job_id: &str,
+        status: &str,
+        status_doc: &Value,
+        reason: Option<&str>,
+        ended: Option<&str>,
+    ) -> Result<(), RunnerError> {
+        sqlx::query("UPDATE jobs SET status = ?, status_doc = ?, reason = ?, ended = ? WHERE job_id = ?")
+            .bind(status)
+            .bind(status_doc.to_string())
+            .bind(reason)
+            .bind(ended)
+            .bind(job_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, RunnerError> {
+        let row = sqlx::query("SELECT job_id, pipeline, status, priority, descriptor, status_doc, reason, created, ended FROM jobs WHERE job_id = ?")
+            .bind(job_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| job_from_row(&r)).transpose()
+    }
+
+    pub async fn list_jobs(
+        &self,
+        status: Option<&str>,
+        pipeline: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<JobSummary>, RunnerError> {
+        let rows = sqlx::query("SELECT job_id, pipeline, status, priority, created, ended, reason FROM jobs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR pipeline = ?2) ORDER BY created DESC LIMIT ?3")
+            .bind(status)
+            .bind(pipeline)
+            .bind(limit as i64)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| JobSummary {
+                job_id: r.get(0),
+                pipeline: r.get(1),
+                status: r.get(2),
+                priority: r.get::<i64, _>(3) as u8,
+                created: r.get(4),
+                ended: r.get(5),
+                reason: r.get(6),
+            })
+            .collect())
+    }
+
+    /// At start-up: jobs that were pending or active when the server stopped
+    /// can't be resumed by this version; say so instead of leaving them hanging.
+    pub async fn mark_unfinished_crashed(&self, reason: &str, ended: &str) -> Result<u64, RunnerError> {
+        let res = sqlx::query("UPDATE jobs SET status = 'crashed', reason = ?, ended = ?, status_doc = json_set(COALESCE(status_doc, '{}'), '$.status', 'crashed', '$.reason', ?) WHERE status IN ('pending', 'active')")
+            .bind(reason)
+            .bind(ended)
+            .bind(reason)
+            .execute(self.pool())
+            .await?;
+        Ok(res.rows_affected())
+    }
+
+    /// Write many task records in one transaction (one fsync, not thousands).
+    pub async fn insert_tasks(&self, tasks: &[TaskRecord]) -> Result<(), RunnerError> {
+        let mut tx = self.pool().begin().await?;
+        for t in tasks {
+            sqlx::query("INSERT OR REPLACE INTO tasks (task_id, job_id, node_name, batch_index, status, error, started, ended, attempts, log) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(&t.task_id)
+                .bind(&t.job_id)
+                .bind(&t.node_name)
+                .bind(t.batch_index.map(|b| b as i64))
+                .bind(&t.status)
+                .bind(&t.error)
+                .bind(&t.started)
+                .bind(&t.ended)
+                .bind(t.attempts as i64)
+                .bind(serde_json::to_string(&t.log).expect("strings serialize"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn tasks_of_job(&self, job_id: &str) -> Result<Vec<TaskRecord>, RunnerError> {
+        let rows = sqlx::query("SELECT task_id, job_id, node_name, batch_index, status, error, started, ended, attempts, log FROM tasks WHERE job_id = ? ORDER BY node_name, batch_index")
+            .bind(job_id)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TaskRecord {
+                task_id: r.get(0),
+                job_id: r.get(1),
+                node_name: r.get(2),
+                batch_index: r.get::<Option<i64>, _>(3).map(|b| b as u32),
+                status: r.get(4),
+                error: r.get(5),
+                started: r.get(6),
+                ended: r.get(7),
+                attempts: r.get::<i64, _>(8) as u32,
+                log: r.get::<Option<String>, _>(9).and_then(|l| serde_json::from_str(&l).ok()).unwrap_or_default(),
+            })
+            .collect())
+    }
+}
+
+fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<JobRecord, RunnerError> {
+    Ok(JobRecord {
+        job_id: r.get(0),
+        pipeline: r.get(1),
+        status: r.get(2),
+        priority: r.get::<i64, _>(3) as u8,
+        descriptor: serde_json::from_str(&r.get::<String, _>(4))
+            .map_err(|e| RunnerError::Database(format!("stored job descriptor is unreadable: {e}")))?,
+        status_doc: r.get::<Option<String>, _>(5).and_then(|s| serde_json::from_str(&s).ok()),
+        reason: r.get(6),
+        created: r.get(7),
+        ended: r.get(8),
+    })
+}

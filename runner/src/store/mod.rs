@@ -1,0 +1,85 @@
+//! Durable records in SQLite (the embedded default): stored pipelines,
+//! algorithms, jobs and their tasks. Large data (inputs, outputs, results)
+//! lives in [`crate::storage`]; this holds what is queried.
+
+mod algorithms;
+mod jobs;
+mod pipelines;
+
+pub use jobs::{JobRecord, JobSummary, TaskRecord};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::str::FromStr;
+
+use crate::error::RunnerError;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS pipelines (
+    name TEXT PRIMARY KEY,
+    descriptor TEXT NOT NULL,
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS algorithms (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    code_dir TEXT,
+    checksum TEXT,
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    status TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    descriptor TEXT NOT NULL,
+    status_doc TEXT,
+    reason TEXT,
+    created TEXT NOT NULL,
+    ended TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    node_name TEXT NOT NULL,
+    batch_index INTEGER,
+    status TEXT NOT NULL,
+    error TEXT,
+    started TEXT,
+    ended TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    log TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_id);
+"#;
+
+impl Store {
+    /// Open (or create) the database file and bring the schema up to date.
+    pub async fn open(path: &Path) -> Result<Store, RunnerError> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Timestamps are RFC 3339 UTC strings with milliseconds: sortable as text.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

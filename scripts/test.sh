@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the tests need, then runs them all: the wrappers' own tests,
+# every Rust test (unit and end to end), and the README walkthrough.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/distributedkube/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+bash scripts/install-test-deps.sh
+
+echo "== Python wrapper tests"
+python3 -m unittest discover -s base-images/python/tests -t base-images/python
+echo "== Node.js wrapper tests"
+node --test base-images/nodejs/test/
+echo "== Rust tests"
+cargo test --workspace --locked
+echo "== README walkthrough"
+bash scripts/walkthrough.sh

@@ -1,0 +1,202 @@
+//! `/store/algorithms`: algorithms as code (uploaded, or a server-side path
+//! in local mode) or as an image.
+
+use axum::body::Bytes;
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+use super::exec::parse_body;
+use super::{ApiError, AppState};
+use runner::algorithm::{AlgorithmSpec, Env};
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let all = state.store.list_algorithms().await?;
+    Ok(Json(Value::Array(all.iter().map(|a| a.to_json()).collect())))
+}
+
+pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    match state.store.get_algorithm(&name).await? {
+        Some(a) => Ok(Json(a.to_json())),
+        None => Err(ApiError::new(404, format!("algorithm '{name}' does not exist"))),
+    }
+}
+
+pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    if state.store.delete_algorithm(&name).await? {
+        Ok(Json(json!({ "message": format!("algorithm '{name}' deleted") })))
+    } else {
+        Err(ApiError::new(404, format!("algorithm '{name}' does not exist")))
+    }
+}
+
+/// `POST /store/algorithms`: a spec with an image or a server-side code path.
+pub async fn insert(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let spec = spec_from(&body)?;
+    if state.store.get_algorithm(&spec.name).await?.is_some() {
+        return Err(ApiError::new(409, format!("algorithm '{}' already exists (use PUT or apply to update it)", spec.name)));
+    }
+    Ok((StatusCode::CREATED, store_local(&state, spec).await?))
+}
+
+pub async fn update(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    store_local(&state, spec_from(&body)?).await
+}
+
+fn spec_from(body: &[u8]) -> Result<AlgorithmSpec, ApiError> {
+    let spec: AlgorithmSpec = parse_body(body)?;
+    spec.check()?;
+    Ok(spec)
+}
+
+async fn store_local(state: &AppState, mut spec: AlgorithmSpec) -> Result<Json<Value>, ApiError> {
+    let code_dir = match spec.code.as_ref().and_then(|c| c.path.clone()) {
+        Some(path) => {
+            let dir = PathBuf::from(&path);
+            if !dir.is_absolute() || !dir.is_dir() {
+                return Err(ApiError::bad_request(format!(
+                    "algorithm '{}': code.path '{path}' must be an absolute directory on the server (to upload code, use store/algorithms/apply)",
+                    spec.name
+                )));
+            }
+            check_code(&mut spec, &dir)?;
+            Some(dir)
+        }
+        None if spec.algorithm_image.is_some() => None,
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "algorithm '{}' needs code.path or algorithmImage",
+                spec.name
+            )))
+        }
+    };
+    let stored = state.store.upsert_algorithm(&spec, code_dir.as_deref(), None).await?;
+    Ok(Json(stored.to_json()))
+}
+
+/// `POST /store/algorithms/apply`: multipart `payload` (spec), `options`, `file`.
+pub async fn apply(State(state): State<AppState>, mut multipart: Multipart) -> Result<Json<Value>, ApiError> {
+    let mut payload = None;
+    let mut file = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("unreadable multipart body: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        let bytes = field.bytes().await.map_err(|e| match e.status().as_u16() {
+            413 => ApiError::new(413, format!("upload refused: larger than the limit of {} bytes", state.intake_limits.max_upload_bytes)),
+            _ => ApiError::bad_request(format!("could not read part '{name}': {e}")),
+        })?;
+        match name.as_str() {
+            "payload" => payload = Some(bytes),
+            "file" => file = Some(bytes),
+            "options" => {} // forceBuild/forceUpdate matter once images are built
+            other => return Err(ApiError::bad_request(format!("unexpected multipart part '{other}' (expected payload, options, file)"))),
+        }
+    }
+    let payload = payload.ok_or_else(|| ApiError::bad_request("the multipart body needs a 'payload' part with the algorithm spec"))?;
+    let mut spec = spec_from(&payload)?;
+    let Some(file) = file else {
+        return Ok(Json(json!({ "algorithm": store_local(&state, spec).await?.0, "messages": [], "buildId": null })));
+    };
+    if file.len() as u64 > state.intake_limits.max_upload_bytes {
+        return Err(ApiError::new(413, format!(
+            "upload refused: {} bytes is over the limit of {} bytes",
+            file.len(),
+            state.intake_limits.max_upload_bytes
+        )));
+    }
+    let checksum = builder::intake::upload_checksum(&file);
+    let mut messages = Vec::new();
+    let existing = state.store.get_algorithm(&spec.name).await?;
+    let dest = state.algorithms_dir.join(&spec.name).join(checksum.trim_start_matches("sha256:").get(..16).unwrap_or("code"));
+    let root = if existing.as_ref().and_then(|a| a.checksum.as_deref()) == Some(checksum.as_str())
+        && existing.as_ref().and_then(|a| a.code_dir.as_ref()).is_some_and(|d| d.is_dir())
+    {
+        messages.push("code unchanged: reusing the unpacked upload".to_string());
+        existing.as_ref().and_then(|a| a.code_dir.clone()).expect("checked above")
+    } else {
+        let unpacked = unpack(&state, &file, &dest).await?;
+        messages.push(format!("unpacked {} files ({} bytes)", unpacked.files, unpacked.bytes));
+        unpacked.root
+    };
+    check_code(&mut spec, &root)?;
+    let stored = state.store.upsert_algorithm(&spec, Some(&root), Some(&checksum)).await?;
+    messages.push(format!("algorithm '{}' stored", spec.name));
+    Ok(Json(json!({ "algorithm": stored.to_json(), "messages": messages, "buildId": null })))
+}
+
+/// Unpack into a fresh staging folder, then move it into place.
+async fn unpack(state: &AppState, file: &Bytes, dest: &std::path::Path) -> Result<builder::intake::Unpacked, ApiError> {
+    let staging_root = state.algorithms_dir.join(".staging");
+    std::fs::create_dir_all(&staging_root).map_err(|e| ApiError::new(500, format!("could not prepare {}: {e}", staging_root.display())))?;
+    let staging = staging_root.join(uuid::Uuid::new_v4().simple().to_string());
+    let limits = state.intake_limits.clone();
+    let bytes = file.clone();
+    let staging_for_task = staging.clone();
+    let unpacked = tokio::task::spawn_blocking(move || builder::intake::unpack(&bytes, &staging_for_task, &limits))
+        .await
+        .map_err(|e| ApiError::new(500, format!("unpacking crashed: {e}")))??;
+    let _ = std::fs::remove_dir_all(dest);
+    std::fs::create_dir_all(dest.parent().expect("dest has a parent"))
+        .and_then(|_| std::fs::rename(&staging, dest))
+        .map_err(|e| ApiError::new(500, format!("could not keep the upload: {e}")))?;
+    let rel = unpacked.root.strip_prefix(&staging).map(|r| r.to_path_buf()).unwrap_or_default();
+    Ok(builder::intake::Unpacked { root: dest.join(rel), ..unpacked })
+}
+
+/// Fill in `env` from the code when missing, refuse contradictions, and make
+/// sure the entry point exists.
+fn check_code(spec: &mut AlgorithmSpec, root: &std::path::Path) -> Result<(), ApiError> {
+    let has = |ext: &str| {
+        std::fs::read_dir(root)
+            .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().ends_with(ext)))
+            .unwrap_or(false)
+    };
+    let detected = if root.join("requirements.txt").exists() || has(".py") {
+        Some(Env::Python)
+    } else if root.join("package.json").exists() || has(".js") || has(".mjs") {
+        Some(Env::Javascript)
+    } else {
+        None
+    };
+    let env = match (spec.env, detected) {
+        (Some(e), _) => e,
+        (None, Some(d)) => d,
+        (None, None) => {
+            return Err(ApiError::bad_request(format!(
+                "algorithm '{}': env is missing and the code has neither Python nor JavaScript files",
+                spec.name
+            )))
+        }
+    };
+    spec.env = Some(env);
+    let entry = spec.entry_point().unwrap_or(env.default_entry_point()).to_string();
+    let wrong_language = match env {
+        Env::Python => entry.ends_with(".js") || entry.ends_with(".mjs"),
+        Env::Javascript => entry.ends_with(".py"),
+    };
+    if wrong_language {
+        return Err(ApiError::bad_request(format!(
+            "algorithm '{}': env is {env:?} but entryPoint '{entry}' is not",
+            spec.name
+        )));
+    }
+    if !root.join(&entry).is_file() && !root.join(format!("{entry}.py")).is_file() {
+        let mut top: Vec<String> = std::fs::read_dir(root)
+            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        top.sort();
+        return Err(ApiError::bad_request(format!(
+            "algorithm '{}': entryPoint '{entry}' is not in the code (top-level files: {})",
+            spec.name,
+            if top.is_empty() { "none".into() } else { top.join(", ") }
+        )));
+    }
+    let code = spec.code.get_or_insert_with(Default::default);
+    code.entry_point = Some(entry);
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! `/exec/*`: run pipelines, stop them, and read their status and results.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{ApiError, AppState};
+use runner::descriptor::Pipeline;
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// `POST /exec/raw`: a whole descriptor (JSON or YAML) → `{jobId}`.
+pub async fn raw(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let pipeline = Pipeline::parse(&body)?;
+    let job_id = state.engine.run(pipeline).await?;
+    Ok(Json(json!({ "jobId": job_id })))
+}
+
+/// `POST /exec/stored`: `{name, flowInput?, options?, priority?, …}` merged
+/// over the stored pipeline → `{jobId}`.
+pub async fn stored(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let request: Value = parse_body(&body)?;
+    let Some(name) = request.get("name").and_then(Value::as_str) else {
+        return Err(ApiError::bad_request("exec/stored needs the 'name' of a stored pipeline"));
+    };
+    let stored = state
+        .store
+        .get_pipeline(name)
+        .await?
+        .ok_or_else(|| ApiError::new(404, format!("pipeline '{name}' is not stored (see GET /api/v1/store/pipelines)")))?;
+    let pipeline = merge_over(&stored, &request)?;
+    let job_id = state.engine.run(pipeline).await?;
+    Ok(Json(json!({ "jobId": job_id })))
+}
+
+/// Objects merge key by key (recursively); anything else replaces.
+fn merge_over(stored: &Pipeline, request: &Value) -> Result<Pipeline, ApiError> {
+    fn merge(base: &mut Value, over: &Value) {
+        match (base, over) {
+            (Value::Object(b), Value::Object(o)) => {
+                for (k, v) in o {
+                    merge(b.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+            (b, o) => *b = o.clone(),
+        }
+    }
+    let mut base = serde_json::to_value(stored).map_err(|e| ApiError::new(500, e.to_string()))?;
+    let mut over = request.clone();
+    if let Value::Object(o) = &mut over {
+        o.remove("name");
+        if o.contains_key("nodes") {
+            return Err(ApiError::bad_request("exec/stored runs a stored pipeline as it is: 'nodes' can't be overridden (use exec/raw)"));
+        }
+    }
+    merge(&mut base, &over);
+    let text = serde_json::to_vec(&base).map_err(|e| ApiError::new(500, e.to_string()))?;
+    Ok(Pipeline::parse(&text)?)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopRequest {
+    job_id: String,
+    reason: Option<String>,
+}
+
+/// `POST /exec/stop`: `{jobId, reason?}` → `{stoppedJobIds}`.
+pub async fn stop(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let request: StopRequest = parse_body(&body)?;
+    let stopped = state.engine.stop(&request.job_id, request.reason).await?;
+    Ok(Json(json!({ "stoppedJobIds": stopped })))
+}
+
+pub async fn status(State(state): State<AppState>, Path(job_id): Path<String>) -> ApiResult {
+    Ok(Json(serde_json::to_value(state.engine.status(&job_id).await?).expect("status serializes")))
+}
+
+pub async fn results(State(state): State<AppState>, Path(job_id): Path<String>) -> ApiResult {
+    Ok(Json(state.engine.results(&job_id).await?))
+}
+
+/// `GET /exec/pipelines/{jobId}`: the descriptor the job ran (after merging).
+pub async fn pipeline(State(state): State<AppState>, Path(job_id): Path<String>) -> ApiResult {
+    let job = state.engine.job(&job_id).await?;
+    Ok(Json(serde_json::to_value(job.descriptor).expect("descriptor serializes")))
+}
+
+/// `GET /exec/tasks/{jobId}`: every task record of the job, with its log.
+pub async fn tasks(State(state): State<AppState>, Path(job_id): Path<String>) -> ApiResult {
+    Ok(Json(serde_json::to_value(state.engine.tasks(&job_id).await?).expect("tasks serialize")))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobsQuery {
+    status: Option<String>,
+    pipeline_name: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn jobs(State(state): State<AppState>, Query(q): Query<JobsQuery>) -> ApiResult {
+    let jobs = state
+        .store
+        .list_jobs(q.status.as_deref(), q.pipeline_name.as_deref(), q.limit.unwrap_or(100).min(10_000))
+        .await?;
+    Ok(Json(serde_json::to_value(jobs).expect("jobs serialize")))
+}
+
+/// Bodies are JSON, or YAML where users upload documents by hand.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'{') || first == Some(&b'[') {
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    } else {
+        serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid YAML/JSON body: {e}")))
+    }
+}

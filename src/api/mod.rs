@@ -1,0 +1,63 @@
+//! The REST API (HKube's paths under `/api/v1`) and the workers' websocket.
+//! Handlers stay small: they parse, call the runner or builder, and map
+//! errors to `{"error": {"code", "message"}}`.
+
+mod algorithms;
+mod error;
+mod exec;
+mod openapi;
+mod pipelines;
+mod workers;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::path::PathBuf;
+
+pub use error::ApiError;
+use runner::engine::Engine;
+use runner::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub store: Store,
+    /// Where uploaded algorithm code is unpacked.
+    pub algorithms_dir: PathBuf,
+    pub intake_limits: builder::intake::Limits,
+    /// Largest websocket message a worker may send or receive.
+    pub max_message_bytes: usize,
+}
+
+pub fn router(state: AppState) -> Router {
+    let upload_limit = state.intake_limits.max_upload_bytes as usize + 1024 * 1024;
+    let api = Router::new()
+        .route("/exec/raw", post(exec::raw))
+        .route("/exec/stored", post(exec::stored))
+        .route("/exec/stop", post(exec::stop))
+        .route("/exec/status/{job_id}", get(exec::status))
+        .route("/exec/results/{job_id}", get(exec::results))
+        .route("/exec/pipelines/{job_id}", get(exec::pipeline))
+        .route("/exec/tasks/{job_id}", get(exec::tasks))
+        .route("/exec/jobs", get(exec::jobs))
+        .route("/store/pipelines", get(pipelines::list).post(pipelines::insert).put(pipelines::update))
+        .route("/store/pipelines/{name}", get(pipelines::get).delete(pipelines::delete))
+        .route("/store/algorithms", get(algorithms::list).post(algorithms::insert).put(algorithms::update))
+        .route("/store/algorithms/{name}", get(algorithms::get).delete(algorithms::delete))
+        .route("/store/algorithms/apply", post(algorithms::apply).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/internal/workers/{worker_id}", get(workers::connect))
+        ;
+    let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs")
+        .external_url_unchecked("/api/v1/openapi.json", openapi::document())
+        .into();
+    Router::new()
+        .merge(docs)
+        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .nest("/api/v1", api)
+        .fallback(|uri: axum::http::Uri| async move {
+            ApiError::new(404, format!("no such endpoint: {uri} (see /api/v1/docs)"))
+        })
+        .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(state)
+}

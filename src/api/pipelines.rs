@@ -1,0 +1,51 @@
+//! `/store/pipelines`: pipelines kept under their name.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+
+use super::{ApiError, AppState};
+use runner::dag::Dag;
+use runner::descriptor::Pipeline;
+
+/// Parse and validate a descriptor the way a run would (except flowInput data).
+async fn validated(state: &AppState, body: &[u8]) -> Result<Pipeline, ApiError> {
+    let pipeline = Pipeline::parse(body)?;
+    let names: HashSet<String> = state.store.algorithm_names().await?.into_iter().collect();
+    Dag::build(&pipeline, &|name| names.contains(name))?;
+    Ok(pipeline)
+}
+
+pub async fn insert(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let pipeline = validated(&state, &body).await?;
+    state.store.insert_pipeline(&pipeline).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(&pipeline).expect("serializes"))))
+}
+
+pub async fn update(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let pipeline = validated(&state, &body).await?;
+    state.store.upsert_pipeline(&pipeline).await?;
+    Ok(Json(serde_json::to_value(&pipeline).expect("serializes")))
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(serde_json::to_value(state.store.list_pipelines().await?).expect("serializes")))
+}
+
+pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    match state.store.get_pipeline(&name).await? {
+        Some(p) => Ok(Json(serde_json::to_value(p).expect("serializes"))),
+        None => Err(ApiError::new(404, format!("pipeline '{name}' is not stored"))),
+    }
+}
+
+pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    if state.store.delete_pipeline(&name).await? {
+        Ok(Json(json!({ "message": format!("pipeline '{name}' deleted") })))
+    } else {
+        Err(ApiError::new(404, format!("pipeline '{name}' is not stored")))
+    }
+}

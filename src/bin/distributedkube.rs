@@ -1,0 +1,85 @@
+//! `distributedkube`: the server. `distributedkube serve` runs the API, the
+//! runner and the local process executor in one process.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use distributedkube::server::{self, ServerConfig};
+
+#[derive(Parser)]
+#[command(name = "distributedkube", version, about = "Run pipelines of Python and JavaScript algorithms (HKube-compatible).")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the REST API and run jobs on this machine (embedded default:
+    /// local processes, SQLite and files under the data dir).
+    #[command(after_help = "Examples:\n  distributedkube serve\n  distributedkube serve --listen 0.0.0.0:3000 --data-dir /var/lib/distributedkube\n\nThen: distributedkubectl --endpoint http://127.0.0.1:3000 algorithm apply --f range.yml")]
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000", env = "DISTRIBUTEDKUBE_LISTEN")]
+    listen: SocketAddr,
+    /// Where the database, job data and uploaded code live [default: ~/.local/share/distributedkube].
+    #[arg(long, env = "DISTRIBUTEDKUBE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Python interpreter for Python algorithms.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Node.js for JavaScript algorithms.
+    #[arg(long, default_value = "node")]
+    node: String,
+    /// Use the wrappers in this folder (holding python/ and nodejs/) instead of the embedded ones.
+    #[arg(long)]
+    wrappers_dir: Option<PathBuf>,
+    /// Seconds an idle worker process is kept warm before it is reaped.
+    #[arg(long, default_value_t = 120)]
+    worker_idle_seconds: u64,
+    /// Seconds a stopped task is given to answer before its worker is killed.
+    #[arg(long, default_value_t = 2.0)]
+    stop_grace_seconds: f64,
+    /// Largest websocket message to or from a worker, in MiB.
+    #[arg(long, default_value_t = 256)]
+    max_message_mib: usize,
+    /// Largest accepted code upload, in MiB.
+    #[arg(long, default_value_t = 256)]
+    max_upload_mib: u64,
+    /// Worker processes per algorithm when its spec sets no maxWorkers [default: number of CPUs].
+    #[arg(long)]
+    max_workers: Option<usize>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let mut config = ServerConfig::new(args.listen, args.data_dir.unwrap_or_else(server::default_data_dir));
+            config.python = args.python;
+            config.node = args.node;
+            config.wrappers_dir = args.wrappers_dir;
+            config.worker_idle = Duration::from_secs(args.worker_idle_seconds);
+            config.stop_grace = Duration::from_secs_f64(args.stop_grace_seconds);
+            config.max_message_bytes = args.max_message_mib * 1024 * 1024;
+            config.intake_limits.max_upload_bytes = args.max_upload_mib * 1024 * 1024;
+            if let Some(m) = args.max_workers {
+                config.default_max_workers = m.max(1);
+            }
+            server::start(config).await?.run_until_signal().await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Following a job or a build until it ends: polling with backoff, a live
+//! progress line on a terminal (one plain line per change otherwise), and
+//! Ctrl-C, which stops waiting but leaves the job running.
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use crate::client::{status_of, Api};
+
+const JOB_DONE: [&str; 4] = ["completed", "failed", "stopped", "crashed"];
+const BUILD_DONE: [&str; 3] = ["completed", "failed", "stopped"];
+
+/// A spinner with a message on a terminal, plain lines on change otherwise.
+struct Reporter {
+    bar: Option<ProgressBar>,
+    last: String,
+}
+
+impl Reporter {
+    fn new() -> Reporter {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}  [{elapsed}]") {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Reporter { bar, last: String::new() }
+    }
+
+    fn show(&mut self, line: String) {
+        if line == self.last {
+            return;
+        }
+        match &self.bar {
+            Some(bar) => bar.set_message(line.clone()),
+            None => eprintln!("{line}"),
+        }
+        self.last = line;
+    }
+
+    /// Leave the last line on screen.
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
+/// `numbers-ab12 active  3/7 tasks  Multiply 2/5`
+pub fn job_line(status: &Value) -> String {
+    let num = |v: &Value, key: &str| v.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let progress = &status["progress"];
+    let mut line = format!(
+        "{} {}  {}/{} tasks",
+        status["jobId"].as_str().unwrap_or("?"),
+        status["status"].as_str().unwrap_or("?"),
+        num(progress, "done"),
+        num(progress, "total"),
+    );
+    let active = status["status"] == "active";
+    let running: Vec<String> = status["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| active && (n["status"] == "active" || num(n, "running") > 0))
+        .map(|n| format!("{} {}/{}", n["nodeName"].as_str().unwrap_or("?"), num(n, "done"), num(n, "total")))
+        .collect();
+    if !running.is_empty() {
+        line = format!("{line}  {}", running.join(", "));
+    }
+    if num(progress, "failed") > 0 {
+        line = format!("{line}  ({} failed)", num(progress, "failed"));
+    }
+    line
+}
+
+/// Why a job did not complete, from its status document.
+pub fn failure_message(status: &Value) -> String {
+    let job = status["jobId"].as_str().unwrap_or("?");
+    let mut message = format!("job {job} {}", status["status"].as_str().unwrap_or("ended"));
+    if let Some(reason) = status["reason"].as_str() {
+        message = format!("{message}: {reason}");
+    }
+    let error = &status["error"];
+    if let Some(text) = error["message"].as_str() {
+        let mut at = format!("node {}", error["nodeName"].as_str().unwrap_or("?"));
+        if let Some(task) = error["taskId"].as_str() {
+            at = format!("{at}, task {task}");
+        }
+        if let Some(batch) = error["batchIndex"].as_u64() {
+            at = format!("{at}, batch item {batch}");
+        }
+        message = format!("{message}: {at}: {text}");
+    }
+    message
+}
+
+/// Poll the job's status until it ends; returns the last status document.
+pub async fn wait_job(api: &Api, job_id: &str) -> Result<Value> {
+    let mut reporter = Reporter::new();
+    let follow = async {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let status = api.get(&format!("/exec/status/{job_id}")).await?;
+            let line = job_line(&status);
+            if line != reporter.last {
+                delay = Duration::from_millis(200);
+            }
+            reporter.show(line);
+            if JOB_DONE.contains(&status["status"].as_str().unwrap_or("")) {
+                return Ok(status);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 3 / 2).min(Duration::from_secs(1));
+        }
+    };
+    let status = until_interrupted(
+        follow,
+        &format!("job {job_id} is still running; check it with `distributedkubectl exec status {job_id}`"),
+    )
+    .await;
+    reporter.finish();
+    status
+}
+
+/// Follow a build until it ends, printing its status changes to stderr.
+/// A server without the builds endpoint (404) only gets the id printed.
+pub async fn follow_build(api: &Api, build_id: &str) -> Result<()> {
+    let mut reporter = Reporter::new();
+    let follow = async {
+        loop {
+            let status = match api.get(&format!("/builds/status/{build_id}")).await {
+                Err(e) if status_of(&e) == Some(404) => {
+                    eprintln!("build {build_id} started (this server does not report build status)");
+                    return Ok(Value::Null);
+                }
+                other => other?,
+            };
+            let state = status["status"].as_str().unwrap_or("?").to_string();
+            let percent = status["progress"].as_f64().map(|p| format!(" {p:.0}%")).unwrap_or_default();
+            reporter.show(format!("build {build_id} {state}{percent}"));
+            if BUILD_DONE.contains(&state.as_str()) {
+                return Ok(status);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let status =
+        until_interrupted(follow, &format!("build {build_id} goes on; see GET /api/v1/builds/status/{build_id}")).await;
+    reporter.finish();
+    let status = status?;
+    match status["status"].as_str() {
+        Some("failed") | Some("stopped") => {
+            let why = status["error"].as_str().map(|e| format!(": {e}")).unwrap_or_default();
+            anyhow::bail!("build {build_id} {}{why}", status["status"].as_str().unwrap_or_default())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Run `work`; on Ctrl-C say what goes on without us (`note`), and exit 130.
+async fn until_interrupted<T>(work: impl Future<Output = Result<T>>, note: &str) -> Result<T> {
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\ninterrupted: {note}");
+            std::process::exit(130);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn progress_line_names_running_nodes() {
+        let status = json!({"jobId": "numbers-ab12", "status": "active",
+            "progress": {"done": 3, "failed": 0, "running": 2, "total": 7, "percent": 42},
+            "nodes": [{"nodeName": "Range", "status": "completed", "total": 1, "done": 1, "running": 0},
+                      {"nodeName": "Multiply", "status": "active", "total": 5, "done": 2, "running": 2}]});
+        assert_eq!(job_line(&status), "numbers-ab12 active  3/7 tasks  Multiply 2/5");
+    }
+
+    #[test]
+    fn failure_names_node_task_and_message() {
+        let status = json!({"jobId": "j-1", "status": "failed",
+            "error": {"nodeName": "Multiply", "taskId": "t-9", "batchIndex": 2, "message": "boom"}});
+        assert_eq!(failure_message(&status), "job j-1 failed: node Multiply, task t-9, batch item 2: boom");
+        let stopped = json!({"jobId": "j-2", "status": "stopped", "reason": "by user"});
+        assert_eq!(failure_message(&stopped), "job j-2 stopped: by user");
+    }
+}

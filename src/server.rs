@@ -1,0 +1,134 @@
+//! Start-up: open the database and storage under the data directory, install
+//! the wrappers, bind the listener, and serve until asked to stop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use runner::engine::{Engine, EngineSettings};
+use runner::executor::process::{ProcessExecutor, ProcessSettings};
+use runner::storage::Storage;
+use runner::store::Store;
+
+/// Everything `distributedkube serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub python: String,
+    pub node: String,
+    /// Use wrappers from this folder instead of the embedded ones.
+    pub wrappers_dir: Option<PathBuf>,
+    pub worker_idle: Duration,
+    pub stop_grace: Duration,
+    pub max_message_bytes: usize,
+    pub default_max_workers: usize,
+    pub intake_limits: builder::intake::Limits,
+}
+
+impl ServerConfig {
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> ServerConfig {
+        ServerConfig {
+            listen,
+            data_dir,
+            python: "python3".into(),
+            node: "node".into(),
+            wrappers_dir: None,
+            worker_idle: Duration::from_secs(120),
+            stop_grace: Duration::from_secs(2),
+            max_message_bytes: 256 * 1024 * 1024,
+            default_max_workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
+            intake_limits: Default::default(),
+        }
+    }
+}
+
+/// The per-user default: `~/.local/share/distributedkube` on Linux.
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("distributedkube")
+}
+
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    shutdown: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stop accepting requests, stop live jobs and workers, and return.
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.engine.shutdown().await;
+        self.shutdown.cancel();
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+
+    /// Serve until the process gets Ctrl-C or SIGTERM, then stop cleanly.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down: stopping jobs and workers");
+        self.stop().await
+    }
+}
+
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    use anyhow::Context;
+    let data = &config.data_dir;
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create the data dir {}", data.display()))?;
+    let store = Store::open(&data.join("distributedkube.db")).await.context("opening the database")?;
+    let crashed = store
+        .mark_unfinished_crashed("the server stopped while the job was running", &runner::store::now())
+        .await?;
+    if crashed > 0 {
+        tracing::warn!("{crashed} job(s) were still running when the server last stopped: marked crashed");
+    }
+    let storage = Storage::local(&data.join("storage"))?;
+    let wrappers_dir = match &config.wrappers_dir {
+        Some(dir) => dir.clone(),
+        None => crate::wrappers::install(&data.join("wrappers")).context("installing the wrappers")?,
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let worker_host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    let executor = ProcessExecutor::new(ProcessSettings {
+        python: config.python.clone(),
+        node: config.node.clone(),
+        wrappers_dir,
+        socket_base: format!("ws://{worker_host}:{}/api/v1/internal/workers", addr.port()),
+        encoding: "json".into(),
+        idle_timeout: config.worker_idle,
+        connect_timeout: Duration::from_secs(30),
+        stop_grace: config.stop_grace,
+    });
+    let engine = Engine::new(
+        store.clone(),
+        storage,
+        executor,
+        EngineSettings { default_max_workers: config.default_max_workers },
+    );
+    let state = AppState {
+        engine: engine.clone(),
+        store,
+        algorithms_dir: data.join("algorithms"),
+        intake_limits: config.intake_limits.clone(),
+        max_message_bytes: config.max_message_bytes,
+    };
+    let app = api::router(state);
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(async move { signal.cancelled().await }).await
+    });
+    tracing::info!("listening on http://{addr} (data in {})", data.display());
+    Ok(RunningServer { addr, engine, shutdown, task })
+}

@@ -1,0 +1,121 @@
+//! The `distributedkubectl` binary against a real server: the seed's
+//! walkthrough with the CLI, YAML and JSON output, failures and refusals.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::process::Output;
+
+fn ctl(h: &Harness, args: &[&str]) -> Output {
+    let config = h.data.path().join("cli.yml");
+    std::process::Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
+        .arg("--endpoint")
+        .arg(&h.base)
+        .args(args)
+        .env("DISTRIBUTEDKUBECTL_CONFIG", config)
+        .current_dir(repo())
+        .output()
+        .expect("the CLI runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(h: &Harness, args: &[&str]) -> String {
+    let out = ctl(h, args);
+    assert!(out.status.success(), "{args:?} failed: {}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walkthrough_with_the_cli() {
+    let h = Harness::start().await;
+    for name in ["range", "multiply", "reduce"] {
+        let out = ok(&h, &["algorithm", "apply", "--f", &format!("fixtures/algorithms/{name}.yml")]);
+        assert!(out.contains(name), "{out}");
+    }
+    ok(&h, &["pipeline", "store", "--f", "fixtures/pipelines/numbers.yml"]);
+    // Storing again updates it rather than failing.
+    ok(&h, &["pipeline", "store", "-f", "fixtures/pipelines/numbers.yml"]);
+
+    let out = ok(&h, &["exec", "stored", "numbers"]);
+    let yaml: Value = serde_yaml::from_str(&out).unwrap();
+    assert_eq!(yaml["data"], json!([{"nodeName": "Reduce", "algorithmName": "reduce", "result": 30}]), "{out}");
+    assert!(out.contains("result: 30"), "{out}");
+
+    let out = ok(&h, &["--json", "exec", "stored", "numbers", "--f", "fixtures/pipelines/otherFlowInput.yml"]);
+    let results: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(results_of(&results), vec![json!(25050000)]);
+
+    let out = ok(&h, &["exec", "raw", "--f", "fixtures/pipelines/numbers.yml"]);
+    assert!(out.contains("result: 30"), "{out}");
+
+    // --noWait gives the job id; status and result read it back.
+    let out = ok(&h, &["--json", "exec", "stored", "numbers", "--noWait"]);
+    let job_id = serde_json::from_str::<Value>(&out).unwrap()["jobId"].as_str().unwrap().to_string();
+    h.wait(&job_id, std::time::Duration::from_secs(30)).await;
+    let status: Value = serde_yaml::from_str(&ok(&h, &["exec", "status", &job_id])).unwrap();
+    assert_eq!(status["status"], "completed");
+    let result: Value = serde_json::from_str(&ok(&h, &["--json", "exec", "result", &job_id])).unwrap();
+    assert_eq!(results_of(&result), vec![json!(30)]);
+
+    let list: Value = serde_json::from_str(&ok(&h, &["--json", "algorithm", "list"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    let got: Value = serde_yaml::from_str(&ok(&h, &["algorithm", "get", "reduce"])).unwrap();
+    assert_eq!(got["env"], "javascript");
+    let pipelines: Value = serde_json::from_str(&ok(&h, &["--json", "pipeline", "list"])).unwrap();
+    assert_eq!(pipelines[0]["name"], "numbers");
+    ok(&h, &["pipeline", "delete", "numbers"]);
+    let out = ctl(&h, &["pipeline", "get", "numbers"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("pipeline 'numbers' is not stored"), "{}", text(&out.stderr));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_exit_non_zero_with_the_servers_message() {
+    let h = Harness::start().await;
+    h.apply_inline(python_spec("boom"), &[("main.py", "def start(args):\n    raise ValueError('bad value 42')\n")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let failing = dir.path().join("failing.yml");
+    std::fs::write(&failing, "name: failing\nnodes:\n  - nodeName: Boom\n    algorithmName: boom\n    input: []\n").unwrap();
+    let out = ctl(&h, &["exec", "raw", "--f", failing.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("bad value 42") && err.contains("Boom"), "{err}");
+
+    // A refusal from the server is shown as it is.
+    let unknown = dir.path().join("unknown.yml");
+    std::fs::write(&unknown, "name: unknown\nnodes:\n  - nodeName: A\n    algorithmName: nosuch\n    input: []\n").unwrap();
+    let out = ctl(&h, &["exec", "raw", "--f", unknown.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("unknown-algorithm") && err.contains("nosuch"), "{err}");
+
+    // An unreachable endpoint is named.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
+        .args(["--endpoint", "http://127.0.0.1:9", "algorithm", "list"])
+        .env("DISTRIBUTEDKUBECTL_CONFIG", dir.path().join("cli.yml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("127.0.0.1:9"), "{}", text(&out.stderr));
+
+    // config set / get round trip.
+    let config = dir.path().join("cfg.yml");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
+            .args(args)
+            .env("DISTRIBUTEDKUBECTL_CONFIG", &config)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["config", "set", "endpoint", &h.base]).status.success());
+    assert!(run(&["config", "set", "rejectUnauthorized", "false"]).status.success());
+    let out = run(&["algorithm", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("boom"));
+    h.stop().await;
+}
