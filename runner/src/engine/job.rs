@@ -8,13 +8,15 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::recorder::PendingRecord;
-use super::status::{JobError, JobState};
+use super::status::{ItemError, JobError, JobState};
+use super::task::{self, TaskPlan};
 use super::{Engine, LiveJob};
 use crate::dag::Dag;
 use crate::descriptor::Pipeline;
-use crate::executor::{AlgorithmRuntime, TaskLog, TaskOutcome, TaskRequest};
+use crate::executor::{AlgorithmRuntime, TaskLog, TaskOutcome};
 use crate::expr::{self, TaskInput};
 use crate::storage::keys;
 use crate::store::{now, TaskRecord};
@@ -28,6 +30,7 @@ struct Finished {
     batch_index: Option<u32>,
     started: String,
     outcome: TaskOutcome,
+    attempts: u32,
     log: TaskLog,
 }
 
@@ -40,6 +43,8 @@ struct NodeRun {
     complete: bool,
     /// Items of a wait-any parent that arrived before this node could start.
     wait_any_backlog: Vec<(u32, Value)>,
+    /// Batch items that failed below the node's batchTolerance: (index, message).
+    failed_items: Vec<(u32, String)>,
 }
 
 pub(super) struct JobRun {
@@ -54,7 +59,8 @@ pub(super) struct JobRun {
     /// Completed nodes' outputs (a list in batch order for batch nodes).
     outputs: HashMap<String, Value>,
     error: Option<JobError>,
-    started_at: std::time::Instant,
+    created_at: Instant,
+    started_at: Instant,
 }
 
 impl JobRun {
@@ -79,24 +85,93 @@ impl JobRun {
             nodes,
             outputs: HashMap::new(),
             error: None,
-            started_at: std::time::Instant::now(),
+            created_at: Instant::now(),
+            started_at: Instant::now(),
         }
     }
 
     pub(super) async fn drive(mut self) {
+        let ttl = Duration::from_secs(self.pipeline.options.ttl);
+        let ttl_deadline = self.created_at + ttl;
+        let slot = self.pipeline.options.concurrent_pipelines.as_ref().map(|c| c.amount);
+        if let Some(amount) = slot {
+            if !self.acquire_slot(amount, ttl_deadline).await {
+                self.finish().await;
+                return;
+            }
+        }
+        self.started_at = Instant::now();
         self.update_status(|s| {
             s.status = JobState::Active;
+            s.reason = None;
             s.timings.started = Some(now());
         });
         self.persist_status(None).await;
         tracing::info!(job = %self.job_id, "job started");
 
+        // The earlier of the job's ttl (from creation) and activeTtl (from now).
+        let (deadline, limit) = match self.pipeline.options.active_ttl {
+            Some(a) if self.started_at + Duration::from_secs(a) < ttl_deadline => {
+                (self.started_at + Duration::from_secs(a), format!("activeTtl of {a} s"))
+            }
+            _ => (ttl_deadline, format!("ttl of {} s", self.pipeline.options.ttl)),
+        };
         let mut running: Running = FuturesUnordered::new();
         self.launch_ready(&mut running);
-        while let Some(finished) = running.next().await {
-            self.on_finished(finished, &mut running).await;
+        let mut expired = false;
+        loop {
+            tokio::select! {
+                finished = running.next() => match finished {
+                    Some(f) => self.on_finished(f, &mut running).await,
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline.into()), if !expired => {
+                    expired = true;
+                    self.stop_with(format!("the job ran longer than its {limit} and was stopped"));
+                }
+            }
+        }
+        if slot.is_some() {
+            self.engine.release_slot(&self.pipeline.name);
         }
         self.finish().await;
+    }
+
+    /// Wait (pending, with the reason in the status) until fewer than
+    /// `amount` jobs of this pipeline are active. `false` if the job was
+    /// stopped or its ttl ran out while waiting.
+    async fn acquire_slot(&mut self, amount: u32, ttl_deadline: Instant) -> bool {
+        loop {
+            let freed = self.engine.inner.slot_freed.notified();
+            if self.engine.try_take_slot(&self.pipeline.name, amount) {
+                return true;
+            }
+            let reason = format!(
+                "waiting: {amount} job(s) of pipeline '{}' are already active (concurrentPipelines.amount = {amount})",
+                self.pipeline.name
+            );
+            if self.live.status.lock().expect("status lock").reason.as_deref() != Some(reason.as_str()) {
+                self.update_status(|s| s.reason = Some(reason.clone()));
+                self.persist_status(None).await;
+            }
+            tokio::select! {
+                _ = freed => {}
+                _ = self.live.stop.cancelled() => return false,
+                _ = tokio::time::sleep_until(ttl_deadline.into()) => {
+                    self.stop_with(format!("the job waited longer than its ttl of {} s and was stopped", self.pipeline.options.ttl));
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn stop_with(&self, reason: String) {
+        let mut r = self.live.stop_reason.lock().expect("reason lock");
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        drop(r);
+        self.live.stop.cancel();
     }
 
     fn stopping(&self) -> bool {
@@ -215,22 +290,23 @@ impl JobRun {
             "info": {"rootJobId": null, "savePaths": [], "extraData": null, "lastRunResult": null},
         });
         let log = TaskLog::default();
-        let request = TaskRequest {
+        let plan = TaskPlan {
             runtime,
-            task: payload,
+            payload,
             label,
             priority: self.pipeline.priority,
-            cancel: self.live.stop.child_token(),
-            log: log.clone(),
+            retry: dag_node.node.retry.clone(),
+            ttl: dag_node.node.ttl.map(|t| t as f64),
         };
         let executor = self.engine.inner.executor.clone();
+        let job_stop = self.live.stop.clone();
         let node = name.to_string();
         let batch_index = task.batch_index;
         self.update_node(name, |n| n.running += 1);
         running.push(Box::pin(async move {
             let started = now();
-            let outcome = executor.execute(request).await;
-            Finished { node, task_id, batch_index, started, outcome, log }
+            let result = task::run(executor, plan, job_stop, log.clone()).await;
+            Finished { node, task_id, batch_index, started, outcome: result.outcome, attempts: result.attempts, log }
         }));
     }
 
@@ -254,14 +330,16 @@ impl JobRun {
                 error: error.clone(),
                 started: Some(f.started),
                 ended: Some(now()),
-                attempts: 1,
+                attempts: f.attempts,
                 log: Vec::new(),
             },
             log: f.log,
         });
         let ok = matches!(f.outcome, TaskOutcome::Done(_));
+        let retries = u64::from(f.attempts.saturating_sub(1));
         self.update_node(&f.node, |n| {
             n.running = n.running.saturating_sub(1);
+            n.retries += retries;
             if ok {
                 n.done += 1;
             } else if status != "stopped" {
@@ -281,15 +359,35 @@ impl JobRun {
                 self.check_node_complete(&f.node, running);
             }
             TaskOutcome::Failed { message, .. } | TaskOutcome::Crashed(message) => {
-                self.fail(JobError {
-                    node_name: f.node.clone(),
-                    task_id: Some(f.task_id),
-                    batch_index: f.batch_index,
-                    message,
-                });
+                self.on_task_failed(&f.node, f.task_id, f.batch_index, message, running);
             }
             TaskOutcome::Stopped => {}
         }
+    }
+
+    /// A failed batch item fails the job only once the node's failed share
+    /// reaches `batchTolerance`; below it the item is reported and the
+    /// node goes on. Any other failed task fails the job.
+    fn on_task_failed(&mut self, node: &str, task_id: String, batch_index: Option<u32>, message: String, running: &mut Running) {
+        let tolerance = self.pipeline.options.batch_tolerance as usize;
+        let run = self.nodes.get_mut(node).expect("node run");
+        let (Some(index), true) = (batch_index, run.batch) else {
+            return self.fail(JobError { node_name: node.to_string(), task_id: Some(task_id), batch_index, message });
+        };
+        run.failed_items.push((index, message.clone()));
+        let failed = run.failed_items.len();
+        let total = run.outputs.len().max(1);
+        if failed * 100 >= tolerance * total {
+            let message = format!(
+                "{failed} of {total} tasks failed ({}%), reaching the batchTolerance of {tolerance}%; last: {message}",
+                failed * 100 / total
+            );
+            return self.fail(JobError { node_name: node.to_string(), task_id: Some(task_id), batch_index, message });
+        }
+        run.remaining -= 1;
+        let item = ItemError { batch_index: index, task_id, message };
+        self.update_node(node, |n| n.errors.push(item));
+        self.check_node_complete(node, running);
     }
 
     fn feed_wait_any_children(&mut self, parent: &str, index: u32, value: &Value, running: &mut Running) {
@@ -406,7 +504,11 @@ impl JobRun {
             match (run.batch, output) {
                 (true, Value::Array(items)) => {
                     for (i, item) in items.into_iter().enumerate() {
-                        data.push(json!({"nodeName": name, "algorithmName": node.algorithm_name, "batchIndex": i + 1, "result": item}));
+                        let mut entry = json!({"nodeName": name, "algorithmName": node.algorithm_name, "batchIndex": i + 1, "result": item});
+                        if let Some((_, message)) = run.failed_items.iter().find(|(b, _)| *b as usize == i + 1) {
+                            entry["error"] = json!(message);
+                        }
+                        data.push(entry);
                     }
                 }
                 (_, output) => data.push(json!({"nodeName": name, "algorithmName": node.algorithm_name, "result": output})),

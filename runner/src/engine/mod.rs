@@ -5,6 +5,7 @@
 mod job;
 mod recorder;
 pub mod status;
+mod task;
 
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -40,6 +41,9 @@ struct Inner {
     recorder: Recorder,
     settings: EngineSettings,
     live: Mutex<HashMap<String, Arc<LiveJob>>>,
+    /// Active jobs per pipeline that has `concurrentPipelines`.
+    slots: Mutex<HashMap<String, u32>>,
+    slot_freed: tokio::sync::Notify,
 }
 
 /// A job that is running in this process.
@@ -52,7 +56,18 @@ pub(crate) struct LiveJob {
 impl Engine {
     pub fn new(store: Store, storage: Storage, executor: ProcessExecutor, settings: EngineSettings) -> Engine {
         let recorder = Recorder::start(store.clone());
-        Engine { inner: Arc::new(Inner { store, storage, executor, recorder, settings, live: Mutex::new(HashMap::new()) }) }
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                storage,
+                executor,
+                recorder,
+                settings,
+                live: Mutex::new(HashMap::new()),
+                slots: Mutex::new(HashMap::new()),
+                slot_freed: tokio::sync::Notify::new(),
+            }),
+        }
     }
 
     pub fn executor(&self) -> &ProcessExecutor {
@@ -66,6 +81,15 @@ impl Engine {
         let flow_input = Value::Object(pipeline.flow_input.clone());
         dag.check_flow_input(&flow_input)?;
         let runtimes = self.runtimes(&dag).await?;
+        if let Some(c) = pipeline.options.concurrent_pipelines.as_ref().filter(|c| c.reject_on_failure) {
+            let active = self.inner.slots.lock().expect("slots lock").get(&pipeline.name).copied().unwrap_or(0);
+            if active >= c.amount {
+                return Err(RunnerError::Conflict(format!(
+                    "pipeline '{}' already has {active} active job(s), the most its concurrentPipelines.amount allows; refused because rejectOnFailure is set",
+                    pipeline.name
+                )));
+            }
+        }
 
         let job_id = new_job_id(&pipeline.name);
         let status = JobStatus {
@@ -85,6 +109,8 @@ impl Engine {
                     done: 0,
                     failed: 0,
                     running: 0,
+                    retries: 0,
+                    errors: Vec::new(),
                 })
                 .collect(),
             timings: status::Timings { created: crate::store::now(), ..Default::default() },
@@ -164,6 +190,24 @@ impl Engine {
             );
         }
         Ok(out)
+    }
+
+    fn try_take_slot(&self, pipeline: &str, amount: u32) -> bool {
+        let mut slots = self.inner.slots.lock().expect("slots lock");
+        let active = slots.entry(pipeline.to_string()).or_insert(0);
+        if *active < amount {
+            *active += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn release_slot(&self, pipeline: &str) {
+        if let Some(active) = self.inner.slots.lock().expect("slots lock").get_mut(pipeline) {
+            *active = active.saturating_sub(1);
+        }
+        self.inner.slot_freed.notify_waiters();
     }
 
     /// Stop a pending or active job. Returns the ids stopped.

@@ -37,6 +37,8 @@ pub struct Progress {
     pub running: u64,
     pub total: u64,
     pub percent: f64,
+    #[serde(default)]
+    pub retries: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +52,21 @@ pub struct NodeStatus {
     pub done: u64,
     pub failed: u64,
     pub running: u64,
+    /// Attempts beyond the first, over all of this node's tasks.
+    #[serde(default)]
+    pub retries: u64,
+    /// Batch items that failed below the batchTolerance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ItemError>,
+}
+
+/// A failed batch item the job went on without.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemError {
+    pub batch_index: u32,
+    pub task_id: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -100,6 +117,7 @@ impl JobStatus {
             p.done += n.done;
             p.failed += n.failed;
             p.running += n.running;
+            p.retries += n.retries;
             // A node not expanded yet counts as one task to come.
             p.total += if n.total == 0 && n.status == "waiting" { 1 } else { n.total };
         }

@@ -1,0 +1,184 @@
+//! Pipeline and node options end to end with real wrappers: retry
+//! policies, batchTolerance, the ttls, concurrentPipelines and priority.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Crashes (SIGKILL on itself) or raises on the first `n` attempts of an
+/// item, counted with marker files in the given directory; then returns "ok".
+const FLAKY_PY: &str = r#"
+import os, signal
+def start(args):
+    folder, how, times = args['input'][0], args['input'][1], args['input'][2]
+    item = str(args.get('batchIndex') or 0)
+    marker = os.path.join(folder, item)
+    seen = int(open(marker).read()) if os.path.exists(marker) else 0
+    with open(marker, 'w') as f:
+        f.write(str(seen + 1))
+    if seen < times:
+        if how == 'crash':
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError('flaky failure %d' % (seen + 1))
+    return 'ok'
+"#;
+
+async fn flaky(h: &Harness, how: &str, times: u32, retry: Value) -> (Value, Vec<Value>) {
+    let dir = tempfile::tempdir_in(h.data.path()).unwrap().keep();
+    let mut pipeline = json!({"name": "flaky", "nodes": [{"nodeName": "F", "algorithmName": "flaky",
+        "input": [dir.to_str().unwrap(), how, times]}]});
+    if !retry.is_null() {
+        pipeline["nodes"][0]["retry"] = retry;
+    }
+    let (status, _) = h.run_to_end(&pipeline).await;
+    let tasks = h.tasks(status["jobId"].as_str().unwrap()).await;
+    (status, tasks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_policies() {
+    let h = Harness::start().await;
+    h.apply_inline(python_spec("flaky"), &[("main.py", FLAKY_PY)]).await;
+
+    // Default OnCrash: a crashed worker's task is retried on a fresh worker.
+    let (status, tasks) = flaky(&h, "crash", 1, json!(null)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(tasks[0]["attempts"], 2, "{tasks:?}");
+    assert_eq!(status["nodes"][0]["retries"], 1);
+    assert_eq!(status["progress"]["retries"], 1);
+    let log = tasks[0]["log"].to_string();
+    assert!(log.contains("attempt 1 of 4 failed") && log.contains("worker exited with code 137"), "{log}");
+
+    // OnCrash does not retry an error the algorithm raised.
+    let (status, tasks) = flaky(&h, "raise", 1, json!({"policy": "OnCrash"})).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(tasks[0]["attempts"], 1);
+
+    // OnError does.
+    let (status, tasks) = flaky(&h, "raise", 2, json!({"policy": "OnError", "limit": 3})).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(tasks[0]["attempts"], 3);
+
+    // Never: the crash fails the job at once.
+    let (status, tasks) = flaky(&h, "crash", 1, json!({"policy": "Never"})).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(status["error"]["message"].as_str().unwrap().contains("worker exited with code 137"));
+    assert_eq!(tasks[0]["attempts"], 1);
+
+    // Always, with a limit: 1 + limit attempts, then the job fails.
+    let (status, tasks) = flaky(&h, "raise", 10, json!({"policy": "Always", "limit": 2})).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(tasks[0]["attempts"], 3);
+    assert!(status["error"]["message"].as_str().unwrap().contains("flaky failure 3"), "{status}");
+    h.stop().await;
+}
+
+const SIGN_PY: &str = "def start(args):\n    x = args['input'][0]\n    if x < 0:\n        raise ValueError('negative: %d' % x)\n    return x * 10\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_tolerance_on_both_sides_of_the_threshold() {
+    let h = Harness::start().await;
+    h.apply_inline(python_spec("sign"), &[("main.py", SIGN_PY)]).await;
+    let pipeline = |items: Value| {
+        json!({"name": "tolerant", "options": {"batchTolerance": 50}, "flowInput": {"items": items},
+               "nodes": [{"nodeName": "S", "algorithmName": "sign", "input": ["#@flowInput.items"], "retry": {"policy": "Never"}}]})
+    };
+    // 2 of 6 fail (33% < 50%): the job completes and reports them.
+    let (status, results) = h.run_to_end(&pipeline(json!([1, -2, 3, -4, 5, 6]))).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let errors = status["nodes"][0]["errors"].as_array().unwrap();
+    let mut failed: Vec<u64> = errors.iter().map(|e| e["batchIndex"].as_u64().unwrap()).collect();
+    failed.sort();
+    assert_eq!(failed, vec![2, 4]);
+    assert!(errors.iter().any(|e| e["message"].as_str().unwrap().contains("negative: -4")), "{errors:?}");
+    assert_eq!(results_of(&results), vec![json!(10), Value::Null, json!(30), Value::Null, json!(50), json!(60)]);
+    assert!(results["data"][1]["error"].as_str().unwrap().contains("negative: -2"));
+
+    // 3 of 6 fail (50% >= 50%): the job fails, naming the tolerance.
+    let (status, _) = h.run_to_end(&pipeline(json!([1, -2, -3, -4, 5, 6]))).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(message.contains("3 of 6") && message.contains("batchTolerance of 50%"), "{message}");
+    h.stop().await;
+}
+
+const SLEEP_PY: &str = "import time\ndef start(args):\n    time.sleep(args['input'][0])\n    return args['input'][0]\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_ttl_stops_with_a_reason_naming_it() {
+    let h = Harness::start().await;
+    h.apply_inline(python_spec("sleep"), &[("main.py", SLEEP_PY)]).await;
+    let node = |ttl: Option<u64>| {
+        let mut n = json!({"nodeName": "Nap", "algorithmName": "sleep", "input": [30]});
+        if let Some(t) = ttl {
+            n["ttl"] = json!(t);
+        }
+        n
+    };
+    // Node ttl: the task is stopped and fails the job.
+    let (status, _) = h.run_to_end(&json!({"name": "nodettl", "nodes": [node(Some(1))]})).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(status["error"]["message"].as_str().unwrap().contains("ttl of 1 s"), "{status}");
+    // Job activeTtl.
+    let (status, _) = h.run_to_end(&json!({"name": "activettl", "options": {"activeTtl": 1}, "nodes": [node(None)]})).await;
+    assert_eq!(status["status"], "stopped", "{status}");
+    assert!(status["reason"].as_str().unwrap().contains("activeTtl of 1 s"), "{status}");
+    // Job ttl.
+    let (status, _) = h.run_to_end(&json!({"name": "jobttl", "options": {"ttl": 1}, "nodes": [node(None)]})).await;
+    assert_eq!(status["status"], "stopped", "{status}");
+    assert!(status["reason"].as_str().unwrap().contains("ttl of 1 s"), "{status}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pipelines_queue_or_reject() {
+    let h = Harness::start().await;
+    h.apply_inline(python_spec("sleep"), &[("main.py", SLEEP_PY)]).await;
+    let pipeline = |reject: bool| {
+        json!({"name": "limited", "options": {"concurrentPipelines": {"amount": 1, "rejectOnFailure": reject}},
+               "nodes": [{"nodeName": "Nap", "algorithmName": "sleep", "input": [0.8]}]})
+    };
+    let first = h.run(&pipeline(false)).await;
+    let second = h.run(&pipeline(false)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, waiting) = h.get(&format!("/exec/status/{second}")).await;
+    assert_eq!(waiting["status"], "pending", "{waiting}");
+    assert!(waiting["reason"].as_str().unwrap().contains("concurrentPipelines.amount = 1"), "{waiting}");
+    // With rejectOnFailure a third is refused while one is active.
+    let (code, body) = h.post("/exec/raw", &pipeline(true)).await;
+    assert_eq!(code, 409, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("rejectOnFailure"), "{body}");
+    let a = h.wait(&first, Duration::from_secs(20)).await;
+    let b = h.wait(&second, Duration::from_secs(20)).await;
+    assert_eq!((a["status"].as_str(), b["status"].as_str()), (Some("completed"), Some("completed")));
+    assert!(b["timings"]["started"].as_str().unwrap() >= a["timings"]["ended"].as_str().unwrap(), "{a} {b}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn higher_priority_tasks_jump_the_queue() {
+    let h = Harness::start().await;
+    let mut spec = python_spec("sleep");
+    spec["maxWorkers"] = json!(1);
+    h.apply_inline(spec, &[("main.py", SLEEP_PY)]).await;
+    let low = h
+        .run(&json!({"name": "low", "priority": 1, "flowInput": {"naps": [0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]},
+                     "nodes": [{"nodeName": "Nap", "algorithmName": "sleep", "input": ["#@flowInput.naps"]}]}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let high = h
+        .run(&json!({"name": "high", "priority": 5, "nodes": [{"nodeName": "Nap", "algorithmName": "sleep", "input": [0.01]}]}))
+        .await;
+    let high_status = h.wait(&high, Duration::from_secs(30)).await;
+    let low_status = h.wait(&low, Duration::from_secs(30)).await;
+    assert_eq!(high_status["status"], "completed");
+    assert_eq!(low_status["status"], "completed");
+    // The high-priority task ran right after the low task that was running, not after the whole batch.
+    let low_tasks = h.tasks(&low).await;
+    let high_start = h.tasks(&high).await[0]["started"].as_str().unwrap().to_string();
+    let low_after = low_tasks.iter().filter(|t| t["ended"].as_str().unwrap() > high_status["timings"]["ended"].as_str().unwrap()).count();
+    assert!(low_after >= 5, "the high-priority job waited for the low batch: {low_after} low tasks ended after it (high started {high_start})");
+    h.stop().await;
+}
