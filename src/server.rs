@@ -27,6 +27,7 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     pub default_max_workers: usize,
     pub intake_limits: builder::intake::Limits,
+    pub webhooks: runner::webhook::WebhookSettings,
 }
 
 impl ServerConfig {
@@ -42,6 +43,7 @@ impl ServerConfig {
             max_message_bytes: 256 * 1024 * 1024,
             default_max_workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
             intake_limits: Default::default(),
+            webhooks: Default::default(),
         }
     }
 }
@@ -80,6 +82,8 @@ impl RunningServer {
 
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     use anyhow::Context;
+    // Outgoing HTTPS (webhooks) uses rustls with ring; install it once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let data = &config.data_dir;
     std::fs::create_dir_all(data).with_context(|| format!("cannot create the data dir {}", data.display()))?;
     let store = Store::open(&data.join("distributedkube.db")).await.context("opening the database")?;
@@ -114,7 +118,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         store.clone(),
         storage,
         executor,
-        EngineSettings { default_max_workers: config.default_max_workers },
+        EngineSettings { default_max_workers: config.default_max_workers, webhooks: config.webhooks.clone() },
     );
     let state = AppState {
         engine: engine.clone(),

@@ -65,6 +65,11 @@ impl Dag {
                 format!("options.batchTolerance {} is not a percentage (0-100)", pipeline.options.batch_tolerance),
             ));
         }
+        if let Some(hooks) = &pipeline.webhooks {
+            for url in [&hooks.progress, &hooks.result].into_iter().flatten() {
+                crate::webhook::check_url(url).map_err(|m| DescriptorError::pipeline(Rule::InvalidOption, m))?;
+            }
+        }
         let mut index = HashMap::new();
         for (i, node) in pipeline.nodes.iter().enumerate() {
             let name = &node.node_name;

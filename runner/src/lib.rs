@@ -16,5 +16,6 @@ pub mod expr;
 pub mod protocol;
 pub mod storage;
 pub mod store;
+pub mod webhook;
 
 pub use error::RunnerError;

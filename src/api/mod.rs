@@ -7,6 +7,7 @@ mod error;
 mod exec;
 mod openapi;
 mod pipelines;
+mod webhooks;
 mod workers;
 
 use axum::extract::DefaultBodyLimit;
@@ -46,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/store/algorithms", get(algorithms::list).post(algorithms::insert).put(algorithms::update))
         .route("/store/algorithms/{name}", get(algorithms::get).delete(algorithms::delete))
         .route("/store/algorithms/apply", post(algorithms::apply).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/webhooks/status/{job_id}", get(webhooks::progress))
+        .route("/webhooks/results/{job_id}", get(webhooks::results))
         .route("/internal/workers/{worker_id}", get(workers::connect))
         ;
     let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs")

@@ -13,6 +13,8 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("get", "/exec/pipelines/{jobId}", "The descriptor a job ran (after merging)"),
     ("get", "/exec/tasks/{jobId}", "The task records of a job, with their logs"),
     ("get", "/exec/jobs", "Recent jobs; query: status, pipelineName, limit"),
+    ("get", "/webhooks/status/{jobId}", "Progress webhook deliveries of a job: url, status, attempts, payload"),
+    ("get", "/webhooks/results/{jobId}", "Result webhook deliveries of a job"),
     ("get", "/store/pipelines", "All stored pipelines"),
     ("post", "/store/pipelines", "Store a new pipeline (409 if the name exists)"),
     ("put", "/store/pipelines", "Store or replace a pipeline"),

@@ -15,7 +15,8 @@ use super::status::{ItemError, JobError, JobState};
 use super::task::{self, TaskPlan};
 use super::{Engine, LiveJob};
 use crate::dag::Dag;
-use crate::descriptor::Pipeline;
+use crate::descriptor::{Level, Pipeline};
+use crate::webhook::JobWebhooks;
 use crate::executor::{AlgorithmRuntime, TaskLog, TaskOutcome};
 use crate::expr::{self, TaskInput};
 use crate::storage::keys;
@@ -59,6 +60,7 @@ pub(super) struct JobRun {
     /// Completed nodes' outputs (a list in batch order for batch nodes).
     outputs: HashMap<String, Value>,
     error: Option<JobError>,
+    hooks: Option<JobWebhooks>,
     created_at: Instant,
     started_at: Instant,
 }
@@ -85,12 +87,23 @@ impl JobRun {
             nodes,
             outputs: HashMap::new(),
             error: None,
+            hooks: None,
             created_at: Instant::now(),
             started_at: Instant::now(),
         }
     }
 
     pub(super) async fn drive(mut self) {
+        if let Some(hooks) = &self.pipeline.webhooks {
+            self.hooks = Some(JobWebhooks::start(
+                self.engine.inner.store.clone(),
+                self.engine.inner.settings.webhooks.clone(),
+                &self.job_id,
+                &self.pipeline.name,
+                hooks,
+                self.pipeline.options.progress_verbosity_level,
+            ));
+        }
         let ttl = Duration::from_secs(self.pipeline.options.ttl);
         let ttl_deadline = self.created_at + ttl;
         let slot = self.pipeline.options.concurrent_pipelines.as_ref().map(|c| c.amount);
@@ -107,6 +120,7 @@ impl JobRun {
             s.timings.started = Some(now());
         });
         self.persist_status(None).await;
+        self.notify(Level::Info, "job started".into());
         tracing::info!(job = %self.job_id, "job started");
 
         // The earlier of the job's ttl (from creation) and activeTtl (from now).
@@ -346,6 +360,14 @@ impl JobRun {
                 n.failed += 1;
             }
         });
+        let label = f.batch_index.map(|i| format!("{}#{i}", f.node)).unwrap_or_else(|| f.node.clone());
+        match &f.outcome {
+            TaskOutcome::Done(_) => self.notify(Level::Debug, format!("{label} completed")),
+            TaskOutcome::Failed { message, .. } | TaskOutcome::Crashed(message) => {
+                self.notify(Level::Warn, format!("{label} failed: {message}"))
+            }
+            TaskOutcome::Stopped => {}
+        }
         match f.outcome {
             TaskOutcome::Done(value) => {
                 let run = self.nodes.get_mut(&f.node).expect("node run");
@@ -427,6 +449,7 @@ impl JobRun {
         let output = if run.batch { Value::Array(values) } else { values.into_iter().next().unwrap_or(Value::Null) };
         self.outputs.insert(name.to_string(), output);
         self.update_node(name, |n| n.status = "completed".into());
+        self.notify(Level::Info, format!("node {name} completed"));
         // Wait-any children of this node may now be complete too.
         let wait_any_children: Vec<String> = self
             .dag
@@ -490,6 +513,13 @@ impl JobRun {
         });
         self.engine.inner.recorder.flush().await;
         self.persist_status(Some(&ended)).await;
+        if let Some(hooks) = &self.hooks {
+            let level = if state == JobState::Completed { Level::Info } else { Level::Error };
+            let status = self.live.status.lock().expect("status lock").clone();
+            let details = reason.clone().unwrap_or_else(|| format!("job {}", state.as_str()));
+            hooks.progress(level, state.as_str(), status.progress.percent, details);
+            hooks.result(state.as_str(), result["data"].clone(), reason.clone().filter(|_| state != JobState::Completed));
+        }
         self.engine.inner.live.lock().expect("live lock").remove(&self.job_id);
         tracing::info!(job = %self.job_id, status = state.as_str(), "job ended{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
     }
@@ -515,6 +545,14 @@ impl JobRun {
             }
         }
         Value::Array(data)
+    }
+
+    /// A progress webhook event (filtered by the pipeline's verbosity level).
+    fn notify(&self, level: Level, details: String) {
+        if let Some(hooks) = &self.hooks {
+            let status = self.live.status.lock().expect("status lock").clone();
+            hooks.progress(level, status.status.as_str(), status.progress.percent, details);
+        }
     }
 
     fn update_status(&self, f: impl FnOnce(&mut super::JobStatus)) {

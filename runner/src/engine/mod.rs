@@ -27,6 +27,7 @@ pub use status::{JobState, JobStatus};
 pub struct EngineSettings {
     /// `maxWorkers` for algorithms that don't set it.
     pub default_max_workers: usize,
+    pub webhooks: crate::webhook::WebhookSettings,
 }
 
 #[derive(Clone)]

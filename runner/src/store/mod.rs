@@ -5,8 +5,10 @@
 mod algorithms;
 mod jobs;
 mod pipelines;
+mod webhooks;
 
 pub use jobs::{JobRecord, JobSummary, TaskRecord};
+pub use webhooks::WebhookDelivery;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
@@ -59,6 +61,19 @@ CREATE TABLE IF NOT EXISTS tasks (
     log TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_id);
+CREATE TABLE IF NOT EXISTS webhooks (
+    job_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    http_status INTEGER,
+    error TEXT,
+    payload TEXT NOT NULL,
+    timestamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_job ON webhooks (job_id, kind);
 "#;
 
 impl Store {
