@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub default_max_workers: usize,
     pub intake_limits: builder::intake::Limits,
     pub webhooks: runner::webhook::WebhookSettings,
+    /// How often cron triggers are checked.
+    pub cron_tick: Duration,
 }
 
 impl ServerConfig {
@@ -44,6 +46,7 @@ impl ServerConfig {
             default_max_workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
             intake_limits: Default::default(),
             webhooks: Default::default(),
+            cron_tick: Duration::from_secs(1),
         }
     }
 }
@@ -120,6 +123,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         executor,
         EngineSettings { default_max_workers: config.default_max_workers, webhooks: config.webhooks.clone() },
     );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(runner::trigger::run_cron(engine.clone(), store.clone(), config.cron_tick, shutdown.clone()));
     let state = AppState {
         engine: engine.clone(),
         store,
@@ -128,7 +133,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         max_message_bytes: config.max_message_bytes,
     };
     let app = api::router(state);
-    let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     let task = tokio::spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(async move { signal.cancelled().await }).await

@@ -70,11 +70,25 @@ impl Dag {
                 crate::webhook::check_url(url).map_err(|m| DescriptorError::pipeline(Rule::InvalidOption, m))?;
             }
         }
+        if let Some(triggers) = &pipeline.triggers {
+            if let Some(cron) = &triggers.cron {
+                crate::trigger::parse_pattern(&cron.pattern).map_err(|m| DescriptorError::pipeline(Rule::InvalidOption, m))?;
+            }
+            if triggers.pipelines.iter().any(|n| n == &pipeline.name) {
+                return Err(DescriptorError::pipeline(
+                    Rule::InvalidOption,
+                    format!("triggers.pipelines names '{}' itself: it would run forever", pipeline.name),
+                ));
+            }
+        }
         let mut index = HashMap::new();
         for (i, node) in pipeline.nodes.iter().enumerate() {
             let name = &node.node_name;
             if !is_node_name(name) {
                 return Err(DescriptorError::node(Rule::InvalidName, name, "node names are 1-100 letters, digits, '_' or '-'"));
+            }
+            if name == "flowInput" {
+                return Err(DescriptorError::node(Rule::InvalidName, name, "'flowInput' is reserved for @flowInput references"));
             }
             if index.insert(name.clone(), i).is_some() {
                 return Err(DescriptorError::node(Rule::DuplicateNode, name, "another node has the same name"));
@@ -279,6 +293,20 @@ fn link(node: &Node, index: &HashMap<String, usize>) -> Result<DagNode, Descript
             }
         }
         inputs.push(spec);
+    }
+    if let Some(parent) = &wait_any_parent {
+        // Its tasks start before the parent completes: the whole output isn't there yet.
+        let uses_whole = inputs
+            .iter()
+            .filter(|s| !matches!(s, InputSpec::WaitAny(_)))
+            .any(|s| s.node_refs().contains(&parent.as_str()));
+        if uses_whole {
+            return Err(DescriptorError::node(
+                Rule::MalformedReference,
+                name,
+                format!("a wait-any node can't also use @{parent}: its tasks start before {parent} completes"),
+            ));
+        }
     }
     if wait_any_parent.is_some() && inputs.iter().any(|s| s.is_batch()) {
         return Err(DescriptorError::node(Rule::MalformedReference, name, "a wait-any node can't also have batch inputs"));

@@ -16,6 +16,7 @@ pub mod expr;
 pub mod protocol;
 pub mod storage;
 pub mod store;
+pub mod trigger;
 pub mod webhook;
 
 pub use error::RunnerError;

@@ -3,6 +3,7 @@
 //! errors to `{"error": {"code", "message"}}`.
 
 mod algorithms;
+mod cron;
 mod error;
 mod exec;
 mod openapi;
@@ -47,6 +48,9 @@ pub fn router(state: AppState) -> Router {
         .route("/store/algorithms", get(algorithms::list).post(algorithms::insert).put(algorithms::update))
         .route("/store/algorithms/{name}", get(algorithms::get).delete(algorithms::delete))
         .route("/store/algorithms/apply", post(algorithms::apply).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/cron/list", get(cron::list))
+        .route("/cron/start", post(cron::start))
+        .route("/cron/stop", post(cron::stop))
         .route("/webhooks/status/{job_id}", get(webhooks::progress))
         .route("/webhooks/results/{job_id}", get(webhooks::results))
         .route("/internal/workers/{worker_id}", get(workers::connect))

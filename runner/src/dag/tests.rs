@@ -39,6 +39,9 @@ fn each_rule_is_named() {
         (json!({"name": "e", "nodes": []}), Rule::NoNodes, "pipeline:"),
         (json!({"name": "bad name", "nodes": [n("A", json!([]))]}), Rule::InvalidName, "bad name"),
         (json!({"name": "p", "priority": 9, "nodes": [n("A", json!([]))]}), Rule::InvalidOption, "priority"),
+        (json!({"name": "r", "nodes": [n("flowInput", json!([]))]}), Rule::InvalidName, "reserved"),
+        (json!({"name": "w", "nodes": [n("A", json!(["#[1,2]"])), n("B", json!(["*@A", "@A"]))]}), Rule::MalformedReference, "wait-any"),
+        (json!({"name": "h", "webhooks": {"result": "file:///etc/passwd"}, "nodes": [n("A", json!([]))]}), Rule::InvalidOption, "http"),
     ];
     for (descriptor, rule, text) in cases {
         let err = build(descriptor.clone()).unwrap_err();

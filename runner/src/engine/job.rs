@@ -521,6 +521,13 @@ impl JobRun {
             hooks.result(state.as_str(), result["data"].clone(), reason.clone().filter(|_| state != JobState::Completed));
         }
         self.engine.inner.live.lock().expect("live lock").remove(&self.job_id);
+        if state == JobState::Completed {
+            let engine = self.engine.clone();
+            let (pipeline, job_id) = (self.pipeline.name.clone(), self.job_id.clone());
+            tokio::spawn(async move {
+                crate::trigger::run_pipeline_triggers(&engine, engine.store(), &pipeline, &job_id).await;
+            });
+        }
         tracing::info!(job = %self.job_id, status = state.as_str(), "job ended{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
     }
 

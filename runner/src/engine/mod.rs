@@ -77,6 +77,20 @@ impl Engine {
 
     /// Validate `pipeline` and start it as a new job; returns the job id at once.
     pub async fn run(&self, pipeline: Pipeline) -> Result<String, RunnerError> {
+        self.run_triggered(pipeline, None).await
+    }
+
+    /// [`Engine::run`], recording what triggered the job. (Boxed: a finished
+    /// job may trigger new jobs, so the future types would otherwise nest.)
+    pub fn run_triggered(
+        &self,
+        pipeline: Pipeline,
+        trigger: Option<Value>,
+    ) -> futures_util::future::BoxFuture<'_, Result<String, RunnerError>> {
+        Box::pin(self.start_job(pipeline, trigger))
+    }
+
+    async fn start_job(&self, pipeline: Pipeline, trigger: Option<Value>) -> Result<String, RunnerError> {
         let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
         let dag = Dag::build(&pipeline, &|name| names.contains(name))?;
         let flow_input = Value::Object(pipeline.flow_input.clone());
@@ -116,6 +130,7 @@ impl Engine {
                 .collect(),
             timings: status::Timings { created: crate::store::now(), ..Default::default() },
             error: None,
+            trigger,
         };
         let mut status = status;
         status.refresh_progress();
@@ -253,6 +268,10 @@ impl Engine {
             .get_job(job_id)
             .await?
             .ok_or_else(|| RunnerError::NotFound(format!("job '{job_id}' does not exist")))
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
     }
 
     pub async fn tasks(&self, job_id: &str) -> Result<Vec<TaskRecord>, RunnerError> {

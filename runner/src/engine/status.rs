@@ -107,6 +107,10 @@ pub struct JobStatus {
     pub timings: Timings,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<JobError>,
+    /// What started the job when not a request: `{type: cron, occurrence}`
+    /// or `{type: pipeline, pipeline, jobId}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<serde_json::Value>,
 }
 
 impl JobStatus {

@@ -3,6 +3,7 @@
 //! lives in [`crate::storage`]; this holds what is queried.
 
 mod algorithms;
+mod cron;
 mod jobs;
 mod pipelines;
 mod webhooks;
@@ -74,6 +75,10 @@ CREATE TABLE IF NOT EXISTS webhooks (
     timestamp TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS webhooks_by_job ON webhooks (job_id, kind);
+CREATE TABLE IF NOT EXISTS cron_state (
+    pipeline TEXT PRIMARY KEY,
+    last_fired TEXT NOT NULL
+);
 "#;
 
 impl Store {

@@ -1,0 +1,168 @@
+//! Triggers on stored pipelines: `cron` patterns, and `pipelines` (run
+//! after each successful completion of the named pipelines).
+//!
+//! Cron state is persisted: the enabled flag lives in the stored
+//! descriptor, the last occurrence fired in the database. An occurrence is
+//! recorded before its job starts, and after a restart only occurrences
+//! later than both the last fired one and the restart are run, so nothing
+//! runs twice and nothing missed is replayed in a burst.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use crate::descriptor::Pipeline;
+use crate::engine::Engine;
+use crate::error::RunnerError;
+use crate::store::Store;
+
+/// Standard 5-field patterns (minute granularity); a 6th leading field for
+/// seconds is accepted as an extension.
+pub fn parse_pattern(pattern: &str) -> Result<croner::Cron, String> {
+    let fields = pattern.split_whitespace().count();
+    if !pattern.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
+        return Err(format!("cron pattern '{pattern}' has {fields} fields; use 5 (minute hour day month weekday)"));
+    }
+    pattern.parse::<croner::Cron>().map_err(|e| format!("cron pattern '{pattern}' is invalid: {e}"))
+}
+
+/// One line of `GET /cron/list`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CronEntry {
+    pub name: String,
+    pub pattern: String,
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_fired: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<String>,
+}
+
+pub async fn list(store: &Store) -> Result<Vec<CronEntry>, RunnerError> {
+    let mut out = Vec::new();
+    for p in store.list_pipelines().await? {
+        let Some(cron) = p.triggers.as_ref().and_then(|t| t.cron.clone()) else { continue };
+        let next_run = parse_pattern(&cron.pattern)
+            .ok()
+            .filter(|_| cron.enabled)
+            .and_then(|c| c.find_next_occurrence(&Utc::now(), false).ok())
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        out.push(CronEntry {
+            last_fired: store.cron_last_fired(&p.name).await?,
+            name: p.name,
+            pattern: cron.pattern,
+            enabled: cron.enabled,
+            next_run,
+        });
+    }
+    Ok(out)
+}
+
+/// `POST /cron/start|stop`: flip the flag in the stored descriptor.
+pub async fn set_enabled(store: &Store, name: &str, enabled: bool) -> Result<CronEntry, RunnerError> {
+    let mut p = store
+        .get_pipeline(name)
+        .await?
+        .ok_or_else(|| RunnerError::NotFound(format!("pipeline '{name}' is not stored")))?;
+    let Some(cron) = p.triggers.as_mut().and_then(|t| t.cron.as_mut()) else {
+        return Err(RunnerError::Invalid(format!("pipeline '{name}' has no cron trigger (triggers.cron.pattern)")));
+    };
+    cron.enabled = enabled;
+    store.upsert_pipeline(&p).await?;
+    list(store).await?.into_iter().find(|e| e.name == name).ok_or_else(|| RunnerError::Internal("cron entry vanished".into()))
+}
+
+/// Fire cron triggers until `shutdown`; checks every `tick`.
+pub async fn run_cron(engine: Engine, store: Store, tick: Duration, shutdown: CancellationToken) {
+    let started = Utc::now();
+    // Occurrences fired by this process, by pipeline (saves a query per tick).
+    let mut fired: HashMap<String, DateTime<Utc>> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        let pipelines = match store.list_pipelines().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("cron: cannot list pipelines: {e}");
+                continue;
+            }
+        };
+        for p in pipelines {
+            if let Err(e) = fire_if_due(&engine, &store, &p, started, &mut fired).await {
+                tracing::warn!(pipeline = %p.name, "cron trigger did not run: {e}");
+            }
+        }
+    }
+}
+
+async fn fire_if_due(
+    engine: &Engine,
+    store: &Store,
+    p: &Pipeline,
+    started: DateTime<Utc>,
+    fired: &mut HashMap<String, DateTime<Utc>>,
+) -> Result<(), RunnerError> {
+    let Some(cron) = p.triggers.as_ref().and_then(|t| t.cron.as_ref()).filter(|c| c.enabled) else { return Ok(()) };
+    let schedule = parse_pattern(&cron.pattern).map_err(RunnerError::Invalid)?;
+    let last = match fired.get(&p.name) {
+        Some(t) => Some(*t),
+        None => store
+            .cron_last_fired(&p.name)
+            .await?
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)),
+    };
+    let after = last.map_or(started, |l| l.max(started));
+    let Ok(next) = schedule.find_next_occurrence(&after, false) else { return Ok(()) };
+    if next > Utc::now() {
+        return Ok(());
+    }
+    // Record first: a crash after this point skips the run rather than doubling it.
+    let occurrence = next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    store.set_cron_last_fired(&p.name, &occurrence).await?;
+    fired.insert(p.name.clone(), next);
+    let trigger = json!({"type": "cron", "pattern": cron.pattern, "occurrence": occurrence});
+    let job_id = engine.run_triggered(p.clone(), Some(trigger)).await?;
+    tracing::info!(pipeline = %p.name, job = %job_id, "cron trigger fired for {occurrence}");
+    Ok(())
+}
+
+/// After a job of `pipeline` completed: start every stored pipeline that
+/// lists it in `triggers.pipelines`, recording the triggering job.
+pub async fn run_pipeline_triggers(engine: &Engine, store: &Store, pipeline: &str, job_id: &str) {
+    let stored = match store.list_pipelines().await {
+        Ok(p) => p,
+        Err(e) => return tracing::error!("pipeline triggers: cannot list pipelines: {e}"),
+    };
+    for p in stored {
+        if !p.triggers.as_ref().is_some_and(|t| t.pipelines.iter().any(|n| n == pipeline)) {
+            continue;
+        }
+        let trigger = json!({"type": "pipeline", "pipeline": pipeline, "jobId": job_id});
+        let name = p.name.clone();
+        match engine.run_triggered(p, Some(trigger)).await {
+            Ok(new_job) => tracing::info!(job = %new_job, "pipeline '{name}' triggered by {job_id}"),
+            Err(e) => tracing::warn!("pipeline '{name}' was not triggered by {job_id}: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(parse_pattern("0 * * * *").is_ok());
+        assert!(parse_pattern("*/2 * * * * *").is_ok());
+        assert!(parse_pattern("@hourly").is_ok());
+        assert!(parse_pattern("* * *").unwrap_err().contains("3 fields"));
+        assert!(parse_pattern("61 * * * *").unwrap_err().contains("invalid"));
+    }
+}
