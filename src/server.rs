@@ -30,10 +30,14 @@ pub struct ServerConfig {
     pub webhooks: runner::webhook::WebhookSettings,
     /// How often cron triggers are checked.
     pub cron_tick: Duration,
+    /// The cpu and memory algorithms' `resources` reserve from.
+    pub cpu_budget: f64,
+    pub mem_budget: u64,
 }
 
 impl ServerConfig {
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> ServerConfig {
+        let machine = runner::executor::budget::Budget::of_machine();
         ServerConfig {
             listen,
             data_dir,
@@ -47,6 +51,8 @@ impl ServerConfig {
             intake_limits: Default::default(),
             webhooks: Default::default(),
             cron_tick: Duration::from_secs(1),
+            cpu_budget: machine.cpu,
+            mem_budget: machine.mem,
         }
     }
 }
@@ -116,6 +122,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         idle_timeout: config.worker_idle,
         connect_timeout: Duration::from_secs(30),
         stop_grace: config.stop_grace,
+        cpu_budget: config.cpu_budget,
+        mem_budget: config.mem_budget,
     });
     let engine = Engine::new(
         store.clone(),

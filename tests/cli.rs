@@ -56,8 +56,11 @@ async fn walkthrough_with_the_cli() {
     let out = ok(&h, &["--json", "exec", "stored", "numbers", "--noWait"]);
     let job_id = serde_json::from_str::<Value>(&out).unwrap()["jobId"].as_str().unwrap().to_string();
     h.wait(&job_id, std::time::Duration::from_secs(30)).await;
-    let status: Value = serde_yaml::from_str(&ok(&h, &["exec", "status", &job_id])).unwrap();
+    let shown = ok(&h, &["exec", "status", &job_id]);
+    let status: Value = serde_yaml::from_str(&shown).unwrap();
     assert_eq!(status["status"], "completed");
+    // exec status shows priority and retries (and a queue reason when there is one).
+    assert!(shown.contains("priority: 3") && shown.contains("retries: 0"), "{shown}");
     let result: Value = serde_json::from_str(&ok(&h, &["--json", "exec", "result", &job_id])).unwrap();
     assert_eq!(results_of(&result), vec![json!(30)]);
 

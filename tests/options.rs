@@ -182,3 +182,36 @@ async fn higher_priority_tasks_jump_the_queue() {
     assert!(low_after >= 5, "the high-priority job waited for the low batch: {low_after} low tasks ended after it (high started {high_start})");
     h.stop().await;
 }
+
+const PID_SLEEP_PY: &str = "import os, time\ndef start(args):\n    time.sleep(args['input'][0])\n    return os.getpid()\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_are_a_budget_and_waiting_says_for_what() {
+    let h = Harness::start_with(|c| c.cpu_budget = 1.0).await;
+    let mut heavy = python_spec("heavy");
+    heavy["resources"] = json!({"cpu": 1, "mem": "64Mi"});
+    heavy["maxWorkers"] = json!(4);
+    h.apply_inline(heavy, &[("main.py", PID_SLEEP_PY)]).await;
+    let job = h
+        .run(&json!({"name": "heavy", "flowInput": {"naps": [0.4, 0.4, 0.4, 0.4]},
+                     "nodes": [{"nodeName": "H", "algorithmName": "heavy", "input": ["#@flowInput.naps"]}]}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_, status) = h.get(&format!("/exec/status/{job}")).await;
+    let waiting = status["nodes"][0]["waiting"].as_str().unwrap_or_default().to_string();
+    assert!(waiting.contains("waiting for resources") && waiting.contains("needs cpu 1"), "{status}");
+    let status = h.wait(&job, Duration::from_secs(30)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let (_, results) = h.get(&format!("/exec/results/{job}")).await;
+    let pids: std::collections::HashSet<i64> = results_of(&results).iter().map(|p| p.as_i64().unwrap()).collect();
+    assert_eq!(pids.len(), 1, "a budget of 1 cpu holds one 1-cpu worker at a time: {pids:?}");
+
+    // What can never fit is said at once.
+    let mut huge = python_spec("huge");
+    huge["resources"] = json!({"cpu": 2});
+    h.apply_inline(huge, &[("main.py", PID_SLEEP_PY)]).await;
+    let (status, _) = h.run_to_end(&json!({"name": "huge", "nodes": [{"nodeName": "X", "algorithmName": "huge", "input": [0]}]})).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(status["error"]["message"].as_str().unwrap().contains("needs cpu 2 but the machine's budget is cpu 1"), "{status}");
+    h.stop().await;
+}

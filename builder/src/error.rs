@@ -15,13 +15,56 @@ pub enum BuildError {
     /// The upload was refused or could not be unpacked.
     #[error(transparent)]
     Intake(#[from] IntakeError),
+
+    /// The build request itself is unusable (bad name, missing entry point,
+    /// unknown base image form, ...).
+    #[error("invalid build request: {0}")]
+    Invalid(String),
+
+    /// Installing the algorithm's dependencies failed. `log` is the
+    /// installer's whole output; the message shows its last lines and `hint`.
+    #[error("installing dependencies failed: {hint}\n{}", last_lines(log, 12))]
+    Dependencies { log: String, hint: String },
+
+    /// Talking to a registry failed. Never holds credentials.
+    #[error("registry {registry}: {message}")]
+    Registry { registry: String, message: String },
+
+    /// The base image could not be read or is not usable.
+    #[error("base image {reference}: {message}")]
+    BaseImage { reference: String, message: String },
+
+    /// Reading or writing local files (layers, cache, OCI layout) failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The last `n` non-empty lines of `text`, for error messages.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 impl BuildError {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        BuildError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
     /// The HTTP status the edge should answer with (see [`IntakeError::http_status`]).
     pub fn http_status(&self) -> u16 {
         match self {
             BuildError::Intake(e) => e.http_status(),
+            BuildError::Invalid(_) => 400,
+            BuildError::Dependencies { .. } => 422,
+            BuildError::Registry { .. } | BuildError::BaseImage { .. } => 502,
+            BuildError::Io { .. } => 500,
         }
     }
 }

@@ -55,6 +55,12 @@ struct ServeArgs {
     /// Worker processes per algorithm when its spec sets no maxWorkers [default: number of CPUs].
     #[arg(long)]
     max_workers: Option<usize>,
+    /// CPUs that workers reserve their algorithm's resources.cpu from [default: the machine's].
+    #[arg(long)]
+    cpu_budget: Option<f64>,
+    /// Memory workers reserve resources.mem from, e.g. 8Gi [default: the machine's].
+    #[arg(long)]
+    mem_budget: Option<String>,
 }
 
 #[tokio::main]
@@ -77,6 +83,13 @@ async fn main() -> anyhow::Result<()> {
             config.intake_limits.max_upload_bytes = args.max_upload_mib * 1024 * 1024;
             if let Some(m) = args.max_workers {
                 config.default_max_workers = m.max(1);
+            }
+            if let Some(cpu) = args.cpu_budget {
+                config.cpu_budget = cpu;
+            }
+            if let Some(mem) = args.mem_budget {
+                config.mem_budget = runner::executor::budget::parse_mem(&mem)
+                    .ok_or_else(|| anyhow::anyhow!("--mem-budget '{mem}' is not a size like 8Gi"))?;
             }
             server::start(config).await?.run_until_signal().await?;
         }

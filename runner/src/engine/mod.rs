@@ -125,6 +125,7 @@ impl Engine {
                     failed: 0,
                     running: 0,
                     retries: 0,
+                    waiting: None,
                     errors: Vec::new(),
                 })
                 .collect(),
@@ -187,6 +188,14 @@ impl Engine {
                 Some(e) if e.ends_with(".js") || e.ends_with(".mjs") || e.ends_with(".cjs") => Env::Javascript,
                 _ => Env::Python,
             });
+            let resources = spec.resources.clone().unwrap_or_default();
+            let mem = match resources.mem.as_deref() {
+                None => 0,
+                Some(m) => crate::executor::budget::parse_mem(m).ok_or_else(|| {
+                    RunnerError::Invalid(format!("algorithm '{name}': resources.mem '{m}' is not a size like 512Mi or 2Gi"))
+                })?,
+            };
+            let need = crate::executor::budget::Need { cpu: resources.cpu.unwrap_or(0.0).max(0.0), mem };
             let env_vars = spec
                 .algorithm_env
                 .iter()
@@ -202,6 +211,7 @@ impl Engine {
                     max_workers: spec.max_workers.map(|m| m as usize).unwrap_or(self.inner.settings.default_max_workers),
                     env_vars,
                     version: algorithm.checksum.clone().unwrap_or(algorithm.modified.clone()),
+                    need,
                 }),
             );
         }
@@ -246,7 +256,11 @@ impl Engine {
     pub async fn status(&self, job_id: &str) -> Result<JobStatus, RunnerError> {
         let live = self.inner.live.lock().expect("live lock").get(job_id).cloned();
         if let Some(live) = live {
-            return Ok(live.status.lock().expect("status lock").clone());
+            let mut status = live.status.lock().expect("status lock").clone();
+            for node in status.nodes.iter_mut().filter(|n| n.running > 0) {
+                node.waiting = self.inner.executor.waiting(&node.algorithm_name);
+            }
+            return Ok(status);
         }
         let job = self.job(job_id).await?;
         let doc = job.status_doc.ok_or_else(|| RunnerError::Database(format!("job '{job_id}' has no status")))?;

@@ -55,6 +55,9 @@ pub struct NodeStatus {
     /// Attempts beyond the first, over all of this node's tasks.
     #[serde(default)]
     pub retries: u64,
+    /// Why this node's queued tasks can't start now (resources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
     /// Batch items that failed below the batchTolerance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ItemError>,

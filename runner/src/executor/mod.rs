@@ -5,6 +5,7 @@
 //! executor's business. `process` runs wrappers as local processes (the
 //! embedded default).
 
+pub mod budget;
 pub mod connection;
 pub mod process;
 mod queue;
@@ -28,6 +29,8 @@ pub struct AlgorithmRuntime {
     pub env_vars: Vec<(String, String)>,
     /// Distinguishes versions: workers of an older version are not reused.
     pub version: String,
+    /// Reserved from the machine's budget by each worker.
+    pub need: budget::Need,
 }
 
 /// One task to run.

@@ -17,6 +17,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use super::budget::Budget;
 use super::connection::WorkerConnection;
 use super::queue::{Claim, Queued, TaskQueue};
 use super::session::{self, SessionEnd};
@@ -37,6 +38,9 @@ pub struct ProcessSettings {
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
     pub stop_grace: Duration,
+    /// The machine's cpu and memory that workers reserve from.
+    pub cpu_budget: f64,
+    pub mem_budget: u64,
 }
 
 #[derive(Clone)]
@@ -50,6 +54,7 @@ struct Inner {
     waiting: Mutex<HashMap<String, oneshot::Sender<WorkerConnection>>>,
     next_worker: AtomicUsize,
     shutdown: CancellationToken,
+    budget: Budget,
 }
 
 struct Pool {
@@ -57,12 +62,18 @@ struct Pool {
     queue: TaskQueue,
     workers: AtomicUsize,
     idle: AtomicUsize,
+    /// Why queued tasks can't get a worker now (resources), if they can't.
+    waiting: Mutex<Option<String>>,
+    /// Asks this pool's idle workers to retire (another pool needs the budget).
+    reclaim: tokio::sync::Notify,
 }
 
 impl ProcessExecutor {
     pub fn new(settings: ProcessSettings) -> Self {
+        let budget = Budget::new(settings.cpu_budget, settings.mem_budget);
         ProcessExecutor {
             inner: Arc::new(Inner {
+                budget,
                 settings,
                 pools: Mutex::new(HashMap::new()),
                 waiting: Mutex::new(HashMap::new()),
@@ -130,9 +141,57 @@ impl ProcessExecutor {
                     queue: TaskQueue::default(),
                     workers: AtomicUsize::new(0),
                     idle: AtomicUsize::new(0),
+                    waiting: Mutex::new(None),
+                    reclaim: tokio::sync::Notify::new(),
                 })
             })
             .clone()
+    }
+
+    /// Why tasks of `algorithm` wait for a worker, when they wait for resources.
+    pub fn waiting(&self, algorithm: &str) -> Option<String> {
+        let pools = self.inner.pools.lock().expect("pools lock");
+        pools
+            .values()
+            .filter(|p| p.runtime.name == algorithm && !p.queue.is_empty())
+            .find_map(|p| p.waiting.lock().expect("waiting lock").clone())
+    }
+
+    /// Give every pool with waiting tasks a chance (budget was released).
+    fn kick_all(&self) {
+        let pools: Vec<Arc<Pool>> = self.inner.pools.lock().expect("pools lock").values().cloned().collect();
+        for pool in pools {
+            if !pool.queue.is_empty() {
+                self.ensure_workers(&pool);
+            }
+        }
+    }
+
+    /// Reserve a worker's share of the machine, or explain why not (and ask
+    /// other pools' idle workers to make room).
+    fn reserve(&self, pool: &Arc<Pool>) -> bool {
+        let need = pool.runtime.need;
+        if let Some(never) = self.inner.budget.never_fits(need) {
+            let message = format!("algorithm '{}' {never}", pool.runtime.name);
+            for queued in pool.queue.drain() {
+                let _ = queued.reply.send(TaskOutcome::Failed { message: message.clone(), details: None });
+            }
+            return false;
+        }
+        match self.inner.budget.reserve(need) {
+            Ok(()) => {
+                *pool.waiting.lock().expect("waiting lock") = None;
+                true
+            }
+            Err(reason) => {
+                *pool.waiting.lock().expect("waiting lock") = Some(reason);
+                let others: Vec<Arc<Pool>> = self.inner.pools.lock().expect("pools lock").values().cloned().collect();
+                for other in others.iter().filter(|o| !Arc::ptr_eq(o, pool) && o.idle.load(Ordering::SeqCst) > 0) {
+                    other.reclaim.notify_waiters();
+                }
+                false
+            }
+        }
     }
 
     /// Start workers while tasks wait, no worker is idle, and the pool is
@@ -150,6 +209,10 @@ impl ProcessExecutor {
                 .compare_exchange(workers, workers + 1, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
+                if !self.reserve(pool) {
+                    pool.workers.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
                 let executor = self.clone();
                 let pool = pool.clone();
                 tokio::spawn(async move { executor.run_worker(pool).await });
@@ -175,9 +238,11 @@ impl ProcessExecutor {
                 }
             }
         }
+        self.inner.budget.release(pool.runtime.need);
         pool.workers.fetch_sub(1, Ordering::SeqCst);
-        // Replace this worker if tasks are still waiting.
+        // Replace this worker if tasks are still waiting, here or elsewhere.
         self.ensure_workers(&pool);
+        self.kick_all();
     }
 
     /// Spawn the wrapper process and wait for its websocket.
@@ -261,6 +326,7 @@ impl ProcessExecutor {
             let next: Option<Queued> = tokio::select! {
                 item = pool.queue.pop() => Some(item),
                 _ = tokio::time::sleep(s.idle_timeout) => None,
+                _ = pool.reclaim.notified() => None,
                 _ = self.inner.shutdown.cancelled() => None,
                 status = child.wait() => {
                     pool.idle.fetch_sub(1, Ordering::SeqCst);

@@ -101,6 +101,10 @@ impl TaskQueue {
         self.heap.lock().expect("queue lock").0.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Take everything still queued (to fail it when no worker can start).
     pub fn drain(&self) -> Vec<Queued> {
         let mut guard = self.heap.lock().expect("queue lock");

@@ -77,6 +77,27 @@ pub fn job_line(status: &Value) -> String {
     if num(progress, "failed") > 0 {
         line = format!("{line}  ({} failed)", num(progress, "failed"));
     }
+    if num(progress, "retries") > 0 {
+        line = format!("{line}  ({} retries)", num(progress, "retries"));
+    }
+    if let Some(p) = status["priority"].as_u64().filter(|p| *p != 3) {
+        line = format!("{line}  priority {p}");
+    }
+    // Why it isn't moving: queued behind concurrentPipelines, or waiting for resources.
+    if status["status"] == "pending" {
+        if let Some(reason) = status["reason"].as_str() {
+            line = format!("{line}  {reason}");
+        }
+    }
+    let waits: Vec<String> = status["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["waiting"].as_str().map(|w| format!("{}: {w}", n["nodeName"].as_str().unwrap_or("?"))))
+        .collect();
+    if !waits.is_empty() {
+        line = format!("{line}  [{}]", waits.join("; "));
+    }
     line
 }
 
@@ -187,6 +208,25 @@ mod tests {
             "nodes": [{"nodeName": "Range", "status": "completed", "total": 1, "done": 1, "running": 0},
                       {"nodeName": "Multiply", "status": "active", "total": 5, "done": 2, "running": 2}]});
         assert_eq!(job_line(&status), "numbers-ab12 active  3/7 tasks  Multiply 2/5");
+    }
+
+    #[test]
+    fn progress_line_shows_priority_retries_and_why_it_waits() {
+        let pending = json!({"jobId": "j-3", "status": "pending", "priority": 5,
+            "reason": "waiting: 1 job(s) of pipeline 'p' are already active (concurrentPipelines.amount = 1)",
+            "progress": {"done": 0, "total": 1}, "nodes": []});
+        assert_eq!(
+            job_line(&pending),
+            "j-3 pending  0/1 tasks  priority 5  waiting: 1 job(s) of pipeline 'p' are already active (concurrentPipelines.amount = 1)"
+        );
+        let active = json!({"jobId": "j-4", "status": "active", "priority": 3,
+            "progress": {"done": 1, "total": 4, "retries": 2},
+            "nodes": [{"nodeName": "H", "status": "running", "total": 4, "done": 1, "running": 3,
+                       "waiting": "waiting for resources: needs cpu 1, 0.00 of 1 free"}]});
+        assert_eq!(
+            job_line(&active),
+            "j-4 active  1/4 tasks  H 1/4  (2 retries)  [H: waiting for resources: needs cpu 1, 0.00 of 1 free]"
+        );
     }
 
     #[test]
