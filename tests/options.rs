@@ -67,6 +67,21 @@ async fn retry_policies() {
     assert!(status["error"]["message"].as_str().unwrap().contains("worker exited with code 137"));
     assert_eq!(tasks[0]["attempts"], 1);
 
+    // OnError does not retry a crash.
+    let (status, tasks) = flaky(&h, "crash", 1, json!({"policy": "OnError"})).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(tasks[0]["attempts"], 1);
+
+    // Never does not retry an error either.
+    let (status, tasks) = flaky(&h, "raise", 1, json!({"policy": "Never"})).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(tasks[0]["attempts"], 1);
+
+    // Always retries a crash too.
+    let (status, tasks) = flaky(&h, "crash", 2, json!({"policy": "Always", "limit": 3})).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(tasks[0]["attempts"], 3);
+
     // Always, with a limit: 1 + limit attempts, then the job fails.
     let (status, tasks) = flaky(&h, "raise", 10, json!({"policy": "Always", "limit": 2})).await;
     assert_eq!(status["status"], "failed", "{status}");
