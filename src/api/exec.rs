@@ -62,6 +62,65 @@ fn merge_over(stored: &Pipeline, request: &Value) -> Result<Pipeline, ApiError> 
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct CachingRequest {
+    job_id: String,
+    node_name: String,
+    #[serde(default)]
+    debug: bool,
+}
+
+/// `POST /exec/caching`: `{jobId, nodeName}` → `{jobId}` of a job that runs
+/// `nodeName` and its descendants on the stored outputs of its parents.
+pub async fn caching(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let request: CachingRequest = parse_body(&body)?;
+    refuse_debug(request.debug)?;
+    let job_id = state.engine.run_from(&request.job_id, &request.node_name).await?;
+    Ok(Json(json!({ "jobId": job_id })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RerunRequest {
+    job_id: String,
+}
+
+/// `POST /exec/rerun`: `{jobId}` → the same descriptor and flowInput again.
+pub async fn rerun(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let request: RerunRequest = parse_body(&body)?;
+    let job_id = state.engine.rerun(&request.job_id).await?;
+    Ok(Json(json!({ "jobId": job_id })))
+}
+
+#[derive(Deserialize)]
+pub struct AlgorithmRequest {
+    name: String,
+    #[serde(default)]
+    input: Vec<Value>,
+    #[serde(default)]
+    debug: bool,
+}
+
+/// `POST /exec/algorithm`: `{name, input}` runs one algorithm as a one-node pipeline.
+pub async fn algorithm(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let request: AlgorithmRequest = parse_body(&body)?;
+    refuse_debug(request.debug)?;
+    let descriptor = json!({"name": request.name, "nodes": [{"nodeName": request.name, "algorithmName": request.name, "input": request.input}]});
+    let pipeline = Pipeline::parse(&serde_json::to_vec(&descriptor).expect("serializes"))?;
+    let job_id = state.engine.run(pipeline).await?;
+    Ok(Json(json!({ "jobId": job_id })))
+}
+
+/// Routing a node to a developer's debugger is not built yet: say so
+/// instead of running the node somewhere the developer can't see.
+fn refuse_debug(debug: bool) -> Result<(), ApiError> {
+    if debug {
+        return Err(ApiError::new(501, "debug: true is not supported yet (routing a node to a developer's machine is not built); run without it"));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StopRequest {
     job_id: String,
     reason: Option<String>,

@@ -22,6 +22,14 @@ use crate::expr::{self, TaskInput};
 use crate::storage::keys;
 use crate::store::{now, TaskRecord};
 
+/// For a rerun from stored results: nodes not to run, and the stored
+/// outputs of those that feed the nodes that do run.
+#[derive(Default)]
+pub(super) struct Reused {
+    pub skip: std::collections::HashSet<String>,
+    pub outputs: HashMap<String, Value>,
+}
+
 type Running = FuturesUnordered<Pin<Box<dyn Future<Output = Finished> + Send>>>;
 
 /// A task that came back from the executor.
@@ -63,6 +71,8 @@ pub(super) struct JobRun {
     hooks: Option<JobWebhooks>,
     created_at: Instant,
     started_at: Instant,
+    /// Nodes taken from an earlier job instead of run (exec/caching).
+    skipped: std::collections::HashSet<String>,
 }
 
 impl JobRun {
@@ -74,8 +84,22 @@ impl JobRun {
         runtimes: HashMap<String, Arc<AlgorithmRuntime>>,
         flow_input: Value,
         live: Arc<LiveJob>,
+        reused: Reused,
     ) -> JobRun {
-        let nodes = dag.nodes().map(|n| (n.node.node_name.clone(), NodeRun::default())).collect();
+        let mut nodes: HashMap<String, NodeRun> =
+            dag.nodes().map(|n| (n.node.node_name.clone(), NodeRun::default())).collect();
+        for name in &reused.skip {
+            let run = nodes.get_mut(name).expect("skipped nodes are in the dag");
+            run.expanded = true;
+            run.complete = true;
+        }
+        {
+            let mut status = live.status.lock().expect("status lock");
+            for n in status.nodes.iter_mut().filter(|n| reused.skip.contains(&n.node_name)) {
+                n.status = if reused.outputs.contains_key(&n.node_name) { "cached" } else { "skipped" }.into();
+            }
+            status.refresh_progress();
+        }
         JobRun {
             engine,
             job_id,
@@ -85,11 +109,12 @@ impl JobRun {
             flow_input,
             live,
             nodes,
-            outputs: HashMap::new(),
+            outputs: reused.outputs,
             error: None,
             hooks: None,
             created_at: Instant::now(),
             started_at: Instant::now(),
+            skipped: reused.skip,
         }
     }
 
@@ -534,7 +559,7 @@ impl JobRun {
     /// One entry per task of each result node, batch nodes with `batchIndex`.
     fn result_list(&self) -> Value {
         let mut data = Vec::new();
-        for name in self.dag.result_nodes() {
+        for name in self.dag.result_nodes().into_iter().filter(|n| !self.skipped.contains(*n)) {
             let node = &self.dag.node(name).expect("node exists").node;
             let run = &self.nodes[name];
             let output = self.outputs.get(name).cloned().unwrap_or(Value::Null);

@@ -87,10 +87,53 @@ impl Engine {
         pipeline: Pipeline,
         trigger: Option<Value>,
     ) -> futures_util::future::BoxFuture<'_, Result<String, RunnerError>> {
-        Box::pin(self.start_job(pipeline, trigger))
+        Box::pin(self.start_job(pipeline, trigger, None))
     }
 
-    async fn start_job(&self, pipeline: Pipeline, trigger: Option<Value>) -> Result<String, RunnerError> {
+    /// `exec/rerun`: the same descriptor and flowInput as job `job_id`, again.
+    pub async fn rerun(&self, job_id: &str) -> Result<String, RunnerError> {
+        let job = self.job(job_id).await?;
+        self.start_job(job.descriptor, Some(json!({"type": "rerun", "jobId": job_id})), None).await
+    }
+
+    /// `exec/caching`: run `node` and everything downstream of it again,
+    /// feeding it the stored outputs of its parents from job `job_id`. No
+    /// task upstream of `node` runs.
+    pub async fn run_from(&self, job_id: &str, node: &str) -> Result<String, RunnerError> {
+        let job = self.job(job_id).await?;
+        let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
+        let dag = Dag::build(&job.descriptor, &|name| names.contains(name))?;
+        if dag.node(node).is_none() {
+            return Err(RunnerError::Invalid(format!(
+                "node '{node}' is not in pipeline '{}' of job '{job_id}'",
+                job.pipeline
+            )));
+        }
+        let rerun: HashSet<&str> = dag.descendants(node).into_iter().collect();
+        if let Some(n) = rerun.iter().find_map(|n| dag.node(n).filter(|d| d.wait_any_parent.is_some())) {
+            return Err(RunnerError::Invalid(format!(
+                "can't rerun from '{node}': node '{}' has a wait-any (*@) input, whose items depend on the order the original tasks finished in",
+                n.node.node_name
+            )));
+        }
+        let mut reused = job::Reused::default();
+        for n in dag.nodes().map(|n| n.node.node_name.as_str()).filter(|n| !rerun.contains(n)) {
+            reused.skip.insert(n.to_string());
+            let feeds_rerun = dag.node(n).expect("node").children.iter().any(|c| rerun.contains(c.as_str()));
+            if feeds_rerun {
+                let output = self.inner.storage.get_json::<Value>(&keys::node_output(job_id, n)).await?.ok_or_else(|| {
+                    RunnerError::Invalid(format!(
+                        "job '{job_id}' has no stored output of node '{n}' (it did not complete), so '{node}' can't be rerun from it"
+                    ))
+                })?;
+                reused.outputs.insert(n.to_string(), output);
+            }
+        }
+        let trigger = json!({"type": "caching", "jobId": job_id, "nodeName": node});
+        self.start_job(job.descriptor, Some(trigger), Some(reused)).await
+    }
+
+    async fn start_job(&self, pipeline: Pipeline, trigger: Option<Value>, reused: Option<job::Reused>) -> Result<String, RunnerError> {
         let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
         let dag = Dag::build(&pipeline, &|name| names.contains(name))?;
         let flow_input = Value::Object(pipeline.flow_input.clone());
@@ -156,7 +199,7 @@ impl Engine {
             stop_reason: Mutex::new(None),
         });
         self.inner.live.lock().expect("live lock").insert(job_id.clone(), live.clone());
-        let run = job::JobRun::new(self.clone(), job_id.clone(), pipeline, dag, runtimes, flow_input, live);
+        let run = job::JobRun::new(self.clone(), job_id.clone(), pipeline, dag, runtimes, flow_input, live, reused.unwrap_or_default());
         tokio::spawn(run.drive());
         Ok(job_id)
     }

@@ -59,6 +59,21 @@ pub enum Command {
         #[arg(long = "noWait", visible_alias = "no-wait")]
         no_wait: bool,
     },
+    /// Run a job again: all of it, or from one node on the stored outputs of its parents
+    #[command(after_help = "Examples:\n  distributedkubectl exec rerun numbers-1a2b3c4d5e6f\n  distributedkubectl exec rerun numbers-1a2b3c4d5e6f --from Reduce    # no Range or Multiply task runs")]
+    Rerun {
+        /// The job to run again
+        job_id: String,
+        /// Rerun only this node and what is downstream of it, feeding it the job's stored upstream outputs
+        #[arg(long = "from", value_name = "NODE")]
+        from: Option<String>,
+        /// Route the node to a developer's debugger (with --from)
+        #[arg(long)]
+        debug: bool,
+        /// Print the jobId and return without waiting
+        #[arg(long = "noWait", visible_alias = "no-wait")]
+        no_wait: bool,
+    },
     /// Stop a running job
     #[command(after_help = "Example:\n  distributedkubectl exec stop numbers-1a2b3c4d5e6f \"wrong input\"")]
     Stop {
@@ -87,6 +102,17 @@ pub async fn run(command: Command, ctx: &Ctx) -> Result<()> {
         }
         Command::Stored { name, file, no_wait } => {
             let started = ctx.api.post("/exec/stored", &stored_body(&name, file)?).await?;
+            return follow(ctx, started, no_wait).await;
+        }
+        Command::Rerun { job_id, from, debug, no_wait } => {
+            let started = match from {
+                Some(node) => {
+                    let body = json!({ "jobId": job_id, "nodeName": node, "debug": debug });
+                    ctx.api.post("/exec/caching", &body).await?
+                }
+                None if debug => anyhow::bail!("--debug needs --from NODE: the node to route to your debugger"),
+                None => ctx.api.post("/exec/rerun", &json!({ "jobId": job_id })).await?,
+            };
             return follow(ctx, started, no_wait).await;
         }
         Command::Stop { job_id, reason } => {
