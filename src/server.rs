@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +31,8 @@ pub struct ServerConfig {
     pub webhooks: runner::webhook::WebhookSettings,
     /// How often cron triggers are checked.
     pub cron_tick: Duration,
+    /// How often the debug relay pings a developer's connection.
+    pub debug_ping: Duration,
     /// The cpu and memory algorithms' `resources` reserve from.
     pub cpu_budget: f64,
     pub mem_budget: u64,
@@ -51,6 +54,7 @@ impl ServerConfig {
             intake_limits: Default::default(),
             webhooks: Default::default(),
             cron_tick: Duration::from_secs(1),
+            debug_ping: Duration::from_secs(15),
             cpu_budget: machine.cpu,
             mem_budget: machine.mem,
         }
@@ -125,10 +129,17 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         cpu_budget: config.cpu_budget,
         mem_budget: config.mem_budget,
     });
+    let relay = debug_proxy::Relay::new(debug_proxy::RelaySettings {
+        public_base: format!("ws://{worker_host}:{}", addr.port()),
+        require_token: !addr.ip().is_loopback(),
+        ping_every: config.debug_ping,
+        stop_grace: config.stop_grace,
+    });
     let engine = Engine::new(
         store.clone(),
         storage,
         executor,
+        Some(Arc::new(relay.clone())),
         EngineSettings { default_max_workers: config.default_max_workers, webhooks: config.webhooks.clone() },
     );
     let shutdown = CancellationToken::new();
@@ -136,6 +147,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let state = AppState {
         engine: engine.clone(),
         store,
+        relay,
         algorithms_dir: data.join("algorithms"),
         intake_limits: config.intake_limits.clone(),
         max_message_bytes: config.max_message_bytes,
@@ -143,7 +155,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let app = api::router(state);
     let signal = shutdown.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { signal.cancelled().await }).await
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move { signal.cancelled().await }).await
     });
     tracing::info!("listening on http://{addr} (data in {})", data.display());
     Ok(RunningServer { addr, engine, shutdown, task })

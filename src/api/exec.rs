@@ -69,12 +69,12 @@ pub struct CachingRequest {
     debug: bool,
 }
 
-/// `POST /exec/caching`: `{jobId, nodeName}` → `{jobId}` of a job that runs
-/// `nodeName` and its descendants on the stored outputs of its parents.
+/// `POST /exec/caching`: `{jobId, nodeName, debug?}` → `{jobId}` of a job
+/// that runs `nodeName` (on a developer's machine with `debug`) and its
+/// descendants on the stored outputs of its parents.
 pub async fn caching(State(state): State<AppState>, body: Bytes) -> ApiResult {
     let request: CachingRequest = parse_body(&body)?;
-    refuse_debug(request.debug)?;
-    let job_id = state.engine.run_from(&request.job_id, &request.node_name).await?;
+    let job_id = state.engine.run_from(&request.job_id, &request.node_name, request.debug).await?;
     Ok(Json(json!({ "jobId": job_id })))
 }
 
@@ -103,20 +103,12 @@ pub struct AlgorithmRequest {
 /// `POST /exec/algorithm`: `{name, input}` runs one algorithm as a one-node pipeline.
 pub async fn algorithm(State(state): State<AppState>, body: Bytes) -> ApiResult {
     let request: AlgorithmRequest = parse_body(&body)?;
-    refuse_debug(request.debug)?;
-    let descriptor = json!({"name": request.name, "nodes": [{"nodeName": request.name, "algorithmName": request.name, "input": request.input}]});
+    let kind = if request.debug { "debug" } else { "algorithm" };
+    let descriptor = json!({"name": request.name,
+        "nodes": [{"nodeName": request.name, "algorithmName": request.name, "input": request.input, "kind": kind}]});
     let pipeline = Pipeline::parse(&serde_json::to_vec(&descriptor).expect("serializes"))?;
     let job_id = state.engine.run(pipeline).await?;
     Ok(Json(json!({ "jobId": job_id })))
-}
-
-/// Routing a node to a developer's debugger is not built yet: say so
-/// instead of running the node somewhere the developer can't see.
-fn refuse_debug(debug: bool) -> Result<(), ApiError> {
-    if debug {
-        return Err(ApiError::new(501, "debug: true is not supported yet (routing a node to a developer's machine is not built); run without it"));
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,7 @@
 
 mod algorithms;
 mod cron;
+mod debug;
 mod error;
 mod exec;
 mod openapi;
@@ -25,6 +26,7 @@ use runner::store::Store;
 pub struct AppState {
     pub engine: Engine,
     pub store: Store,
+    pub relay: debug_proxy::Relay,
     /// Where uploaded algorithm code is unpacked.
     pub algorithms_dir: PathBuf,
     pub intake_limits: builder::intake::Limits,
@@ -51,6 +53,8 @@ pub fn router(state: AppState) -> Router {
         .route("/store/algorithms", get(algorithms::list).post(algorithms::insert).put(algorithms::update))
         .route("/store/algorithms/{name}", get(algorithms::get).delete(algorithms::delete))
         .route("/store/algorithms/apply", post(algorithms::apply).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/debug", get(debug::list))
+        .route("/debug/{algorithm}", get(debug::endpoint))
         .route("/cron/list", get(cron::list))
         .route("/cron/start", post(cron::start))
         .route("/cron/stop", post(cron::stop))
@@ -62,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .external_url_unchecked("/api/v1/openapi.json", openapi::document())
         .into();
     Router::new()
+        .route("/hkube/debug/{algorithm}", get(debug::endpoint))
         .merge(docs)
         .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
         .nest("/api/v1", api)

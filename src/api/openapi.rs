@@ -16,6 +16,8 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("get", "/exec/pipelines/{jobId}", "The descriptor a job ran (after merging)"),
     ("get", "/exec/tasks/{jobId}", "The task records of a job, with their logs"),
     ("get", "/exec/jobs", "Recent jobs; query: status, pipelineName, limit"),
+    ("get", "/debug", "Debug endpoints: algorithm, url, connected client, waiting and last task"),
+    ("get", "/debug/{algorithm}", "One debug endpoint (a websocket upgrade of this path, or of /hkube/debug/{algorithm}, connects a local wrapper)"),
     ("get", "/cron/list", "Stored pipelines with a cron trigger: pattern, enabled, lastFired, nextRun"),
     ("post", "/cron/start", "Enable a pipeline's cron trigger: {name}"),
     ("post", "/cron/stop", "Disable a pipeline's cron trigger: {name}"),

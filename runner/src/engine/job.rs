@@ -337,7 +337,12 @@ impl JobRun {
             retry: dag_node.node.retry.clone(),
             ttl: dag_node.node.ttl.map(|t| t as f64),
         };
-        let executor = self.engine.inner.executor.clone();
+        let routed_to_debugger = dag_node.node.kind == crate::descriptor::NodeKind::Debug
+            || self.pipeline.options.debug_override.contains(&dag_node.node.node_name);
+        let executor = match (&self.engine.inner.debug, routed_to_debugger) {
+            (Some(debug), true) => debug.clone(),
+            _ => self.engine.inner.process.clone(),
+        };
         let job_stop = self.live.stop.clone();
         let node = name.to_string();
         let batch_index = task.batch_index;

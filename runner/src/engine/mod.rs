@@ -17,7 +17,7 @@ use crate::dag::Dag;
 use crate::descriptor::Pipeline;
 use crate::error::RunnerError;
 use crate::executor::process::ProcessExecutor;
-use crate::executor::AlgorithmRuntime;
+use crate::executor::{AlgorithmRuntime, Executor};
 use crate::storage::{keys, Storage};
 use crate::store::{JobRecord, Store, TaskRecord};
 pub use recorder::Recorder;
@@ -39,6 +39,10 @@ struct Inner {
     store: Store,
     storage: Storage,
     executor: ProcessExecutor,
+    /// The same process executor, as the engine dispatches to it.
+    process: Arc<dyn Executor>,
+    /// Where debug-routed nodes' tasks go (a developer's machine).
+    debug: Option<Arc<dyn Executor>>,
     recorder: Recorder,
     settings: EngineSettings,
     live: Mutex<HashMap<String, Arc<LiveJob>>>,
@@ -55,13 +59,21 @@ pub(crate) struct LiveJob {
 }
 
 impl Engine {
-    pub fn new(store: Store, storage: Storage, executor: ProcessExecutor, settings: EngineSettings) -> Engine {
+    pub fn new(
+        store: Store,
+        storage: Storage,
+        executor: ProcessExecutor,
+        debug: Option<Arc<dyn Executor>>,
+        settings: EngineSettings,
+    ) -> Engine {
         let recorder = Recorder::start(store.clone());
         Engine {
             inner: Arc::new(Inner {
                 store,
                 storage,
+                process: Arc::new(executor.clone()),
                 executor,
+                debug,
                 recorder,
                 settings,
                 live: Mutex::new(HashMap::new()),
@@ -99,8 +111,11 @@ impl Engine {
     /// `exec/caching`: run `node` and everything downstream of it again,
     /// feeding it the stored outputs of its parents from job `job_id`. No
     /// task upstream of `node` runs.
-    pub async fn run_from(&self, job_id: &str, node: &str) -> Result<String, RunnerError> {
-        let job = self.job(job_id).await?;
+    pub async fn run_from(&self, job_id: &str, node: &str, debug: bool) -> Result<String, RunnerError> {
+        let mut job = self.job(job_id).await?;
+        if debug && !job.descriptor.options.debug_override.iter().any(|n| n == node) {
+            job.descriptor.options.debug_override.push(node.to_string());
+        }
         let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
         let dag = Dag::build(&job.descriptor, &|name| names.contains(name))?;
         if dag.node(node).is_none() {
@@ -139,6 +154,12 @@ impl Engine {
         let flow_input = Value::Object(pipeline.flow_input.clone());
         dag.check_flow_input(&flow_input)?;
         let runtimes = self.runtimes(&dag).await?;
+        let routes_debug = dag.nodes().any(|n| {
+            n.node.kind == crate::descriptor::NodeKind::Debug || pipeline.options.debug_override.contains(&n.node.node_name)
+        });
+        if routes_debug && self.inner.debug.is_none() {
+            return Err(RunnerError::Invalid("this server has no debug proxy to route debug nodes to".into()));
+        }
         if let Some(c) = pipeline.options.concurrent_pipelines.as_ref().filter(|c| c.reject_on_failure) {
             let active = self.inner.slots.lock().expect("slots lock").get(&pipeline.name).copied().unwrap_or(0);
             if active >= c.amount {
@@ -168,6 +189,8 @@ impl Engine {
                     failed: 0,
                     running: 0,
                     retries: 0,
+                    debug: n.node.kind == crate::descriptor::NodeKind::Debug
+                        || pipeline.options.debug_override.contains(&n.node.node_name),
                     waiting: None,
                     errors: Vec::new(),
                 })
@@ -301,7 +324,10 @@ impl Engine {
         if let Some(live) = live {
             let mut status = live.status.lock().expect("status lock").clone();
             for node in status.nodes.iter_mut().filter(|n| n.running > 0) {
-                node.waiting = self.inner.executor.waiting(&node.algorithm_name);
+                node.waiting = match (&self.inner.debug, node.debug) {
+                    (Some(debug), true) => debug.waiting(&node.algorithm_name),
+                    _ => self.inner.executor.waiting(&node.algorithm_name),
+                };
             }
             return Ok(status);
         }

@@ -55,7 +55,11 @@ pub struct NodeStatus {
     /// Attempts beyond the first, over all of this node's tasks.
     #[serde(default)]
     pub retries: u64,
-    /// Why this node's queued tasks can't start now (resources).
+    /// Routed to a developer's machine (kind: debug or debugOverride).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub debug: bool,
+    /// Why this node's queued tasks can't start now (resources, or no
+    /// debugger connected yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
     /// Batch items that failed below the batchTolerance.

@@ -8,8 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::descriptor::{Retry, RetryPolicy};
-use crate::executor::process::ProcessExecutor;
-use crate::executor::{AlgorithmRuntime, TaskLog, TaskOutcome, TaskRequest};
+use crate::executor::{AlgorithmRuntime, Executor, TaskLog, TaskOutcome, TaskRequest};
 
 /// Everything needed to (re)start one task.
 pub struct TaskPlan {
@@ -39,7 +38,7 @@ fn should_retry(retry: &Retry, outcome: &TaskOutcome, attempts: u32) -> bool {
     wanted && attempts <= retry.limit
 }
 
-pub async fn run(executor: ProcessExecutor, plan: TaskPlan, job_stop: CancellationToken, log: TaskLog) -> TaskResult {
+pub async fn run(executor: Arc<dyn Executor>, plan: TaskPlan, job_stop: CancellationToken, log: TaskLog) -> TaskResult {
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -62,7 +61,7 @@ pub async fn run(executor: ProcessExecutor, plan: TaskPlan, job_stop: Cancellati
 
 /// One attempt, stopped (and failed with a reason naming the limit) when it
 /// runs past the node's ttl.
-async fn attempt(executor: &ProcessExecutor, plan: &TaskPlan, job_stop: &CancellationToken, log: &TaskLog) -> TaskOutcome {
+async fn attempt(executor: &Arc<dyn Executor>, plan: &TaskPlan, job_stop: &CancellationToken, log: &TaskLog) -> TaskOutcome {
     let cancel = job_stop.child_token();
     let request = TaskRequest {
         runtime: plan.runtime.clone(),

@@ -8,6 +8,9 @@ use crate::protocol::{self, Encoding, Envelope, Frame};
 pub struct WorkerConnection {
     socket: WebSocket,
     encoding: Encoding,
+    /// Our own pings keep the connection (and any proxy on the way) alive
+    /// while the other side is silent, e.g. sitting on a breakpoint.
+    keepalive: Option<tokio::time::Interval>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +25,20 @@ pub enum ConnectionError {
 
 impl WorkerConnection {
     pub fn new(socket: WebSocket, encoding: Encoding) -> Self {
-        WorkerConnection { socket, encoding }
+        WorkerConnection { socket, encoding, keepalive: None }
+    }
+
+    /// Ping the other side every `every` while waiting for its messages.
+    pub fn with_keepalive(mut self, every: Duration) -> Self {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.keepalive = Some(interval);
+        self
+    }
+
+    /// Send a raw frame (e.g. a close with a code).
+    pub async fn send_message(&mut self, message: Message) -> Result<(), ConnectionError> {
+        self.socket.send(message).await.map_err(|e| ConnectionError::Socket(e.to_string()))
     }
 
     pub fn encoding(&self) -> Encoding {
@@ -42,7 +58,17 @@ impl WorkerConnection {
     /// undecodable frames are skipped (the latter logged). Cancel-safe.
     pub async fn recv(&mut self) -> Result<Envelope, ConnectionError> {
         loop {
-            let frame = match self.socket.recv().await {
+            let received = match self.keepalive.as_mut() {
+                Some(interval) => tokio::select! {
+                    received = self.socket.recv() => received,
+                    _ = interval.tick() => {
+                        self.socket.send(Message::Ping(Vec::new().into())).await.map_err(|e| ConnectionError::Socket(e.to_string()))?;
+                        continue;
+                    }
+                },
+                None => self.socket.recv().await,
+            };
+            let frame = match received {
                 None => return Err(ConnectionError::Closed),
                 Some(Err(e)) => return Err(ConnectionError::Socket(e.to_string())),
                 Some(Ok(Message::Text(t))) => Frame::Text(t.to_string()),

@@ -9,7 +9,7 @@ pub mod budget;
 pub mod connection;
 pub mod process;
 mod queue;
-mod session;
+pub mod session;
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -17,6 +17,15 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use crate::algorithm::Env;
+
+/// Runs tasks somewhere: local worker processes, or a developer's machine
+/// through the debug relay.
+pub trait Executor: Send + Sync {
+    /// Run one task; resolves when it is done, failed, crashed or stopped.
+    fn execute(&self, request: TaskRequest) -> futures_util::future::BoxFuture<'static, TaskOutcome>;
+    /// Why tasks of `algorithm` are waiting instead of running, if they are.
+    fn waiting(&self, algorithm: &str) -> Option<String>;
+}
 
 /// What a worker for one algorithm version needs to start.
 #[derive(Debug, Clone, PartialEq)]

@@ -370,6 +370,17 @@ impl ProcessExecutor {
     }
 }
 
+impl super::Executor for ProcessExecutor {
+    fn execute(&self, request: TaskRequest) -> futures_util::future::BoxFuture<'static, TaskOutcome> {
+        let this = self.clone();
+        Box::pin(async move { ProcessExecutor::execute(&this, request).await })
+    }
+
+    fn waiting(&self, algorithm: &str) -> Option<String> {
+        ProcessExecutor::waiting(self, algorithm)
+    }
+}
+
 /// Shell convention: a process killed by signal N exits with 128 + N.
 fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;

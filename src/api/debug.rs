@@ -1,0 +1,48 @@
+//! Debug endpoints: `ws /hkube/debug/{algorithm}` (and `/api/v1/debug/{algorithm}`)
+//! where a developer's local wrapper connects; a plain GET of the same path
+//! describes the endpoint, and `GET /api/v1/debug` lists them.
+
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::{ApiError, AppState};
+use runner::protocol::ConnectParams;
+
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    Json(serde_json::to_value(state.relay.list()).expect("serializes"))
+}
+
+pub async fn endpoint(
+    State(state): State<AppState>,
+    Path(algorithm): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(upgrade) = upgrade else {
+        return Json(serde_json::to_value(state.relay.info(&algorithm)).expect("serializes")).into_response();
+    };
+    if state.relay.check_token(&algorithm, query.get("token").map(String::as_str)).is_err() {
+        return ApiError::new(401, format!("debug endpoint '{algorithm}' needs its token (?token=…, shown by GET /api/v1/debug on the server)")).into_response();
+    }
+    // HKube's wrappers force storage=v1 in debug mode.
+    let params = ConnectParams::negotiate(query.get("storage").map(String::as_str), query.get("encoding").map(String::as_str));
+    let hostname = query.get("hostname").cloned().unwrap_or_else(|| peer.to_string());
+    upgrade
+        .max_message_size(state.max_message_bytes)
+        .max_frame_size(state.max_message_bytes)
+        .on_upgrade(move |mut socket| async move {
+            match params {
+                Ok(p) => state.relay.serve(&algorithm, socket, p.encoding, hostname).await,
+                Err(reason) => {
+                    let _ = socket.send(Message::Close(Some(CloseFrame { code: close_code::POLICY, reason: reason.into() }))).await;
+                }
+            }
+        })
+}

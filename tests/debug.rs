@@ -1,0 +1,153 @@
+//! Debug routing end to end: a node's tasks wait for a developer's wrapper
+//! at /hkube/debug/<algorithm>, one client at a time, replayed on reconnect,
+//! and a silent client (a breakpoint) is never dropped.
+
+mod common;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+type Client = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn debug_numbers() -> Value {
+    let mut p = numbers_pipeline();
+    p["nodes"][1]["kind"] = json!("debug");
+    p
+}
+
+async fn connect(h: &Harness, algorithm: &str) -> Client {
+    let url = format!("{}/hkube/debug/{algorithm}?storage=v1&encoding=json&hostname=test-{}", h.base.replace("http", "ws"), rand_tag());
+    tokio_tungstenite::connect_async(url).await.expect("debug endpoint accepts").0
+}
+
+fn rand_tag() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+}
+
+async fn next_command(c: &mut Client) -> Value {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), c.next()).await.expect("a message in time") {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(Message::Close(frame))) => return json!({"closed": frame.map(|f| u16::from(f.code))}),
+            Some(Ok(_)) => continue,
+            other => panic!("debug connection ended: {other:?}"),
+        }
+    }
+}
+
+async fn send(c: &mut Client, command: &str, data: Value) {
+    c.send(Message::Text(json!({"command": command, "data": data}).to_string().into())).await.unwrap();
+}
+
+/// Act as a wrapper for one task: answer initialize/start with done(f(input)).
+async fn serve_one(c: &mut Client, f: impl Fn(&Value) -> Value) -> Value {
+    let init = next_command(c).await;
+    assert_eq!(init["command"], "initialize", "{init}");
+    send(c, "initialized", Value::Null).await;
+    assert_eq!(next_command(c).await["command"], "start");
+    send(c, "started", Value::Null).await;
+    send(c, "done", f(&init["data"]["input"])).await;
+    init["data"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_wrapper_completes_the_debug_node() {
+    let h = Harness::start().await;
+    with_numbers_algorithms(&h).await;
+    let job = h.run(&debug_numbers()).await;
+    // The job waits, saying where to connect.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let waiting = loop {
+        let (_, status) = h.get(&format!("/exec/status/{job}")).await;
+        if let Some(w) = status["nodes"][1]["waiting"].as_str() {
+            break w.to_string();
+        }
+        assert!(Instant::now() < deadline, "Multiply never waited for a debugger: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(waiting.contains(&format!("{}/hkube/debug/multiply", h.base.replace("http", "ws"))), "{waiting}");
+    let (_, endpoints) = h.get("/debug").await;
+    assert_eq!(endpoints[0]["algorithm"], "multiply");
+    assert_eq!(endpoints[0]["connected"], false);
+    assert_eq!(endpoints[0]["waitingTask"]["nodeName"], "Multiply");
+
+    // Our Python wrapper, started by hand in the fixture folder, as a developer would.
+    let mut local = tokio::process::Command::new("python3")
+        .args(["-m", "distributedkube_wrapper"])
+        .env("PYTHONPATH", repo().join("base-images/python"))
+        .env("WORKER_SOCKET_URL", format!("{}/hkube/debug/multiply", h.base.replace("http", "ws")))
+        .current_dir(repo().join("fixtures/algorithms/multiply"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let status = h.wait(&job, Duration::from_secs(30)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let (_, results) = h.get(&format!("/exec/results/{job}")).await;
+    assert_eq!(results_of(&results), vec![json!(30)]);
+    let (_, info) = h.get("/debug/multiply").await;
+    assert_eq!(info["connected"], true);
+    assert_eq!(info["lastTask"]["status"], "succeed");
+    let _ = local.kill().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_at_a_time_replay_on_reconnect_and_silence_is_fine() {
+    let h = Harness::start_with(|c| c.debug_ping = Duration::from_millis(100)).await;
+    with_numbers_algorithms(&h).await;
+    let job = h.run(&debug_numbers()).await;
+
+    // First client takes Multiply#1.
+    let mut first = connect(&h, "multiply").await;
+    let task = serve_one(&mut first, |i| json!(i[0].as_i64().unwrap() * i[1].as_i64().unwrap())).await;
+    assert_eq!(task["batchIndex"], 1);
+    // A second client is refused with 4001 while the first goes on.
+    let mut second = connect(&h, "multiply").await;
+    let refused = next_command(&mut second).await;
+    assert_eq!(refused["command"], "alreadyConnectedError", "{refused}");
+    assert_eq!(next_command(&mut second).await["closed"], 4001);
+
+    // The first client gets Multiply#2 and disconnects in the middle of it.
+    let init = next_command(&mut first).await;
+    assert_eq!(init["data"]["batchIndex"], 2);
+    drop(first);
+    // Reconnecting gets the same task again.
+    let mut again = connect(&h, "multiply").await;
+    let replayed = serve_one(&mut again, |i| json!(i[0].as_i64().unwrap() * i[1].as_i64().unwrap())).await;
+    assert_eq!(replayed["taskId"], init["data"]["taskId"]);
+
+    // Multiply#3: sit on a "breakpoint" (read nothing, send nothing) for 3 s, 30 pings long.
+    let init = next_command(&mut again).await;
+    assert_eq!(init["command"], "initialize");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    send(&mut again, "initialized", Value::Null).await;
+    assert_eq!(next_command(&mut again).await["command"], "start");
+    let i = &init["data"]["input"];
+    send(&mut again, "done", json!(i[0].as_i64().unwrap() * i[1].as_i64().unwrap())).await;
+    for _ in 0..2 {
+        serve_one(&mut again, |i| json!(i[0].as_i64().unwrap() * i[1].as_i64().unwrap())).await;
+    }
+    let status = h.wait(&job, Duration::from_secs(30)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let (_, results) = h.get(&format!("/exec/results/{job}")).await;
+    assert_eq!(results_of(&results), vec![json!(30)]);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_job_releases_its_debug_task() {
+    let h = Harness::start().await;
+    with_numbers_algorithms(&h).await;
+    let job = h.run(&debug_numbers()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, _) = h.post("/exec/stop", &json!({"jobId": job, "reason": "no debugger today"})).await;
+    assert_eq!(code, 200);
+    let status = h.wait(&job, Duration::from_secs(5)).await;
+    assert_eq!(status["status"], "stopped", "{status}");
+    let (_, info) = h.get("/debug/multiply").await;
+    assert!(info.get("waitingTask").is_none(), "{info}");
+    h.stop().await;
+}
