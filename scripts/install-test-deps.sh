@@ -15,3 +15,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 python3 -c 'import sys; assert sys.version_info >= (3, 8), "Python >= 3.8 needed"'
 node -e 'if (+process.versions.node.split(".")[0] < 18) { console.error("Node >= 18 needed"); process.exit(1) }'
+
+# HKube's own Python wrapper, for the compatibility tests of the debug relay.
+# Its pinned dependencies (pyzmq<=22, wsaccel 0.6.2) only have wheels for
+# older Pythons, so it gets a Python 3.8 virtualenv of its own.
+hkube_venv="${DK_HKUBE_VENV:-$HOME/.cache/distributedkube/hkube-venv38}"
+if ! "$hkube_venv/bin/python" -c 'import hkube_python_wrapper' 2>/dev/null; then
+  py38=$(command -v python3.8 || true)
+  [ -n "$py38" ] || py38=$(ls -d "$(pyenv root 2>/dev/null || echo /root/.pyenv)"/versions/3.8*/bin/python3 2>/dev/null | head -1)
+  [ -n "$py38" ] || { echo "Python 3.8 is needed for hkube-python-wrapper 2.4.2 (install it with pyenv)" >&2; exit 1; }
+  echo "installing hkube-python-wrapper 2.4.2 into $hkube_venv"
+  rm -rf "$hkube_venv"
+  "$py38" -m venv "$hkube_venv"
+  "$hkube_venv/bin/pip" install -q hkube-python-wrapper==2.4.2
+fi
