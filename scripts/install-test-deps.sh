@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what the test suite needs beyond the Rust toolchain:
-# Python >= 3.8 and Node >= 18 (the wrappers need nothing else).
+# Python >= 3.8 and Node >= 18 (the wrappers need nothing else), a registry
+# and skopeo for the image builder, and HKube's Python wrapper.
 set -euo pipefail
 
 need_apt=()
@@ -8,6 +9,11 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # the wrapper's wss:// test makes a certificate
+# The native image builder's tests: a real OCI registry (plain and with
+# htpasswd auth) and skopeo to check what was pushed.
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
+command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   apt-get update -qq

@@ -1,8 +1,9 @@
 //! Errors of the builder crate.
 //!
-//! [`BuildError`] is the one error type callers see. Each stage of a build
-//! contributes a nested enum (today only [`IntakeError`], for unpacking
-//! uploads) so that code handling one stage can match on exactly its cases.
+//! [`BuildError`] is the one error type callers see. Intake contributes a
+//! nested enum ([`IntakeError`]) so that code handling uploads can match on
+//! exactly its cases; the image build adds flat variants. No variant ever
+//! holds registry credentials.
 
 use std::io;
 use std::path::PathBuf;
@@ -57,7 +58,10 @@ impl BuildError {
         }
     }
 
-    /// The HTTP status the edge should answer with (see [`IntakeError::http_status`]).
+    /// The HTTP status the edge should answer with: see
+    /// [`IntakeError::http_status`] for uploads; 400 for a bad request, 422
+    /// when the user's dependencies cannot be installed, 502 when a registry
+    /// or base image fails, 500 for local I/O.
     pub fn http_status(&self) -> u16 {
         match self {
             BuildError::Intake(e) => e.http_status(),

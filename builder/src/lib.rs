@@ -3,8 +3,9 @@
 //!
 //! It owns everything between "here are the bytes a user uploaded" and
 //! "here is an image reference": unpacking the upload safely ([`intake`]),
-//! and (to come) detecting the environment, installing dependencies and
-//! assembling image layers.
+//! and building images without a Docker daemon ([`native`]): dependency
+//! and code layers on top of a base image, pushed to a registry or written
+//! as an OCI layout.
 //!
 //! It must not know about pipelines, jobs or HTTP. Callers hand it bytes or a
 //! file and get back paths, digests and typed errors; an error's
@@ -13,6 +14,7 @@
 
 pub mod error;
 pub mod intake;
+pub mod native;
 
 pub use error::{BuildError, IntakeError, Problem};
 pub use intake::{unpack, unpack_file, ArchiveKind, Limits, Unpacked};

@@ -71,7 +71,11 @@ impl Layer {
 #[derive(Debug, Clone)]
 enum Source {
     Dir,
-    File { path: PathBuf, size: u64, exec: bool },
+    File {
+        path: PathBuf,
+        size: u64,
+        exec: bool,
+    },
     Symlink(PathBuf),
 }
 
@@ -129,14 +133,15 @@ impl LayerBuilder {
         keep: Filter<'_>,
     ) -> Result<(), BuildError> {
         let dir = root.join(rel);
-        let read = fs::read_dir(&dir).map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
+        let read = fs::read_dir(&dir)
+            .map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
         for item in read {
             let item = item.map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
             let name = item.file_name();
             let path = item.path();
-            let name = name
-                .to_str()
-                .ok_or_else(|| BuildError::Invalid(format!("{}: name is not UTF-8", path.display())))?;
+            let name = name.to_str().ok_or_else(|| {
+                BuildError::Invalid(format!("{}: name is not UTF-8", path.display()))
+            })?;
             check_name(name, &path)?;
             let rel_child = rel.join(name);
             let meta = fs::symlink_metadata(&path)
@@ -151,7 +156,14 @@ impl LayerBuilder {
                 self.walk(root, &rel_child, prefix, keep)?;
             } else if kind.is_file() {
                 let exec = meta.permissions().mode() & 0o111 != 0;
-                self.entries.insert(key, Source::File { path, size: meta.len(), exec });
+                self.entries.insert(
+                    key,
+                    Source::File {
+                        path,
+                        size: meta.len(),
+                        exec,
+                    },
+                );
             } else if kind.is_symlink() {
                 let target = fs::read_link(&path)
                     .map_err(|e| BuildError::io(format!("reading link {}", path.display()), e))?;
@@ -168,7 +180,10 @@ impl LayerBuilder {
 
     /// Regular files collected so far.
     pub fn file_count(&self) -> usize {
-        self.entries.values().filter(|s| matches!(s, Source::File { .. })).count()
+        self.entries
+            .values()
+            .filter(|s| matches!(s, Source::File { .. }))
+            .count()
     }
 
     /// Writes the layer into memory.
@@ -186,7 +201,8 @@ impl LayerBuilder {
     /// Writes the compressed layer to `dest` (a file that is created or
     /// truncated). The returned layer refers to `dest`.
     pub fn build_to_file(&self, dest: &Path) -> Result<Layer, BuildError> {
-        let file = File::create(dest).map_err(|e| BuildError::io(format!("creating {}", dest.display()), e))?;
+        let file = File::create(dest)
+            .map_err(|e| BuildError::io(format!("creating {}", dest.display()), e))?;
         let out = self.write(io::BufWriter::new(file))?;
         out.inner
             .into_inner()
@@ -222,16 +238,27 @@ impl LayerBuilder {
                     header.set_entry_type(tar::EntryType::Directory);
                     header.set_mode(0o755);
                     header.set_size(0);
-                    tar.append_data(&mut header, format!("{path}/"), io::empty()).map_err(wrap)?;
+                    tar.append_data(&mut header, format!("{path}/"), io::empty())
+                        .map_err(wrap)?;
                 }
-                Source::File { path: src, size, exec } => {
+                Source::File {
+                    path: src,
+                    size,
+                    exec,
+                } => {
                     header.set_entry_type(tar::EntryType::Regular);
                     header.set_mode(if *exec { 0o755 } else { 0o644 });
                     header.set_size(*size);
-                    let file = File::open(src).map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?;
-                    let mut reader = ExactReader { inner: file.take(*size), left: *size };
+                    let file = File::open(src)
+                        .map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?;
+                    let mut reader = ExactReader {
+                        inner: file.take(*size),
+                        left: *size,
+                    };
                     tar.append_data(&mut header, path, &mut reader)
-                        .map_err(|e| BuildError::io(format!("adding {} to the layer", src.display()), e))?;
+                        .map_err(|e| {
+                            BuildError::io(format!("adding {} to the layer", src.display()), e)
+                        })?;
                 }
                 Source::Symlink(target) => {
                     header.set_entry_type(tar::EntryType::Symlink);
@@ -297,7 +324,11 @@ pub(crate) struct Hashing<W> {
 
 impl<W> Hashing<W> {
     pub(crate) fn new(inner: W) -> Self {
-        Hashing { inner, hasher: Sha256::new(), count: 0 }
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// `sha256:<hex>` of everything written so far.
@@ -330,7 +361,10 @@ impl<R: Read> Read for ExactReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 && self.left > 0 && !buf.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being read"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank while being read",
+            ));
         }
         self.left -= n as u64;
         Ok(n)
