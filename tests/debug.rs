@@ -151,3 +151,27 @@ async fn stopping_a_job_releases_its_debug_task() {
     assert!(info.get("waitingTask").is_none(), "{info}");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_loopback_the_debug_endpoint_needs_its_token() {
+    // Listening on all interfaces: developers on other machines may connect,
+    // so each endpoint has a token. (The test only talks to 127.0.0.1.)
+    let mut h = Harness::start_with(|c| c.listen = "0.0.0.0:0".parse().unwrap()).await;
+    h.base = h.base.replace("0.0.0.0", "127.0.0.1");
+    with_numbers_algorithms(&h).await;
+    let plain = format!("{}/hkube/debug/multiply?storage=v1&encoding=json", h.base.replace("http", "ws"));
+    let refused = tokio_tungstenite::connect_async(plain).await.unwrap_err().to_string();
+    assert!(refused.contains("401"), "{refused}");
+    let (_, info) = h.get("/debug/multiply").await;
+    let url = info["url"].as_str().unwrap().to_string();
+    let token = url.split("token=").nth(1).expect("the URL carries the token").to_string();
+    assert_eq!(token.len(), 32);
+    let job = h.run(&debug_numbers()).await;
+    let with_token = format!("{}/hkube/debug/multiply?token={token}&storage=v1&encoding=json", h.base.replace("http", "ws"));
+    let (mut client, _) = tokio_tungstenite::connect_async(with_token).await.expect("the token opens it");
+    for _ in 0..5 {
+        serve_one(&mut client, |i| json!(i[0].as_i64().unwrap() * i[1].as_i64().unwrap())).await;
+    }
+    assert_eq!(h.wait(&job, Duration::from_secs(30)).await["status"], "completed");
+    h.stop().await;
+}

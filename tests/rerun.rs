@@ -18,10 +18,16 @@ async fn rerun_from_a_node_runs_nothing_upstream() {
     let (status, _) = h.run_to_end(&numbers_pipeline()).await;
     let original = status["jobId"].as_str().unwrap().to_string();
 
-    // From Reduce: no Range or Multiply task, same result.
-    let (code, body) = h.post("/exec/caching", &json!({"jobId": original, "nodeName": "Reduce"})).await;
-    assert_eq!(code, 200, "{body}");
-    let from_reduce = body["jobId"].as_str().unwrap().to_string();
+    // From Reduce, with the CLI: no Range or Multiply task, same result.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
+        .args(["--endpoint", &h.base, "--json", "exec", "rerun", &original, "--from", "Reduce"])
+        .env("DISTRIBUTEDKUBECTL_CONFIG", h.data.path().join("cli.yml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results_of(&printed), vec![json!(30)]);
+    let from_reduce = printed["jobId"].as_str().unwrap().to_string();
     let status = h.wait(&from_reduce, Duration::from_secs(30)).await;
     assert_eq!(status["status"], "completed", "{status}");
     let (_, results) = h.get(&format!("/exec/results/{from_reduce}")).await;
