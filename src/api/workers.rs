@@ -29,8 +29,7 @@ pub async fn connect(
                 Err(reason) => return refuse(socket, &reason).await,
             };
             let executor = state.engine.executor().clone();
-            if let Err(conn) = executor.attach(&worker_id, WorkerConnection::new(socket, params.encoding)) {
-                drop(conn);
+            if !executor.attach(&worker_id, WorkerConnection::new(socket, params.encoding)) {
                 tracing::warn!("a wrapper connected as unknown worker '{worker_id}'");
             }
         })

@@ -19,8 +19,20 @@ use crate::descriptor::{Level, Pipeline};
 use crate::webhook::JobWebhooks;
 use crate::executor::{AlgorithmRuntime, TaskLog, TaskOutcome};
 use crate::expr::{self, TaskInput};
-use crate::storage::keys;
 use crate::store::{now, TaskRecord};
+
+mod finish;
+
+/// Everything a job starts with, prepared by the engine.
+pub(super) struct JobSetup {
+    pub job_id: String,
+    pub pipeline: Pipeline,
+    pub dag: Dag,
+    pub runtimes: HashMap<String, Arc<AlgorithmRuntime>>,
+    pub flow_input: Value,
+    pub live: Arc<LiveJob>,
+    pub reused: Reused,
+}
 
 /// For a rerun from stored results: nodes not to run, and the stored
 /// outputs of those that feed the nodes that do run.
@@ -76,16 +88,8 @@ pub(super) struct JobRun {
 }
 
 impl JobRun {
-    pub(super) fn new(
-        engine: Engine,
-        job_id: String,
-        pipeline: Pipeline,
-        dag: Dag,
-        runtimes: HashMap<String, Arc<AlgorithmRuntime>>,
-        flow_input: Value,
-        live: Arc<LiveJob>,
-        reused: Reused,
-    ) -> JobRun {
+    pub(super) fn new(engine: Engine, setup: JobSetup) -> JobRun {
+        let JobSetup { job_id, pipeline, dag, runtimes, flow_input, live, reused } = setup;
         let mut nodes: HashMap<String, NodeRun> =
             dag.nodes().map(|n| (n.node.node_name.clone(), NodeRun::default())).collect();
         for name in &reused.skip {
@@ -501,87 +505,6 @@ impl JobRun {
             self.error = Some(error);
         }
         self.live.stop.cancel();
-    }
-
-    async fn finish(mut self) {
-        let ended = now();
-        let (state, reason) = if let Some(e) = &self.error {
-            (JobState::Failed, Some(format!("node '{}' failed: {}", e.node_name, e.message)))
-        } else if self.stopping() {
-            let reason = self.live.stop_reason.lock().expect("reason lock").clone();
-            (JobState::Stopped, reason.or(Some("stopped".into())))
-        } else {
-            (JobState::Completed, None)
-        };
-        let time_took = (self.started_at.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-        let data = if state == JobState::Completed { self.result_list() } else { Value::Null };
-        for (name, output) in &self.outputs {
-            if let Err(e) = self.engine.inner.storage.put_json(&keys::node_output(&self.job_id, name), output).await {
-                tracing::error!(job = %self.job_id, "could not store the output of {name}: {e}");
-            }
-        }
-        let mut result = json!({ "jobId": self.job_id, "status": state, "data": data, "timeTook": time_took });
-        if let Some(r) = &reason {
-            result["reason"] = json!(r);
-        }
-        if let Err(e) = self.engine.inner.storage.put_json(&keys::result(&self.job_id), &result).await {
-            tracing::error!(job = %self.job_id, "could not store the result: {e}");
-        }
-        let error = self.error.take();
-        let started_at = self.started_at;
-        self.update_status(|s| {
-            s.status = state;
-            s.reason = reason.clone();
-            s.error = error;
-            s.timings.ended = Some(ended.clone());
-            s.timings.duration_ms = Some(started_at.elapsed().as_millis() as u64);
-            for n in &mut s.nodes {
-                if n.status == "running" || n.status == "waiting" {
-                    n.status = if state == JobState::Completed { "completed".into() } else { "stopped".into() };
-                }
-            }
-        });
-        self.engine.inner.recorder.flush().await;
-        self.persist_status(Some(&ended)).await;
-        if let Some(hooks) = &self.hooks {
-            let level = if state == JobState::Completed { Level::Info } else { Level::Error };
-            let status = self.live.status.lock().expect("status lock").clone();
-            let details = reason.clone().unwrap_or_else(|| format!("job {}", state.as_str()));
-            hooks.progress(level, state.as_str(), status.progress.percent, details);
-            hooks.result(state.as_str(), result["data"].clone(), reason.clone().filter(|_| state != JobState::Completed));
-        }
-        self.engine.inner.live.lock().expect("live lock").remove(&self.job_id);
-        if state == JobState::Completed {
-            let engine = self.engine.clone();
-            let (pipeline, job_id) = (self.pipeline.name.clone(), self.job_id.clone());
-            tokio::spawn(async move {
-                crate::trigger::run_pipeline_triggers(&engine, engine.store(), &pipeline, &job_id).await;
-            });
-        }
-        tracing::info!(job = %self.job_id, status = state.as_str(), "job ended{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
-    }
-
-    /// One entry per task of each result node, batch nodes with `batchIndex`.
-    fn result_list(&self) -> Value {
-        let mut data = Vec::new();
-        for name in self.dag.result_nodes().into_iter().filter(|n| !self.skipped.contains(*n)) {
-            let node = &self.dag.node(name).expect("node exists").node;
-            let run = &self.nodes[name];
-            let output = self.outputs.get(name).cloned().unwrap_or(Value::Null);
-            match (run.batch, output) {
-                (true, Value::Array(items)) => {
-                    for (i, item) in items.into_iter().enumerate() {
-                        let mut entry = json!({"nodeName": name, "algorithmName": node.algorithm_name, "batchIndex": i + 1, "result": item});
-                        if let Some((_, message)) = run.failed_items.iter().find(|(b, _)| *b as usize == i + 1) {
-                            entry["error"] = json!(message);
-                        }
-                        data.push(entry);
-                    }
-                }
-                (_, output) => data.push(json!({"nodeName": name, "algorithmName": node.algorithm_name, "result": output})),
-            }
-        }
-        Value::Array(data)
     }
 
     /// A progress webhook event (filtered by the pipeline's verbosity level).

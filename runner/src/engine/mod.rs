@@ -222,7 +222,16 @@ impl Engine {
             stop_reason: Mutex::new(None),
         });
         self.inner.live.lock().expect("live lock").insert(job_id.clone(), live.clone());
-        let run = job::JobRun::new(self.clone(), job_id.clone(), pipeline, dag, runtimes, flow_input, live, reused.unwrap_or_default());
+        let setup = job::JobSetup {
+            job_id: job_id.clone(),
+            pipeline,
+            dag,
+            runtimes,
+            flow_input,
+            live,
+            reused: reused.unwrap_or_default(),
+        };
+        let run = job::JobRun::new(self.clone(), setup);
         tokio::spawn(run.drive());
         Ok(job_id)
     }

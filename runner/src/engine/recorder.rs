@@ -15,7 +15,7 @@ pub struct PendingRecord {
 }
 
 enum Msg {
-    Record(PendingRecord),
+    Record(Box<PendingRecord>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -32,7 +32,7 @@ impl Recorder {
     }
 
     pub fn record(&self, record: PendingRecord) {
-        let _ = self.tx.send(Msg::Record(record));
+        let _ = self.tx.send(Msg::Record(Box::new(record)));
     }
 
     /// Resolves once everything recorded before this call is in the database.
@@ -66,7 +66,7 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Msg>) {
                 return;
             }
             Some(Msg::Record(r)) => {
-                batch.push(r);
+                batch.push(*r);
                 if batch.len() >= MAX_BATCH {
                     write(&store, &mut batch).await;
                 }

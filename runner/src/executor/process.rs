@@ -102,13 +102,10 @@ impl ProcessExecutor {
     }
 
     /// Hand over a wrapper's accepted websocket. `false` if no worker with
-    /// that id is waiting (the socket should be closed with a reason).
-    pub fn attach(&self, worker_id: &str, connection: WorkerConnection) -> Result<(), WorkerConnection> {
+    /// that id is waiting (the connection is dropped).
+    pub fn attach(&self, worker_id: &str, connection: WorkerConnection) -> bool {
         let sender = self.inner.waiting.lock().expect("waiting lock").remove(worker_id);
-        match sender {
-            Some(tx) => tx.send(connection),
-            None => Err(connection),
-        }
+        sender.is_some_and(|tx| tx.send(connection).is_ok())
     }
 
     /// Number of live workers per algorithm (for status and tests).
