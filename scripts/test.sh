@@ -7,6 +7,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/distributedkube/target
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 bash scripts/install-test-deps.sh
+# Docker Engine, the registries and the offline base images (cached across runs).
+bash scripts/test-env.sh
+# shellcheck disable=SC1091
+source "${DK_STATE:-$HOME/.cache/distributedkube/env}/env.sh"
 
 echo "== Python wrapper tests"
 python3 -m unittest discover -s base-images/python/tests -t base-images/python

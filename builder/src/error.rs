@@ -35,6 +35,15 @@ pub enum BuildError {
     #[error("base image {reference}: {message}")]
     BaseImage { reference: String, message: String },
 
+    /// A backend's own machinery failed (Docker Engine, Kubernetes API,
+    /// a build step inside a container). `step` names where.
+    #[error("{backend} backend, {step}: {message}")]
+    Backend { backend: &'static str, step: String, message: String },
+
+    /// The build was stopped before it finished.
+    #[error("the build was stopped")]
+    Stopped,
+
     /// Reading or writing local files (layers, cache, OCI layout) failed.
     #[error("{context}: {source}")]
     Io {
@@ -67,7 +76,8 @@ impl BuildError {
             BuildError::Intake(e) => e.http_status(),
             BuildError::Invalid(_) => 400,
             BuildError::Dependencies { .. } => 422,
-            BuildError::Registry { .. } | BuildError::BaseImage { .. } => 502,
+            BuildError::Registry { .. } | BuildError::BaseImage { .. } | BuildError::Backend { .. } => 502,
+            BuildError::Stopped => 409,
             BuildError::Io { .. } => 500,
         }
     }

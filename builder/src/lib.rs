@@ -5,16 +5,19 @@
 //! "here is an image reference": unpacking the upload safely ([`intake`]),
 //! and building images without a Docker daemon ([`native`]): dependency
 //! and code layers on top of a base image, pushed to a registry or written
-//! as an OCI layout.
+//! as an OCI layout. Every way of building (native, docker, kaniko)
+//! implements [`Backend`].
 //!
 //! It must not know about pipelines, jobs or HTTP. Callers hand it bytes or a
 //! file and get back paths, digests and typed errors; an error's
 //! [`BuildError::http_status`] is only a hint for the HTTP edge, which lives
 //! elsewhere.
 
+pub mod backend;
 pub mod error;
 pub mod intake;
 pub mod native;
 
+pub use backend::{Backend, BuildJob, BuildLog, BuiltImage, LogEvent, NativeBackend};
 pub use error::{BuildError, IntakeError, Problem};
 pub use intake::{unpack, unpack_file, ArchiveKind, Limits, Unpacked};

@@ -251,12 +251,18 @@ impl Engine {
                 .get_algorithm(name)
                 .await?
                 .ok_or_else(|| RunnerError::NotFound(format!("algorithm '{name}' does not exist")))?;
-            let code_dir = algorithm.code_dir.clone().ok_or_else(|| {
-                RunnerError::Invalid(format!(
-                    "node '{}': algorithm '{name}' has no code on this server (only an image); the local process executor needs its code: apply it with code.path",
-                    node.node.node_name
-                ))
-            })?;
+            let image = algorithm.spec.algorithm_image.clone();
+            let code_dir = match (algorithm.code_dir.clone(), &image) {
+                (Some(dir), _) => dir,
+                // Only containers can run it; the executor says so if it cannot.
+                (None, Some(_)) => std::path::PathBuf::new(),
+                (None, None) => {
+                    return Err(RunnerError::Invalid(format!(
+                        "node '{}': algorithm '{name}' has neither code on this server nor an image: apply it with its code",
+                        node.node.node_name
+                    )))
+                }
+            };
             let spec = &algorithm.spec;
             let entry_point = spec.entry_point().map(str::to_string);
             let env = spec.env.unwrap_or_else(|| match entry_point.as_deref() {
@@ -282,6 +288,7 @@ impl Engine {
                     name: name.clone(),
                     env,
                     code_dir,
+                    image,
                     entry_point: entry_point.unwrap_or_else(|| env.default_entry_point().to_string()),
                     max_workers: spec.max_workers.map(|m| m as usize).unwrap_or(self.inner.settings.default_max_workers),
                     env_vars,

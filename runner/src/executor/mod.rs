@@ -33,6 +33,9 @@ pub struct AlgorithmRuntime {
     pub name: String,
     pub env: Env,
     pub code_dir: PathBuf,
+    /// The algorithm's image (`host/repo@sha256:…`), for executors that run
+    /// containers; `None` when it only has code on this machine.
+    pub image: Option<String>,
     pub entry_point: String,
     pub max_workers: usize,
     pub env_vars: Vec<(String, String)>,
