@@ -1,4 +1,5 @@
 //! Embeds the algorithm wrappers (base-images/python and base-images/nodejs)
+//! and their Dockerfile templates
 //! into the server binary, so a single binary can start workers on a fresh
 //! machine. The server writes them out under its data directory at start.
 
@@ -22,6 +23,12 @@ fn main() {
             println!("cargo:rerun-if-changed={}", file.display());
             writeln!(out, "    ({:?}, include_bytes!({:?})),", format!("{prefix}/{rel}"), file.display().to_string()).unwrap();
         }
+    }
+    // The docker/kaniko backends' Dockerfile templates, beside each wrapper.
+    for env in ["python", "nodejs"] {
+        let file = root.join("base-images").join(env).join("Dockerfile");
+        println!("cargo:rerun-if-changed={}", file.display());
+        writeln!(out, "    ({:?}, include_bytes!({:?})),", format!("{env}/Dockerfile"), file.display().to_string()).unwrap();
     }
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("wrappers.rs");

@@ -6,7 +6,8 @@ include!(concat!(env!("OUT_DIR"), "/wrappers.rs"));
 
 /// Write the embedded wrappers under `base` in a folder named by their
 /// content hash (so running workers never see a half-written update) and
-/// return it: it holds `python/distributedkube_wrapper/` and `nodejs/wrapper/`.
+/// return it: it holds `python/distributedkube_wrapper/` and `nodejs/wrapper/`,
+/// and each language's `Dockerfile` template beside them.
 pub fn install(base: &Path) -> std::io::Result<PathBuf> {
     let mut hash: u64 = 0xcbf29ce484222325; // FNV-1a: only needs to tell versions apart
     for (name, bytes) in FILES {

@@ -112,6 +112,10 @@ pub struct Algorithm {
     pub code_dir: Option<PathBuf>,
     /// `sha256:…` of the uploaded archive (or None for local paths/images).
     pub checksum: Option<String>,
+    /// The built image (`host/repo@sha256:…`), once a build completed.
+    pub image: Option<String>,
+    /// The current version (`1.0.3`); see `store::AlgorithmVersion`.
+    pub version: Option<String>,
     pub created: String,
     pub modified: String,
 }
@@ -123,6 +127,12 @@ impl Algorithm {
         if let Value::Object(map) = &mut v {
             if let Some(c) = &self.checksum {
                 map.insert("checksum".into(), Value::String(c.clone()));
+            }
+            if let Some(image) = &self.image {
+                map.insert("image".into(), Value::String(image.clone()));
+            }
+            if let Some(version) = &self.version {
+                map.insert("version".into(), Value::String(version.clone()));
             }
             map.insert("created".into(), Value::String(self.created.clone()));
             map.insert("modified".into(), Value::String(self.modified.clone()));

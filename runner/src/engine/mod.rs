@@ -251,7 +251,7 @@ impl Engine {
                 .get_algorithm(name)
                 .await?
                 .ok_or_else(|| RunnerError::NotFound(format!("algorithm '{name}' does not exist")))?;
-            let image = algorithm.spec.algorithm_image.clone();
+            let image = algorithm.image.clone().or_else(|| algorithm.spec.algorithm_image.clone());
             let code_dir = match (algorithm.code_dir.clone(), &image) {
                 (Some(dir), _) => dir,
                 // Only containers can run it; the executor says so if it cannot.
@@ -292,7 +292,7 @@ impl Engine {
                     entry_point: entry_point.unwrap_or_else(|| env.default_entry_point().to_string()),
                     max_workers: spec.max_workers.map(|m| m as usize).unwrap_or(self.inner.settings.default_max_workers),
                     env_vars,
-                    version: algorithm.checksum.clone().unwrap_or(algorithm.modified.clone()),
+                    version: algorithm.version.clone().or(algorithm.checksum.clone()).unwrap_or(algorithm.modified.clone()),
                     need,
                 }),
             );

@@ -1,13 +1,16 @@
 //! Durable records in SQLite (the embedded default): stored pipelines,
-//! algorithms, jobs and their tasks. Large data (inputs, outputs, results)
+//! algorithms and their versions, builds, jobs and their tasks. Large data (inputs, outputs, results)
 //! lives in [`crate::storage`]; this holds what is queried.
 
 mod algorithms;
+mod builds;
 mod cron;
 mod jobs;
 mod pipelines;
 mod webhooks;
 
+pub use builds::{BuildRecord, NewBuild};
+pub use algorithms::AlgorithmVersion;
 pub use jobs::{JobRecord, JobSummary, TaskRecord};
 pub use webhooks::WebhookDelivery;
 
@@ -79,7 +82,45 @@ CREATE TABLE IF NOT EXISTS cron_state (
     pipeline TEXT PRIMARY KEY,
     last_fired TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS builds (
+    build_id TEXT PRIMARY KEY,
+    algorithm TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress INTEGER NOT NULL DEFAULT 0,
+    backend TEXT NOT NULL,
+    trigger_key TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    upload TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    code_dir TEXT NOT NULL,
+    force_update INTEGER NOT NULL DEFAULT 0,
+    version TEXT,
+    image TEXT,
+    base_digest TEXT,
+    error TEXT,
+    log TEXT,
+    rerun_of TEXT,
+    created TEXT NOT NULL,
+    started TEXT,
+    ended TEXT
+);
+CREATE INDEX IF NOT EXISTS builds_by_algorithm ON builds (algorithm, created);
+CREATE TABLE IF NOT EXISTS algorithm_versions (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    code_dir TEXT,
+    checksum TEXT,
+    image TEXT,
+    build_id TEXT,
+    created TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
 "#;
+
+/// Columns added after the first release, for databases created before them.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("algorithms", "image", "TEXT"), ("algorithms", "version", "TEXT")];
 
 impl Store {
     /// Open (or create) the database file and bring the schema up to date.
@@ -91,6 +132,14 @@ impl Store {
             .busy_timeout(std::time::Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        for (table, column, ty) in ADDED_COLUMNS {
+            let present: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
+                .fetch_all(&pool)
+                .await?;
+            if !present.iter().any(|c| c == column) {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))).execute(&pool).await?;
+            }
+        }
         Ok(Store { pool })
     }
 
