@@ -3,5 +3,6 @@
 //! this package owns configuration, start-up and the HTTP edge.
 
 pub mod api;
+pub mod builds;
 pub mod server;
 pub mod wrappers;

@@ -36,6 +36,8 @@ pub struct ServerConfig {
     /// The cpu and memory algorithms' `resources` reserve from.
     pub cpu_budget: f64,
     pub mem_budget: u64,
+    /// Image builds: backend, registry, base images.
+    pub builds: crate::builds::BuildSettings,
 }
 
 impl ServerConfig {
@@ -43,7 +45,7 @@ impl ServerConfig {
         let machine = runner::executor::budget::Budget::of_machine();
         ServerConfig {
             listen,
-            data_dir,
+            data_dir: data_dir.clone(),
             python: "python3".into(),
             node: "node".into(),
             wrappers_dir: None,
@@ -57,6 +59,7 @@ impl ServerConfig {
             debug_ping: Duration::from_secs(15),
             cpu_budget: machine.cpu,
             mem_budget: machine.mem,
+            builds: crate::builds::BuildSettings::none(data_dir.join("images")),
         }
     }
 }
@@ -120,7 +123,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let executor = ProcessExecutor::new(ProcessSettings {
         python: config.python.clone(),
         node: config.node.clone(),
-        wrappers_dir,
+        wrappers_dir: wrappers_dir.clone(),
         socket_base: format!("ws://{worker_host}:{}/api/v1/internal/workers", addr.port()),
         encoding: "json".into(),
         idle_timeout: config.worker_idle,
@@ -142,12 +145,19 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         Some(Arc::new(relay.clone())),
         EngineSettings { default_max_workers: config.default_max_workers, webhooks: config.webhooks.clone() },
     );
+    let failed = store.fail_unfinished_builds("the server stopped while the build was running; rerun it").await?;
+    if failed > 0 {
+        tracing::warn!("{failed} build(s) were still running when the server last stopped: marked failed");
+    }
+    let backend = crate::builds::settings::backend(&config.builds)?;
+    let builds = crate::builds::Builds::new(store.clone(), engine.clone(), config.builds.clone(), backend, data, wrappers_dir.clone());
     let shutdown = CancellationToken::new();
     tokio::spawn(runner::trigger::run_cron(engine.clone(), store.clone(), config.cron_tick, shutdown.clone()));
     let state = AppState {
         engine: engine.clone(),
         store,
         relay,
+        builds,
         algorithms_dir: data.join("algorithms"),
         intake_limits: config.intake_limits.clone(),
         max_message_bytes: config.max_message_bytes,

@@ -10,7 +10,18 @@ use std::path::PathBuf;
 
 use super::exec::parse_body;
 use super::{ApiError, AppState};
+use crate::builds::Upload;
 use runner::algorithm::{AlgorithmSpec, Env};
+
+/// The `options` part of an apply.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ApplyOptions {
+    #[serde(default)]
+    force_build: bool,
+    #[serde(default)]
+    force_update: bool,
+}
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let all = state.store.list_algorithms().await?;
@@ -80,6 +91,7 @@ async fn store_local(state: &AppState, mut spec: AlgorithmSpec) -> Result<Json<V
 pub async fn apply(State(state): State<AppState>, mut multipart: Multipart) -> Result<Json<Value>, ApiError> {
     let mut payload = None;
     let mut file = None;
+    let mut options = None;
     while let Some(field) = multipart
         .next_field()
         .await
@@ -93,12 +105,16 @@ pub async fn apply(State(state): State<AppState>, mut multipart: Multipart) -> R
         match name.as_str() {
             "payload" => payload = Some(bytes),
             "file" => file = Some(bytes),
-            "options" => {} // forceBuild/forceUpdate matter once images are built
+            "options" => options = Some(bytes),
             other => return Err(ApiError::bad_request(format!("unexpected multipart part '{other}' (expected payload, options, file)"))),
         }
     }
     let payload = payload.ok_or_else(|| ApiError::bad_request("the multipart body needs a 'payload' part with the algorithm spec"))?;
     let mut spec = spec_from(&payload)?;
+    let options: ApplyOptions = match options {
+        Some(bytes) if !bytes.is_empty() => parse_body(&bytes)?,
+        _ => ApplyOptions::default(),
+    };
     let Some(file) = file else {
         return Ok(Json(json!({ "algorithm": store_local(&state, spec).await?.0, "messages": [], "buildId": null })));
     };
@@ -124,9 +140,29 @@ pub async fn apply(State(state): State<AppState>, mut multipart: Multipart) -> R
         unpacked.root
     };
     check_code(&mut spec, &root)?;
-    let stored = state.store.upsert_algorithm(&spec, Some(&root), Some(&checksum)).await?;
-    messages.push(format!("algorithm '{}' stored", spec.name));
-    Ok(Json(json!({ "algorithm": stored.to_json(), "messages": messages, "buildId": null })))
+    if !state.builds.enabled() {
+        let stored = state.store.upsert_algorithm(&spec, Some(&root), Some(&checksum)).await?;
+        messages.push(format!(
+            "algorithm '{}' stored (version {}); this server builds no images, its process executor runs the code as uploaded",
+            spec.name,
+            stored.version.as_deref().unwrap_or("?")
+        ));
+        return Ok(Json(json!({ "algorithm": stored.to_json(), "messages": messages, "buildId": null })));
+    }
+    let outcome = state
+        .builds
+        .apply(Upload {
+            spec: &spec,
+            bytes: &file,
+            checksum: &checksum,
+            code_dir: &root,
+            force_build: options.force_build,
+            force_update: options.force_update,
+        })
+        .await?;
+    messages.extend(outcome.messages);
+    let stored = state.store.get_algorithm(&spec.name).await?.map(|a| a.to_json()).unwrap_or(Value::Null);
+    Ok(Json(json!({ "algorithm": stored, "messages": messages, "buildId": outcome.build_id })))
 }
 
 /// Unpack into a fresh staging folder, then move it into place.

@@ -3,6 +3,7 @@
 //! errors to `{"error": {"code", "message"}}`.
 
 mod algorithms;
+mod builds;
 mod cron;
 mod debug;
 mod error;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub engine: Engine,
     pub store: Store,
     pub relay: debug_proxy::Relay,
+    pub builds: crate::builds::Builds,
     /// Where uploaded algorithm code is unpacked.
     pub algorithms_dir: PathBuf,
     pub intake_limits: builder::intake::Limits,
@@ -53,6 +55,13 @@ pub fn router(state: AppState) -> Router {
         .route("/store/algorithms", get(algorithms::list).post(algorithms::insert).put(algorithms::update))
         .route("/store/algorithms/{name}", get(algorithms::get).delete(algorithms::delete))
         .route("/store/algorithms/apply", post(algorithms::apply).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/builds/status/{build_id}", get(builds::status))
+        .route("/builds/list/{name}", get(builds::list))
+        .route("/builds/logs/{build_id}", get(builds::logs))
+        .route("/builds/stop", post(builds::stop))
+        .route("/builds/rerun", post(builds::rerun))
+        .route("/versions/algorithms/{name}", get(builds::versions))
+        .route("/versions/algorithms/apply", post(builds::apply_version))
         .route("/debug", get(debug::list))
         .route("/debug/{algorithm}", get(debug::endpoint))
         .route("/cron/list", get(cron::list))

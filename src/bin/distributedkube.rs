@@ -61,6 +61,8 @@ struct ServeArgs {
     /// Memory workers reserve resources.mem from, e.g. 8Gi [default: the machine's].
     #[arg(long)]
     mem_budget: Option<String>,
+    #[command(flatten)]
+    builds: distributedkube::builds::settings::BuildArgs,
 }
 
 #[tokio::main]
@@ -73,7 +75,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
-            let mut config = ServerConfig::new(args.listen, args.data_dir.unwrap_or_else(server::default_data_dir));
+            let data_dir = args.data_dir.unwrap_or_else(server::default_data_dir);
+            let mut config = ServerConfig::new(args.listen, data_dir.clone());
+            config.builds = args.builds.settings(&data_dir)?;
             config.python = args.python;
             config.node = args.node;
             config.wrappers_dir = args.wrappers_dir;

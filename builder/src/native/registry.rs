@@ -291,6 +291,7 @@ impl Registry {
                 .await
                 .map_err(|e| Self::err(target, e))?
             {
+                log(format!("blob {digest}: already in the registry"));
                 stats.skipped.push(digest);
                 continue;
             }
@@ -315,6 +316,7 @@ impl Registry {
                 .push_blob(target, bytes, &digest)
                 .await
                 .map_err(|e| Self::err(target, e))?;
+            log(format!("blob {digest}: uploaded"));
             stats.uploaded.push(digest);
         }
         if self

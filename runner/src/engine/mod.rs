@@ -319,6 +319,19 @@ impl Engine {
     }
 
     /// Stop a pending or active job. Returns the ids stopped.
+    /// Jobs running in this process that use `algorithm` (a new version of
+    /// it waits for them unless forced).
+    pub fn jobs_using(&self, algorithm: &str) -> Vec<String> {
+        let live = self.inner.live.lock().expect("live lock");
+        let mut ids: Vec<String> = live
+            .iter()
+            .filter(|(_, job)| job.status.lock().expect("status lock").nodes.iter().any(|n| n.algorithm_name == algorithm))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub async fn stop(&self, job_id: &str, reason: Option<String>) -> Result<Vec<String>, RunnerError> {
         let live = self.inner.live.lock().expect("live lock").get(job_id).cloned();
         if let Some(live) = live {

@@ -90,11 +90,10 @@ impl Store {
     }
 
     /// Move a build to `status` (`creating`, `active`), recording the start
-    /// time the first time it leaves `pending`, and the version it builds.
-    pub async fn start_build(&self, build_id: &str, status: &str, version: &str) -> Result<(), RunnerError> {
-        sqlx::query("UPDATE builds SET status = ?, version = ?, started = COALESCE(started, ?) WHERE build_id = ?")
+    /// time the first time it leaves `pending`.
+    pub async fn start_build(&self, build_id: &str, status: &str) -> Result<(), RunnerError> {
+        sqlx::query("UPDATE builds SET status = ?, started = COALESCE(started, ?) WHERE build_id = ?")
             .bind(status)
-            .bind(version)
             .bind(now())
             .bind(build_id)
             .execute(self.pool())
@@ -119,14 +118,16 @@ impl Store {
         build_id: &str,
         status: &str,
         progress: u8,
+        version: Option<&str>,
         image: Option<&str>,
         base_digest: Option<&str>,
         error: Option<&Value>,
         log: &str,
     ) -> Result<(), RunnerError> {
-        sqlx::query("UPDATE builds SET status = ?, progress = ?, image = ?, base_digest = ?, error = ?, log = ?, ended = ? WHERE build_id = ?")
+        sqlx::query("UPDATE builds SET status = ?, progress = ?, version = ?, image = ?, base_digest = ?, error = ?, log = ?, ended = ? WHERE build_id = ?")
             .bind(status)
             .bind(progress as i64)
+            .bind(version)
             .bind(image)
             .bind(base_digest)
             .bind(error.map(|e| e.to_string()))

@@ -1,0 +1,141 @@
+//! `/builds/…` and `/versions/algorithms/…`: image builds and the algorithm
+//! versions they produce.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::exec::parse_body;
+use super::{ApiError, AppState};
+use builder::LogEvent;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BuildRef {
+    build_id: String,
+}
+
+/// `GET /builds/status/{buildId}`: the record, its progress and log.
+pub async fn status(State(state): State<AppState>, Path(build_id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let (record, lines) = state.builds.status(&build_id).await?;
+    let mut doc = serde_json::to_value(&record).expect("a build record serializes");
+    doc["log"] = json!(lines);
+    Ok(Json(doc))
+}
+
+/// `GET /builds/list/{algorithmName}`: newest first.
+pub async fn list(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let builds = state.store.list_builds(&name).await?;
+    Ok(Json(serde_json::to_value(builds).expect("build records serialize")))
+}
+
+/// `POST /builds/stop {buildId}`.
+pub async fn stop(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let request: BuildRef = parse_body(&body)?;
+    let record = state.builds.stop(&request.build_id).await?;
+    Ok(Json(json!({ "buildId": record.build_id, "message": "stop requested" })))
+}
+
+/// `POST /builds/rerun {buildId}`: a new build from the same stored upload.
+pub async fn rerun(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let request: BuildRef = parse_body(&body)?;
+    let record = state.builds.rerun(&request.build_id).await?;
+    Ok(Json(json!({ "buildId": record.build_id, "rerunOf": request.build_id })))
+}
+
+/// `GET /builds/logs/{buildId}`: newline-delimited JSON, streamed while the
+/// build runs: `{"type":"line","text":…}`, `{"type":"progress","percent":…}`,
+/// and finally `{"type":"end","status":…,"image":…,"error":…}`.
+pub async fn logs(State(state): State<AppState>, Path(build_id): Path<String>) -> Result<Response, ApiError> {
+    let record = state.builds.get(&build_id).await?;
+    let follow = if record.is_finished() { None } else { state.builds.follow(&build_id) };
+    let ndjson = |v: Value| Bytes::from(format!("{v}\n"));
+    let builds = state.builds.clone();
+    let stream = async_stream(move |tx| async move {
+        let (lines, mut events) = match follow {
+            Some((lines, events)) => (lines, Some(events)),
+            None => (builds.status(&build_id).await.map(|(_, l)| l).unwrap_or_default(), None),
+        };
+        for line in lines {
+            if tx.send(ndjson(json!({"type": "line", "text": line}))).await.is_err() {
+                return;
+            }
+        }
+        if let Some(events) = events.as_mut() {
+            loop {
+                let event = match events.recv().await {
+                    Ok(LogEvent::Line(text)) => json!({"type": "line", "text": text}),
+                    Ok(LogEvent::Progress(p)) => json!({"type": "progress", "percent": p}),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        json!({"type": "line", "text": format!("[{n} log lines skipped: the reader was too slow]")})
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                if tx.send(ndjson(event)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        // The build's task drops its log when it ends; wait for the record.
+        let record = loop {
+            match builds.get(&build_id).await {
+                Ok(r) if r.is_finished() => break r,
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                Err(_) => return,
+            }
+        };
+        let _ = tx
+            .send(ndjson(json!({"type": "end", "status": record.status, "image": record.image, "version": record.version, "error": record.error})))
+            .await;
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
+}
+
+/// A stream fed by a task through a channel (closed when the task ends).
+fn async_stream<F, Fut>(produce: F) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Bytes>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(produce(tx));
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) })
+}
+
+/// `GET /versions/algorithms/{name}`: newest first, the current one marked.
+pub async fn versions(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let current = state.store.get_algorithm(&name).await?.and_then(|a| a.version);
+    let versions = state.store.list_versions(&name).await?;
+    if versions.is_empty() {
+        return Err(ApiError::new(404, format!("algorithm '{name}' has no versions (apply it first)")));
+    }
+    let docs: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            let mut doc = serde_json::to_value(v).expect("a version serializes");
+            doc["current"] = json!(current.as_deref() == Some(v.version.as_str()));
+            doc
+        })
+        .collect();
+    Ok(Json(Value::Array(docs)))
+}
+
+#[derive(Deserialize)]
+struct VersionRef {
+    name: String,
+    version: String,
+}
+
+/// `POST /versions/algorithms/apply {name, version}`: make a version current.
+pub async fn apply_version(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let request: VersionRef = parse_body(&body)?;
+    let version = state.store.get_version(&request.name, &request.version).await?.ok_or_else(|| {
+        ApiError::new(404, format!("algorithm '{}' has no version '{}' (see GET /api/v1/versions/algorithms/{})", request.name, request.version, request.name))
+    })?;
+    let algorithm = state.store.make_current(&version).await?;
+    Ok(Json(json!({ "message": format!("version {} of '{}' is current", version.version, version.name), "algorithm": algorithm.to_json() })))
+}

@@ -1,0 +1,308 @@
+//! Image builds through the HTTP API with the native backend, against the
+//! real registry of scripts/test-env.sh: apply → build → image in the
+//! registry (checked with skopeo and `docker run`) → algorithm version.
+
+mod common;
+
+use common::{repo, tar_gz, tar_gz_dir, Harness};
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use distributedkube::builds::{BackendChoice, BuildSettings};
+
+struct Env {
+    registry: String,
+    base_python: String,
+    base_nodejs: String,
+}
+
+fn env() -> Env {
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| {
+            panic!("{k} is not set: run `bash scripts/test-env.sh` and `source ~/.cache/distributedkube/env/env.sh` (scripts/test.sh does both)")
+        })
+    };
+    Env { registry: var("DK_REGISTRY"), base_python: var("DK_BASE_PYTHON"), base_nodejs: var("DK_BASE_NODEJS") }
+}
+
+/// A server that builds natively and pushes to the test registry under a
+/// namespace of its own.
+async fn building_server(namespace: &str) -> Harness {
+    let e = env();
+    let namespace = format!("{namespace}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    Harness::start_with(move |c| {
+        let mut settings = BuildSettings::none(c.data_dir.join("images"));
+        settings.backend = BackendChoice::Native;
+        let mut registry = builder::native::RegistrySettings::new(e.registry.clone());
+        registry.namespace = namespace;
+        registry.insecure_http = true;
+        settings.registry = Some(registry);
+        settings.base_python = e.base_python;
+        settings.base_javascript = e.base_nodejs;
+        c.builds = settings;
+    })
+    .await
+}
+
+async fn apply_with(h: &Harness, spec: &Value, archive: Vec<u8>, options: Value) -> (u16, Value) {
+    let form = reqwest::multipart::Form::new()
+        .text("payload", spec.to_string())
+        .text("options", options.to_string())
+        .part("file", reqwest::multipart::Part::bytes(archive).file_name("code.tar.gz"));
+    let res = h.client.post(h.url("/store/algorithms/apply")).multipart(form).send().await.expect("apply");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn fixture(name: &str) -> (Value, Vec<u8>) {
+    let text = std::fs::read_to_string(repo().join(format!("fixtures/algorithms/{name}.yml"))).unwrap();
+    let mut spec: Value = serde_yaml::from_str(&text).unwrap();
+    spec["code"].as_object_mut().unwrap().remove("path");
+    (spec, tar_gz_dir(&repo().join("fixtures/algorithms").join(name)))
+}
+
+/// Follow `builds/logs` to the end; returns the NDJSON events.
+async fn follow(h: &Harness, build_id: &str) -> Vec<Value> {
+    let res = h.client.get(h.url(&format!("/builds/logs/{build_id}"))).send().await.expect("logs");
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let text = tokio::time::timeout(Duration::from_secs(300), res.text()).await.expect("build ends in 5 min").expect("log body");
+    text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+}
+
+fn log_text(events: &[Value]) -> String {
+    events.iter().filter(|e| e["type"] == "line").map(|e| e["text"].as_str().unwrap().to_string()).collect::<Vec<_>>().join("\n")
+}
+
+async fn build_to_end(h: &Harness, build_id: &str) -> (Value, String) {
+    let events = follow(h, build_id).await;
+    let end = events.last().expect("events").clone();
+    assert_eq!(end["type"], "end", "the stream ends with the outcome: {end}");
+    let (code, status) = h.get(&format!("/builds/status/{build_id}")).await;
+    assert_eq!(code, 200);
+    assert_eq!(status["status"], end["status"]);
+    (status, log_text(&events))
+}
+
+fn skopeo(args: &[&str]) -> Value {
+    let out = Command::new("skopeo").args(args).output().expect("skopeo runs");
+    assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("skopeo prints JSON")
+}
+
+fn inspect(image: &str) -> (Value, Value) {
+    let reference = format!("docker://{image}");
+    let manifest = skopeo(&["inspect", "--tls-verify=false", "--raw", &reference]);
+    let config = skopeo(&["inspect", "--tls-verify=false", "--config", &reference]);
+    (manifest, config)
+}
+
+fn docker_run(image: &str, args: &[&str]) -> String {
+    let out = Command::new("docker").args(["run", "--rm", "--pull", "always"]).args(args.iter().take(2)).arg(image).args(&args[2..]).output().expect("docker runs");
+    assert!(out.status.success(), "docker run {image}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_builds_python_and_javascript_images_that_skopeo_and_docker_accept() {
+    let h = building_server("dk-builds").await;
+    for (name, language) in [("range", "python"), ("reduce", "javascript")] {
+        let (spec, archive) = fixture(name);
+        let (code, body) = apply_with(&h, &spec, archive, json!({})).await;
+        assert_eq!(code, 200, "{body}");
+        let build_id = body["buildId"].as_str().unwrap_or_else(|| panic!("apply of {name} starts a build: {body}")).to_string();
+        let (status, log) = build_to_end(&h, &build_id).await;
+        assert_eq!(status["status"], "completed", "build of {name}: {status}\n{log}");
+        assert_eq!(status["progress"], 100);
+        let image = status["image"].as_str().unwrap().to_string();
+        assert!(image.contains(&format!("/{name}@sha256:")), "{image}");
+        assert!(log.contains("code layer sha256:"), "{log}");
+
+        // Independently: the registry has it, with our wrapper as entrypoint.
+        let (manifest, config) = inspect(&image);
+        assert!(manifest["layers"].as_array().unwrap().len() >= 2, "base + code layers: {manifest}");
+        let entrypoint = config["config"]["Entrypoint"].to_string();
+        let envs = config["config"]["Env"].to_string();
+        match language {
+            "python" => assert!(entrypoint.contains("distributedkube_wrapper"), "{entrypoint}"),
+            _ => assert!(entrypoint.contains("wrapper"), "{entrypoint}"),
+        }
+        assert!(envs.contains("ALGORITHM_ENTRY_POINT="), "{envs}");
+        assert!(config["config"]["Labels"].to_string().contains(name), "labels name the algorithm: {config}");
+
+        // The algorithm's current version is the built image.
+        let (_, algorithm) = h.get(&format!("/store/algorithms/{name}")).await;
+        assert_eq!(algorithm["image"], image.as_str());
+        let (code, versions) = h.get(&format!("/versions/algorithms/{name}")).await;
+        assert_eq!(code, 200);
+        let current: Vec<&Value> = versions.as_array().unwrap().iter().filter(|v| v["current"] == true).collect();
+        assert_eq!(current.len(), 1, "{versions}");
+        assert_eq!(current[0]["image"], image.as_str());
+        assert_eq!(current[0]["buildId"], build_id.as_str());
+        let (_, list) = h.get(&format!("/builds/list/{name}")).await;
+        assert_eq!(list[0]["buildId"], build_id.as_str());
+
+        // The code is in the image where the wrapper looks for it.
+        let listing = docker_run(&image, &["--entrypoint", "ls", "/algorithm"]);
+        let entry = if language == "python" { "main.py" } else { "index.js" };
+        assert!(listing.lines().any(|l| l == entry), "/algorithm holds {entry}: {listing}");
+    }
+    h.stop().await;
+}
+
+const SIX_MAIN: &str = "import six\n\ndef start(args):\n    return six.__name__ + '-1'\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn same_upload_reuses_the_image_and_a_code_change_pushes_only_the_code_layer() {
+    let h = building_server("dk-rebuild").await;
+    let spec = json!({"name": "sixer", "env": "python", "code": {"entryPoint": "main.py"}});
+    let archive = tar_gz(&[("main.py", SIX_MAIN), ("requirements.txt", "six==1.16.0\n")]);
+
+    let (_, first) = apply_with(&h, &spec, archive.clone(), json!({})).await;
+    let first_build = first["buildId"].as_str().expect("first apply builds").to_string();
+    let (status, log) = build_to_end(&h, &first_build).await;
+    assert_eq!(status["status"], "completed", "{status}\n{log}");
+    let first_image = status["image"].as_str().unwrap().to_string();
+    let dep_layer = log
+        .lines()
+        .find_map(|l| l.strip_prefix("dependency layer ").and_then(|r| r.split_whitespace().next()))
+        .unwrap_or_else(|| panic!("the log names the dependency layer: {log}"))
+        .to_string();
+
+    // The pure-Python wheel is importable in the image.
+    let out = docker_run(&first_image, &["--entrypoint", "python3", "-c", "import six; print(six.__version__)"]);
+    assert_eq!(out.trim(), "1.16.0");
+
+    // Same bytes again: no build, the same image.
+    let (code, again) = apply_with(&h, &spec, archive.clone(), json!({})).await;
+    assert_eq!(code, 200);
+    assert!(again["buildId"].is_null(), "no build for identical inputs: {again}");
+    assert!(again["messages"].to_string().contains("no build needed"), "{again}");
+    assert_eq!(again["algorithm"]["image"], first_image.as_str());
+    let (_, list) = h.get("/builds/list/sixer").await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "still one build: {list}");
+
+    // forceBuild builds anyway, and the same inputs give the same digest.
+    let (_, forced) = apply_with(&h, &spec, archive, json!({"forceBuild": true})).await;
+    let (status, _) = build_to_end(&h, forced["buildId"].as_str().expect("forced build")).await;
+    assert_eq!(status["image"], first_image.as_str(), "a rebuild of the same upload gives the same manifest digest");
+
+    // One line of code changed: only the code layer (and config) go up.
+    let changed = tar_gz(&[("main.py", &SIX_MAIN.replace("'-1'", "'-2'")), ("requirements.txt", "six==1.16.0\n")]);
+    let (_, second) = apply_with(&h, &spec, changed, json!({})).await;
+    let (status, log) = build_to_end(&h, second["buildId"].as_str().expect("code change builds")).await;
+    assert_eq!(status["status"], "completed", "{log}");
+    assert_ne!(status["image"], first_image.as_str());
+    assert!(log.contains("dependency layer: cached"), "{log}");
+    assert!(log.contains(&format!("blob {dep_layer}: already in the registry")), "dependency blob not uploaded again:\n{log}");
+    assert!(!log.contains(&format!("blob {dep_layer}: uploaded")), "{log}");
+    assert!(log.contains("pushed 2 blobs"), "code layer + config only:\n{log}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_impossible_requirement_fails_the_build_with_pips_message() {
+    let h = building_server("dk-badreq").await;
+    let spec = json!({"name": "needsmissing", "env": "python", "code": {"entryPoint": "main.py"}});
+    let archive = tar_gz(&[("main.py", "def start(args):\n    return 1\n"), ("requirements.txt", "distributedkube-no-such-package==9.9.9\n")]);
+    let (_, body) = apply_with(&h, &spec, archive, json!({})).await;
+    let (status, log) = build_to_end(&h, body["buildId"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "failed", "never completed: {status}");
+    assert_eq!(status["error"]["step"], "dependencies", "{status}");
+    let pip_says = "No matching distribution found for distributedkube-no-such-package";
+    assert!(log.contains(pip_says), "pip's message is in the build log:\n{log}");
+    assert!(status["error"]["message"].as_str().unwrap().contains(pip_says), "{status}");
+    assert!(status["image"].is_null());
+    let (_, versions) = h.get("/versions/algorithms/needsmissing").await;
+    assert!(versions.as_array().unwrap().iter().all(|v| v["image"].is_null()), "no version has an image: {versions}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_can_be_stopped_and_any_build_rerun_from_its_stored_upload() {
+    // A base image on a "registry" that accepts connections and never answers
+    // keeps the build busy until it is stopped.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let h = building_server("dk-stop").await;
+    let spec = json!({"name": "stuck", "env": "python", "baseImage": format!("127.0.0.1:{port}/base/python:1"), "code": {"entryPoint": "main.py"}});
+    let (_, body) = apply_with(&h, &spec, tar_gz(&[("main.py", "def start(args):\n    return 1\n")]), json!({})).await;
+    let build_id = body["buildId"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.get(&format!("/builds/status/{build_id}")).await.1["status"] != "active" {
+        assert!(Instant::now() < deadline, "build becomes active");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (code, _) = h.post("/builds/stop", &json!({"buildId": build_id})).await;
+    assert_eq!(code, 200);
+    let (status, log) = build_to_end(&h, &build_id).await;
+    assert_eq!(status["status"], "stopped", "{status}");
+    assert!(log.contains("stop requested"), "{log}");
+    let (code, again) = h.post("/builds/stop", &json!({"buildId": build_id})).await;
+    assert_eq!(code, 409, "{again}");
+
+    // A completed build reruns from the stored upload, to the same image.
+    let (spec, archive) = fixture("range");
+    let (_, body) = apply_with(&h, &spec, archive, json!({})).await;
+    let first = body["buildId"].as_str().unwrap().to_string();
+    let (done, _) = build_to_end(&h, &first).await;
+    let (code, rerun) = h.post("/builds/rerun", &json!({"buildId": first})).await;
+    assert_eq!(code, 200, "{rerun}");
+    let (status, _) = build_to_end(&h, rerun["buildId"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "completed");
+    assert_eq!(status["rerunOf"], first.as_str());
+    assert_eq!(status["image"], done["image"]);
+
+    // Unknown builds are named.
+    let (code, err) = h.post("/builds/rerun", &json!({"buildId": "nope"})).await;
+    assert_eq!(code, 404);
+    assert!(err["error"]["message"].as_str().unwrap().contains("nope"));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_keeps_the_version_it_started_with() {
+    let h = building_server("dk-versions").await;
+    let spec = json!({"name": "which", "env": "python", "maxWorkers": 1, "code": {"entryPoint": "main.py"}});
+    let code_v = |v: &str| format!("import time\n\ndef start(args):\n    time.sleep(0.4)\n    return '{v}'\n");
+    let (_, body) = apply_with(&h, &spec, tar_gz(&[("main.py", &code_v("v1"))]), json!({})).await;
+    build_to_end(&h, body["buildId"].as_str().unwrap()).await;
+
+    let pipeline = json!({"name": "which", "nodes": [{"nodeName": "W", "algorithmName": "which", "input": ["#[1...6]"]}]});
+    let job = h.run(&pipeline).await;
+    // While it runs, v2 is built; it must not change the running job.
+    let (_, body) = apply_with(&h, &spec, tar_gz(&[("main.py", &code_v("v2"))]), json!({})).await;
+    let (status, log) = build_to_end(&h, body["buildId"].as_str().unwrap()).await;
+    assert_eq!(status["status"], "completed");
+    assert!(log.contains(&format!("becomes current when job(s) {job}")), "{log}");
+    let done = h.wait(&job, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "completed");
+    let (_, results) = h.get(&format!("/exec/results/{job}")).await;
+    assert_eq!(common::results_of(&results), vec![json!("v1"); 6], "every task of the job ran v1");
+
+    // Once the job ended, v2 is current and new jobs run it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while h.get("/store/algorithms/which").await.1["image"] != status["image"] {
+        assert!(Instant::now() < deadline, "v2 becomes current after the job");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (done, results) = h.run_to_end(&pipeline).await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(common::results_of(&results), vec![json!("v2"); 6]);
+
+    // An older version can be made current again.
+    let (_, versions) = h.get("/versions/algorithms/which").await;
+    let oldest = versions.as_array().unwrap().last().unwrap()["version"].as_str().unwrap().to_string();
+    let (code, _) = h.post("/versions/algorithms/apply", &json!({"name": "which", "version": oldest})).await;
+    assert_eq!(code, 200);
+    let (_, results) = h.run_to_end(&pipeline).await;
+    assert_eq!(common::results_of(&results), vec![json!("v1"); 6]);
+    h.stop().await;
+}

@@ -1,0 +1,144 @@
+//! Registry credentials never leak: the real `distributedkube serve` binary
+//! pushes to the htpasswd-protected registry of scripts/test-env.sh, and
+//! its log, every API answer and the build logs are searched for the
+//! password (plain and base64-encoded as in Basic auth and docker configs).
+
+mod common;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{repo, tar_gz_dir};
+
+fn var(k: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| {
+        panic!("{k} is not set: run `bash scripts/test-env.sh` and `source ~/.cache/distributedkube/env/env.sh` (scripts/test.sh does both)")
+    })
+}
+
+/// The server binary, its address, and everything it printed.
+struct Server {
+    child: Child,
+    base: String,
+    output: Arc<Mutex<String>>,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(password: &str) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_distributedkube"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .args(["--wrappers-dir"])
+            .arg(repo().join("base-images"))
+            .args(["--base-image-python", &var("DK_BASE_PYTHON"), "--registry-namespace", "dk-creds"])
+            .env("DISTRIBUTEDKUBE_REGISTRY", var("DK_AUTH_REGISTRY"))
+            .env("DISTRIBUTEDKUBE_REGISTRY_USER", var("DK_AUTH_USER"))
+            .env("DISTRIBUTEDKUBE_REGISTRY_PASSWORD", password)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("server binary starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for (stream, tx) in [(Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(addr_tx)), (Box::new(stderr), None)] {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let (Some(tx), Some(rest)) = (&tx, line.split("listening on http://").nth(1)) {
+                        let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                    }
+                    output.lock().unwrap().push_str(&line);
+                    output.lock().unwrap().push('\n');
+                }
+            });
+        }
+        let addr = addr_rx.recv_timeout(Duration::from_secs(30)).expect("the server logs where it listens");
+        Server { child, base: format!("http://{addr}/api/v1"), output, _data: data }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Apply `range`, wait for its build, and return every API answer about it.
+async fn apply_and_collect(server: &Server) -> (Value, String) {
+    // reqwest is built without a default TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let text = std::fs::read_to_string(repo().join("fixtures/algorithms/range.yml")).unwrap();
+    let mut spec: Value = serde_yaml::from_str(&text).unwrap();
+    spec["code"].as_object_mut().unwrap().remove("path");
+    let form = reqwest::multipart::Form::new()
+        .text("payload", spec.to_string())
+        .part("file", reqwest::multipart::Part::bytes(tar_gz_dir(&repo().join("fixtures/algorithms/range"))).file_name("range.tar.gz"));
+    let res = client.post(format!("{}/store/algorithms/apply", server.base)).multipart(form).send().await.unwrap();
+    let apply = res.text().await.unwrap();
+    let body: Value = serde_json::from_str(&apply).unwrap();
+    let build_id = body["buildId"].as_str().unwrap_or_else(|| panic!("a build starts: {body}")).to_string();
+    let logs = client.get(format!("{}/builds/logs/{build_id}", server.base)).send().await.unwrap().text().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let s: Value = client.get(format!("{}/builds/status/{build_id}", server.base)).send().await.unwrap().json().await.unwrap();
+        if matches!(s["status"].as_str(), Some("completed" | "failed" | "stopped")) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "build ends: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut everything = vec![apply, logs, status.to_string()];
+    for path in ["/builds/list/range", "/versions/algorithms/range", "/store/algorithms", "/store/algorithms/range", "/openapi.json"] {
+        everything.push(client.get(format!("{}{path}", server.base)).send().await.unwrap().text().await.unwrap());
+    }
+    (status, everything.join("\n"))
+}
+
+fn assert_no_secret(what: &str, text: &str, password: &str) {
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", var("DK_AUTH_USER")));
+    assert!(!text.contains(password), "{what} contains the registry password:\n{text}");
+    assert!(!text.contains(&basic), "{what} contains base64(user:password):\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registry_credentials_appear_in_no_log_api_answer_or_build_log() {
+    let password = var("DK_AUTH_PASSWORD");
+    let server = Server::start(&password);
+    let (status, answers) = apply_and_collect(&server).await;
+    assert_eq!(status["status"], "completed", "the push with credentials works: {status}");
+    let image = status["image"].as_str().unwrap();
+    assert!(image.starts_with(&var("DK_AUTH_REGISTRY")), "{image}");
+    // Independently: the image is in the protected registry.
+    let out = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--creds", &format!("{}:{password}", var("DK_AUTH_USER")), &format!("docker://{image}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_no_secret("the API answers and build log", &answers, &password);
+    let log = server.output.lock().unwrap().clone();
+    assert!(log.contains("listening on"), "{log}");
+    assert_no_secret("the server's log (RUST_LOG=debug)", &log, &password);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_fails_the_build_without_echoing_it() {
+    let wrong = format!("wrong-{}", json!(uuid::Uuid::new_v4().simple().to_string()).as_str().unwrap());
+    let server = Server::start(&wrong);
+    let (status, answers) = apply_and_collect(&server).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(message.contains("check the registry's username and password"), "the refusal says what to fix: {message}");
+    assert_no_secret("the API answers and build log", &answers, &wrong);
+    assert_no_secret("the server's log", &server.output.lock().unwrap(), &wrong);
+}
