@@ -306,3 +306,72 @@ async fn a_job_keeps_the_version_it_started_with() {
     assert_eq!(common::results_of(&results), vec![json!("v1"); 6]);
     h.stop().await;
 }
+
+fn ctl(h: &Harness, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
+        .arg("--endpoint")
+        .arg(&h.base)
+        .args(args)
+        .env("DISTRIBUTEDKUBECTL_CONFIG", h.data.path().join("cli.yml"))
+        .current_dir(repo())
+        .output()
+        .expect("the CLI runs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_follows_builds_and_manages_them() {
+    let h = building_server("dk-cli").await;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    // apply uploads, streams the build log, and prints the image on stdout.
+    let out = ctl(&h, &["algorithm", "apply", "--f", "fixtures/algorithms/range.yml"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let image = stdout.lines().last().unwrap().trim().to_string();
+    assert!(image.contains("/range@sha256:"), "the last line is the image: {stdout}");
+    assert!(stderr.contains("code layer sha256:"), "the build log is streamed: {stderr}");
+    assert!(stderr.contains("completed: version"), "{stderr}");
+
+    let (_, list) = h.get("/builds/list/range").await;
+    let build_id = list[0]["buildId"].as_str().unwrap().to_string();
+    let out = ctl(&h, &["--json", "build", "list", "range"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON list");
+    assert_eq!(listed[0]["buildId"], build_id.as_str());
+    assert_eq!(listed[0]["image"], image.as_str());
+
+    let out = ctl(&h, &["--json", "build", "status", &build_id]);
+    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON status");
+    assert_eq!(status["status"], "completed");
+    assert!(status["log"].to_string().contains("pushed"), "{status}");
+
+    let out = ctl(&h, &["build", "logs", &build_id]);
+    assert!(out.status.success());
+    assert!(text(&out.stderr).contains("code layer"), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), image);
+
+    let out = ctl(&h, &["build", "rerun", &build_id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), image, "a rerun of the same upload gives the same image");
+
+    let out = ctl(&h, &["--json", "algorithm", "versions", "range"]);
+    let versions: Value = serde_json::from_slice(&out.stdout).expect("JSON versions");
+    assert!(versions.as_array().unwrap().iter().any(|v| v["current"] == true && v["image"] == image.as_str()), "{versions}");
+
+    // A failing build: non-zero exit naming the step and pip's message.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("code")).unwrap();
+    std::fs::write(dir.path().join("code/main.py"), "def start(args):\n    return 1\n").unwrap();
+    std::fs::write(dir.path().join("code/requirements.txt"), "distributedkube-no-such-package==1.0\n").unwrap();
+    std::fs::write(dir.path().join("bad.yml"), "name: badreq\nenv: python\ncode: {path: ./code, entryPoint: main.py}\n").unwrap();
+    let out = ctl(&h, &["algorithm", "apply", "--f", dir.path().join("bad.yml").to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "a failed build fails the command");
+    assert!(stderr.contains("failed at step 'dependencies'"), "{stderr}");
+    assert!(stderr.contains("No matching distribution found"), "{stderr}");
+
+    // Unknown builds are named.
+    let out = ctl(&h, &["build", "stop", "nosuchbuild"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("nosuchbuild"), "{}", text(&out.stderr));
+    h.stop().await;
+}

@@ -2,6 +2,7 @@
 //! algorithms, store and run pipelines, and follow jobs through the server's
 //! REST API (HKube's paths under `/api/v1`).
 
+mod build_log;
 mod client;
 mod commands;
 mod config;
@@ -59,6 +60,9 @@ enum Command {
     /// Register, list, show and delete algorithms
     #[command(subcommand)]
     Algorithm(algorithm::Command),
+    /// Image builds: status, logs, list, stop, rerun
+    #[command(subcommand)]
+    Build(commands::build::Command),
     /// Store, list, show and delete pipelines
     #[command(subcommand)]
     Pipeline(pipeline::Command),
@@ -79,6 +83,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Config(command) => commands::config::run(command, &path, settings.clone(), &endpoint, format),
         Command::Algorithm(command) => algorithm::run(command, &ctx()?).await,
         Command::Pipeline(command) => pipeline::run(command, &ctx()?).await,
+        Command::Build(command) => commands::build::run(command, &ctx()?).await,
         Command::Exec(command) => exec::run(command, &ctx()?).await,
     }
 }

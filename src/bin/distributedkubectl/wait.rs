@@ -1,4 +1,4 @@
-//! Following a job or a build until it ends: polling with backoff, a live
+//! Following a job until it ends: polling with backoff, a live
 //! progress line on a terminal (one plain line per change otherwise), and
 //! Ctrl-C, which stops waiting but leaves the job running.
 
@@ -9,10 +9,9 @@ use std::future::Future;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use crate::client::{status_of, Api};
+use crate::client::Api;
 
 const JOB_DONE: [&str; 4] = ["completed", "failed", "stopped", "crashed"];
-const BUILD_DONE: [&str; 3] = ["completed", "failed", "stopped"];
 
 /// A spinner with a message on a terminal, plain lines on change otherwise.
 struct Reporter {
@@ -148,41 +147,6 @@ pub async fn wait_job(api: &Api, job_id: &str) -> Result<Value> {
     .await;
     reporter.finish();
     status
-}
-
-/// Follow a build until it ends, printing its status changes to stderr.
-/// A server without the builds endpoint (404) only gets the id printed.
-pub async fn follow_build(api: &Api, build_id: &str) -> Result<()> {
-    let mut reporter = Reporter::new();
-    let follow = async {
-        loop {
-            let status = match api.get(&format!("/builds/status/{build_id}")).await {
-                Err(e) if status_of(&e) == Some(404) => {
-                    eprintln!("build {build_id} started (this server does not report build status)");
-                    return Ok(Value::Null);
-                }
-                other => other?,
-            };
-            let state = status["status"].as_str().unwrap_or("?").to_string();
-            let percent = status["progress"].as_f64().map(|p| format!(" {p:.0}%")).unwrap_or_default();
-            reporter.show(format!("build {build_id} {state}{percent}"));
-            if BUILD_DONE.contains(&state.as_str()) {
-                return Ok(status);
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    };
-    let status =
-        until_interrupted(follow, &format!("build {build_id} goes on; see GET /api/v1/builds/status/{build_id}")).await;
-    reporter.finish();
-    let status = status?;
-    match status["status"].as_str() {
-        Some("failed") | Some("stopped") => {
-            let why = status["error"].as_str().map(|e| format!(": {e}")).unwrap_or_default();
-            anyhow::bail!("build {build_id} {}{why}", status["status"].as_str().unwrap_or_default())
-        }
-        _ => Ok(()),
-    }
 }
 
 /// Run `work`; on Ctrl-C say what goes on without us (`note`), and exit 130.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use super::Ctx;
 use crate::client::seg;
 use crate::output::{print, read_document};
-use crate::{upload, wait};
+use crate::upload;
 
 const APPLY_EXAMPLES: &str = "\
 Examples:
@@ -58,6 +58,18 @@ pub enum Command {
         /// Algorithm name
         name: String,
     },
+    /// List an algorithm's versions (newest first; `current` marks the one new jobs use)
+    Versions {
+        /// Algorithm name
+        name: String,
+    },
+    /// Make an earlier (or newer) version the current one
+    UseVersion {
+        /// Algorithm name
+        name: String,
+        /// The version, as listed by `algorithm versions`
+        version: String,
+    },
 }
 
 pub async fn run(command: Command, ctx: &Ctx) -> Result<()> {
@@ -66,6 +78,10 @@ pub async fn run(command: Command, ctx: &Ctx) -> Result<()> {
         Command::List => ctx.api.get("/store/algorithms").await?,
         Command::Get { name } => ctx.api.get(&format!("/store/algorithms/{}", seg(&name))).await?,
         Command::Delete { name } => ctx.api.delete(&format!("/store/algorithms/{}", seg(&name))).await?,
+        Command::Versions { name } => ctx.api.get(&format!("/versions/algorithms/{}", seg(&name))).await?,
+        Command::UseVersion { name, version } => {
+            ctx.api.post("/versions/algorithms/apply", &json!({ "name": name, "version": version })).await?
+        }
     };
     print(&answer, ctx.format)
 }
@@ -81,7 +97,10 @@ async fn apply(ctx: &Ctx, file: PathBuf, force_build: bool, force_update: bool) 
     let answer = upload::apply(&ctx.api, &payload, &options, archive).await?;
     print(&answer, ctx.format)?;
     match answer.get("buildId").and_then(Value::as_str) {
-        Some(build_id) => wait::follow_build(&ctx.api, build_id).await,
+        Some(build_id) => {
+            let end = crate::build_log::follow(&ctx.api, build_id, false).await?;
+            super::build::print_image(&end)
+        }
         None => Ok(()),
     }
 }

@@ -2,6 +2,7 @@
 //! (clap derive) and runs against the server through [`Ctx`].
 
 pub mod algorithm;
+pub mod build;
 pub mod config;
 pub mod exec;
 pub mod pipeline;
