@@ -52,6 +52,12 @@ struct ServeArgs {
     /// Largest accepted code upload, in MiB.
     #[arg(long, default_value_t = 256)]
     max_upload_mib: u64,
+    /// Largest total size an upload may unpack to, in MiB (decompression bombs stop here).
+    #[arg(long, default_value_t = 1024)]
+    max_unpacked_mib: u64,
+    /// Most files and folders an upload may hold.
+    #[arg(long, default_value_t = 20_000)]
+    max_upload_files: u64,
     /// Worker processes per algorithm when its spec sets no maxWorkers [default: number of CPUs].
     #[arg(long)]
     max_workers: Option<usize>,
@@ -85,6 +91,8 @@ async fn main() -> anyhow::Result<()> {
             config.stop_grace = Duration::from_secs_f64(args.stop_grace_seconds);
             config.max_message_bytes = args.max_message_mib * 1024 * 1024;
             config.intake_limits.max_upload_bytes = args.max_upload_mib * 1024 * 1024;
+            config.intake_limits.max_unpacked_bytes = args.max_unpacked_mib * 1024 * 1024;
+            config.intake_limits.max_files = args.max_upload_files;
             if let Some(m) = args.max_workers {
                 config.default_max_workers = m.max(1);
             }
