@@ -284,6 +284,8 @@ async fn a_job_keeps_the_version_it_started_with() {
     assert!(log.contains(&format!("becomes current when job(s) {job}")), "{log}");
     let done = h.wait(&job, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "completed");
+    let ran = done["nodes"][0]["algorithmVersion"].as_str().expect("the status names the version the job runs");
+    assert_ne!(ran, status["version"].as_str().unwrap(), "the job did not switch to v2");
     let (_, results) = h.get(&format!("/exec/results/{job}")).await;
     assert_eq!(common::results_of(&results), vec![json!("v1"); 6], "every task of the job ran v1");
 

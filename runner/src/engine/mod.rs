@@ -183,6 +183,7 @@ impl Engine {
                 .map(|n| status::NodeStatus {
                     node_name: n.node.node_name.clone(),
                     algorithm_name: n.node.algorithm_name.clone(),
+                    algorithm_version: runtimes.get(&n.node.algorithm_name).map(|r| r.version.clone()),
                     status: "waiting".into(),
                     total: 0,
                     done: 0,

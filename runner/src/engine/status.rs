@@ -46,6 +46,9 @@ pub struct Progress {
 pub struct NodeStatus {
     pub node_name: String,
     pub algorithm_name: String,
+    /// The algorithm version this job runs (fixed when the job starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm_version: Option<String>,
     /// `waiting`, `running`, `completed`, `failed` or `stopped`.
     pub status: String,
     pub total: u64,
