@@ -377,3 +377,25 @@ async fn the_cli_follows_builds_and_manages_them() {
     assert!(text(&out.stderr).contains("nosuchbuild"), "{}", text(&out.stderr));
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_registry_images_go_to_an_oci_layout_that_skopeo_reads() {
+    let e = env();
+    let h = Harness::start_with(move |c| {
+        let mut settings = BuildSettings::none(c.data_dir.join("images"));
+        settings.backend = BackendChoice::Native;
+        settings.base_python = e.base_python;
+        c.builds = settings;
+    })
+    .await;
+    let (spec, archive) = fixture("multiply");
+    let (_, body) = apply_with(&h, &spec, archive, json!({})).await;
+    let (status, log) = build_to_end(&h, body["buildId"].as_str().expect("a build")).await;
+    assert_eq!(status["status"], "completed", "{log}");
+    let image = status["image"].as_str().unwrap();
+    let layout = h.data.path().join("images");
+    assert!(image.starts_with(&format!("oci:{}:", layout.display())), "{image}");
+    let config = skopeo(&["inspect", "--config", image]);
+    assert!(config["config"]["Entrypoint"].to_string().contains("distributedkube_wrapper"), "{config}");
+    h.stop().await;
+}
