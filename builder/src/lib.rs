@@ -14,6 +14,7 @@
 //! elsewhere.
 
 pub mod backend;
+pub mod context;
 pub mod error;
 pub mod intake;
 pub mod native;
