@@ -17,6 +17,7 @@ pub mod backend;
 pub mod context;
 pub mod error;
 pub mod intake;
+pub mod kaniko;
 pub mod native;
 
 pub use backend::{Backend, BuildJob, BuildLog, BuiltImage, LogEvent, NativeBackend};
