@@ -149,7 +149,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     if failed > 0 {
         tracing::warn!("{failed} build(s) were still running when the server last stopped: marked failed");
     }
-    let backend = crate::builds::settings::backend(&config.builds)?;
+    let backend = crate::builds::settings::backend(&config.builds, data).await?;
     let builds = crate::builds::Builds::new(store.clone(), engine.clone(), config.builds.clone(), backend, data, wrappers_dir.clone());
     let shutdown = CancellationToken::new();
     tokio::spawn(runner::trigger::run_cron(engine.clone(), store.clone(), config.cron_tick, shutdown.clone()));
@@ -158,6 +158,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         store,
         relay,
         builds,
+        build_contexts_dir: crate::builds::settings::kaniko_context_dir(data),
         algorithms_dir: data.join("algorithms"),
         intake_limits: config.intake_limits.clone(),
         max_message_bytes: config.max_message_bytes,

@@ -399,3 +399,34 @@ async fn without_a_registry_images_go_to_an_oci_layout_that_skopeo_reads() {
     assert!(config["config"]["Entrypoint"].to_string().contains("distributedkube_wrapper"), "{config}");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kaniko_build_contexts_are_served_only_with_their_token() {
+    let h = Harness::start().await;
+    // What the kaniko backend stages for a build pod (see builder::kaniko).
+    let dir = h.data.path().join("kaniko-contexts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("range-0123456789.tar.gz"), b"context bytes").unwrap();
+    std::fs::write(dir.join("range-0123456789.token"), "t0k3n").unwrap();
+    let get = |path: String| {
+        let client = h.client.clone();
+        async move { client.get(path).send().await.unwrap() }
+    };
+    let ok = get(h.url("/builds/context/range-0123456789?token=t0k3n")).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["content-type"], "application/gzip");
+    assert_eq!(ok.bytes().await.unwrap().as_ref(), b"context bytes");
+    assert_eq!(get(h.url("/builds/context/range-0123456789?token=wrong")).await.status(), 403);
+    assert_eq!(get(h.url("/builds/context/range-0123456789")).await.status(), 403);
+    assert_eq!(get(h.url("/builds/context/..%2Fdistributedkube.db?token=x")).await.status(), 404);
+    h.stop().await;
+
+    // The kaniko backend refuses to start without a context URL, saying what to set.
+    let out = Command::new(env!("CARGO_BIN_EXE_distributedkube"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--build-backend", "kaniko", "--registry", "127.0.0.1:5000", "--data-dir"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--kaniko-context-url"), "{}", String::from_utf8_lossy(&out.stderr));
+}

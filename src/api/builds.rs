@@ -139,3 +139,30 @@ pub async fn apply_version(State(state): State<AppState>, body: Bytes) -> Result
     let algorithm = state.store.make_current(&version).await?;
     Ok(Json(json!({ "message": format!("version {} of '{}' is current", version.version, version.name), "algorithm": algorithm.to_json() })))
 }
+
+#[derive(Deserialize)]
+pub struct ContextQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /builds/context/{buildId}?token=…`: the build context a Kaniko
+/// build pod fetches. Pods hold no API credentials, so the one-build token
+/// the kaniko backend put in the pod's URL is the only key.
+pub async fn context(
+    State(state): State<AppState>,
+    Path(build_id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<ContextQuery>,
+) -> Result<Response, ApiError> {
+    let dir = &state.build_contexts_dir;
+    let Some(file) = builder::kaniko::context_file(dir, &build_id) else {
+        return Err(ApiError::new(404, format!("'{build_id}' is not a build id")));
+    };
+    if !builder::kaniko::token_matches(dir, &build_id, &query.token) {
+        return Err(ApiError::new(403, format!("build {build_id}: no context is staged for this token (the build ended, or the token is wrong)")));
+    }
+    let bytes = tokio::fs::read(&file)
+        .await
+        .map_err(|e| ApiError::new(404, format!("build {build_id}: its context is gone ({e})")))?;
+    Ok(([(header::CONTENT_TYPE, "application/gzip")], bytes).into_response())
+}

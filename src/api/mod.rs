@@ -29,6 +29,8 @@ pub struct AppState {
     pub store: Store,
     pub relay: debug_proxy::Relay,
     pub builds: crate::builds::Builds,
+    /// Build contexts staged for Kaniko build pods.
+    pub build_contexts_dir: PathBuf,
     /// Where uploaded algorithm code is unpacked.
     pub algorithms_dir: PathBuf,
     pub intake_limits: builder::intake::Limits,
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/builds/logs/{build_id}", get(builds::logs))
         .route("/builds/stop", post(builds::stop))
         .route("/builds/rerun", post(builds::rerun))
+        .route("/builds/context/{build_id}", get(builds::context))
         .route("/versions/algorithms/{name}", get(builds::versions))
         .route("/versions/algorithms/apply", post(builds::apply_version))
         .route("/debug", get(debug::list))

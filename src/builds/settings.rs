@@ -43,6 +43,29 @@ pub struct BuildSettings {
     pub extra_ca_bundle: Option<PathBuf>,
     /// `X.Y` of the Python in the base image, for choosing wheels (native).
     pub python_version: Option<String>,
+    /// The kaniko backend's cluster settings.
+    pub kaniko: KanikoArgs,
+}
+
+/// Where Kaniko build Jobs run and how they fetch their build context.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Kaniko builds (--build-backend kaniko)")]
+pub struct KanikoArgs {
+    /// Namespace of the build Jobs.
+    #[arg(long = "kaniko-namespace", default_value = "default")]
+    pub namespace: String,
+    /// URL the build pods fetch their context from; {buildId} and {token} are
+    /// filled in. It must reach this server, e.g.
+    /// http://distributedkube.default.svc:3000/api/v1/builds/context/{buildId}?token={token}
+    #[arg(long = "kaniko-context-url")]
+    pub context_url: Option<String>,
+    /// A kubernetes.io/dockerconfigjson secret with the registry's credentials
+    /// (needed when the registry has any).
+    #[arg(long = "kaniko-registry-secret")]
+    pub registry_secret: Option<String>,
+    /// The Kaniko executor image (pin a tag or digest).
+    #[arg(long = "kaniko-image", default_value = builder::kaniko::DEFAULT_IMAGE)]
+    pub image: String,
 }
 
 impl BuildSettings {
@@ -56,6 +79,7 @@ impl BuildSettings {
             base_javascript: "node:18-slim".into(),
             extra_ca_bundle: None,
             python_version: None,
+            kaniko: KanikoArgs::default(),
         }
     }
 
@@ -74,16 +98,34 @@ impl BuildSettings {
     }
 }
 
+/// Where the kaniko backend stages build contexts for the server to serve.
+pub fn kaniko_context_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("kaniko-contexts")
+}
+
 /// The backend `settings` choose, ready to build.
-pub fn backend(settings: &BuildSettings) -> anyhow::Result<Option<std::sync::Arc<dyn builder::Backend>>> {
+pub async fn backend(settings: &BuildSettings, data_dir: &std::path::Path) -> anyhow::Result<Option<std::sync::Arc<dyn builder::Backend>>> {
+    use anyhow::Context;
     Ok(match settings.backend {
         BackendChoice::None => None,
         BackendChoice::Native => Some(std::sync::Arc::new(builder::NativeBackend {
             python_version: settings.python_version.clone(),
             ..Default::default()
         })),
-        BackendChoice::Docker | BackendChoice::Kaniko => {
-            anyhow::bail!("the {:?} build backend is not available in this build", settings.backend)
+        BackendChoice::Docker => {
+            anyhow::bail!("the docker build backend is not available in this build")
+        }
+        BackendChoice::Kaniko => {
+            let k = &settings.kaniko;
+            let url = k.context_url.clone().context(
+                "--build-backend kaniko needs --kaniko-context-url: the URL build pods fetch their context from (this server's /api/v1/builds/context/{buildId}?token={token})",
+            )?;
+            anyhow::ensure!(settings.registry.is_some(), "--build-backend kaniko needs --registry: Kaniko pushes to a registry");
+            let mut kaniko = builder::kaniko::KanikoSettings::new(&k.namespace, url, kaniko_context_dir(data_dir));
+            kaniko.registry_secret = k.registry_secret.clone();
+            kaniko.image = k.image.clone();
+            let backend = builder::kaniko::KanikoBackend::try_default(kaniko).await.context("the kaniko build backend")?;
+            Some(std::sync::Arc::new(backend))
         }
     })
 }
@@ -132,6 +174,8 @@ pub struct BuildArgs {
     /// TLS-intercepting proxies).
     #[arg(long)]
     pub extra_ca_bundle: Option<PathBuf>,
+    #[command(flatten)]
+    pub kaniko: KanikoArgs,
 }
 
 impl BuildArgs {
@@ -169,6 +213,7 @@ impl BuildArgs {
             base_javascript: self.base_image_nodejs.clone(),
             extra_ca_bundle: self.extra_ca_bundle.clone(),
             python_version: self.base_python_version.clone(),
+            kaniko: self.kaniko.clone(),
         })
     }
 }
