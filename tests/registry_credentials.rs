@@ -7,69 +7,35 @@ mod common;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::binary::{test_env, ServerProcess};
 use common::{repo, tar_gz_dir};
 
 fn var(k: &str) -> String {
-    std::env::var(k).unwrap_or_else(|_| {
-        panic!("{k} is not set: run `bash scripts/test-env.sh` and `source ~/.cache/distributedkube/env/env.sh` (scripts/test.sh does both)")
-    })
+    test_env(k)
 }
 
-/// The server binary, its address, and everything it printed.
 struct Server {
-    child: Child,
+    process: ServerProcess,
     base: String,
-    output: Arc<Mutex<String>>,
-    _data: tempfile::TempDir,
 }
 
 impl Server {
     fn start(password: &str) -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_distributedkube"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .args(["--wrappers-dir"])
-            .arg(repo().join("base-images"))
-            .args(["--base-image-python", &var("DK_BASE_PYTHON"), "--registry-namespace", "dk-creds"])
-            .env("DISTRIBUTEDKUBE_REGISTRY", var("DK_AUTH_REGISTRY"))
-            .env("DISTRIBUTEDKUBE_REGISTRY_USER", var("DK_AUTH_USER"))
-            .env("DISTRIBUTEDKUBE_REGISTRY_PASSWORD", password)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("server binary starts");
-        let output = Arc::new(Mutex::new(String::new()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        for (stream, tx) in [(Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(addr_tx)), (Box::new(stderr), None)] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let (Some(tx), Some(rest)) = (&tx, line.split("listening on http://").nth(1)) {
-                        let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
-                    }
-                    output.lock().unwrap().push_str(&line);
-                    output.lock().unwrap().push('\n');
-                }
-            });
-        }
-        let addr = addr_rx.recv_timeout(Duration::from_secs(30)).expect("the server logs where it listens");
-        Server { child, base: format!("http://{addr}/api/v1"), output, _data: data }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let (base_python, registry, user) = (var("DK_BASE_PYTHON"), var("DK_AUTH_REGISTRY"), var("DK_AUTH_USER"));
+        let process = ServerProcess::start(
+            &["--base-image-python", &base_python, "--registry-namespace", "dk-creds"],
+            &[
+                ("DISTRIBUTEDKUBE_REGISTRY", &registry),
+                ("DISTRIBUTEDKUBE_REGISTRY_USER", &user),
+                ("DISTRIBUTEDKUBE_REGISTRY_PASSWORD", password),
+                ("RUST_LOG", "debug"),
+            ],
+        );
+        let base = format!("{}/api/v1", process.endpoint);
+        Server { process, base }
     }
 }
 
@@ -126,7 +92,7 @@ async fn registry_credentials_appear_in_no_log_api_answer_or_build_log() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_no_secret("the API answers and build log", &answers, &password);
-    let log = server.output.lock().unwrap().clone();
+    let log = server.process.output.lock().unwrap().clone();
     assert!(log.contains("listening on"), "{log}");
     assert_no_secret("the server's log (RUST_LOG=debug)", &log, &password);
 }
@@ -140,5 +106,5 @@ async fn a_wrong_password_fails_the_build_without_echoing_it() {
     let message = status["error"]["message"].as_str().unwrap();
     assert!(message.contains("check the registry's username and password"), "the refusal says what to fix: {message}");
     assert_no_secret("the API answers and build log", &answers, &wrong);
-    assert_no_secret("the server's log", &server.output.lock().unwrap(), &wrong);
+    assert_no_secret("the server's log", &server.process.output.lock().unwrap(), &wrong);
 }

@@ -3,6 +3,8 @@
 //! processes, driven through its HTTP API with a real HTTP client.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

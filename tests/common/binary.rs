@@ -1,0 +1,108 @@
+//! The real `distributedkube serve` binary as a child process, for tests
+//! that check what its log says (or must never say) and for end-to-end
+//! runs through the CLI. Its address comes from its "listening on" line.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub struct ServerProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    /// Everything it printed so far.
+    pub output: Arc<Mutex<String>>,
+    pub data: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// `distributedkube serve ARGS` on a free loopback port and a fresh data dir.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_distributedkube"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path().join("state"))
+            .arg("--wrappers-dir")
+            .arg(super::repo().join("base-images"))
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("server binary starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for (stream, tx) in [(Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(addr_tx.clone())), (Box::new(stderr), Some(addr_tx))] {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let (Some(tx), Some(rest)) = (&tx, line.split("listening on http://").nth(1)) {
+                        let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                    }
+                    let mut out = output.lock().unwrap();
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            });
+        }
+        let addr = match addr_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => panic!("the server did not say where it listens:\n{}", output.lock().unwrap()),
+        };
+        ServerProcess { child, endpoint: format!("http://{addr}"), output, data }
+    }
+
+    /// `distributedkubectl --endpoint … ARGS`, from the repository root.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
+            .arg("--endpoint")
+            .arg(&self.endpoint)
+            .args(args)
+            .env("DISTRIBUTEDKUBECTL_CONFIG", self.data.path().join("cli.yml"))
+            .current_dir(super::repo())
+            .output()
+            .expect("the CLI runs")
+    }
+
+    /// [`ServerProcess::ctl`], asserting success; returns stdout.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(
+            out.status.success(),
+            "distributedkubectl {args:?} failed:\n{}{}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.output.lock().unwrap()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Stop it with SIGTERM (a clean shutdown) and wait.
+    pub fn stop(mut self) -> String {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+        self.output.lock().unwrap().clone()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A variable of scripts/test-env.sh's env.sh, or a panic saying how to get it.
+pub fn test_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run `bash scripts/test-env.sh` and `source ~/.cache/distributedkube/env/env.sh` (scripts/test.sh does both)")
+    })
+}
