@@ -27,6 +27,7 @@ Examples:
   distributedkubectl exec raw --f numbers.yml
   distributedkubectl exec stored numbers --f input.yml --noWait
   distributedkubectl --json exec status numbers-1a2b3c4d5e6f
+  distributedkubectl debug multiply --code fixtures/algorithms/multiply --watch
 
 Output is YAML (JSON with --json) on stdout; progress and errors go to stderr.
 The exit status is non-zero whenever the operation failed.";
@@ -69,6 +70,7 @@ enum Command {
     /// Run pipelines and follow jobs: raw, stored, stop, status, result
     #[command(subcommand)]
     Exec(exec::Command),
+    Debug(commands::debug::DebugArgs),
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -85,6 +87,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Pipeline(command) => pipeline::run(command, &ctx()?).await,
         Command::Build(command) => commands::build::run(command, &ctx()?).await,
         Command::Exec(command) => exec::run(command, &ctx()?).await,
+        Command::Debug(args) => commands::debug::run(args, &ctx()?, &endpoint).await,
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod algorithm;
 pub mod build;
 pub mod config;
+pub mod debug;
 pub mod exec;
 pub mod pipeline;
 
