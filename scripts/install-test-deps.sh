@@ -35,3 +35,10 @@ if ! "$hkube_venv/bin/python" -c 'import hkube_python_wrapper' 2>/dev/null; then
   "$py38" -m venv "$hkube_venv"
   "$hkube_venv/bin/pip" install -q hkube-python-wrapper==2.4.2
 fi
+
+# debugpy, so `distributedkubectl debug --inspect` is tested under the real
+# Python debugger (without it the test checks the "pip install debugpy" message).
+if ! python3 -c 'import debugpy' 2>/dev/null; then
+  echo "installing debugpy for $(command -v python3)"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q debugpy || echo "debugpy could not be installed; the --inspect test will check the install hint instead" >&2
+fi
