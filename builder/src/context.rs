@@ -45,7 +45,12 @@ pub fn docker_context(job: &BuildJob) -> Result<Vec<u8>, BuildError> {
         )));
     }
     entries.insert("Dockerfile".to_string(), Entry::file(&dockerfile)?);
-    add_tree(&mut entries, &job.wrapper_dir, wrapper_context_dir(job.language), true)?;
+    add_tree(
+        &mut entries,
+        &job.wrapper_dir,
+        wrapper_context_dir(job.language),
+        true,
+    )?;
     add_tree(&mut entries, &job.code_dir, "code", false)?;
     if let Some(ca) = &job.extra_ca_bundle {
         let entry = Entry::file(ca).map_err(|e| match e {
@@ -64,7 +69,11 @@ pub fn docker_context(job: &BuildJob) -> Result<Vec<u8>, BuildError> {
 /// `EXTRA_CA_BUNDLE` (`1` when the context holds `ca.crt`, else empty) and
 /// `DEPENDENCY_INSTALL_CMD` (empty: the language's usual install).
 pub fn build_args(job: &BuildJob) -> Vec<(String, String)> {
-    let ca = if job.extra_ca_bundle.is_some() { "1" } else { "" };
+    let ca = if job.extra_ca_bundle.is_some() {
+        "1"
+    } else {
+        ""
+    };
     vec![
         ("BASE".into(), job.base_image.clone()),
         ("ENTRY_POINT".into(), job.entry_point.clone()),
@@ -88,9 +97,15 @@ impl Entry {
         let meta = fs::metadata(path)
             .map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
         if !meta.is_file() {
-            return Err(BuildError::Invalid(format!("{} is not a file", path.display())));
+            return Err(BuildError::Invalid(format!(
+                "{} is not a file",
+                path.display()
+            )));
         }
-        Ok(Entry::File { path: path.to_path_buf(), exec: meta.permissions().mode() & 0o111 != 0 })
+        Ok(Entry::File {
+            path: path.to_path_buf(),
+            exec: meta.permissions().mode() & 0o111 != 0,
+        })
     }
 }
 
@@ -164,7 +179,8 @@ fn write_tar(entries: &BTreeMap<String, Entry>) -> Result<Vec<u8>, BuildError> {
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_mode(0o755);
                 header.set_size(0);
-                tar.append_data(&mut header, format!("{name}/"), io::empty()).map_err(wrap)?;
+                tar.append_data(&mut header, format!("{name}/"), io::empty())
+                    .map_err(wrap)?;
             }
             Entry::File { path, exec } => {
                 let bytes = fs::read(path)
@@ -172,7 +188,8 @@ fn write_tar(entries: &BTreeMap<String, Entry>) -> Result<Vec<u8>, BuildError> {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(if *exec { 0o755 } else { 0o644 });
                 header.set_size(bytes.len() as u64);
-                tar.append_data(&mut header, name, bytes.as_slice()).map_err(wrap)?;
+                tar.append_data(&mut header, name, bytes.as_slice())
+                    .map_err(wrap)?;
             }
             Entry::Symlink(target) => {
                 header.set_entry_type(tar::EntryType::Symlink);
@@ -233,7 +250,11 @@ mod tests {
             .map(|e| {
                 let e = e.unwrap();
                 let h = e.header();
-                (e.path().unwrap().display().to_string(), h.mtime().unwrap(), h.mode().unwrap())
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.mtime().unwrap(),
+                    h.mode().unwrap(),
+                )
             })
             .collect()
     }
@@ -262,7 +283,11 @@ mod tests {
         assert!(names(&first).iter().all(|(_, mtime, _)| *mtime == 0));
         // Touching files changes nothing.
         std::thread::sleep(std::time::Duration::from_millis(20));
-        fs::write(job.code_dir.join("main.py"), "def start(args):\n    return 1\n").unwrap();
+        fs::write(
+            job.code_dir.join("main.py"),
+            "def start(args):\n    return 1\n",
+        )
+        .unwrap();
         assert_eq!(first, docker_context(&job).unwrap());
 
         let mut archive = tar::Archive::new(first.as_slice());
@@ -285,7 +310,10 @@ mod tests {
         assert_eq!(
             build_args(&job),
             vec![
-                ("BASE".to_string(), "127.0.0.1:5000/base/python:3.11".to_string()),
+                (
+                    "BASE".to_string(),
+                    "127.0.0.1:5000/base/python:3.11".to_string()
+                ),
                 ("ENTRY_POINT".to_string(), "main.py".to_string()),
                 ("EXTRA_CA_BUNDLE".to_string(), String::new()),
                 ("DEPENDENCY_INSTALL_CMD".to_string(), "echo hi".to_string()),
@@ -299,6 +327,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let job = job(dir.path(), Some(dir.path().join("nope.pem")));
         let err = docker_context(&job).unwrap_err().to_string();
-        assert!(err.contains("extra CA bundle") && err.contains("nope.pem"), "{err}");
+        assert!(
+            err.contains("extra CA bundle") && err.contains("nope.pem"),
+            "{err}"
+        );
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod backend;
 pub mod context;
+pub mod docker;
 pub mod error;
 pub mod intake;
 pub mod kaniko;
