@@ -474,7 +474,7 @@ async fn the_extra_ca_bundle_reaches_the_install_step() {
         .build(&job, &log)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(log.lines().iter().any(|l| *l == seen), "{:?}", log.lines());
+    assert!(log.lines().contains(&seen), "{:?}", log.lines());
 }
 
 #[tokio::test(flavor = "multi_thread")]
