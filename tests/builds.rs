@@ -29,11 +29,15 @@ fn env() -> Env {
 /// A server that builds natively and pushes to the test registry under a
 /// namespace of its own.
 async fn building_server(namespace: &str) -> Harness {
+    building_server_with(namespace, BackendChoice::Native).await
+}
+
+async fn building_server_with(namespace: &str, backend: BackendChoice) -> Harness {
     let e = env();
     let namespace = format!("{namespace}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     Harness::start_with(move |c| {
         let mut settings = BuildSettings::none(c.data_dir.join("images"));
-        settings.backend = BackendChoice::Native;
+        settings.backend = backend;
         let mut registry = builder::native::RegistrySettings::new(e.registry.clone());
         registry.namespace = namespace;
         registry.insecure_http = true;
@@ -429,4 +433,22 @@ async fn kaniko_build_contexts_are_served_only_with_their_token() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--kaniko-context-url"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_docker_backend_builds_through_the_same_api() {
+    let h = building_server_with("dk-docker-api", BackendChoice::Docker).await;
+    let (spec, archive) = fixture("reduce");
+    let (_, body) = apply_with(&h, &spec, archive.clone(), json!({})).await;
+    let (status, log) = build_to_end(&h, body["buildId"].as_str().expect("a build")).await;
+    assert_eq!(status["status"], "completed", "{log}");
+    assert_eq!(status["backend"], "docker");
+    assert!(log.contains("Step "), "docker's own build output is in the log:\n{log}");
+    let image = status["image"].as_str().unwrap();
+    let (_, config) = inspect(image);
+    assert!(config["config"]["Entrypoint"].to_string().contains("wrapper"), "{config}");
+    // Identical inputs: no second build, whatever the backend.
+    let (_, again) = apply_with(&h, &spec, archive, json!({})).await;
+    assert!(again["buildId"].is_null(), "{again}");
+    h.stop().await;
 }

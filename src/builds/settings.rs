@@ -113,7 +113,9 @@ pub async fn backend(settings: &BuildSettings, data_dir: &std::path::Path) -> an
             ..Default::default()
         })),
         BackendChoice::Docker => {
-            anyhow::bail!("the docker build backend is not available in this build")
+            anyhow::ensure!(settings.registry.is_some(), "--build-backend docker needs --registry: the Docker Engine pushes the image there");
+            let backend = builder::docker::DockerBackend::connect().await.context("the docker build backend (is the Docker Engine running? DOCKER_HOST)")?;
+            Some(std::sync::Arc::new(backend))
         }
         BackendChoice::Kaniko => {
             let k = &settings.kaniko;
