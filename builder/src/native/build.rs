@@ -45,7 +45,7 @@ pub async fn build(request: &BuildRequest, log: Log<'_>) -> Result<BuildOutput, 
     let (base, verb) = match &source {
         BaseSource::Scratch => (BaseImage::scratch(), "using base"),
         BaseSource::Layout(r) => (layout::read_base(r, &request.base_image)?, "reading base"),
-        BaseSource::Registry(r) => (registry.pull_base(r).await?, "pulling base"),
+        BaseSource::Registry(r) => (registry.pull_base(r, Some(&store)).await?, "pulling base"),
     };
     let base_digest = base.digest.clone().unwrap_or_else(|| "scratch".into());
     timings.base = step.elapsed();

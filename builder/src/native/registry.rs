@@ -206,7 +206,13 @@ impl Registry {
 
     /// Pulls the manifest (choosing linux/amd64 from an index) and config of
     /// `reference`.
-    pub(crate) async fn pull_base(&self, reference: &Reference) -> Result<BaseImage, BuildError> {
+    /// The base image's manifest and config; the config comes from `cache`
+    /// when it holds it (checked against its digest there).
+    pub(crate) async fn pull_base(
+        &self,
+        reference: &Reference,
+        cache: Option<&super::cache::BlobStore>,
+    ) -> Result<BaseImage, BuildError> {
         self.login(reference, RegistryOperation::Pull).await?;
         let auth = self.auth_for(reference.resolve_registry());
         let accept = [
@@ -240,11 +246,24 @@ impl Registry {
             .pointer("/config/digest")
             .and_then(|d| d.as_str())
             .ok_or_else(|| base_err(reference, "manifest has no config".into()))?;
-        let mut config = Vec::new();
-        self.client
-            .pull_blob(&platform_ref, config_digest, &mut config)
-            .await
-            .map_err(|e| Self::err(reference, e))?;
+        // Configs are content-addressed: one fetched before is reused.
+        let cached = cache
+            .filter(|c| c.has_blob(config_digest))
+            .and_then(|c| std::fs::read(c.blob_path(config_digest)).ok());
+        let config = match cached {
+            Some(bytes) => bytes,
+            None => {
+                let mut config = Vec::new();
+                self.client
+                    .pull_blob(&platform_ref, config_digest, &mut config)
+                    .await
+                    .map_err(|e| Self::err(reference, e))?;
+                if let Some(c) = cache {
+                    let _ = c.put_bytes(&config);
+                }
+                config
+            }
+        };
         BaseImage::from_parts(&reference.whole(), &digest, &body, &config)
     }
 
