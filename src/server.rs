@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use runner::engine::{Engine, EngineSettings};
-use runner::executor::process::{ProcessExecutor, ProcessSettings};
+use runner::executor::docker::DockerSettings;
+use runner::executor::pool::{PoolExecutor, PoolSettings};
+use runner::executor::process::ProcessSettings;
 use runner::storage::Storage;
 use runner::store::Store;
 
@@ -38,6 +40,18 @@ pub struct ServerConfig {
     pub mem_budget: u64,
     /// Image builds: backend, registry, base images.
     pub builds: crate::builds::BuildSettings,
+    /// What runs the workers: local processes or containers.
+    pub executor: ExecutorChoice,
+}
+
+/// What runs algorithms' workers.
+#[derive(Debug, Clone, Default)]
+pub enum ExecutorChoice {
+    /// Wrapper processes on this machine (the embedded default).
+    #[default]
+    Process,
+    /// Containers of the algorithms' images, through Docker.
+    Docker(DockerSettings),
 }
 
 impl ServerConfig {
@@ -60,6 +74,7 @@ impl ServerConfig {
             cpu_budget: machine.cpu,
             mem_budget: machine.mem,
             builds: crate::builds::BuildSettings::none(data_dir.join("images")),
+            executor: ExecutorChoice::Process,
         }
     }
 }
@@ -120,10 +135,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let worker_host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-    let executor = ProcessExecutor::new(ProcessSettings {
-        python: config.python.clone(),
-        node: config.node.clone(),
-        wrappers_dir: wrappers_dir.clone(),
+    let pool = PoolSettings {
         socket_base: format!("ws://{worker_host}:{}/api/v1/internal/workers", addr.port()),
         encoding: "json".into(),
         idle_timeout: config.worker_idle,
@@ -131,7 +143,17 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         stop_grace: config.stop_grace,
         cpu_budget: config.cpu_budget,
         mem_budget: config.mem_budget,
-    });
+    };
+    let executor = match &config.executor {
+        ExecutorChoice::Process => PoolExecutor::processes(
+            pool,
+            ProcessSettings { python: config.python.clone(), node: config.node.clone(), wrappers_dir: wrappers_dir.clone() },
+        ),
+        ExecutorChoice::Docker(docker) => {
+            let instance = runner::executor::docker::instance_id(data).context("writing the server's instance id")?;
+            PoolExecutor::containers(pool, docker.clone(), &instance).await.map_err(anyhow::Error::msg)?
+        }
+    };
     let relay = debug_proxy::Relay::new(debug_proxy::RelaySettings {
         public_base: format!("ws://{worker_host}:{}", addr.port()),
         require_token: !addr.ip().is_loopback(),

@@ -1,5 +1,6 @@
-//! `ws /api/v1/internal/workers/{id}`: where the wrappers the process
-//! executor started connect back, with `?storage=v1&encoding=…`.
+//! `ws /api/v1/internal/workers/{id}`: where the wrappers the executor
+//! started (processes or containers) connect back, with
+//! `?storage=v1&encoding=…`.
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};

@@ -1,12 +1,14 @@
 //! `distributedkube`: the server. `distributedkube serve` runs the API, the
-//! runner and the local process executor in one process.
+//! runner and the executor (local processes, or containers with
+//! `--executor docker`) in one process.
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use distributedkube::server::{self, ServerConfig};
+use distributedkube::server::{self, ExecutorChoice, ServerConfig};
+use runner::executor::docker::DockerSettings;
 
 #[derive(Parser)]
 #[command(name = "distributedkube", version, about = "Run pipelines of Python and JavaScript algorithms (HKube-compatible).")]
@@ -19,7 +21,7 @@ struct Cli {
 enum Command {
     /// Serve the REST API and run jobs on this machine (embedded default:
     /// local processes, SQLite and files under the data dir).
-    #[command(after_help = "Examples:\n  distributedkube serve\n  distributedkube serve --listen 0.0.0.0:3000 --data-dir /var/lib/distributedkube\n\nThen: distributedkubectl --endpoint http://127.0.0.1:3000 algorithm apply --f range.yml")]
+    #[command(after_help = "Examples:\n  distributedkube serve\n  distributedkube serve --listen 0.0.0.0:3000 --data-dir /var/lib/distributedkube\n  distributedkube serve --executor docker --registry 127.0.0.1:5000\n\nThen: distributedkubectl --endpoint http://127.0.0.1:3000 algorithm apply --f range.yml")]
     Serve(ServeArgs),
 }
 
@@ -69,6 +71,46 @@ struct ServeArgs {
     mem_budget: Option<String>,
     #[command(flatten)]
     builds: distributedkube::builds::settings::BuildArgs,
+    #[command(flatten)]
+    executor: ExecutorArgs,
+}
+
+#[derive(clap::Args)]
+#[command(next_help_heading = "Executor")]
+struct ExecutorArgs {
+    /// What runs the workers: wrapper processes on this machine, or
+    /// containers of the algorithms' images through Docker.
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Process)]
+    executor: ExecutorKind,
+    /// The Docker daemon [default: DOCKER_HOST, else unix:///var/run/docker.sock].
+    #[arg(long)]
+    docker_host: Option<String>,
+    /// Network mode of worker containers. With `host` they reach the server
+    /// on 127.0.0.1; with another network, --listen on an address they can reach.
+    #[arg(long, default_value = "host")]
+    docker_network: String,
+    /// When images are pulled before a container starts: if-not-present, always, never.
+    #[arg(long, default_value = "if-not-present")]
+    docker_pull: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExecutorKind {
+    Process,
+    Docker,
+}
+
+impl ExecutorArgs {
+    fn choice(self) -> anyhow::Result<ExecutorChoice> {
+        Ok(match self.executor {
+            ExecutorKind::Process => ExecutorChoice::Process,
+            ExecutorKind::Docker => ExecutorChoice::Docker(DockerSettings {
+                host: self.docker_host,
+                network: self.docker_network,
+                pull: self.docker_pull.parse().map_err(|e: String| anyhow::anyhow!("--docker-pull: {e}"))?,
+            }),
+        })
+    }
 }
 
 #[tokio::main]
@@ -84,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
             let data_dir = args.data_dir.unwrap_or_else(server::default_data_dir);
             let mut config = ServerConfig::new(args.listen, data_dir.clone());
             config.builds = args.builds.settings(&data_dir)?;
+            config.executor = args.executor.choice()?;
             config.python = args.python;
             config.node = args.node;
             config.wrappers_dir = args.wrappers_dir;

@@ -28,6 +28,16 @@ impl Harness {
         Harness::start_with(|_| {}).await
     }
 
+    /// A server whose workers are containers of the algorithms' images
+    /// (Docker at DOCKER_HOST, host network, images pulled when absent).
+    pub async fn start_docker(adjust: impl FnOnce(&mut ServerConfig)) -> Harness {
+        Harness::start_with(|c| {
+            c.executor = server::ExecutorChoice::Docker(Default::default());
+            adjust(c)
+        })
+        .await
+    }
+
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Harness {
         let data = tempfile::tempdir().expect("temp dir");
         let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
@@ -55,7 +65,7 @@ impl Harness {
         }
     }
 
-    /// Live worker processes per algorithm.
+    /// Live workers (processes or containers) per algorithm.
     pub fn worker_counts(&self) -> std::collections::HashMap<String, usize> {
         self.server.as_ref().expect("running").engine.executor().worker_counts()
     }

@@ -16,7 +16,7 @@ use crate::algorithm::Env;
 use crate::dag::Dag;
 use crate::descriptor::Pipeline;
 use crate::error::RunnerError;
-use crate::executor::process::ProcessExecutor;
+use crate::executor::pool::PoolExecutor;
 use crate::executor::{AlgorithmRuntime, Executor};
 use crate::storage::{keys, Storage};
 use crate::store::{JobRecord, Store, TaskRecord};
@@ -38,8 +38,8 @@ pub struct Engine {
 struct Inner {
     store: Store,
     storage: Storage,
-    executor: ProcessExecutor,
-    /// The same process executor, as the engine dispatches to it.
+    executor: PoolExecutor,
+    /// The same executor (processes or containers), as the engine dispatches to it.
     process: Arc<dyn Executor>,
     /// Where debug-routed nodes' tasks go (a developer's machine).
     debug: Option<Arc<dyn Executor>>,
@@ -62,7 +62,7 @@ impl Engine {
     pub fn new(
         store: Store,
         storage: Storage,
-        executor: ProcessExecutor,
+        executor: PoolExecutor,
         debug: Option<Arc<dyn Executor>>,
         settings: EngineSettings,
     ) -> Engine {
@@ -83,7 +83,9 @@ impl Engine {
         }
     }
 
-    pub fn executor(&self) -> &ProcessExecutor {
+    /// The worker pools (processes or containers), for the worker socket
+    /// route and worker counts.
+    pub fn executor(&self) -> &PoolExecutor {
         &self.inner.executor
     }
 

@@ -2,14 +2,20 @@
 //!
 //! The engine hands a [`TaskRequest`] to an executor and awaits a
 //! [`TaskOutcome`]; how workers are started, reused and stopped is the
-//! executor's business. `process` runs wrappers as local processes (the
-//! embedded default).
+//! executor's business. [`pool::PoolExecutor`] keeps warm workers per
+//! algorithm version; a [`launcher::Launcher`] starts them, as local
+//! processes ([`process`], the embedded default) or as containers
+//! ([`docker`]).
 
 pub mod budget;
 pub mod connection;
+pub mod docker;
+pub mod launcher;
+pub mod pool;
 pub mod process;
 mod queue;
 pub mod session;
+mod worker;
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -18,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::algorithm::Env;
 
-/// Runs tasks somewhere: local worker processes, or a developer's machine
-/// through the debug relay.
+/// Runs tasks somewhere: warm workers (processes or containers), or a
+/// developer's machine through the debug relay.
 pub trait Executor: Send + Sync {
     /// Run one task; resolves when it is done, failed, crashed or stopped.
     fn execute(&self, request: TaskRequest) -> futures_util::future::BoxFuture<'static, TaskOutcome>;

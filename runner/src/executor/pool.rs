@@ -1,0 +1,233 @@
+//! Warm worker pools, whatever the workers are (processes or containers).
+//!
+//! Each algorithm version has a pool of workers, started on demand up to its
+//! `maxWorkers`, reused across tasks and jobs, and reaped after sitting idle.
+//! Tasks wait in a priority queue; each worker reserves its algorithm's
+//! `resources` from the machine's budget. A worker connects back to
+//! `…/internal/workers/<id>` and the HTTP layer hands the accepted socket to
+//! [`PoolExecutor::attach`]. How a worker is started and stopped is the
+//! [`Launcher`]'s business; one worker's life is in [`super::worker`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use super::budget::Budget;
+use super::connection::WorkerConnection;
+use super::launcher::Launcher;
+use super::queue::{Claim, TaskQueue};
+use super::{AlgorithmRuntime, TaskOutcome, TaskRequest};
+
+/// What every pool shares, whatever starts its workers.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// `ws://127.0.0.1:3000/api/v1/internal/workers`; set once listening.
+    pub socket_base: String,
+    /// The encoding our wrappers are asked to speak.
+    pub encoding: String,
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub stop_grace: Duration,
+    /// The machine's cpu and memory that workers reserve from.
+    pub cpu_budget: f64,
+    pub mem_budget: u64,
+}
+
+/// Runs tasks on warm workers that a [`Launcher`] starts.
+#[derive(Clone)]
+pub struct PoolExecutor {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub settings: PoolSettings,
+    pub launcher: Arc<dyn Launcher>,
+    pub pools: Mutex<HashMap<String, Arc<Pool>>>,
+    /// Workers started but not yet connected, by id.
+    pub connecting: Mutex<HashMap<String, oneshot::Sender<WorkerConnection>>>,
+    pub next_worker: AtomicUsize,
+    pub shutdown: CancellationToken,
+    pub budget: Budget,
+}
+
+pub(super) struct Pool {
+    pub runtime: Arc<AlgorithmRuntime>,
+    pub queue: TaskQueue,
+    /// Workers started or starting (each holds a share of the budget).
+    pub workers: AtomicUsize,
+    /// Workers connected and serving tasks.
+    pub connected: AtomicUsize,
+    pub idle: AtomicUsize,
+    /// Why queued tasks can't get a worker now (resources), if they can't.
+    pub waiting: Mutex<Option<String>>,
+    /// Asks this pool's idle workers to retire (another pool needs the budget).
+    pub reclaim: tokio::sync::Notify,
+}
+
+impl PoolExecutor {
+    pub fn new(settings: PoolSettings, launcher: Arc<dyn Launcher>) -> Self {
+        let budget = Budget::new(settings.cpu_budget, settings.mem_budget);
+        PoolExecutor {
+            inner: Arc::new(Inner {
+                budget,
+                settings,
+                launcher,
+                pools: Mutex::new(HashMap::new()),
+                connecting: Mutex::new(HashMap::new()),
+                next_worker: AtomicUsize::new(1),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// Run one task; resolves when it is done, failed, crashed or stopped.
+    pub async fn execute(&self, request: TaskRequest) -> TaskOutcome {
+        let pool = self.pool_for(&request.runtime);
+        let cancel = request.cancel.clone();
+        let claim = Arc::new(Claim::default());
+        let (reply_tx, mut reply_rx) = oneshot::channel();
+        pool.queue.push(request, reply_tx, claim.clone());
+        self.ensure_workers(&pool);
+        tokio::select! {
+            outcome = &mut reply_rx => return outcome.unwrap_or_else(|_| TaskOutcome::Crashed("the worker pool was shut down".into())),
+            _ = cancel.cancelled() => {}
+        }
+        if claim.abandon() {
+            return TaskOutcome::Stopped; // never reached a worker
+        }
+        reply_rx.await.unwrap_or(TaskOutcome::Stopped)
+    }
+
+    /// Hand over a wrapper's accepted websocket. `false` if no worker with
+    /// that id is waiting (the connection is dropped).
+    pub fn attach(&self, worker_id: &str, connection: WorkerConnection) -> bool {
+        let sender = self.inner.connecting.lock().expect("connecting lock").remove(worker_id);
+        sender.is_some_and(|tx| tx.send(connection).is_ok())
+    }
+
+    /// Number of live workers per algorithm (for status and tests).
+    pub fn worker_counts(&self) -> HashMap<String, usize> {
+        let pools = self.inner.pools.lock().expect("pools lock");
+        let mut counts = HashMap::new();
+        for pool in pools.values() {
+            *counts.entry(pool.runtime.name.clone()).or_insert(0) += pool.workers.load(Ordering::SeqCst);
+        }
+        counts
+    }
+
+    /// Ask every worker to exit, kill the stragglers, then let the launcher
+    /// remove what is left.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + self.inner.settings.stop_grace + Duration::from_secs(5);
+        while self.worker_counts().values().sum::<usize>() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.inner.launcher.shutdown().await;
+    }
+
+    /// Why tasks of `algorithm` wait for a worker, when they wait for resources.
+    pub fn waiting(&self, algorithm: &str) -> Option<String> {
+        let pools = self.inner.pools.lock().expect("pools lock");
+        pools
+            .values()
+            .filter(|p| p.runtime.name == algorithm && !p.queue.is_empty())
+            .find_map(|p| p.waiting.lock().expect("waiting lock").clone())
+    }
+
+    fn pool_for(&self, runtime: &Arc<AlgorithmRuntime>) -> Arc<Pool> {
+        let key = format!("{}@{}", runtime.name, runtime.version);
+        let mut pools = self.inner.pools.lock().expect("pools lock");
+        pools
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Pool {
+                    runtime: runtime.clone(),
+                    queue: TaskQueue::default(),
+                    workers: AtomicUsize::new(0),
+                    connected: AtomicUsize::new(0),
+                    idle: AtomicUsize::new(0),
+                    waiting: Mutex::new(None),
+                    reclaim: tokio::sync::Notify::new(),
+                })
+            })
+            .clone()
+    }
+
+    /// Give every pool with waiting tasks a chance (budget was released).
+    pub(super) fn kick_all(&self) {
+        let pools: Vec<Arc<Pool>> = self.inner.pools.lock().expect("pools lock").values().cloned().collect();
+        for pool in pools {
+            if !pool.queue.is_empty() {
+                self.ensure_workers(&pool);
+            }
+        }
+    }
+
+    /// Reserve a worker's share of the machine, or explain why not (and ask
+    /// other pools' idle workers to make room).
+    fn reserve(&self, pool: &Arc<Pool>) -> bool {
+        let need = pool.runtime.need;
+        if let Some(never) = self.inner.budget.never_fits(need) {
+            let message = format!("algorithm '{}' {never}", pool.runtime.name);
+            for queued in pool.queue.drain() {
+                let _ = queued.reply.send(TaskOutcome::Failed { message: message.clone(), details: None });
+            }
+            return false;
+        }
+        match self.inner.budget.reserve(need) {
+            Ok(()) => {
+                *pool.waiting.lock().expect("waiting lock") = None;
+                true
+            }
+            Err(reason) => {
+                *pool.waiting.lock().expect("waiting lock") = Some(reason);
+                let others: Vec<Arc<Pool>> = self.inner.pools.lock().expect("pools lock").values().cloned().collect();
+                for other in others.iter().filter(|o| !Arc::ptr_eq(o, pool) && o.idle.load(Ordering::SeqCst) > 0) {
+                    other.reclaim.notify_waiters();
+                }
+                false
+            }
+        }
+    }
+
+    /// Start workers while tasks wait, no worker is idle, and the pool is
+    /// below its maximum.
+    pub(super) fn ensure_workers(&self, pool: &Arc<Pool>) {
+        loop {
+            let waiting = pool.queue.len();
+            let idle = pool.idle.load(Ordering::SeqCst);
+            let workers = pool.workers.load(Ordering::SeqCst);
+            if waiting <= idle || workers >= pool.runtime.max_workers || self.inner.shutdown.is_cancelled() {
+                return;
+            }
+            if pool
+                .workers
+                .compare_exchange(workers, workers + 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                if !self.reserve(pool) {
+                    pool.workers.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+                let executor = self.clone();
+                let pool = pool.clone();
+                tokio::spawn(async move { executor.run_worker(pool).await });
+            }
+        }
+    }
+}
+
+impl super::Executor for PoolExecutor {
+    fn execute(&self, request: TaskRequest) -> futures_util::future::BoxFuture<'static, TaskOutcome> {
+        let this = self.clone();
+        Box::pin(async move { PoolExecutor::execute(&this, request).await })
+    }
+
+    fn waiting(&self, algorithm: &str) -> Option<String> {
+        PoolExecutor::waiting(self, algorithm)
+    }
+}
