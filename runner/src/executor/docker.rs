@@ -253,7 +253,7 @@ impl Launcher for DockerLauncher {
                 self.forget_and_remove(&id).await;
                 return Err(format!("cannot start the container of worker '{}' (algorithm '{}'): {e}", launch.worker_id, rt.name));
             }
-            tracing::debug!(worker = %launch.worker_id, container = %id, "container started");
+            tracing::info!("worker {} of algorithm '{}' started: container {} of {image}", launch.worker_id, rt.name, &id[..12.min(id.len())]);
             logs::follow(self.docker.clone(), id.clone(), launch.output.clone());
             let exit = watch_exit(self.docker.clone(), id.clone());
             Ok(Box::new(ContainerWorker { docker: self.docker.clone(), id, exit, created: self.created.clone() }) as Box<dyn Worker>)

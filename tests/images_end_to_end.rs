@@ -1,0 +1,85 @@
+//! The builder's headline, end to end as a user runs it, with the real
+//! Docker Engine and registry of scripts/test-env.sh: the server binary with
+//! the Docker executor, `distributedkubectl algorithm apply` of range,
+//! multiply (Python) and reduce (JavaScript) from their folders, the images
+//! checked independently with skopeo, and the `numbers` pipeline run in
+//! containers of those images, giving 30. Once per build backend.
+
+mod common;
+
+use common::binary::{test_env, ServerProcess};
+use serde_json::Value;
+use std::process::Command;
+
+fn skopeo_json(args: &[&str]) -> Value {
+    let out = Command::new("skopeo").args(args).output().expect("skopeo runs");
+    assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("skopeo prints JSON")
+}
+
+fn numbers_in_containers(backend: &str) {
+    let namespace = format!("e2e-{backend}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let (registry, base_python, base_nodejs) = (test_env("DK_REGISTRY"), test_env("DK_BASE_PYTHON"), test_env("DK_BASE_NODEJS"));
+    let server = ServerProcess::start(
+        &[
+            "--executor",
+            "docker",
+            "--build-backend",
+            backend,
+            "--registry",
+            &registry,
+            "--registry-namespace",
+            &namespace,
+            "--base-image-python",
+            &base_python,
+            "--base-image-nodejs",
+            &base_nodejs,
+            // The Docker Engine's containers trust the host's CA bundle for package installs.
+            "--extra-ca-bundle",
+            "/etc/ssl/certs/ca-certificates.crt",
+        ],
+        &[],
+    );
+    for (name, entrypoint_has) in [("range", "distributedkube_wrapper"), ("multiply", "distributedkube_wrapper"), ("reduce", "wrapper")] {
+        let stdout = server.ctl_ok(&["algorithm", "apply", "--f", &format!("fixtures/algorithms/{name}.yml")]);
+        let image = stdout.lines().last().unwrap_or_default().trim().to_string();
+        assert!(image.starts_with(&format!("{registry}/{namespace}/{name}@sha256:")), "{name}: apply prints the image: {stdout}");
+        let reference = format!("docker://{image}");
+        let manifest = skopeo_json(&["inspect", "--tls-verify=false", "--raw", &reference]);
+        assert!(manifest["layers"].as_array().map(Vec::len).unwrap_or(0) >= 2, "{name}: base and algorithm layers: {manifest}");
+        let config = skopeo_json(&["inspect", "--tls-verify=false", "--config", &reference]);
+        let entrypoint = config["config"]["Entrypoint"].to_string();
+        assert!(entrypoint.contains(entrypoint_has), "{name} ({backend}): entrypoint {entrypoint}");
+        assert!(config["config"]["Env"].to_string().contains("ALGORITHM_ENTRY_POINT="), "{config}");
+    }
+    server.ctl_ok(&["pipeline", "store", "--f", "fixtures/pipelines/numbers.yml"]);
+    let result: Value = serde_json::from_str(&server.ctl_ok(&["--json", "exec", "stored", "numbers"])).expect("JSON result");
+    assert_eq!(result["status"], "completed", "{result}");
+    assert_eq!(result["data"][0]["result"], 30, "numbers gives 30 ({backend} backend, Docker executor): {result}");
+
+    // The tasks ran in containers of the built images.
+    let log = server.output.lock().unwrap().clone();
+    for name in ["range", "multiply", "reduce"] {
+        let started = format!("of algorithm '{name}' started: container ");
+        let line = log.lines().find(|l| l.contains(&started)).unwrap_or_else(|| panic!("the server log says {name} ran in a container:\n{log}"));
+        assert!(line.contains(&format!("{registry}/{namespace}/{name}@sha256:")), "{line}");
+    }
+    drop(server.stop());
+    let containers = Command::new("docker").args(["ps", "-a", "--format", "{{.Image}}"]).output().unwrap();
+    let ours: Vec<String> = String::from_utf8_lossy(&containers.stdout)
+        .lines()
+        .filter(|image| image.contains(&format!("/{namespace}/")))
+        .map(str::to_string)
+        .collect();
+    assert!(ours.is_empty(), "no worker container outlives the server: {ours:?}");
+}
+
+#[test]
+fn native_backend_images_run_numbers_in_docker_containers() {
+    numbers_in_containers("native");
+}
+
+#[test]
+fn docker_backend_images_run_numbers_in_docker_containers() {
+    numbers_in_containers("docker");
+}
