@@ -27,8 +27,15 @@ node -e 'if (+process.versions.node.split(".")[0] < 18) { console.error("Node >=
 # older Pythons, so it gets a Python 3.8 virtualenv of its own.
 hkube_venv="${DK_HKUBE_VENV:-$HOME/.cache/distributedkube/hkube-venv38}"
 if ! "$hkube_venv/bin/python" -c 'import hkube_python_wrapper' 2>/dev/null; then
-  py38=$(command -v python3.8 || true)
-  [ -n "$py38" ] || py38=$(ls -d "$(pyenv root 2>/dev/null || echo /root/.pyenv)"/versions/3.8*/bin/python3 2>/dev/null | head -1)
+  # A pyenv shim named python3.8 exists even when 3.8 is not the active
+  # version and then fails, so take the first candidate that really runs.
+  py38=
+  for candidate in "$(pyenv root 2>/dev/null || echo /root/.pyenv)"/versions/3.8*/bin/python3 python3.8; do
+    if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 8)' 2>/dev/null; then
+      py38=$candidate
+      break
+    fi
+  done
   [ -n "$py38" ] || { echo "Python 3.8 is needed for hkube-python-wrapper 2.4.2 (install it with pyenv)" >&2; exit 1; }
   echo "installing hkube-python-wrapper 2.4.2 into $hkube_venv"
   rm -rf "$hkube_venv"
