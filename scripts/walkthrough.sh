@@ -30,5 +30,14 @@ ctl algorithm apply --f fixtures/algorithms/range.yml >/dev/null
 ctl algorithm apply --f fixtures/algorithms/multiply.yml >/dev/null
 ctl algorithm apply --f fixtures/algorithms/reduce.yml >/dev/null
 ctl pipeline store --f fixtures/pipelines/numbers.yml >/dev/null
-ctl exec stored numbers
-ctl exec stored numbers --f fixtures/pipelines/otherFlowInput.yml
+# expect RESULT COMMAND...: show the command's output, and fail unless the job's result is RESULT.
+expect() {
+  local want=$1 out
+  shift
+  out=$(ctl "$@")
+  printf '%s\n' "$out"
+  grep -qE "^  result: $want\$" <<<"$out" || { echo "walkthrough: expected result $want from '$*'" >&2; exit 1; }
+}
+expect 30 exec stored numbers
+expect 25050000 exec stored numbers --f fixtures/pipelines/otherFlowInput.yml
+echo "walkthrough: numbers gave 30 and 25050000, as expected"
