@@ -22,7 +22,8 @@ async fn each_rule_is_refused_with_node_and_rule() {
     h.apply_inline(python_spec("echo"), &[("main.py", "def start(args):\n    return args['input']\n")]).await;
 
     let m = refusal(&h, json!({"name": "cyc", "nodes": [n("A", "echo", json!(["@B"])), n("B", "echo", json!(["@A"]))]})).await;
-    assert!(m.contains("cycle") && m.contains("A -> B -> A") || m.contains("B -> A -> B"), "{m}");
+    assert!(m.contains("cycle") && (m.contains("A -> B -> A") || m.contains("B -> A -> B")), "{m}");
+    assert!(m.contains("input 0"), "the cycle names the input that closes it: {m}");
 
     let m = refusal(&h, json!({"name": "unk", "nodes": [n("A", "echo", json!([1, "@Nope.x"]))]})).await;
     assert!(m.contains("node 'A'") && m.contains("input 1") && m.contains("Nope") && m.contains("unknown-node"), "{m}");

@@ -150,11 +150,15 @@ impl Dag {
                         let start = stack.iter().position(|&s| s == c).unwrap_or(0);
                         let mut path: Vec<&str> = stack[start..].iter().map(|&s| dag.nodes[s].node.node_name.as_str()).collect();
                         path.push(&dag.nodes[c].node.node_name);
-                        return Err(DescriptorError::node(
-                            Rule::Cycle,
-                            &dag.nodes[c].node.node_name,
-                            format!("the references form a cycle: {}", path.join(" -> ")),
-                        ));
+                        // Name the input of the node closing the cycle that refers back.
+                        let parent = dag.nodes[i].node.node_name.as_str();
+                        let closing = &dag.nodes[c];
+                        let input = closing.inputs.iter().position(|spec| spec.node_refs().contains(&parent));
+                        let message = format!("the references form a cycle: {}", path.join(" -> "));
+                        return Err(match input {
+                            Some(at) => DescriptorError::input(Rule::Cycle, &closing.node.node_name, at, message),
+                            None => DescriptorError::node(Rule::Cycle, &closing.node.node_name, message),
+                        });
                     }
                     Mark::White => visit(dag, c, marks, stack)?,
                     Mark::Black => {}
