@@ -54,6 +54,17 @@ async fn rerun_from_a_node_runs_nothing_upstream() {
     let (_, results) = h.get(&format!("/exec/results/{again}")).await;
     assert_eq!(results_of(&results), vec![json!(30)]);
 
+    // A rerun of a rerun from further up: Range's output, which the rerun from
+    // Reduce skipped, comes from the job it was taken from.
+    let (code, body) = h.post("/exec/caching", &json!({"jobId": from_reduce, "nodeName": "Multiply"})).await;
+    assert_eq!(code, 200, "{body}");
+    let upstream = body["jobId"].as_str().unwrap();
+    assert_eq!(h.wait(upstream, Duration::from_secs(30)).await["status"], "completed");
+    let (_, results) = h.get(&format!("/exec/results/{upstream}")).await;
+    assert_eq!(results_of(&results), vec![json!(30)]);
+    assert_eq!(node_tasks(&h, upstream, "Range").await, 0);
+    assert_eq!(node_tasks(&h, upstream, "Multiply").await, 5);
+
     // The whole job again, through the CLI.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
         .args(["--endpoint", &h.base, "--json", "exec", "rerun", &original])

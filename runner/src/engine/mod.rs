@@ -138,7 +138,7 @@ impl Engine {
             reused.skip.insert(n.to_string());
             let feeds_rerun = dag.node(n).expect("node").children.iter().any(|c| rerun.contains(c.as_str()));
             if feeds_rerun {
-                let output = self.inner.storage.get_json::<Value>(&keys::node_output(job_id, n)).await?.ok_or_else(|| {
+                let output = self.stored_output(job_id, n).await?.ok_or_else(|| {
                     RunnerError::Invalid(format!(
                         "job '{job_id}' has no stored output of node '{n}' (it did not complete), so '{node}' can't be rerun from it"
                     ))
@@ -148,6 +148,25 @@ impl Engine {
         }
         let trigger = json!({"type": "caching", "jobId": job_id, "nodeName": node});
         self.start_job(job.descriptor, Some(trigger), Some(reused)).await
+    }
+
+    /// A node's stored output in job `job_id`, or, when that job was itself a
+    /// rerun that took the node from an earlier job, in the job it came from.
+    async fn stored_output(&self, job_id: &str, node: &str) -> Result<Option<Value>, RunnerError> {
+        let mut job_id = job_id.to_string();
+        // Bounded: each step goes one rerun back.
+        for _ in 0..64 {
+            if let Some(output) = self.inner.storage.get_json::<Value>(&keys::node_output(&job_id, node)).await? {
+                return Ok(Some(output));
+            }
+            let Some(record) = self.inner.store.get_job(&job_id).await? else { return Ok(None) };
+            let trigger = record.status_doc.as_ref().and_then(|s| s.get("trigger"));
+            match trigger.filter(|t| t["type"] == "caching").and_then(|t| t["jobId"].as_str()) {
+                Some(earlier) if earlier != job_id => job_id = earlier.to_string(),
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     async fn start_job(&self, pipeline: Pipeline, trigger: Option<Value>, reused: Option<job::Reused>) -> Result<String, RunnerError> {
