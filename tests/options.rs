@@ -198,6 +198,36 @@ async fn higher_priority_tasks_jump_the_queue() {
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_wins_the_budget_across_algorithms() {
+    // One cpu: a worker of either algorithm holds the whole machine.
+    let h = Harness::start_with(|c| c.cpu_budget = 1.0).await;
+    for name in ["bulk", "urgent"] {
+        let mut spec = python_spec(name);
+        spec["resources"] = json!({"cpu": 1});
+        spec["maxWorkers"] = json!(1);
+        h.apply_inline(spec, &[("main.py", SLEEP_PY)]).await;
+    }
+    let low = h
+        .run(&json!({"name": "bulk", "priority": 1, "flowInput": {"naps": [0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]},
+                     "nodes": [{"nodeName": "Nap", "algorithmName": "bulk", "input": ["#@flowInput.naps"]}]}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let high = h
+        .run(&json!({"name": "urgent", "priority": 5, "nodes": [{"nodeName": "Nap", "algorithmName": "urgent", "input": [0.01]}]}))
+        .await;
+    let high_status = h.wait(&high, Duration::from_secs(30)).await;
+    let low_status = h.wait(&low, Duration::from_secs(30)).await;
+    assert_eq!(high_status["status"], "completed", "{high_status}");
+    assert_eq!(low_status["status"], "completed", "{low_status}");
+    // The bulk worker gave the machine up after its current task instead of
+    // finishing its whole batch first.
+    let high_ended = high_status["timings"]["ended"].as_str().unwrap().to_string();
+    let low_after = h.tasks(&low).await.iter().filter(|t| t["ended"].as_str().unwrap() > high_ended.as_str()).count();
+    assert!(low_after >= 4, "the high-priority job waited for the low batch: only {low_after} of 8 low tasks ended after it");
+    h.stop().await;
+}
+
 const PID_SLEEP_PY: &str = "import os, time\ndef start(args):\n    time.sleep(args['input'][0])\n    return os.getpid()\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

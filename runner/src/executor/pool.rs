@@ -157,14 +157,37 @@ impl PoolExecutor {
             .clone()
     }
 
-    /// Give every pool with waiting tasks a chance (budget was released).
+    /// Give every pool with waiting tasks a chance (budget was released),
+    /// the pool with the highest-priority task first.
     pub(super) fn kick_all(&self) {
-        let pools: Vec<Arc<Pool>> = self.inner.pools.lock().expect("pools lock").values().cloned().collect();
-        for pool in pools {
-            if !pool.queue.is_empty() {
-                self.ensure_workers(&pool);
-            }
+        let mut pools: Vec<(u8, Arc<Pool>)> = self
+            .inner
+            .pools
+            .lock()
+            .expect("pools lock")
+            .values()
+            .filter_map(|p| p.queue.top_priority().map(|top| (top, p.clone())))
+            .collect();
+        pools.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, pool) in pools {
+            self.ensure_workers(&pool);
         }
+    }
+
+    /// Another pool is short of budget for a task that outranks everything
+    /// queued here: then a worker of this pool that just finished a task
+    /// retires, so a long low-priority batch can't hold the machine while a
+    /// later high-priority job waits.
+    pub(super) fn outranked(&self, pool: &Pool) -> bool {
+        let ours = pool.queue.top_priority();
+        let pools: Vec<Arc<Pool>> = self.inner.pools.lock().expect("pools lock").values().cloned().collect();
+        pools.iter().filter(|o| !std::ptr::eq(o.as_ref(), pool) && o.waiting.lock().expect("waiting lock").is_some()).any(|o| {
+            match (o.queue.top_priority(), ours) {
+                (Some(theirs), Some(ours)) => theirs > ours,
+                (Some(_), None) => true,
+                (None, _) => false,
+            }
+        })
     }
 
     /// Reserve a worker's share of the machine, or explain why not (and ask

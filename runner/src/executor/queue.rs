@@ -23,6 +23,10 @@ impl Claim {
     pub fn take(&self) -> bool {
         self.0.compare_exchange(QUEUED, TAKEN, AtomicOrdering::AcqRel, AtomicOrdering::Acquire).is_ok()
     }
+    /// Nobody owns it yet: neither a worker nor a caller who gave up.
+    pub fn is_queued(&self) -> bool {
+        self.0.load(AtomicOrdering::Acquire) == QUEUED
+    }
     /// The caller side: `true` if the task will never run.
     pub fn abandon(&self) -> bool {
         self.0.compare_exchange(QUEUED, ABANDONED, AtomicOrdering::AcqRel, AtomicOrdering::Acquire).is_ok()
@@ -95,6 +99,12 @@ impl TaskQueue {
             }
         }
         None
+    }
+
+    /// The priority of the task that would be taken next, if any.
+    pub fn top_priority(&self) -> Option<u8> {
+        let guard = self.heap.lock().expect("queue lock");
+        guard.0.iter().filter(|q| q.claim.is_queued()).map(|q| q.request.priority).max()
     }
 
     pub fn len(&self) -> usize {

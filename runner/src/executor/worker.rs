@@ -51,8 +51,8 @@ impl PoolExecutor {
         }
         self.inner.budget.release(pool.runtime.need);
         pool.workers.fetch_sub(1, Ordering::SeqCst);
-        // Replace this worker if tasks are still waiting, here or elsewhere.
-        self.ensure_workers(&pool);
+        // Replace this worker if tasks are still waiting, here or elsewhere
+        // (the highest-priority waiting task gets the released budget first).
         self.kick_all();
     }
 
@@ -149,6 +149,11 @@ impl PoolExecutor {
             match session::run(&mut conn, &queued.request, s.stop_grace).await {
                 SessionEnd::Reusable(outcome) => {
                     let _ = queued.reply.send(outcome);
+                    if self.outranked(pool) {
+                        tracing::debug!(worker = %worker_id, "worker retiring: its budget goes to a higher-priority task");
+                        conn.close(0).await;
+                        return ServeEnd { grace: s.stop_grace, reply: None };
+                    }
                 }
                 SessionEnd::Terminate(outcome) => {
                     return ServeEnd { grace: Duration::ZERO, reply: Some((queued.reply, outcome)) };
