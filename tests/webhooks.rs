@@ -130,6 +130,16 @@ async fn dead_webhooks_never_fail_or_slow_the_job() {
     assert!(progress[0]["error"].as_str().unwrap().contains("could not reach"), "{progress:?}");
     assert!(started.elapsed() < Duration::from_secs(30));
 
+    // The never-answering receiver as the progress hook, at debug level (an
+    // event per task, sent while the job runs): the job doesn't wait for them.
+    let (status, _) = h.run_to_end(&pipeline(&format!("{base}/hang"), "http://127.0.0.1:1/nobody", "debug")).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert!(status["timings"]["durationMs"].as_u64().unwrap() < 900, "{status}");
+    let job = status["jobId"].as_str().unwrap();
+    let progress = deliveries(&h, "status", job, 3).await;
+    assert!(progress.iter().all(|d| d["status"] == "failed"), "{progress:?}");
+    assert!(progress[0]["error"].as_str().unwrap().contains("no answer within"), "{progress:?}");
+
     // Only http(s) URLs.
     let (code, body) = h.post("/exec/raw", &pipeline("ftp://127.0.0.1/x", "http://127.0.0.1/y", "info")).await;
     assert_eq!(code, 400, "{body}");
