@@ -96,35 +96,54 @@ async fn a_real_wrapper_completes_the_debug_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_at_a_time_replay_on_reconnect_and_silence_is_fine() {
-    let h = Harness::start_with(|c| c.debug_ping = Duration::from_millis(100)).await;
+    // Every idle timeout of the server is far shorter than the breakpoint below.
+    let h = Harness::start_with(|c| {
+        c.debug_ping = Duration::from_millis(100);
+        c.worker_idle = Duration::from_millis(500);
+    })
+    .await;
     with_numbers_algorithms(&h).await;
     let job = h.run(&debug_numbers()).await;
 
     // First client takes Multiply#1.
     let mut first = connect(&h, "multiply").await;
-    let task = serve_one(&mut first, |i| json!(i[0].as_i64().unwrap() * i[1].as_i64().unwrap())).await;
-    assert_eq!(task["batchIndex"], 1);
-    // A second client is refused with 4001 while the first goes on.
+    let init = next_command(&mut first).await;
+    assert_eq!(init["command"], "initialize", "{init}");
+    assert_eq!(init["data"]["batchIndex"], 1);
+    // A second client is refused with 4001 while the first is in the middle of its task...
     let mut second = connect(&h, "multiply").await;
     let refused = next_command(&mut second).await;
     assert_eq!(refused["command"], "alreadyConnectedError", "{refused}");
     assert_eq!(next_command(&mut second).await["closed"], 4001);
+    // ...and the first one finishes it.
+    send(&mut first, "initialized", Value::Null).await;
+    assert_eq!(next_command(&mut first).await["command"], "start");
+    send(&mut first, "started", Value::Null).await;
+    let i = &init["data"]["input"];
+    send(&mut first, "done", json!(i[0].as_i64().unwrap() * i[1].as_i64().unwrap())).await;
 
     // The first client gets Multiply#2 and disconnects in the middle of it.
     let init = next_command(&mut first).await;
     assert_eq!(init["data"]["batchIndex"], 2);
     drop(first);
-    // Reconnecting gets the same task again.
+    // Once the relay has seen it go, reconnecting gets the same task again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.get("/debug/multiply").await.1["connected"] != false {
+        assert!(Instant::now() < deadline, "the relay still holds the dropped client");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut again = connect(&h, "multiply").await;
     let replayed = serve_one(&mut again, |i| json!(i[0].as_i64().unwrap() * i[1].as_i64().unwrap())).await;
     assert_eq!(replayed["taskId"], init["data"]["taskId"]);
 
-    // Multiply#3: sit on a "breakpoint" (read nothing, send nothing) for 3 s, 30 pings long.
+    // Multiply#3: sit on a "breakpoint" inside start (read nothing, send
+    // nothing) for 3 s: 30 pings long, six times the worker idle timeout.
     let init = next_command(&mut again).await;
     assert_eq!(init["command"], "initialize");
-    tokio::time::sleep(Duration::from_secs(3)).await;
     send(&mut again, "initialized", Value::Null).await;
     assert_eq!(next_command(&mut again).await["command"], "start");
+    send(&mut again, "started", Value::Null).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let i = &init["data"]["input"];
     send(&mut again, "done", json!(i[0].as_i64().unwrap() * i[1].as_i64().unwrap())).await;
     for _ in 0..2 {
