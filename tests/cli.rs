@@ -122,3 +122,37 @@ async fn failures_exit_non_zero_with_the_servers_message() {
     assert!(text(&out.stdout).contains("boom"));
     h.stop().await;
 }
+
+const NAP_PY: &str = "import time\ndef start(args):\n    time.sleep(args['input'][0])\n    return args['input'][0]\n";
+/// SIGKILLs itself on the first attempt (a marker file in the given folder), then returns "ok".
+const CRASH_ONCE_PY: &str = "import os, signal\ndef start(args):\n    marker = os.path.join(args['input'][0], 'crashed')\n    if not os.path.exists(marker):\n        open(marker, 'w').close()\n        os.kill(os.getpid(), signal.SIGKILL)\n    return 'ok'\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_status_shows_priority_queue_reason_and_retries() {
+    let h = Harness::start().await;
+    h.apply_inline(python_spec("nap"), &[("main.py", NAP_PY)]).await;
+    h.apply_inline(python_spec("crashonce"), &[("main.py", CRASH_ONCE_PY)]).await;
+
+    // Two jobs of a pipeline that allows one at a time: the second is pending, and says why.
+    let queued = json!({"name": "queued", "priority": 4, "options": {"concurrentPipelines": {"amount": 1}},
+                        "nodes": [{"nodeName": "Nap", "algorithmName": "nap", "input": [3]}]});
+    let first = h.run(&queued).await;
+    let second = h.run(&queued).await;
+    let shown = ok(&h, &["exec", "status", &second]);
+    assert!(shown.contains("status: pending"), "{shown}");
+    assert!(shown.contains("priority: 4"), "{shown}");
+    assert!(shown.contains("concurrentPipelines"), "the queue reason is shown: {shown}");
+    ok(&h, &["exec", "stop", &first]);
+    ok(&h, &["exec", "stop", &second]);
+
+    // A crashed worker's task retried on a fresh worker: the retry is counted.
+    let dir = tempfile::tempdir_in(h.data.path()).unwrap();
+    let (status, _) = h
+        .run_to_end(&json!({"name": "crashy", "nodes": [{"nodeName": "C", "algorithmName": "crashonce", "input": [dir.path().to_str().unwrap()]}]}))
+        .await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let shown = ok(&h, &["exec", "status", status["jobId"].as_str().unwrap()]);
+    assert!(shown.contains("retries: 1"), "{shown}");
+    assert!(shown.contains("priority: 3"), "{shown}");
+    h.stop().await;
+}
