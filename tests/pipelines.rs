@@ -74,7 +74,10 @@ async fn every_input_form_resolves() {
             node("Indexed", json!(["#[1, 2, 3]", "#[x, y]"])),
             // cartesian: 2 x 3
             {"nodeName": "Cartesian", "algorithmName": "echo", "batchOperation": "cartesian", "input": ["#[1, 2]", "#[a, b, c]"]},
-            // batch over a node's output (a list), with a path into it
+            // batch over a list inside a node's output, reached by a path
+            node("B", json!([{"items": [4, 5, 6]}])),
+            node("OverPath", json!(["#@B.0.items", "@flowInput.n"])),
+            // a path into a node's output that is not a list (must fail: see below)
             node("OverNode", json!(["#@A.0.k.deep"])) ,
         ]
     });
@@ -89,6 +92,7 @@ async fn every_input_form_resolves() {
     assert_eq!(by_node("Nested"), vec![json!([{"a": {"b": [[10, 20], 42, "literal"]}}, 7])]);
     assert_eq!(by_node("OverFlow"), vec![json!(["a", 7]), json!(["b", 7]), json!(["c", 7])]);
     assert_eq!(by_node("Literal"), vec![json!([1]), json!([2]), json!([5]), json!([6]), json!([7]), json!(["hello"])]);
+    assert_eq!(by_node("OverPath"), vec![json!([4, 7]), json!([5, 7]), json!([6, 7])]);
     assert_eq!(by_node("Indexed"), vec![json!([1, "x"]), json!([2, "y"]), json!([3, null])]);
     assert_eq!(
         by_node("Cartesian"),
