@@ -122,3 +122,64 @@ impl TaskQueue {
         items.into_iter().filter(|q| q.claim.take()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithm::Env;
+    use crate::executor::{AlgorithmRuntime, TaskLog};
+    use tokio_util::sync::CancellationToken;
+
+    fn request(label: &str, priority: u8) -> TaskRequest {
+        let runtime = Arc::new(AlgorithmRuntime {
+            name: "a".into(),
+            env: Env::Python,
+            code_dir: "/nonexistent".into(),
+            image: None,
+            entry_point: "main.py".into(),
+            max_workers: 1,
+            env_vars: Vec::new(),
+            version: "1".into(),
+            need: Default::default(),
+        });
+        TaskRequest {
+            runtime,
+            task: serde_json::Value::Null,
+            label: label.into(),
+            priority,
+            cancel: CancellationToken::new(),
+            log: TaskLog::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn highest_priority_first_then_first_come_first_served() {
+        let queue = TaskQueue::default();
+        let mut replies = Vec::new();
+        for (label, priority) in [("low-1", 1), ("mid-1", 3), ("low-2", 1), ("high-1", 5), ("mid-2", 3), ("high-2", 5)] {
+            let (tx, rx) = oneshot::channel();
+            queue.push(request(label, priority), tx, Arc::new(Claim::default()));
+            replies.push(rx);
+        }
+        assert_eq!(queue.top_priority(), Some(5));
+        let mut order = Vec::new();
+        while !queue.is_empty() {
+            order.push(queue.pop().await.request.label);
+        }
+        assert_eq!(order, ["high-1", "high-2", "mid-1", "mid-2", "low-1", "low-2"]);
+        assert_eq!(queue.top_priority(), None);
+    }
+
+    #[tokio::test]
+    async fn abandoned_tasks_are_skipped_and_do_not_count_for_priority() {
+        let queue = TaskQueue::default();
+        let (tx, _rx) = oneshot::channel();
+        let stopped = Arc::new(Claim::default());
+        queue.push(request("stopped", 5), tx, stopped.clone());
+        let (tx, _rx2) = oneshot::channel();
+        queue.push(request("waiting", 2), tx, Arc::new(Claim::default()));
+        assert!(stopped.abandon());
+        assert_eq!(queue.top_priority(), Some(2));
+        assert_eq!(queue.pop().await.request.label, "waiting");
+    }
+}
