@@ -179,14 +179,19 @@ impl PoolExecutor {
     /// retires, so a long low-priority batch can't hold the machine while a
     /// later high-priority job waits.
     pub(super) fn outranked(&self, pool: &Pool) -> bool {
-        let ours = pool.queue.top_priority();
         let pools: Vec<Arc<Pool>> = self.inner.pools.lock().expect("pools lock").values().cloned().collect();
-        pools.iter().filter(|o| !std::ptr::eq(o.as_ref(), pool) && o.waiting.lock().expect("waiting lock").is_some()).any(|o| {
-            match (o.queue.top_priority(), ours) {
-                (Some(theirs), Some(ours)) => theirs > ours,
-                (Some(_), None) => true,
-                (None, _) => false,
-            }
+        let short: Vec<&Arc<Pool>> = pools
+            .iter()
+            .filter(|o| !std::ptr::eq(o.as_ref(), pool) && o.waiting.lock().expect("waiting lock").is_some())
+            .collect();
+        if short.is_empty() {
+            return false; // the common case: nobody else waits for budget
+        }
+        let ours = pool.queue.top_priority();
+        short.iter().any(|o| match (o.queue.top_priority(), ours) {
+            (Some(theirs), Some(ours)) => theirs > ours,
+            (Some(_), None) => true,
+            (None, _) => false,
         })
     }
 

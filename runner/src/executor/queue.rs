@@ -104,7 +104,12 @@ impl TaskQueue {
     /// The priority of the task that would be taken next, if any.
     pub fn top_priority(&self) -> Option<u8> {
         let guard = self.heap.lock().expect("queue lock");
-        guard.0.iter().filter(|q| q.claim.is_queued()).map(|q| q.request.priority).max()
+        match guard.0.peek() {
+            // The heap's top, unless a stopped job gave it up (then look further).
+            Some(top) if top.claim.is_queued() => Some(top.request.priority),
+            Some(_) => guard.0.iter().filter(|q| q.claim.is_queued()).map(|q| q.request.priority).max(),
+            None => None,
+        }
     }
 
     pub fn len(&self) -> usize {
