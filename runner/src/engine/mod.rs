@@ -357,6 +357,15 @@ impl Engine {
     pub async fn stop(&self, job_id: &str, reason: Option<String>) -> Result<Vec<String>, RunnerError> {
         let live = self.inner.live.lock().expect("live lock").get(job_id).cloned();
         if let Some(live) = live {
+            // A job that has just ended stays in `live` until its webhooks are
+            // queued; its status already says so, and stopping it is refused.
+            let state = live.status.lock().expect("status lock").status;
+            if state.is_final() {
+                return Err(RunnerError::Invalid(format!(
+                    "job '{job_id}' is already {}; only pending or active jobs can be stopped",
+                    state.as_str()
+                )));
+            }
             *live.stop_reason.lock().expect("reason lock") = Some(reason.unwrap_or_else(|| "stopped by request".into()));
             live.stop.cancel();
             return Ok(vec![job_id.to_string()]);
