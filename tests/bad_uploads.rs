@@ -81,3 +81,62 @@ async fn every_bad_upload_is_refused_and_nothing_escapes() {
     assert_eq!(code, 200, "{body}");
     h.stop().await;
 }
+
+/// The intake limits are `distributedkube serve` flags: each refusal comes
+/// back as a 413 that names the limit, through HTTP and through the CLI,
+/// and the server keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_serve_limit_flags_refuse_with_413_naming_the_limit() {
+    let server = common::binary::ServerProcess::start(
+        &["--max-upload-mib", "1", "--max-unpacked-mib", "2", "--max-upload-files", "5"],
+        &[],
+    );
+    // reqwest is built without a default TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let apply = |archive: Vec<u8>| {
+        let form = reqwest::multipart::Form::new()
+            .text("payload", python_spec("limited").to_string())
+            .part("file", reqwest::multipart::Part::bytes(archive).file_name("code.tar.gz"));
+        client.post(format!("{}/api/v1/store/algorithms/apply", server.endpoint)).multipart(form).send()
+    };
+    let refused = |res: reqwest::Response| async move {
+        let code = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        (code, body["error"]["message"].as_str().unwrap_or_default().to_string())
+    };
+
+    // Over --max-upload-mib, a little and a lot (the body limit of the HTTP layer).
+    for size in [1_500_000usize, 4_000_000] {
+        let (code, message) = refused(apply(vec![b'x'; size]).await.unwrap()).await;
+        assert_eq!(code, 413, "{size} bytes: {message}");
+        assert!(message.contains("limit of 1048576 bytes"), "{size} bytes: {message}");
+    }
+    // A small archive that unpacks past --max-unpacked-mib (a decompression bomb).
+    let zeros = "\0".repeat(3 * 1024 * 1024);
+    let bomb = tar_gz(&[("main.py", "def start(args):\n    return 1\n"), ("zeros.bin", &zeros)]);
+    assert!(bomb.len() < 100_000);
+    let (code, message) = refused(apply(bomb).await.unwrap()).await;
+    assert_eq!(code, 413, "{message}");
+    assert!(message.contains("unpacked size passes the limit of 2097152 bytes") && message.contains("zeros.bin"), "{message}");
+
+    // More files than --max-upload-files, applied from a folder by the CLI.
+    let dir = tempfile::tempdir().unwrap();
+    let code_dir = dir.path().join("many");
+    std::fs::create_dir(&code_dir).unwrap();
+    std::fs::write(code_dir.join("main.py"), "def start(args):\n    return 1\n").unwrap();
+    for i in 0..6 {
+        std::fs::write(code_dir.join(format!("extra{i}.py")), "x = 1\n").unwrap();
+    }
+    let spec = dir.path().join("many.yml");
+    std::fs::write(&spec, format!("name: many\nenv: python\ncode: {{path: {}, entryPoint: main.py}}\n", code_dir.display())).unwrap();
+    let out = server.ctl(&["algorithm", "apply", "--f", spec.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the CLI fails: {stderr}");
+    assert!(stderr.contains("more than 5 entries"), "the CLI shows the server's reason: {stderr}");
+
+    let health = client.get(format!("{}/healthz", server.endpoint)).send().await.unwrap();
+    assert_eq!(health.status(), 200, "the server keeps serving");
+    let (code, _) = refused(apply(tar_gz(&[("main.py", "def start(args):\n    return 1\n")])).await.unwrap()).await;
+    assert_eq!(code, 200, "a good upload still goes through");
+}

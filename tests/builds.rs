@@ -448,7 +448,70 @@ async fn the_docker_backend_builds_through_the_same_api() {
     let (_, config) = inspect(image);
     assert!(config["config"]["Entrypoint"].to_string().contains("wrapper"), "{config}");
     // Identical inputs: no second build, whatever the backend.
-    let (_, again) = apply_with(&h, &spec, archive, json!({})).await;
+    let (_, again) = apply_with(&h, &spec, archive.clone(), json!({})).await;
     assert!(again["buildId"].is_null(), "{again}");
+
+    // dependencyInstallCmd alone starts a build, and the command runs in it.
+    let mut with_cmd = spec.clone();
+    with_cmd["dependencyInstallCmd"] = json!("mkdir -p /opt/dk && echo from-install-cmd > /opt/dk/marker");
+    let (_, body) = apply_with(&h, &with_cmd, archive, json!({})).await;
+    let build = body["buildId"].as_str().unwrap_or_else(|| panic!("dependencyInstallCmd changes the image: {body}"));
+    assert!(body["messages"].to_string().contains("dependencyInstallCmd changed from unset to"), "{body}");
+    let (status, log) = build_to_end(&h, build).await;
+    assert_eq!(status["status"], "completed", "{log}");
+    let out = docker_run(status["image"].as_str().unwrap(), &["--entrypoint", "cat", "/opt/dk/marker"]);
+    assert_eq!(out.trim(), "from-install-cmd");
+    h.stop().await;
+}
+
+/// `base/python:3.11` under a second tag in the test registry.
+fn retagged_python_base(tag: &str) -> String {
+    let e = env();
+    let target = format!("{}/base/python:{tag}", e.registry);
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false"])
+        .arg(format!("docker://{}", e.base_python))
+        .arg(format!("docker://{target}"))
+        .output()
+        .expect("skopeo runs");
+    assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
+    target
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changing_only_env_or_base_image_starts_a_build_that_says_why() {
+    let h = building_server("dk-triggers").await;
+    // One tarball that works in both languages (each finds its default entry point).
+    let archive = tar_gz(&[("main.py", "def start(args):\n    return 'py'\n"), ("index.js", "module.exports.start = () => 'js';\n")]);
+    let spec = json!({"name": "either", "env": "python", "code": {}});
+    let (_, first) = apply_with(&h, &spec, archive.clone(), json!({})).await;
+    assert!(first["messages"].to_string().contains("first build of this algorithm"), "{first}");
+    let (status, log) = build_to_end(&h, first["buildId"].as_str().expect("a first build")).await;
+    assert_eq!(status["status"], "completed", "{log}");
+    let python_image = status["image"].as_str().unwrap().to_string();
+
+    let mut js = spec.clone();
+    js["env"] = json!("javascript");
+    let (_, body) = apply_with(&h, &js, archive.clone(), json!({})).await;
+    assert!(body["messages"].to_string().contains("env changed from 'python' to 'javascript'"), "{body}");
+    let (status, log) = build_to_end(&h, body["buildId"].as_str().expect("env alone starts a build")).await;
+    assert_eq!(status["status"], "completed", "{log}");
+    let (_, config) = inspect(status["image"].as_str().unwrap());
+    assert_eq!(config["config"]["Entrypoint"][0], "node", "{config}");
+
+    let base = retagged_python_base("3.11-trigger-test");
+    let mut rebased = spec.clone();
+    rebased["baseImage"] = json!(base);
+    let (_, body) = apply_with(&h, &rebased, archive, json!({})).await;
+    assert!(body["messages"].to_string().contains(&format!("baseImage changed from unset to '{base}'")), "{body}");
+    let (status, log) = build_to_end(&h, body["buildId"].as_str().expect("baseImage alone starts a build")).await;
+    assert_eq!(status["status"], "completed", "{log}");
+    assert!(log.contains(&format!("pulling base {base}")), "{log}");
+    // The same base bytes under another name: a new version, labelled with its own inputs.
+    let (_, config) = inspect(status["image"].as_str().unwrap());
+    assert_eq!(config["config"]["Entrypoint"][0], "python3", "{config}");
+    assert_ne!(status["image"], python_image.as_str());
+    let (_, builds) = h.get("/builds/list/either").await;
+    assert_eq!(builds.as_array().unwrap().len(), 3, "{builds}");
     h.stop().await;
 }

@@ -23,6 +23,12 @@ struct Server {
 }
 
 impl Server {
+    fn with(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let process = ServerProcess::start(args, env);
+        let base = format!("{}/api/v1", process.endpoint);
+        Server { process, base }
+    }
+
     fn start(password: &str) -> Server {
         let (base_python, registry, user) = (var("DK_BASE_PYTHON"), var("DK_AUTH_REGISTRY"), var("DK_AUTH_USER"));
         let process = ServerProcess::start(
@@ -107,4 +113,63 @@ async fn a_wrong_password_fails_the_build_without_echoing_it() {
     assert!(message.contains("check the registry's username and password"), "the refusal says what to fix: {message}");
     assert_no_secret("the API answers and build log", &answers, &wrong);
     assert_no_secret("the server's log", &server.process.output.lock().unwrap(), &wrong);
+}
+
+/// The offline Python base, copied into the htpasswd registry (idempotent).
+fn protected_base() -> String {
+    let base = format!("{}/dk-bases/python:3.11", var("DK_AUTH_REGISTRY"));
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", "--dest-creds"])
+        .arg(format!("{}:{}", var("DK_AUTH_USER"), var("DK_AUTH_PASSWORD")))
+        .arg(format!("docker://{}", var("DK_BASE_PYTHON")))
+        .arg(format!("docker://{base}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "seeding {base}: {}", String::from_utf8_lossy(&out.stderr));
+    base
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn base_images_are_pulled_with_the_base_registry_auth_file() {
+    let base = protected_base();
+    let password = var("DK_AUTH_PASSWORD");
+    let registry = var("DK_REGISTRY");
+    let args = ["--base-image-python", &base, "--registry", &registry, "--registry-namespace", "dk-pull-creds"];
+
+    // Without pull credentials: the build fails and says for which registry.
+    let server = Server::with(&args, &[]);
+    let (status, _) = apply_and_collect(&server).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&var("DK_AUTH_REGISTRY")) && message.contains("no credentials are set"), "{message}");
+    drop(server);
+
+    // With a docker config.json as `docker login` writes it.
+    let dir = tempfile::tempdir().unwrap();
+    let auth_file = dir.path().join("config.json");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", var("DK_AUTH_USER")));
+    std::fs::write(&auth_file, json!({"auths": {var("DK_AUTH_REGISTRY"): {"auth": basic}}}).to_string()).unwrap();
+    let mut with_auth = args.to_vec();
+    with_auth.extend(["--base-registry-auth", auth_file.to_str().unwrap()]);
+    let server = Server::with(&with_auth, &[("RUST_LOG", "debug")]);
+    let (status, answers) = apply_and_collect(&server).await;
+    assert_eq!(status["status"], "completed", "{status}\n{answers}");
+    let image = status["image"].as_str().unwrap();
+    assert!(image.starts_with(&format!("{registry}/dk-pull-creds/range@")), "{image}");
+    // Independently: the pushed image starts with the protected base's layers.
+    let inspect = |reference: &str, creds: Option<String>| -> Value {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["inspect", "--tls-verify=false"]);
+        if let Some(c) = creds {
+            cmd.args(["--creds", &c]);
+        }
+        let out = cmd.arg(format!("docker://{reference}")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let base_layers = inspect(&base, Some(format!("{}:{password}", var("DK_AUTH_USER"))))["Layers"].as_array().unwrap().clone();
+    let layers = inspect(image, None)["Layers"].as_array().unwrap().clone();
+    assert!(layers.len() > base_layers.len() && layers[..base_layers.len()] == base_layers[..], "{layers:?} on {base_layers:?}");
+    assert_no_secret("the API answers and build log", &answers, &password);
+    assert_no_secret("the server's log (RUST_LOG=debug)", &server.process.output.lock().unwrap(), &password);
 }

@@ -71,6 +71,7 @@ impl Bench {
             wrapper_dir: templates.join("distributedkube_wrapper"),
             template_dir: templates,
             target: Target::Registry(self.registry.clone()),
+            pull_registries: Vec::new(),
             cache_dir: self.cache.path().to_path_buf(),
             extra_ca_bundle: None,
             cancel: CancellationToken::new(),

@@ -43,6 +43,10 @@ pub struct BuildJob {
     /// The `base-images/<env>/` directory with the Dockerfile template.
     pub template_dir: PathBuf,
     pub target: Target,
+    /// How to reach the registries base images are pulled from: credentials
+    /// and plain HTTP, per host. The push registry's own settings already
+    /// apply when a base image lives there.
+    pub pull_registries: Vec<native::RegistrySettings>,
     /// Per-backend caches live below this directory.
     pub cache_dir: PathBuf,
     /// A CA bundle to trust while installing packages (TLS-intercepting proxies).
@@ -202,6 +206,7 @@ impl Backend for NativeBackend {
                 request.python_version = v.clone();
             }
             request.installers = self.installers.clone();
+            request.pull_registries = job.pull_registries.clone();
             if job.dependency_install_cmd.is_some() {
                 return Err(BuildError::Invalid(
                     "dependencyInstallCmd runs a command inside the image, which the native backend cannot do; use the docker or kaniko backend".into(),

@@ -236,6 +236,7 @@ mod tests {
             wrapper_dir: wrapper,
             template_dir: template,
             target: Target::Registry(RegistrySettings::new("127.0.0.1:5000")),
+            pull_registries: Vec::new(),
             cache_dir: root.join("cache"),
             extra_ca_bundle: ca,
             cancel: CancellationToken::new(),

@@ -74,6 +74,7 @@ fn job(language: Language, code_dir: &Path, algorithm: &str, target: Target) -> 
         wrapper_dir: templates.join(wrapper),
         template_dir: templates,
         target,
+        pull_registries: Vec::new(),
         cache_dir: std::env::temp_dir(),
         extra_ca_bundle: None,
         cancel: CancellationToken::new(),
@@ -632,4 +633,67 @@ async fn pip_installs_through_the_proxy_with_the_extra_ca_and_its_failures_fail_
     assert!(skopeo_fails(
         &plain_registry().repository(&format!("{}:v1", job.algorithm))
     ));
+}
+
+/// The offline Python base, copied into the htpasswd registry (idempotent).
+fn protected_base() -> String {
+    let user_pw = format!("{}:{}", env("DK_AUTH_USER"), env("DK_AUTH_PASSWORD"));
+    let base = format!("{}/dk-bases/python:3.11", env("DK_AUTH_REGISTRY"));
+    let (ok, _, stderr) = run(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &user_pw,
+        &format!("docker://{}", env("DK_BASE_PYTHON")),
+        &format!("docker://{base}"),
+    ]));
+    assert!(ok, "seeding {base}: {stderr}");
+    base
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pulls_a_protected_base_image_with_its_pull_credentials() {
+    let backend = backend().await;
+    let base = protected_base();
+    let password = env("DK_AUTH_PASSWORD");
+    // The Engine must really pull it, with our credentials, not find it.
+    let _ = run(Command::new("docker").args(["rmi", "--force", &base]));
+    let mut job = job(
+        Language::Python,
+        &fixture("range"),
+        &unique("pullcreds-none"),
+        Target::Registry(plain_registry()),
+    );
+    job.base_image = base.clone();
+    let log = BuildLog::new(vec![]);
+    let err = backend
+        .build(&job, &log)
+        .await
+        .expect_err("the base registry wants credentials");
+    let text = err.to_string();
+    assert!(text.contains(&env("DK_AUTH_REGISTRY")), "names the registry: {text}");
+
+    let mut pull = RegistrySettings::new(env("DK_AUTH_REGISTRY"));
+    pull.insecure_http = true;
+    pull.username = Some(Secret::new(env("DK_AUTH_USER")));
+    pull.password = Some(Secret::new(password.clone()));
+    job.pull_registries = vec![pull];
+    job.algorithm = unique("pullcreds");
+    let log = BuildLog::new(vec![]);
+    let built = backend
+        .build(&job, &log)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", log.lines().join("\n")));
+    let inspect = skopeo(&built.image, false, None);
+    let base_layers = skopeo(&base, false, Some(&format!("{}:{password}", env("DK_AUTH_USER"))))["Layers"].clone();
+    let layers = inspect["Layers"].as_array().unwrap();
+    assert_eq!(
+        &layers[..base_layers.as_array().unwrap().len()],
+        base_layers.as_array().unwrap().as_slice(),
+        "built on the protected base"
+    );
+    let everything = format!("{}\n{built:?}\n{job:?}", log.lines().join("\n"));
+    assert!(!everything.contains(&password), "the password leaked:\n{everything}");
 }

@@ -128,6 +128,7 @@ async fn real_cluster_kaniko_build_when_kubeconfig_set() {
         wrapper_dir: root.join("base-images/python/distributedkube_wrapper"),
         template_dir: root.join("base-images/python"),
         target: Target::Registry(registry.clone()),
+        pull_registries: Vec::new(),
         cache_dir: work.path().join("cache"),
         extra_ca_bundle: None,
         cancel: CancellationToken::new(),

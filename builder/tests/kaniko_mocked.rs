@@ -86,6 +86,7 @@ fn setup() -> Setup {
         wrapper_dir: root.join("base-images/python/distributedkube_wrapper"),
         template_dir: root.join("base-images/python"),
         target: Target::Registry(registry),
+        pull_registries: Vec::new(),
         cache_dir: dir.path().join("cache"),
         extra_ca_bundle: None,
         cancel: CancellationToken::new(),

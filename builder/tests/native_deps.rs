@@ -201,3 +201,120 @@ async fn javascript_dependencies_go_to_algorithm_node_modules() {
         serde_json::json!(["node", "/opt/distributedkube/wrapper/index.js"])
     );
 }
+
+/// A one-package npm registry on loopback: serves `tarball` at
+/// `/dk-scripted/-/dk-scripted-1.0.0.tgz` (and nothing else: no packument,
+/// so only an install that follows the lockfile can succeed).
+fn serve_tarball(tarball: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/dk-scripted/-/dk-scripted-1.0.0.tgz",
+        listener.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let wanted = String::from_utf8_lossy(&head).contains("GET /dk-scripted/-/dk-scripted-1.0.0.tgz ");
+            let (status, body) = if wanted { ("200 OK", &tarball[..]) } else { ("404 Not Found", &b"{}"[..]) };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(body);
+        }
+    });
+    url
+}
+
+/// `package/…` files as an npm tarball.
+fn npm_tarball(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    for (name, text) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("package/{name}"), text.as_bytes()).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+#[tokio::test]
+async fn javascript_dependencies_follow_the_lockfile_and_run_no_install_scripts() {
+    let tarball = npm_tarball(&[
+        (
+            "package.json",
+            r#"{"name":"dk-scripted","version":"1.0.0","main":"index.js",
+                "scripts":{"postinstall":"node -e \"require('fs').writeFileSync('postinstall-ran','yes')\""}}"#,
+        ),
+        ("index.js", "module.exports = 'scripted';\n"),
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let tgz = tmp.path().join("dk.tgz");
+    fs::write(&tgz, &tarball).unwrap();
+    let integrity = std::process::Command::new("node")
+        .arg("-e")
+        .arg("process.stdout.write('sha512-' + require('crypto').createHash('sha512').update(require('fs').readFileSync(process.argv[1])).digest('base64'))")
+        .arg(&tgz)
+        .output()
+        .unwrap();
+    assert!(integrity.status.success());
+    let integrity = String::from_utf8(integrity.stdout).unwrap();
+    let url = serve_tarball(tarball);
+    let lock = serde_json::json!({
+        "name": "t", "version": "1.0.0", "lockfileVersion": 3, "requires": true,
+        "packages": {
+            "": {"name": "t", "version": "1.0.0", "dependencies": {"dk-scripted": "^1.0.0"}},
+            "node_modules/dk-scripted": {"version": "1.0.0", "resolved": url, "integrity": integrity, "hasInstallScript": true}
+        }
+    });
+    let (code, out) = (tmp.path().join("code"), tmp.path().join("out"));
+    write_tree(
+        &code,
+        &[
+            ("index.js", "module.exports.start = () => require('dk-scripted');\n"),
+            (
+                "package.json",
+                r#"{"name":"t","version":"1.0.0","dependencies":{"dk-scripted":"^1.0.0"}}"#,
+            ),
+            ("package-lock.json", &lock.to_string()),
+        ],
+    );
+    let mut request = python_request(
+        "js-lock",
+        &code,
+        "scratch",
+        Target::Layout(out.clone()),
+        &tmp.path().join("cache"),
+    );
+    request.language = Language::JavaScript;
+    request.entry_point = "index.js".into();
+    request.wrapper_dir = wrapper_dir(Language::JavaScript);
+    let mut log = Vec::new();
+    let built = build(&request, &mut |l| log.push(l))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let log = log.join("\n");
+    assert!(log.contains("dependency layer: npm ci"), "the lockfile is installed with npm ci:\n{log}");
+    let config = skopeo_json(&["inspect", "--config", &built.image]);
+    assert!(
+        config["history"].to_string().contains("dependencies (package-lock.json sha256:"),
+        "the layer comes from the lockfile: {config}"
+    );
+    let deps = built.dependency_layer.expect("a dependency layer");
+    let names = tar_names(&fs::read(out.join("blobs/sha256").join(&deps[7..])).unwrap());
+    assert!(
+        names.contains(&"algorithm/node_modules/dk-scripted/index.js".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.ends_with("postinstall-ran")),
+        "the package's postinstall script ran: {names:?}"
+    );
+}

@@ -8,6 +8,7 @@
 //! the same image, so they are never built twice. Uploads are kept by
 //! checksum, so any build can be rerun later.
 
+mod pull_auth;
 mod run;
 pub mod settings;
 
@@ -128,6 +129,7 @@ impl Builds {
                 return Ok(ApplyOutcome { build_id: Some(build.build_id), messages });
             }
         }
+        let why = self.why_build(spec, upload.checksum, upload.force_build).await?;
         let upload_path = self.keep_upload(upload.bytes, upload.checksum)?;
         if self.inner.store.get_algorithm(&spec.name).await?.is_none() {
             // Usable by the process executor at once; the image comes with the build.
@@ -147,13 +149,37 @@ impl Builds {
                 rerun_of: None,
             })
             .await?;
-        messages.push(format!(
-            "build {} started ({} backend){}",
-            record.build_id,
-            record.backend,
-            if upload.force_build { ", forced" } else { "" }
-        ));
+        messages.push(format!("build {} started ({} backend): {why}", record.build_id, record.backend));
         Ok(ApplyOutcome { build_id: Some(record.build_id), messages })
+    }
+
+    /// Which of the build's inputs differ from the algorithm's latest build.
+    async fn why_build(&self, spec: &AlgorithmSpec, checksum: &str, forced: bool) -> Result<String, ApiError> {
+        if forced {
+            return Ok("forceBuild".into());
+        }
+        let builds = self.inner.store.list_builds(&spec.name).await?;
+        let Some(last) = builds.first() else { return Ok("first build of this algorithm".into()) };
+        let show = |v: Option<String>| v.map(|s| format!("'{s}'")).unwrap_or_else(|| "unset".into());
+        let env = |s: &AlgorithmSpec| s.env.map(|e| format!("{e:?}").to_lowercase());
+        let mut changed = Vec::new();
+        if last.checksum != checksum {
+            changed.push("the code changed".to_string());
+        }
+        for (what, old, new) in [
+            ("env", env(&last.spec), env(spec)),
+            ("baseImage", last.spec.base_image.clone(), spec.base_image.clone()),
+            ("dependencyInstallCmd", last.spec.dependency_install_cmd.clone(), spec.dependency_install_cmd.clone()),
+        ] {
+            if old != new {
+                changed.push(format!("{what} changed from {} to {}", show(old), show(new)));
+            }
+        }
+        Ok(if changed.is_empty() {
+            format!("the inputs of build {} (status {}), which left no image", last.build_id, last.status)
+        } else {
+            changed.join(", ")
+        })
     }
 
     /// Build again from the stored upload of `build_id`.

@@ -109,6 +109,7 @@ impl Builds {
             wrapper_dir: self.inner.wrappers_dir.join(env_dir).join(wrapper),
             template_dir: self.inner.wrappers_dir.join(env_dir),
             target,
+            pull_registries: settings.pull_registries.clone(),
             cache_dir: self.inner.cache_dir.clone(),
             extra_ca_bundle: settings.extra_ca_bundle.clone(),
             cancel: live.cancel.clone(),

@@ -35,6 +35,8 @@ pub struct BuildSettings {
     pub backend: BackendChoice,
     /// Where images are pushed; `None` writes OCI layouts under `layout_dir`.
     pub registry: Option<RegistrySettings>,
+    /// Credentials and plain-HTTP flags of the registries base images come from.
+    pub pull_registries: Vec<RegistrySettings>,
     pub layout_dir: PathBuf,
     /// Default base images per language (an algorithm's `baseImage` wins).
     pub base_python: String,
@@ -74,6 +76,7 @@ impl BuildSettings {
         BuildSettings {
             backend: BackendChoice::None,
             registry: None,
+            pull_registries: Vec::new(),
             layout_dir,
             base_python: "python:3.11-slim".into(),
             base_javascript: "node:18-slim".into(),
@@ -85,15 +88,18 @@ impl BuildSettings {
 
     /// Values that must never appear in a log or an API answer.
     pub fn secrets(&self) -> Vec<String> {
-        let Some(r) = &self.registry else { return Vec::new() };
-        let mut out: Vec<String> = [&r.username, &r.password].into_iter().flatten().map(|s| s.expose().to_string()).collect();
-        // The base64 `user:password` of a Basic header or a docker config.
-        if let (Some(u), Some(p)) = (&r.username, &r.password) {
-            use base64::Engine as _;
-            out.push(base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", u.expose(), p.expose())));
+        let mut out = Vec::new();
+        for r in self.registry.iter().chain(&self.pull_registries) {
+            let mut mine: Vec<String> = [&r.username, &r.password].into_iter().flatten().map(|s| s.expose().to_string()).collect();
+            // The base64 `user:password` of a Basic header or a docker config.
+            if let (Some(u), Some(p)) = (&r.username, &r.password) {
+                use base64::Engine as _;
+                mine.push(base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", u.expose(), p.expose())));
+            }
+            // A username alone is not a secret worth hiding in every line.
+            mine.retain(|s| s.len() >= 4 && Some(s.as_str()) != r.username.as_ref().map(|u| u.expose()));
+            out.extend(mine);
         }
-        // A username alone is not a secret worth hiding in every line.
-        out.retain(|s| s.len() >= 4 && Some(s.as_str()) != r.username.as_ref().map(|u| u.expose()));
         out
     }
 }
@@ -155,6 +161,17 @@ pub struct BuildArgs {
     /// Talk plain HTTP to the registry (loopback registries always are).
     #[arg(long)]
     pub registry_insecure: bool,
+    /// Credentials for pulling base images, as a docker config.json (what
+    /// `docker login` writes: {"auths": {"HOST": {"auth": "base64(user:pass)"}}}).
+    /// Base images in the push registry use its credentials already. The
+    /// kaniko backend reads pull credentials from --kaniko-registry-secret.
+    #[arg(long, env = "DISTRIBUTEDKUBE_BASE_REGISTRY_AUTH", value_name = "CONFIG_JSON")]
+    pub base_registry_auth: Option<PathBuf>,
+    /// Pull base images from HOST over plain HTTP (repeat for several;
+    /// loopback registries always are). The docker backend needs HOST in the
+    /// Engine's insecure-registries too.
+    #[arg(long, value_name = "HOST")]
+    pub base_registry_insecure: Vec<String>,
     /// How images are built: native (no daemon), docker (Docker Engine), kaniko
     /// (Kubernetes Jobs), or none [default: native with --registry or
     /// --image-layout-dir, else none: the process executor runs code as uploaded].
@@ -204,12 +221,19 @@ impl BuildArgs {
             None if registry.is_some() || self.image_layout_dir.is_some() => BackendChoice::Native,
             None => BackendChoice::None,
         };
+        if backend == BackendChoice::Kaniko && self.base_registry_auth.is_some() {
+            anyhow::bail!(
+                "--base-registry-auth is not read by the kaniko backend: build pods pull with the docker config in --kaniko-registry-secret; add the base registry's entry there"
+            );
+        }
+        let pull_registries = super::pull_auth::pull_registries(self.base_registry_auth.as_deref(), &self.base_registry_insecure)?;
         if let Some(ca) = &self.extra_ca_bundle {
             anyhow::ensure!(ca.is_file(), "--extra-ca-bundle {} is not a file", ca.display());
         }
         Ok(BuildSettings {
             backend,
             registry,
+            pull_registries,
             layout_dir: self.image_layout_dir.clone().unwrap_or_else(|| data_dir.join("images")),
             base_python: self.base_image_python.clone(),
             base_javascript: self.base_image_nodejs.clone(),

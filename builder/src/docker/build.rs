@@ -34,8 +34,8 @@ pub(super) struct Build<'a> {
     /// `repository:version`.
     pub tag: &'a str,
     pub no_cache: bool,
-    /// For pulling a base image from the target registry.
-    pub credentials: Option<DockerCredentials>,
+    /// For pulling the base image: credentials per registry host.
+    pub credentials: HashMap<String, DockerCredentials>,
     pub log: &'a BuildLog,
     pub redactor: &'a Redactor<'a>,
     pub cancel: &'a CancellationToken,
@@ -54,10 +54,7 @@ impl Build<'_> {
             .buildargs(&self.args)
             .labels(&self.labels)
             .build();
-        let registry_config = self.credentials.clone().and_then(|c| {
-            let host = c.serveraddress.clone()?;
-            Some(HashMap::from([(host, c)]))
-        });
+        let registry_config = Some(self.credentials.clone()).filter(|c| !c.is_empty());
         let mut output = Output::new(self.log, self.redactor);
         let mut stream = self.docker.build_image(
             options,

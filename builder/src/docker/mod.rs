@@ -87,7 +87,7 @@ impl DockerBackend {
             labels,
             tag: &tagged,
             no_cache: self.no_cache,
-            credentials: push::credentials(settings),
+            credentials: push::pull_credentials(settings, &job.pull_registries),
             log,
             redactor: &redactor,
             cancel: &job.cancel,

@@ -2,6 +2,8 @@
 //! streams per-layer progress into the build log and returns the manifest
 //! digest the registry answered.
 
+use std::collections::HashMap;
+
 use bollard::auth::DockerCredentials;
 use bollard::models::PushImageInfo;
 use bollard::query_parameters::PushImageOptionsBuilder;
@@ -38,6 +40,26 @@ pub(super) fn credentials(settings: &RegistrySettings) -> Option<DockerCredentia
         serveraddress: Some(settings.host.clone()),
         ..Default::default()
     })
+}
+
+/// What the Engine needs to pull a base image from the push registry or any
+/// of `pull`, keyed by host.
+pub(super) fn pull_credentials(
+    target: &RegistrySettings,
+    pull: &[RegistrySettings],
+) -> HashMap<String, DockerCredentials> {
+    std::iter::once(target)
+        .chain(pull)
+        .filter_map(|s| {
+            // The Engine knows Docker Hub by its v1 index address.
+            let key = if crate::native::registry::same_host(&s.host, "docker.io") {
+                "https://index.docker.io/v1/".to_string()
+            } else {
+                s.host.clone()
+            };
+            Some((key, credentials(s)?))
+        })
+        .collect()
 }
 
 /// Pushes `repository:tag` and returns its manifest digest (`sha256:…`).

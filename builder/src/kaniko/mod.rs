@@ -126,11 +126,13 @@ impl KanikoBackend {
             destination: tagged.clone(),
             cache_repo: settings.cache_repo_for(registry),
             build_args: build_args(job),
-            insecure_registries: if registry.insecure_http {
-                vec![registry.host.clone()]
-            } else {
-                Vec::new()
-            },
+            // Pull credentials come from the registry secret; plain HTTP
+            // is a flag per host.
+            insecure_registries: std::iter::once(registry)
+                .chain(&job.pull_registries)
+                .filter(|r| r.insecure_http)
+                .map(|r| r.host.clone())
+                .collect(),
             context_url: settings.context_url_for(&job.build_id, &staged.token),
         };
         let spec = job_spec(settings, &inputs)?;

@@ -41,7 +41,7 @@ pub async fn build(request: &BuildRequest, log: Log<'_>) -> Result<BuildOutput, 
         BaseSource::Registry(r) => Some(r.resolve_registry().to_string()),
         _ => None,
     };
-    let registry = Registry::new(target_settings, base_host.as_deref());
+    let registry = Registry::new(target_settings, base_host.as_deref(), &request.pull_registries);
     let (base, verb) = match &source {
         BaseSource::Scratch => (BaseImage::scratch(), "using base"),
         BaseSource::Layout(r) => (layout::read_base(r, &request.base_image)?, "reading base"),

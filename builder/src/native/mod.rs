@@ -68,6 +68,9 @@ pub struct BuildRequest {
     /// `/opt/distributedkube/distributedkube_wrapper` or `/opt/distributedkube/wrapper`).
     pub wrapper_dir: PathBuf,
     pub target: Target,
+    /// Credentials and plain-HTTP flags for the base image's registry, when
+    /// it is not the target (see [`BuildJob`](crate::BuildJob)).
+    pub pull_registries: Vec<RegistrySettings>,
     /// Layers and dependency installs are cached here across builds.
     pub cache_dir: PathBuf,
     /// `X.Y`, the image's Python, for choosing wheels.
@@ -102,6 +105,7 @@ impl BuildRequest {
             base_image: base_image.into(),
             wrapper_dir: wrapper_dir.into(),
             target,
+            pull_registries: Vec::new(),
             cache_dir: cache_dir.into(),
             python_version: DEFAULT_PYTHON_VERSION.into(),
             installers: Installers::default(),
@@ -175,7 +179,7 @@ pub async fn push_image(
         .map(|l| image::descriptor(layer::LAYER_MEDIA_TYPE, &l.digest, l.size))
         .collect::<Result<Vec<_>, _>>()?;
     let image = image::finish(config, descriptors)?;
-    let registry = registry::Registry::new(Some(settings), None);
+    let registry = registry::Registry::new(Some(settings), None, &[]);
     let refs: Vec<&Layer> = layers.iter().collect();
     let stats = registry
         .push(&target, None, &image, &refs, &mut |_| {})

@@ -130,16 +130,33 @@ pub fn is_loopback(host: &str) -> bool {
 pub(crate) struct Registry {
     client: Client,
     target: Option<RegistrySettings>,
+    /// Settings for registries images are only pulled from.
+    pull: Vec<RegistrySettings>,
+}
+
+/// `true` when `a` and `b` name the same registry (Docker Hub has several names).
+pub fn same_host(a: &str, b: &str) -> bool {
+    fn canonical(h: &str) -> &str {
+        let h = h.trim_start_matches("https://").trim_start_matches("http://");
+        let h = h.split('/').next().unwrap_or(h);
+        match h {
+            "docker.io" | "index.docker.io" | "registry-1.docker.io" => "docker.io",
+            other => other,
+        }
+    }
+    canonical(a).eq_ignore_ascii_case(canonical(b))
 }
 
 impl Registry {
-    /// Plain HTTP is used for the target if it says so, and for the base
-    /// image's host when that is the (insecure) target or a loopback address.
-    pub(crate) fn new(target: Option<&RegistrySettings>, base_host: Option<&str>) -> Self {
+    /// Plain HTTP is used for the target and each of `pull` that says so,
+    /// and for the base image's host when it is a loopback address.
+    pub(crate) fn new(target: Option<&RegistrySettings>, base_host: Option<&str>, pull: &[RegistrySettings]) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut insecure = Vec::new();
-        if let Some(t) = target.filter(|t| t.insecure_http) {
-            insecure.push(t.host.clone());
+        for r in target.into_iter().chain(pull).filter(|r| r.insecure_http) {
+            if !insecure.contains(&r.host) {
+                insecure.push(r.host.clone());
+            }
         }
         if let Some(h) = base_host.filter(|h| is_loopback(h) && !insecure.iter().any(|i| i == h)) {
             insecure.push(h.to_string());
@@ -165,23 +182,37 @@ impl Registry {
         Registry {
             client: Client::new(config),
             target: target.cloned(),
+            pull: pull.to_vec(),
         }
     }
 
-    /// Credentials for `host`: the target's when it is the target, else none.
+    /// The settings that hold `host`'s credentials: the target's when it is
+    /// the target, else the first pull registry with that host.
+    fn settings_for(&self, host: &str) -> Option<&RegistrySettings> {
+        self.target
+            .iter()
+            .filter(|t| t.host == host)
+            .chain(self.pull.iter().filter(|p| same_host(&p.host, host)))
+            .next()
+    }
+
     fn auth_for(&self, host: &str) -> RegistryAuth {
-        match &self.target {
-            Some(t) if t.host == host => t.auth(),
-            _ => RegistryAuth::Anonymous,
-        }
+        self.settings_for(host).map(RegistrySettings::auth).unwrap_or(RegistryAuth::Anonymous)
     }
 
-    fn err(reference: &Reference, e: impl fmt::Display) -> BuildError {
+    fn err(&self, reference: &Reference, e: impl fmt::Display) -> BuildError {
         let mut message = e.to_string();
-        if message.contains("401 Unauthorized") || message.contains("403 Forbidden") {
-            message.push_str(
-                " (the registry refused access: check the registry's username and password)",
-            );
+        let lower = message.to_lowercase();
+        let refused = ["unauthorized", "not authorized", "403 forbidden", "denied", "authentication required"];
+        if refused.iter().any(|r| lower.contains(r)) {
+            let host = reference.resolve_registry();
+            let hint = match self.settings_for(host) {
+                Some(s) if s.username.is_some() || s.password.is_some() => {
+                    "check the registry's username and password".to_string()
+                }
+                _ => format!("no credentials are set for {host}; give them as pull credentials for this registry"),
+            };
+            message.push_str(&format!(" (the registry refused access: {hint})"));
         }
         BuildError::Registry {
             registry: reference.resolve_registry().to_string(),
@@ -195,7 +226,7 @@ impl Registry {
             self.client
                 .auth(reference, &auth, op)
                 .await
-                .map_err(|e| Self::err(reference, e))?;
+                .map_err(|e| self.err(reference, e))?;
         } else {
             self.client
                 .store_auth_if_needed(reference.resolve_registry(), &auth)
@@ -225,7 +256,7 @@ impl Registry {
             .client
             .pull_manifest_raw(reference, &auth, &accept)
             .await
-            .map_err(|e| Self::err(reference, e))?;
+            .map_err(|e| self.err(reference, e))?;
         let mut platform_ref = reference.clone();
         if is_index(&body) {
             let index: ImageIndex = serde_json::from_slice(&body)
@@ -238,7 +269,7 @@ impl Registry {
                 .client
                 .pull_manifest_raw(&platform_ref, &auth, &accept)
                 .await
-                .map_err(|e| Self::err(reference, e))?;
+                .map_err(|e| self.err(reference, e))?;
         }
         let manifest: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| base_err(reference, format!("unreadable manifest: {e}")))?;
@@ -257,7 +288,7 @@ impl Registry {
                 self.client
                     .pull_blob(&platform_ref, config_digest, &mut config)
                     .await
-                    .map_err(|e| Self::err(reference, e))?;
+                    .map_err(|e| self.err(reference, e))?;
                 if let Some(c) = cache {
                     let _ = c.put_bytes(&config);
                 }
@@ -278,7 +309,7 @@ impl Registry {
         self.client
             .pull_blob(reference, digest, &mut bytes)
             .await
-            .map_err(|e| Self::err(reference, e))?;
+            .map_err(|e| self.err(reference, e))?;
         Ok(bytes)
     }
 
@@ -308,7 +339,7 @@ impl Registry {
                 .client
                 .blob_exists(target, &digest)
                 .await
-                .map_err(|e| Self::err(target, e))?
+                .map_err(|e| self.err(target, e))?
             {
                 log(format!("blob {digest}: already in the registry"));
                 stats.skipped.push(digest);
@@ -320,7 +351,7 @@ impl Registry {
                     .map_err(|e| BuildError::io("reading layer", e))?,
                 None => {
                     let base = base
-                        .ok_or_else(|| Self::err(target, format!("no source for blob {digest}")))?;
+                        .ok_or_else(|| self.err(target, format!("no source for blob {digest}")))?;
                     if base.resolve_registry() == target.resolve_registry()
                         && self.client.mount_blob(target, base, &digest).await.is_ok()
                     {
@@ -334,7 +365,7 @@ impl Registry {
             self.client
                 .push_blob(target, bytes, &digest)
                 .await
-                .map_err(|e| Self::err(target, e))?;
+                .map_err(|e| self.err(target, e))?;
             log(format!("blob {digest}: uploaded"));
             stats.uploaded.push(digest);
         }
@@ -342,21 +373,21 @@ impl Registry {
             .client
             .blob_exists(target, &image.config_digest)
             .await
-            .map_err(|e| Self::err(target, e))?
+            .map_err(|e| self.err(target, e))?
         {
             stats.skipped.push(image.config_digest.clone());
         } else {
             self.client
                 .push_blob(target, image.config.clone(), &image.config_digest)
                 .await
-                .map_err(|e| Self::err(target, e))?;
+                .map_err(|e| self.err(target, e))?;
             stats.uploaded.push(image.config_digest.clone());
         }
         let content_type = MANIFEST_MEDIA_TYPE.parse().expect("a valid header value");
         self.client
             .push_manifest_raw(target, image.manifest.clone(), content_type)
             .await
-            .map_err(|e| Self::err(target, e))?;
+            .map_err(|e| self.err(target, e))?;
         Ok(stats)
     }
 }

@@ -168,7 +168,7 @@ impl PoolExecutor {
             .values()
             .filter_map(|p| p.queue.top_priority().map(|top| (top, p.clone())))
             .collect();
-        pools.sort_by(|a, b| b.0.cmp(&a.0));
+        pools.sort_by_key(|p| std::cmp::Reverse(p.0));
         for (_, pool) in pools {
             self.ensure_workers(&pool);
         }
