@@ -115,10 +115,12 @@ async fn one_client_at_a_time_replay_on_reconnect_and_silence_is_fine() {
     let refused = next_command(&mut second).await;
     assert_eq!(refused["command"], "alreadyConnectedError", "{refused}");
     assert_eq!(next_command(&mut second).await["closed"], 4001);
-    // ...and the first one finishes it.
+    // ...and the first one finishes it, sending its output as logData on the way.
     send(&mut first, "initialized", Value::Null).await;
     assert_eq!(next_command(&mut first).await["command"], "start");
     send(&mut first, "started", Value::Null).await;
+    send(&mut first, "logData", json!(["dk-debug: stopped at line 3", "dk-debug: x = 2"])).await;
+    send(&mut first, "logData", json!("dk-debug: one string")).await;
     let i = &init["data"]["input"];
     send(&mut first, "done", json!(i[0].as_i64().unwrap() * i[1].as_i64().unwrap())).await;
 
@@ -153,6 +155,61 @@ async fn one_client_at_a_time_replay_on_reconnect_and_silence_is_fine() {
     assert_eq!(status["status"], "completed", "{status}");
     let (_, results) = h.get(&format!("/exec/results/{job}")).await;
     assert_eq!(results_of(&results), vec![json!(30)]);
+    // The debugger's logData is in the log of the task it was sent for.
+    let tasks = h.tasks(&job).await;
+    let log_of = |index: u64| -> Vec<String> {
+        let task = tasks.iter().find(|t| t["nodeName"] == "Multiply" && t["batchIndex"] == index).unwrap_or_else(|| panic!("{tasks:?}"));
+        task["log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
+    };
+    let first_log = log_of(1);
+    for line in ["dk-debug: stopped at line 3", "dk-debug: x = 2", "dk-debug: one string"] {
+        assert!(first_log.iter().any(|l| l.contains(line)), "{line} missing from {first_log:?}");
+    }
+    assert!(!log_of(2).iter().any(|l| l.contains("dk-debug")), "{:?}", log_of(2));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_rerun_of_a_debug_rerun_needs_no_debugger() {
+    let h = Harness::start().await;
+    with_numbers_algorithms(&h).await;
+    let (status, _) = h.run_to_end(&numbers_pipeline()).await;
+    let original = status["jobId"].as_str().unwrap().to_string();
+    // From Multiply with debug: it waits for a debugger; nobody comes, so stop it.
+    let (_, body) = h.post("/exec/caching", &json!({"jobId": original, "nodeName": "Multiply", "debug": true})).await;
+    let debug_job = body["jobId"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while h.get(&format!("/exec/status/{debug_job}")).await.1["nodes"][1]["waiting"].is_null() {
+        assert!(Instant::now() < deadline, "the debug rerun never waited for a debugger");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.post("/exec/stop", &json!({"jobId": debug_job})).await;
+    assert_eq!(h.wait(&debug_job, Duration::from_secs(10)).await["status"], "stopped");
+
+    // Rerunning that job without debug, from a node or whole: no debugger needed.
+    let (_, body) = h.post("/exec/caching", &json!({"jobId": debug_job, "nodeName": "Multiply"})).await;
+    let plain = body["jobId"].as_str().unwrap().to_string();
+    let status = h.wait(&plain, Duration::from_secs(30)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_ne!(status["nodes"][1]["debug"], true, "{status}");
+    let (_, results) = h.get(&format!("/exec/results/{plain}")).await;
+    assert_eq!(results_of(&results), vec![json!(30)]);
+    let (_, body) = h.post("/exec/rerun", &json!({"jobId": debug_job})).await;
+    let whole = body["jobId"].as_str().unwrap().to_string();
+    assert_eq!(h.wait(&whole, Duration::from_secs(30)).await["status"], "completed");
+    // A pipeline's own debug node stays a debug node on a rerun.
+    let (_, body) = h.post("/exec/raw", &debug_numbers()).await;
+    let own = body["jobId"].as_str().unwrap().to_string();
+    h.post("/exec/stop", &json!({"jobId": own})).await;
+    h.wait(&own, Duration::from_secs(10)).await;
+    let (_, body) = h.post("/exec/rerun", &json!({"jobId": own})).await;
+    let again = body["jobId"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while h.get(&format!("/exec/status/{again}")).await.1["nodes"][1]["waiting"].is_null() {
+        assert!(Instant::now() < deadline, "the pipeline's debug node lost its debug kind on rerun");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.post("/exec/stop", &json!({"jobId": again})).await;
     h.stop().await;
 }
 

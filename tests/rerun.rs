@@ -108,3 +108,39 @@ async fn wait_any_reruns_are_refused_and_exec_algorithm_runs_one_node() {
     assert_eq!(results_of(&results), vec![json!([7, "x"])]);
     h.stop().await;
 }
+
+/// Batch items that finish in reverse order still reach the rerun node in
+/// batch order, exactly as they reached it in the original job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_gets_its_batch_parent_in_batch_order() {
+    let h = Harness::start().await;
+    let mut slow = python_spec("late");
+    slow["maxWorkers"] = json!(5);
+    h.apply_inline(slow, &[("main.py", "import time\n\ndef start(args):\n    x = args['input'][0]\n    time.sleep((5 - x) * 0.2)\n    return x * 10\n")]).await;
+    h.apply_inline(python_spec("keep"), &[("main.py", "def start(args):\n    return args['input'][0]\n")]).await;
+    let pipeline = json!({"name": "ordered", "nodes": [
+        {"nodeName": "Each", "algorithmName": "late", "input": ["#[1...5]"]},
+        {"nodeName": "Gather", "algorithmName": "keep", "input": ["@Each"]}]});
+    let (status, results) = h.run_to_end(&pipeline).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(results_of(&results), vec![json!([10, 20, 30, 40, 50])]);
+    // The items really finished out of order.
+    let job = status["jobId"].as_str().unwrap().to_string();
+    let mut each: Vec<(String, u64)> = h
+        .tasks(&job)
+        .await
+        .iter()
+        .filter(|t| t["nodeName"] == "Each")
+        .map(|t| (t["ended"].as_str().unwrap().to_string(), t["batchIndex"].as_u64().unwrap()))
+        .collect();
+    each.sort();
+    assert_ne!(each.iter().map(|e| e.1).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5], "finish order: {each:?}");
+
+    let (_, body) = h.post("/exec/caching", &json!({"jobId": job, "nodeName": "Gather"})).await;
+    let rerun = body["jobId"].as_str().unwrap().to_string();
+    assert_eq!(h.wait(&rerun, Duration::from_secs(30)).await["status"], "completed");
+    let (_, results) = h.get(&format!("/exec/results/{rerun}")).await;
+    assert_eq!(results_of(&results), vec![json!([10, 20, 30, 40, 50])]);
+    assert_eq!(node_tasks(&h, &rerun, "Each").await, 0);
+    h.stop().await;
+}

@@ -107,19 +107,35 @@ impl Engine {
     /// `exec/rerun`: the same descriptor and flowInput as job `job_id`, again.
     pub async fn rerun(&self, job_id: &str) -> Result<String, RunnerError> {
         let job = self.job(job_id).await?;
-        self.start_job(job.descriptor, Some(json!({"type": "rerun", "jobId": job_id})), None).await
+        let descriptor = Self::without_flag_debug(&job);
+        self.start_job(descriptor, Some(json!({"type": "rerun", "jobId": job_id})), None).await
+    }
+
+    /// Job `job`'s descriptor without the node a `debug: true` rerun put in
+    /// `debugOverride`: that flag routes a node of the job it starts only,
+    /// while a pipeline's own `kind: debug` and `debugOverride` stay.
+    fn without_flag_debug(job: &JobRecord) -> Pipeline {
+        let mut descriptor = job.descriptor.clone();
+        let trigger = job.status_doc.as_ref().and_then(|s| s.get("trigger"));
+        if let Some(added) = trigger.and_then(|t| t["debugNode"].as_str()) {
+            descriptor.options.debug_override.retain(|n| n != added);
+        }
+        descriptor
     }
 
     /// `exec/caching`: run `node` and everything downstream of it again,
     /// feeding it the stored outputs of its parents from job `job_id`. No
     /// task upstream of `node` runs.
     pub async fn run_from(&self, job_id: &str, node: &str, debug: bool) -> Result<String, RunnerError> {
-        let mut job = self.job(job_id).await?;
-        if debug && !job.descriptor.options.debug_override.iter().any(|n| n == node) {
-            job.descriptor.options.debug_override.push(node.to_string());
+        let job = self.job(job_id).await?;
+        let mut descriptor = Self::without_flag_debug(&job);
+        let mut trigger = json!({"type": "caching", "jobId": job_id, "nodeName": node});
+        if debug && !descriptor.options.debug_override.iter().any(|n| n == node) {
+            descriptor.options.debug_override.push(node.to_string());
+            trigger["debugNode"] = json!(node);
         }
         let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
-        let dag = Dag::build(&job.descriptor, &|name| names.contains(name))?;
+        let dag = Dag::build(&descriptor, &|name| names.contains(name))?;
         if dag.node(node).is_none() {
             return Err(RunnerError::Invalid(format!(
                 "node '{node}' is not in pipeline '{}' of job '{job_id}'",
@@ -146,8 +162,7 @@ impl Engine {
                 reused.outputs.insert(n.to_string(), output);
             }
         }
-        let trigger = json!({"type": "caching", "jobId": job_id, "nodeName": node});
-        self.start_job(job.descriptor, Some(trigger), Some(reused)).await
+        self.start_job(descriptor, Some(trigger), Some(reused)).await
     }
 
     /// A node's stored output in job `job_id`, or, when that job was itself a
