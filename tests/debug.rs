@@ -251,3 +251,62 @@ async fn off_loopback_the_debug_endpoint_needs_its_token() {
     assert_eq!(h.wait(&job, Duration::from_secs(30)).await["status"], "completed");
     h.stop().await;
 }
+
+/// A debug client flooding the server with logData (1 MiB messages) is
+/// read at the server's pace and its memory stays bounded: the first
+/// 128 MiB raise the server's peak by a few tens of MiB, the next 128 MiB
+/// not at all; the task log keeps its capped share, and the task completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_debug_client_costs_the_server_bounded_memory() {
+    // reqwest is built without a default TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = common::binary::ServerProcess::start(&[], &[]);
+    server.ctl_ok(&["algorithm", "apply", "--f", "fixtures/algorithms/multiply.yml"]);
+    let pipeline = json!({"name": "flood", "nodes": [{"nodeName": "Only", "algorithmName": "multiply", "kind": "debug", "input": [2, 3]}]});
+    let http = reqwest::Client::new();
+    let body: Value = http.post(format!("{}/api/v1/exec/raw", server.endpoint)).json(&pipeline).send().await.unwrap().json().await.unwrap();
+    let job = body["jobId"].as_str().unwrap().to_string();
+    let url = format!("{}/hkube/debug/multiply?encoding=json&hostname=flooder", server.endpoint.replace("http", "ws"));
+    let mut c = tokio_tungstenite::connect_async(url).await.expect("debug endpoint accepts").0;
+    let init = next_command(&mut c).await;
+    assert_eq!(init["command"], "initialize", "{init}");
+    send(&mut c, "initialized", Value::Null).await;
+    assert_eq!(next_command(&mut c).await["command"], "start");
+    send(&mut c, "started", Value::Null).await;
+
+    let line = "y".repeat(1024 * 1024);
+    let tasks_url = format!("{}/api/v1/exec/tasks/{job}", server.endpoint);
+    // A send returns once its bytes are in the socket buffers (a few MiB),
+    // so the client can't run ahead of the server by more than that.
+    let mut peaks = vec![server.memory_kib("VmHWM") / 1024];
+    for messages in [128, 128] {
+        for _ in 0..messages {
+            send(&mut c, "logData", json!([line])).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        peaks.push(server.memory_kib("VmHWM") / 1024);
+    }
+    send(&mut c, "done", json!(6)).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let s: Value = http.get(format!("{}/api/v1/exec/status/{job}", server.endpoint)).send().await.unwrap().json().await.unwrap();
+        if s["status"] != "active" && s["status"] != "pending" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the flooded task never finished: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status["status"], "completed", "{status}");
+    peaks.push(server.memory_kib("VmHWM") / 1024);
+    // Peak RSS in MiB: before, after 128 MiB, after 256 MiB, at the end.
+    eprintln!("server peak RSS (MiB) before, after 128 MiB, 256 MiB, at the end: {peaks:?}");
+    assert!(peaks[1] - peaks[0] < 48, "the first 128 MiB cost {} MiB: {peaks:?}", peaks[1] - peaks[0]);
+    assert!(peaks[3] - peaks[1] < 24, "the second 128 MiB grew the peak again: {peaks:?}");
+
+    let tasks: Value = http.get(&tasks_url).send().await.unwrap().json().await.unwrap();
+    let log: Vec<&str> = tasks[0]["log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let bytes: usize = log.iter().map(|l| l.len()).sum();
+    assert!(bytes <= 9 * 1024 * 1024, "the task log holds {bytes} bytes");
+    assert!(log.iter().any(|l| l.starts_with("[log truncated")), "the log says it was cut");
+    assert!(log.iter().any(|l| l.ends_with("more bytes cut]")), "long lines are cut");
+}

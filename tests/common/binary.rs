@@ -88,6 +88,19 @@ impl ServerProcess {
         self.output.lock().unwrap().clone()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A `/proc/PID/status` size in KiB, e.g. `VmRSS` or `VmHWM` (the peak).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("the server is running");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.data.path()
     }

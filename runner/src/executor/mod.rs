@@ -75,21 +75,74 @@ pub enum TaskOutcome {
 }
 
 /// Lines a task's worker printed, and what the wrapper sent as `logData`.
+/// Bounded in lines and bytes, so a worker (or a debug client) flooding its
+/// output costs the server at most a few MiB per task.
 #[derive(Debug, Clone, Default)]
-pub struct TaskLog(Arc<Mutex<Vec<String>>>);
+pub struct TaskLog(Arc<Mutex<LogLines>>);
+
+#[derive(Debug, Default)]
+struct LogLines {
+    lines: Vec<String>,
+    bytes: usize,
+    truncated: bool,
+}
 
 impl TaskLog {
-    pub fn push(&self, line: String) {
-        const MAX_LINES: usize = 10_000;
-        let mut lines = self.0.lock().expect("log lock");
-        if lines.len() < MAX_LINES {
-            lines.push(line);
-        } else if lines.len() == MAX_LINES {
-            lines.push(format!("[log truncated after {MAX_LINES} lines]"));
+    pub const MAX_LINES: usize = 10_000;
+    pub const MAX_BYTES: usize = 8 * 1024 * 1024;
+    /// Longer lines keep their first this many bytes.
+    pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+    pub fn push(&self, mut line: String) {
+        let mut log = self.0.lock().expect("log lock");
+        if log.truncated {
+            return;
         }
+        if line.len() > Self::MAX_LINE_BYTES {
+            let mut cut = Self::MAX_LINE_BYTES;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let dropped = line.len() - cut;
+            // A new string: truncating keeps the long line's allocation.
+            line = format!("{} [… {dropped} more bytes cut]", &line[..cut]);
+        }
+        if log.lines.len() >= Self::MAX_LINES || log.bytes + line.len() > Self::MAX_BYTES {
+            log.truncated = true;
+            let note = format!("[log truncated: a task keeps at most {} lines or {} MiB]", Self::MAX_LINES, Self::MAX_BYTES >> 20);
+            log.lines.push(note);
+            return;
+        }
+        log.bytes += line.len();
+        log.lines.push(line);
     }
 
     pub fn lines(&self) -> Vec<String> {
-        self.0.lock().expect("log lock").clone()
+        self.0.lock().expect("log lock").lines.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TaskLog;
+
+    #[test]
+    fn the_log_is_bounded_in_lines_and_bytes() {
+        let log = TaskLog::default();
+        log.push("é".repeat(TaskLog::MAX_LINE_BYTES));
+        let first = &log.lines()[0];
+        assert!(first.len() < TaskLog::MAX_LINE_BYTES + 40 && first.ends_with("more bytes cut]"), "{}", first.len());
+        for _ in 0..1000 {
+            log.push("x".repeat(TaskLog::MAX_LINE_BYTES));
+        }
+        let lines = log.lines();
+        let bytes: usize = lines.iter().map(String::len).sum();
+        assert!(bytes <= TaskLog::MAX_BYTES + 200, "{bytes}");
+        assert!(lines.last().unwrap().starts_with("[log truncated"), "{:?}", lines.last());
+        let small = TaskLog::default();
+        for i in 0..TaskLog::MAX_LINES + 5 {
+            small.push(i.to_string());
+        }
+        assert_eq!(small.lines().len(), TaskLog::MAX_LINES + 1);
     }
 }
