@@ -8,7 +8,7 @@
 mod common;
 
 use common::binary::{test_env, ServerProcess};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::process::Command;
 
 fn skopeo_json(args: &[&str]) -> Value {
@@ -40,17 +40,42 @@ fn numbers_in_containers(backend: &str) {
         ],
         &[],
     );
-    for (name, entrypoint_has) in [("range", "distributedkube_wrapper"), ("multiply", "distributedkube_wrapper"), ("reduce", "wrapper")] {
+    let python_entry = json!(["python3", "-m", "distributedkube_wrapper"]);
+    let node_entry = json!(["node", "/opt/distributedkube/wrapper/index.js"]);
+    let base_layers = |base: &str| skopeo_json(&["inspect", "--tls-verify=false", &format!("docker://{base}")])["Layers"].clone();
+    let (python_layers, node_layers) = (base_layers(&base_python), base_layers(&base_nodejs));
+    let http = tokio::runtime::Runtime::new().unwrap();
+    // reqwest is built without a default TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for (name, entrypoint, entry_file, language, base) in [
+        ("range", &python_entry, "main.py", "python", &python_layers),
+        ("multiply", &python_entry, "main.py", "python", &python_layers),
+        ("reduce", &node_entry, "index.js", "javascript", &node_layers),
+    ] {
         let stdout = server.ctl_ok(&["algorithm", "apply", "--f", &format!("fixtures/algorithms/{name}.yml")]);
         let image = stdout.lines().last().unwrap_or_default().trim().to_string();
         assert!(image.starts_with(&format!("{registry}/{namespace}/{name}@sha256:")), "{name}: apply prints the image: {stdout}");
         let reference = format!("docker://{image}");
-        let manifest = skopeo_json(&["inspect", "--tls-verify=false", "--raw", &reference]);
-        assert!(manifest["layers"].as_array().map(Vec::len).unwrap_or(0) >= 2, "{name}: base and algorithm layers: {manifest}");
+        // Layers: the base image's, unchanged and first, then ours.
+        let inspect = skopeo_json(&["inspect", "--tls-verify=false", &reference]);
+        assert_eq!(inspect["Digest"].as_str(), image.split('@').nth(1), "{name}: the printed digest is the registry's");
+        let (layers, base) = (inspect["Layers"].as_array().unwrap(), base.as_array().unwrap());
+        assert!(layers.len() > base.len() && layers[..base.len()] == base[..], "{name} ({backend}): {layers:?} on base {base:?}");
+        // Config: our wrapper as entrypoint, the protocol's environment, labels.
         let config = skopeo_json(&["inspect", "--tls-verify=false", "--config", &reference]);
-        let entrypoint = config["config"]["Entrypoint"].to_string();
-        assert!(entrypoint.contains(entrypoint_has), "{name} ({backend}): entrypoint {entrypoint}");
-        assert!(config["config"]["Env"].to_string().contains("ALGORITHM_ENTRY_POINT="), "{config}");
+        assert_eq!(&config["config"]["Entrypoint"], entrypoint, "{name} ({backend})");
+        assert_eq!(config["config"]["WorkingDir"], "/algorithm", "{name} ({backend})");
+        let env = config["config"]["Env"].as_array().unwrap();
+        for want in [format!("ALGORITHM_ENTRY_POINT={entry_file}"), "STORAGE_PROTOCOL=v1".to_string()] {
+            assert!(env.contains(&json!(want)), "{name} ({backend}): {want} not in {env:?}");
+        }
+        let labels = &config["config"]["Labels"];
+        assert_eq!(labels["io.distributedkube.algorithm"], name, "{labels}");
+        assert_eq!(labels["io.distributedkube.language"], language, "{labels}");
+        let builds: Value = http.block_on(async {
+            reqwest::get(format!("{}/api/v1/builds/list/{name}", server.endpoint)).await.unwrap().json().await.unwrap()
+        });
+        assert_eq!(labels["io.distributedkube.source-checksum"], builds[0]["checksum"], "{name}: the label names the upload: {builds}");
     }
     server.ctl_ok(&["pipeline", "store", "--f", "fixtures/pipelines/numbers.yml"]);
     let result: Value = serde_json::from_str(&server.ctl_ok(&["--json", "exec", "stored", "numbers"])).expect("JSON result");
