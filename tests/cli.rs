@@ -70,10 +70,18 @@ async fn walkthrough_with_the_cli() {
     assert_eq!(got["env"], "javascript");
     let pipelines: Value = serde_json::from_str(&ok(&h, &["--json", "pipeline", "list"])).unwrap();
     assert_eq!(pipelines[0]["name"], "numbers");
+    let stored: Value = serde_yaml::from_str(&ok(&h, &["pipeline", "get", "numbers"])).unwrap();
+    assert_eq!(stored["nodes"][1]["input"], json!(["#@Range", "@flowInput.mul"]), "{stored}");
+    assert_eq!(stored["flowInput"], json!({"data": 5, "mul": 2}), "{stored}");
     ok(&h, &["pipeline", "delete", "numbers"]);
     let out = ctl(&h, &["pipeline", "get", "numbers"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("pipeline 'numbers' is not stored"), "{}", text(&out.stderr));
+    ok(&h, &["algorithm", "delete", "reduce"]);
+    let names: Vec<Value> = serde_json::from_str::<Value>(&ok(&h, &["--json", "algorithm", "list"])).unwrap().as_array().unwrap().iter().map(|a| a["name"].clone()).collect();
+    assert!(!names.contains(&json!("reduce")) && names.len() == 2, "{names:?}");
+    let out = ctl(&h, &["algorithm", "get", "reduce"]);
+    assert!(!out.status.success(), "a deleted algorithm is gone");
     h.stop().await;
 }
 

@@ -173,6 +173,42 @@ async fn concurrent_pipelines_queue_or_reject() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pipelines_start_waiting_jobs_in_order_and_refuse_bursts_exactly() {
+    let h = Harness::start().await;
+    h.apply_inline(python_spec("sleep"), &[("main.py", SLEEP_PY)]).await;
+    let pipeline = |name: &str, amount: u32, reject: bool, nap: f64| {
+        json!({"name": name, "options": {"concurrentPipelines": {"amount": amount, "rejectOnFailure": reject}},
+               "nodes": [{"nodeName": "Nap", "algorithmName": "sleep", "input": [nap]}]})
+    };
+    // Four jobs queue behind one slot; they start in the order they came.
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        queued.push(h.run(&pipeline("fifo", 1, false, 0.2)).await);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let mut started = Vec::new();
+    for job in &queued {
+        let status = h.wait(job, Duration::from_secs(30)).await;
+        assert_eq!(status["status"], "completed", "{status}");
+        started.push(status["timings"]["started"].as_str().unwrap().to_string());
+    }
+    let mut sorted = started.clone();
+    sorted.sort();
+    assert_eq!(started, sorted, "jobs started in submission order: {queued:?} at {started:?}");
+
+    // Eight requests at once with rejectOnFailure and two slots: exactly two run.
+    let burst = pipeline("burst", 2, true, 0.5);
+    let answers = futures_util::future::join_all((0..8).map(|_| h.post("/exec/raw", &burst))).await;
+    let codes: Vec<u16> = answers.iter().map(|(code, _)| *code).collect();
+    assert_eq!(codes.iter().filter(|c| **c == 200).count(), 2, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 409).count(), 6, "{codes:?}");
+    for (_, body) in answers.iter().filter(|(code, _)| *code == 200) {
+        assert_eq!(h.wait(body["jobId"].as_str().unwrap(), Duration::from_secs(30)).await["status"], "completed");
+    }
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn higher_priority_tasks_jump_the_queue() {
     let h = Harness::start().await;
     let mut spec = python_spec("sleep");

@@ -186,3 +186,37 @@ async fn all_three_encodings_carry_the_same_data_in_python_and_javascript() {
     }
     h.stop().await;
 }
+
+/// What a user's code prints, on stdout or stderr, in Python or JavaScript,
+/// ends up in its task's log; and the code runs in its unpacked upload's
+/// folder, so relative paths find the files uploaded beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prints_reach_the_task_log_and_code_runs_in_its_own_folder() {
+    let h = Harness::start().await;
+    let py = "import os, sys\n\ndef start(args):\n    print('py-out: hello')\n    print('py-err: careful', file=sys.stderr)\n    return {'cwd': os.getcwd(), 'data': open('data.txt').read().strip()}\n";
+    let js = "const fs = require('fs');\nmodule.exports.start = () => {\n  console.log('js-out: hello');\n  console.error('js-err: careful');\n  return { cwd: process.cwd(), data: fs.readFileSync('data.txt', 'utf8').trim() };\n};\n";
+    h.apply_inline(python_spec("printer-py"), &[("main.py", py), ("data.txt", "py-data\n")]).await;
+    h.apply_inline(json!({"name": "printer-js", "env": "javascript", "code": {"entryPoint": "index.js"}}), &[("index.js", js), ("data.txt", "js-data\n")])
+        .await;
+    let (status, results) = h
+        .run_to_end(&json!({"name": "printing", "nodes": [
+            {"nodeName": "Py", "algorithmName": "printer-py", "input": []},
+            {"nodeName": "Js", "algorithmName": "printer-js", "input": []}]}))
+        .await;
+    assert_eq!(status["status"], "completed", "{status}");
+    for (i, (node, data)) in [("Py", "py-data"), ("Js", "js-data")].into_iter().enumerate() {
+        let result = &results["data"][i]["result"];
+        assert_eq!(result["data"], data, "{node} reads the file uploaded beside it: {result}");
+        let cwd = std::path::PathBuf::from(result["cwd"].as_str().unwrap());
+        assert!(cwd.join("data.txt").is_file() && cwd.starts_with(h.data.path()), "{node} runs in its code folder: {cwd:?}");
+    }
+    let tasks = h.tasks(status["jobId"].as_str().unwrap()).await;
+    for (node, lines) in [("Py", ["py-out: hello", "py-err: careful"]), ("Js", ["js-out: hello", "js-err: careful"])] {
+        let task = tasks.iter().find(|t| t["nodeName"] == node).unwrap();
+        let log = task["log"].to_string();
+        for line in lines {
+            assert!(log.contains(line), "{node}: '{line}' not in its task log {log}");
+        }
+    }
+    h.stop().await;
+}

@@ -109,8 +109,14 @@ async fn pipeline_triggers_chain_on_success_only() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(jobs_of(&h, "second").await.len(), 1);
 
-    // A pipeline can't trigger on itself.
+    // A pipeline can't trigger on itself, nor through others (first → second → third → first).
     let (code, body) = h.post("/store/pipelines", &stage("loop", Some("loop"))).await;
     assert_eq!(code, 400, "{body}");
+    let (code, body) = h.put("/store/pipelines", &stage("first", Some("third"))).await;
+    assert_eq!(code, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("first → second → third → first"), "{message}");
+    let (_, stored) = h.get("/store/pipelines/first").await;
+    assert!(stored["triggers"].is_null() || stored["triggers"]["pipelines"] == json!([]), "the refused update changed nothing: {stored}");
     h.stop().await;
 }

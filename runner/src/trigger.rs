@@ -153,9 +153,60 @@ pub async fn run_pipeline_triggers(engine: &Engine, store: &Store, pipeline: &st
     }
 }
 
+/// The chain of pipeline triggers that would lead from `new` back to
+/// itself if it were stored beside `stored` (where it replaces any pipeline
+/// of its name), e.g. `["a", "b", "a"]`: after `a` completes `b` runs,
+/// after `b` completes `a` runs, forever.
+pub fn trigger_cycle(new: &Pipeline, stored: &[Pipeline]) -> Option<Vec<String>> {
+    let all: Vec<&Pipeline> = std::iter::once(new).chain(stored.iter().filter(|p| p.name != new.name)).collect();
+    // Pipelines that run after `name` completes.
+    let after = |name: &str| -> Vec<&str> {
+        all.iter()
+            .filter(|p| p.triggers.as_ref().is_some_and(|t| t.pipelines.iter().any(|n| n == name)))
+            .map(|p| p.name.as_str())
+            .collect()
+    };
+    let mut path = vec![new.name.as_str()];
+    let mut seen = std::collections::HashSet::new();
+    fn walk<'a>(path: &mut Vec<&'a str>, seen: &mut std::collections::HashSet<&'a str>, after: &dyn Fn(&str) -> Vec<&'a str>) -> bool {
+        let current = *path.last().expect("path");
+        for next in after(current) {
+            if next == path[0] {
+                path.push(next);
+                return true;
+            }
+            if seen.insert(next) {
+                path.push(next);
+                if walk(path, seen, after) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    walk(&mut path, &mut seen, &after).then(|| path.into_iter().map(String::from).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pipeline(name: &str, after: &[&str]) -> Pipeline {
+        Pipeline::parse(serde_json::json!({"name": name, "nodes": [{"nodeName": "A", "algorithmName": "x", "input": []}],
+                                           "triggers": {"pipelines": after}}).to_string().as_bytes())
+        .unwrap()
+    }
+
+    #[test]
+    fn trigger_cycles_are_found_through_stored_pipelines() {
+        let stored = vec![pipeline("b", &["a"]), pipeline("c", &["b"]), pipeline("d", &[])];
+        assert_eq!(trigger_cycle(&pipeline("a", &[]), &stored), None);
+        assert_eq!(trigger_cycle(&pipeline("a", &["d"]), &stored), None);
+        assert_eq!(trigger_cycle(&pipeline("a", &["c"]), &stored), Some(vec!["a".into(), "b".into(), "c".into(), "a".into()]));
+        // Replacing a stored pipeline judges its new triggers, not its old ones.
+        assert_eq!(trigger_cycle(&pipeline("b", &["d"]), &[pipeline("a", &["b"]), pipeline("b", &["a"])]), None);
+    }
 
     #[test]
     fn patterns() {

@@ -16,6 +16,16 @@ async fn validated(state: &AppState, body: &[u8]) -> Result<Pipeline, ApiError> 
     let pipeline = Pipeline::parse(body)?;
     let names: HashSet<String> = state.store.algorithm_names().await?.into_iter().collect();
     Dag::build(&pipeline, &|name| names.contains(name))?;
+    // Only a pipeline that runs after others can close a cycle through itself.
+    if pipeline.triggers.as_ref().is_some_and(|t| !t.pipelines.is_empty()) {
+        let stored = state.store.list_pipelines().await?;
+        if let Some(chain) = runner::trigger::trigger_cycle(&pipeline, &stored) {
+            return Err(ApiError::bad_request(format!(
+                "triggers.pipelines would make pipelines trigger each other forever: {} (each runs after the one before it completes)",
+                chain.join(" → ")
+            )));
+        }
+    }
     Ok(pipeline)
 }
 

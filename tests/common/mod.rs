@@ -86,6 +86,12 @@ impl Harness {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        let res = self.client.put(self.url(path)).json(body).send().await.expect("PUT");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn post_raw(&self, path: &str, body: &str, content_type: &str) -> (u16, Value) {
         let res = self
             .client

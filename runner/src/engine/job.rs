@@ -32,6 +32,8 @@ pub(super) struct JobSetup {
     pub flow_input: Value,
     pub live: Arc<LiveJob>,
     pub reused: Reused,
+    /// Already taken (concurrentPipelines with rejectOnFailure).
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// For a rerun from stored results: nodes not to run, and the stored
@@ -85,11 +87,13 @@ pub(super) struct JobRun {
     started_at: Instant,
     /// Nodes taken from an earlier job instead of run (exec/caching).
     skipped: std::collections::HashSet<String>,
+    /// This job's concurrentPipelines permit, held while it is active.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl JobRun {
     pub(super) fn new(engine: Engine, setup: JobSetup) -> JobRun {
-        let JobSetup { job_id, pipeline, dag, runtimes, flow_input, live, reused } = setup;
+        let JobSetup { job_id, pipeline, dag, runtimes, flow_input, live, reused, slot } = setup;
         let mut nodes: HashMap<String, NodeRun> =
             dag.nodes().map(|n| (n.node.node_name.clone(), NodeRun::default())).collect();
         for name in &reused.skip {
@@ -119,6 +123,7 @@ impl JobRun {
             created_at: Instant::now(),
             started_at: Instant::now(),
             skipped: reused.skip,
+            slot,
         }
     }
 
@@ -135,9 +140,8 @@ impl JobRun {
         }
         let ttl = Duration::from_secs(self.pipeline.options.ttl);
         let ttl_deadline = self.created_at + ttl;
-        let slot = self.pipeline.options.concurrent_pipelines.as_ref().map(|c| c.amount);
-        if let Some(amount) = slot {
-            if !self.acquire_slot(amount, ttl_deadline).await {
+        if let Some(amount) = self.pipeline.options.concurrent_pipelines.as_ref().map(|c| c.amount) {
+            if self.slot.is_none() && !self.acquire_slot(amount, ttl_deadline).await {
                 self.finish().await;
                 return;
             }
@@ -174,9 +178,8 @@ impl JobRun {
                 }
             }
         }
-        if slot.is_some() {
-            self.engine.release_slot(&self.pipeline.name);
-        }
+        // Let the next waiting job of this pipeline start.
+        drop(self.slot.take());
         self.finish().await;
     }
 
@@ -184,26 +187,26 @@ impl JobRun {
     /// `amount` jobs of this pipeline are active. `false` if the job was
     /// stopped or its ttl ran out while waiting.
     async fn acquire_slot(&mut self, amount: u32, ttl_deadline: Instant) -> bool {
-        loop {
-            let freed = self.engine.inner.slot_freed.notified();
-            if self.engine.try_take_slot(&self.pipeline.name, amount) {
-                return true;
+        let slots = self.engine.slots(&self.pipeline.name, amount);
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            self.slot = Some(permit);
+            return true;
+        }
+        let reason = format!(
+            "waiting: {amount} job(s) of pipeline '{}' are already active (concurrentPipelines.amount = {amount})",
+            self.pipeline.name
+        );
+        self.update_status(|s| s.reason = Some(reason.clone()));
+        self.persist_status(None).await;
+        tokio::select! {
+            permit = slots.acquire_owned() => {
+                self.slot = Some(permit.expect("slot semaphores are never closed"));
+                true
             }
-            let reason = format!(
-                "waiting: {amount} job(s) of pipeline '{}' are already active (concurrentPipelines.amount = {amount})",
-                self.pipeline.name
-            );
-            if self.live.status.lock().expect("status lock").reason.as_deref() != Some(reason.as_str()) {
-                self.update_status(|s| s.reason = Some(reason.clone()));
-                self.persist_status(None).await;
-            }
-            tokio::select! {
-                _ = freed => {}
-                _ = self.live.stop.cancelled() => return false,
-                _ = tokio::time::sleep_until(ttl_deadline.into()) => {
-                    self.stop_with(format!("the job waited longer than its ttl of {} s and was stopped", self.pipeline.options.ttl));
-                    return false;
-                }
+            _ = self.live.stop.cancelled() => false,
+            _ = tokio::time::sleep_until(ttl_deadline.into()) => {
+                self.stop_with(format!("the job waited longer than its ttl of {} s and was stopped", self.pipeline.options.ttl));
+                false
             }
         }
     }

@@ -46,9 +46,10 @@ struct Inner {
     recorder: Recorder,
     settings: EngineSettings,
     live: Mutex<HashMap<String, Arc<LiveJob>>>,
-    /// Active jobs per pipeline that has `concurrentPipelines`.
-    slots: Mutex<HashMap<String, u32>>,
-    slot_freed: tokio::sync::Notify,
+    /// One semaphore of `amount` permits per pipeline (and amount) with
+    /// `concurrentPipelines`: an active job holds a permit; tokio's
+    /// semaphores are fair, so waiting jobs start in the order they came.
+    slots: Mutex<HashMap<(String, u32), Arc<tokio::sync::Semaphore>>>,
 }
 
 /// A job that is running in this process.
@@ -78,7 +79,6 @@ impl Engine {
                 settings,
                 live: Mutex::new(HashMap::new()),
                 slots: Mutex::new(HashMap::new()),
-                slot_freed: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -196,13 +196,18 @@ impl Engine {
         if routes_debug && self.inner.debug.is_none() {
             return Err(RunnerError::Invalid("this server has no debug proxy to route debug nodes to".into()));
         }
+        // Refusing takes the slot in the same step as checking it, so a burst
+        // of requests can't all pass the check.
+        let mut slot = None;
         if let Some(c) = pipeline.options.concurrent_pipelines.as_ref().filter(|c| c.reject_on_failure) {
-            let active = self.inner.slots.lock().expect("slots lock").get(&pipeline.name).copied().unwrap_or(0);
-            if active >= c.amount {
-                return Err(RunnerError::Conflict(format!(
-                    "pipeline '{}' already has {active} active job(s), the most its concurrentPipelines.amount allows; refused because rejectOnFailure is set",
-                    pipeline.name
-                )));
+            match self.slots(&pipeline.name, c.amount).try_acquire_owned() {
+                Ok(permit) => slot = Some(permit),
+                Err(_) => {
+                    return Err(RunnerError::Conflict(format!(
+                        "pipeline '{}' already has {} active job(s), the most its concurrentPipelines.amount allows; refused because rejectOnFailure is set",
+                        pipeline.name, c.amount
+                    )))
+                }
             }
         }
 
@@ -267,6 +272,7 @@ impl Engine {
             flow_input,
             live,
             reused: reused.unwrap_or_default(),
+            slot,
         };
         let run = job::JobRun::new(self.clone(), setup);
         tokio::spawn(run.drive());
@@ -337,22 +343,15 @@ impl Engine {
         Ok(out)
     }
 
-    fn try_take_slot(&self, pipeline: &str, amount: u32) -> bool {
-        let mut slots = self.inner.slots.lock().expect("slots lock");
-        let active = slots.entry(pipeline.to_string()).or_insert(0);
-        if *active < amount {
-            *active += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn release_slot(&self, pipeline: &str) {
-        if let Some(active) = self.inner.slots.lock().expect("slots lock").get_mut(pipeline) {
-            *active = active.saturating_sub(1);
-        }
-        self.inner.slot_freed.notify_waiters();
+    /// The active-job permits of `pipeline` with `concurrentPipelines.amount`.
+    fn slots(&self, pipeline: &str, amount: u32) -> Arc<tokio::sync::Semaphore> {
+        self.inner
+            .slots
+            .lock()
+            .expect("slots lock")
+            .entry((pipeline.to_string(), amount))
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(amount as usize)))
+            .clone()
     }
 
     /// Stop a pending or active job. Returns the ids stopped.
