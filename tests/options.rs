@@ -296,3 +296,37 @@ async fn resources_are_a_budget_and_waiting_says_for_what() {
     assert!(status["error"]["message"].as_str().unwrap().contains("needs cpu 2 but the machine's budget is cpu 1"), "{status}");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_is_a_budget_too_and_waiting_names_it() {
+    // Plenty of cpu, memory for one 256Mi worker at a time.
+    let h = Harness::start_with(|c| {
+        c.cpu_budget = 8.0;
+        c.mem_budget = 300 * 1024 * 1024;
+    })
+    .await;
+    let mut big = python_spec("big");
+    big["resources"] = json!({"cpu": 0.1, "mem": "256Mi"});
+    big["maxWorkers"] = json!(3);
+    h.apply_inline(big, &[("main.py", PID_SLEEP_PY)]).await;
+    let job = h
+        .run(&json!({"name": "big", "flowInput": {"naps": [0.5, 0.5, 0.5]},
+                     "nodes": [{"nodeName": "B", "algorithmName": "big", "input": ["#@flowInput.naps"]}]}))
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let waiting = loop {
+        let (_, status) = h.get(&format!("/exec/status/{job}")).await;
+        if let Some(w) = status["nodes"][0]["waiting"].as_str() {
+            break w.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "B never said it waits: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(waiting.contains("waiting for resources") && waiting.contains("mem"), "{waiting}");
+    let status = h.wait(&job, Duration::from_secs(30)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let (_, results) = h.get(&format!("/exec/results/{job}")).await;
+    let pids: std::collections::HashSet<i64> = results_of(&results).iter().map(|p| p.as_i64().unwrap()).collect();
+    assert_eq!(pids.len(), 1, "300Mi holds one 256Mi worker at a time: {pids:?}");
+    h.stop().await;
+}

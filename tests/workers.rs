@@ -68,13 +68,61 @@ async fn openapi_document_and_swagger_ui_are_served() {
     let h = Harness::start().await;
     let (code, doc) = h.get("/openapi.json").await;
     assert_eq!(code, 200);
-    for path in ["/api/v1/exec/raw", "/api/v1/exec/status/{jobId}", "/api/v1/store/algorithms/apply"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    for path in ["/exec/raw", "/exec/status/{jobId}", "/exec/tasks/{jobId}", "/store/algorithms/apply", "/builds/logs/{buildId}",
+                 "/versions/algorithms/apply", "/cron/list", "/webhooks/results/{jobId}", "/debug/{algorithm}"] {
+        assert!(doc["paths"].get(format!("/api/v1{path}")).is_some(), "{path} missing from the OpenAPI document");
+    }
+    // Bodies are the real types: the descriptor, multipart uploads, query parameters.
+    let paths = &doc["paths"];
+    assert_eq!(paths["/api/v1/exec/raw"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Pipeline");
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [("Pipeline", "nodes"), ("Pipeline", "flowInput"), ("Node", "algorithmName"), ("PipelineOptions", "batchTolerance"),
+                            ("AlgorithmSpec", "maxWorkers"), ("JobStatus", "nodes"), ("TaskRecord", "attempts")] {
+        assert!(schemas[schema]["properties"].get(field).is_some(), "{schema}.{field} not in {}", schemas[schema]);
+    }
+    let upload = &paths["/api/v1/store/algorithms/apply"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"];
+    assert_eq!(upload["file"]["format"], "binary", "{upload}");
+    let query: Vec<&str> = paths["/api/v1/exec/jobs"]["get"]["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(query, ["status", "pipelineName", "limit"]);
+    // Every reference resolves.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, v)| if k == "$ref" { out.extend(v.as_str()) } else { refs(v, out) }),
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 20);
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{r}"));
+        assert!(schemas.get(name).is_some(), "{r} points nowhere");
+    }
+    // A real status answer has no field the schema leaves out.
+    with_numbers_algorithms(&h).await;
+    let (status, _) = h.run_to_end(&numbers_pipeline()).await;
+    let documented = |schema: &str| -> Vec<String> { schemas[schema]["properties"].as_object().unwrap().keys().cloned().collect() };
+    for key in status.as_object().unwrap().keys() {
+        assert!(documented("JobStatus").contains(key), "JobStatus.{key} is not documented");
+    }
+    for key in status["nodes"][0].as_object().unwrap().keys() {
+        assert!(documented("NodeStatus").contains(key), "NodeStatus.{key} is not documented");
+    }
+    let task = h.tasks(status["jobId"].as_str().unwrap()).await[0].clone();
+    for key in task.as_object().unwrap().keys() {
+        assert!(documented("TaskRecord").contains(key), "TaskRecord.{key} is not documented");
     }
     let page = h.client.get(h.url("/docs/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().to_lowercase().contains("swagger"));
-    let (code, jobs) = h.get("/exec/jobs?limit=5").await;
-    assert_eq!((code, jobs), (200, json!([])));
+    let (code, jobs) = h.get("/exec/jobs?limit=5&pipelineName=numbers").await;
+    assert_eq!(code, 200);
+    assert_eq!(jobs.as_array().unwrap().len(), 1, "{jobs}");
+    for key in jobs[0].as_object().unwrap().keys() {
+        assert!(documented("JobSummary").contains(key), "JobSummary.{key} is not documented");
+    }
+    let (_, none) = h.get("/exec/jobs?status=failed").await;
+    assert_eq!(none, json!([]));
     h.stop().await;
 }

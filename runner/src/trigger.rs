@@ -30,7 +30,7 @@ pub fn parse_pattern(pattern: &str) -> Result<croner::Cron, String> {
 }
 
 /// One line of `GET /cron/list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CronEntry {
     pub name: String,

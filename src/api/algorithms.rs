@@ -14,9 +14,9 @@ use crate::builds::Upload;
 use runner::algorithm::{AlgorithmSpec, Env};
 
 /// The `options` part of an apply.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ApplyOptions {
+pub struct ApplyOptions {
     #[serde(default)]
     force_build: bool,
     #[serde(default)]

@@ -13,9 +13,9 @@ use super::exec::parse_body;
 use super::{ApiError, AppState};
 use builder::LogEvent;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct BuildRef {
+pub struct BuildRef {
     build_id: String,
 }
 
@@ -124,8 +124,8 @@ pub async fn versions(State(state): State<AppState>, Path(name): Path<String>) -
     Ok(Json(Value::Array(docs)))
 }
 
-#[derive(Deserialize)]
-struct VersionRef {
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct VersionRef {
     name: String,
     version: String,
 }

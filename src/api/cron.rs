@@ -10,7 +10,7 @@ use super::exec::parse_body;
 use super::{ApiError, AppState};
 use runner::trigger;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct NameRequest {
     name: String,
 }

@@ -60,7 +60,7 @@ fn merge_over(stored: &Pipeline, request: &Value) -> Result<Pipeline, ApiError> 
     Ok(Pipeline::parse(&text)?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CachingRequest {
     job_id: String,
@@ -78,7 +78,7 @@ pub async fn caching(State(state): State<AppState>, body: Bytes) -> ApiResult {
     Ok(Json(json!({ "jobId": job_id })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RerunRequest {
     job_id: String,
@@ -91,7 +91,7 @@ pub async fn rerun(State(state): State<AppState>, body: Bytes) -> ApiResult {
     Ok(Json(json!({ "jobId": job_id })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct AlgorithmRequest {
     name: String,
     #[serde(default)]
@@ -111,7 +111,7 @@ pub async fn algorithm(State(state): State<AppState>, body: Bytes) -> ApiResult 
     Ok(Json(json!({ "jobId": job_id })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StopRequest {
     job_id: String,
@@ -144,7 +144,7 @@ pub async fn tasks(State(state): State<AppState>, Path(job_id): Path<String>) ->
     Ok(Json(serde_json::to_value(state.engine.tasks(&job_id).await?).expect("tasks serialize")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobsQuery {
     status: Option<String>,

@@ -211,10 +211,17 @@ impl PoolExecutor {
                 *pool.waiting.lock().expect("waiting lock") = None;
                 true
             }
-            Err(reason) => {
-                *pool.waiting.lock().expect("waiting lock") = Some(reason);
+            Err(mut reason) => {
                 let others: Vec<Arc<Pool>> = self.inner.pools.lock().expect("pools lock").values().cloned().collect();
-                for other in others.iter().filter(|o| !Arc::ptr_eq(o, pool) && o.idle.load(Ordering::SeqCst) > 0) {
+                let idle: Vec<&Arc<Pool>> =
+                    others.iter().filter(|o| !Arc::ptr_eq(o, pool) && o.idle.load(Ordering::SeqCst) > 0).collect();
+                if !idle.is_empty() {
+                    let mut names: Vec<&str> = idle.iter().map(|o| o.runtime.name.as_str()).collect();
+                    names.dedup();
+                    reason.push_str(&format!("; reclaiming idle workers of {}", names.join(", ")));
+                }
+                *pool.waiting.lock().expect("waiting lock") = Some(reason);
+                for other in idle {
                     other.reclaim.notify_waiters();
                 }
                 false

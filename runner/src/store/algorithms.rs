@@ -13,7 +13,7 @@ use crate::algorithm::{Algorithm, AlgorithmSpec};
 use crate::error::RunnerError;
 
 /// One version of an algorithm.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlgorithmVersion {
     pub name: String,

@@ -29,7 +29,7 @@ pub struct NewBuild {
 }
 
 /// A build as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildRecord {
     pub build_id: String,

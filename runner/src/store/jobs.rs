@@ -23,7 +23,7 @@ pub struct JobRecord {
 }
 
 /// One line of `GET /exec/jobs`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobSummary {
     pub job_id: String,
@@ -38,7 +38,7 @@ pub struct JobSummary {
 }
 
 /// One finished task (attempt history comes with retries).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskRecord {
     pub task_id: String,

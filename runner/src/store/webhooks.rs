@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::Store;
 use crate::error::RunnerError;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookDelivery {
     pub job_id: String,
