@@ -155,6 +155,15 @@ async fn impossible_requirements_fail_with_pips_message() {
     assert_eq!(err.http_status(), 422);
 }
 
+/// A JavaScript build of `code` on scratch, written as a layout to `out`.
+fn javascript_request(name: &str, code: &std::path::Path, out: &std::path::Path, cache: &std::path::Path) -> builder::native::BuildRequest {
+    let mut request = python_request(name, code, "scratch", Target::Layout(out.to_path_buf()), cache);
+    request.language = Language::JavaScript;
+    request.entry_point = "index.js".into();
+    request.wrapper_dir = wrapper_dir(Language::JavaScript);
+    request
+}
+
 #[tokio::test]
 async fn javascript_dependencies_go_to_algorithm_node_modules() {
     let tmp = tempfile::tempdir().unwrap();
@@ -172,16 +181,7 @@ async fn javascript_dependencies_go_to_algorithm_node_modules() {
             ),
         ],
     );
-    let mut request = python_request(
-        "js-deps",
-        &code,
-        "scratch",
-        Target::Layout(out.clone()),
-        &tmp.path().join("cache"),
-    );
-    request.language = Language::JavaScript;
-    request.entry_point = "index.js".into();
-    request.wrapper_dir = wrapper_dir(Language::JavaScript);
+    let request = javascript_request("js-deps", &code, &out, &tmp.path().join("cache"));
     let built = build(&request, &mut |_| {}).await.unwrap();
     let deps = built.dependency_layer.expect("a dependency layer");
     let names = tar_names(&fs::read(out.join("blobs/sha256").join(&deps[7..])).unwrap());
@@ -286,16 +286,7 @@ async fn javascript_dependencies_follow_the_lockfile_and_run_no_install_scripts(
             ("package-lock.json", &lock.to_string()),
         ],
     );
-    let mut request = python_request(
-        "js-lock",
-        &code,
-        "scratch",
-        Target::Layout(out.clone()),
-        &tmp.path().join("cache"),
-    );
-    request.language = Language::JavaScript;
-    request.entry_point = "index.js".into();
-    request.wrapper_dir = wrapper_dir(Language::JavaScript);
+    let request = javascript_request("js-lock", &code, &out, &tmp.path().join("cache"));
     let mut log = Vec::new();
     let built = build(&request, &mut |l| log.push(l))
         .await
