@@ -1,7 +1,7 @@
 //! The builder's headline, end to end as a user runs it, with the real
 //! Docker Engine and registry of scripts/test-env.sh: the server binary with
 //! the Docker executor, `distributedkubectl algorithm apply` of range,
-//! multiply (Python) and reduce (JavaScript) from their folders, the images
+//! multiply (Python) and reduce (JavaScript) from tarballs of their folders, the images
 //! checked independently with skopeo, and the `numbers` pipeline run in
 //! containers of those images, giving 30. Once per build backend.
 
@@ -44,6 +44,7 @@ fn numbers_in_containers(backend: &str) {
     let node_entry = json!(["node", "/opt/distributedkube/wrapper/index.js"]);
     let base_layers = |base: &str| skopeo_json(&["inspect", "--tls-verify=false", &format!("docker://{base}")])["Layers"].clone();
     let (python_layers, node_layers) = (base_layers(&base_python), base_layers(&base_nodejs));
+    let uploads = tempfile::tempdir().unwrap();
     let http = tokio::runtime::Runtime::new().unwrap();
     // reqwest is built without a default TLS provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -52,7 +53,16 @@ fn numbers_in_containers(backend: &str) {
         ("multiply", &python_entry, "main.py", "python", &python_layers),
         ("reduce", &node_entry, "index.js", "javascript", &node_layers),
     ] {
-        let stdout = server.ctl_ok(&["algorithm", "apply", "--f", &format!("fixtures/algorithms/{name}.yml")]);
+        // From a tarball, as a user who packed their code would.
+        let tarball = uploads.path().join(format!("{name}.tar.gz"));
+        std::fs::write(&tarball, common::tar_gz_dir(&common::repo().join("fixtures/algorithms").join(name))).unwrap();
+        let spec = std::fs::read_to_string(common::repo().join(format!("fixtures/algorithms/{name}.yml")))
+            .unwrap()
+            .replace(&format!("path: ./{name},"), &format!("path: {},", tarball.display()));
+        assert!(spec.contains(".tar.gz"), "{spec}");
+        let spec_file = uploads.path().join(format!("{name}.yml"));
+        std::fs::write(&spec_file, spec).unwrap();
+        let stdout = server.ctl_ok(&["algorithm", "apply", "--f", spec_file.to_str().unwrap()]);
         let image = stdout.lines().last().unwrap_or_default().trim().to_string();
         assert!(image.starts_with(&format!("{registry}/{namespace}/{name}@sha256:")), "{name}: apply prints the image: {stdout}");
         let reference = format!("docker://{image}");
