@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub webhooks: runner::webhook::WebhookSettings,
     /// How often cron triggers are checked.
     pub cron_tick: Duration,
+    /// The time cron triggers go by (the system clock unless a test shifts it).
+    pub cron_clock: runner::trigger::CronClock,
     /// How often the debug relay pings a developer's connection.
     pub debug_ping: Duration,
     /// The cpu and memory algorithms' `resources` reserve from.
@@ -70,6 +72,7 @@ impl ServerConfig {
             intake_limits: Default::default(),
             webhooks: Default::default(),
             cron_tick: Duration::from_secs(1),
+            cron_clock: Default::default(),
             debug_ping: Duration::from_secs(15),
             cpu_budget: machine.cpu,
             mem_budget: machine.mem,
@@ -174,7 +177,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let backend = crate::builds::settings::backend(&config.builds, data).await?;
     let builds = crate::builds::Builds::new(store.clone(), engine.clone(), config.builds.clone(), backend, data, wrappers_dir.clone());
     let shutdown = CancellationToken::new();
-    tokio::spawn(runner::trigger::run_cron(engine.clone(), store.clone(), config.cron_tick, shutdown.clone()));
+    tokio::spawn(runner::trigger::run_cron(engine.clone(), store.clone(), config.cron_tick, config.cron_clock.clone(), shutdown.clone()));
     let state = AppState {
         engine: engine.clone(),
         store,

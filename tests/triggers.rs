@@ -72,6 +72,39 @@ async fn cron_fires_survives_restart_and_can_be_stopped() {
     h.stop().await;
 }
 
+/// A standard 5-field pattern, on a clock shifted to just before one of its
+/// occurrences: it fires once, at the occurrence, and not again before the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_five_field_pattern_fires_at_its_minute() {
+    use chrono::{Timelike, Utc};
+    let clock = runner::trigger::CronClock::default();
+    // 800 ms before the next multiple of five minutes.
+    let now = Utc::now();
+    let into = chrono::Duration::seconds(((now.minute() % 5) * 60 + now.second()) as i64)
+        + chrono::Duration::nanoseconds(now.nanosecond() as i64);
+    let boundary = now - into + chrono::Duration::minutes(5);
+    clock.set_offset(boundary - now - chrono::Duration::milliseconds(800));
+    let shifted = clock.clone();
+    let h = Harness::start_with(move |c| {
+        c.cron_tick = Duration::from_millis(100);
+        c.cron_clock = shifted;
+    })
+    .await;
+    h.apply_inline(python_spec("echo"), &[("main.py", "def start(args):\n    return 1\n")]).await;
+    let pipeline = json!({"name": "fiver", "triggers": {"cron": {"pattern": "*/5 * * * *", "enabled": true}},
+                          "nodes": [{"nodeName": "E", "algorithmName": "echo", "input": []}]});
+    let (code, body) = h.post("/store/pipelines", &pipeline).await;
+    assert_eq!(code, 201, "{body}");
+    wait_for_jobs(&h, "fiver", 1).await;
+    let triggers = triggers_of(&h, "fiver").await;
+    let occurrence = chrono::DateTime::parse_from_rfc3339(triggers[0]["occurrence"].as_str().unwrap()).unwrap();
+    assert_eq!(occurrence.with_timezone(&Utc), boundary.with_nanosecond(0).unwrap(), "{triggers:?}");
+    assert_eq!((occurrence.minute() % 5, occurrence.second()), (0, 0));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(jobs_of(&h, "fiver").await.len(), 1, "the next occurrence is five minutes away");
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_triggers_chain_on_success_only() {
     let h = Harness::start().await;

@@ -19,6 +19,23 @@ use crate::engine::Engine;
 use crate::error::RunnerError;
 use crate::store::Store;
 
+/// What time the cron triggers take it to be: the system clock, shifted by
+/// an offset a test can set, so that a minute-granularity pattern fires
+/// without waiting for the wall clock to reach it.
+#[derive(Clone, Debug, Default)]
+pub struct CronClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl CronClock {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Make `now()` run `offset` ahead of the system clock.
+    pub fn set_offset(&self, offset: chrono::Duration) {
+        self.0.store(offset.num_milliseconds(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Standard 5-field patterns (minute granularity); a 6th leading field for
 /// seconds is accepted as an extension.
 pub fn parse_pattern(pattern: &str) -> Result<croner::Cron, String> {
@@ -76,9 +93,9 @@ pub async fn set_enabled(store: &Store, name: &str, enabled: bool) -> Result<Cro
     list(store).await?.into_iter().find(|e| e.name == name).ok_or_else(|| RunnerError::Internal("cron entry vanished".into()))
 }
 
-/// Fire cron triggers until `shutdown`; checks every `tick`.
-pub async fn run_cron(engine: Engine, store: Store, tick: Duration, shutdown: CancellationToken) {
-    let started = Utc::now();
+/// Fire cron triggers until `shutdown`; checks every `tick`, at `clock` time.
+pub async fn run_cron(engine: Engine, store: Store, tick: Duration, clock: CronClock, shutdown: CancellationToken) {
+    let started = clock.now();
     // Occurrences fired by this process, by pipeline (saves a query per tick).
     let mut fired: HashMap<String, DateTime<Utc>> = HashMap::new();
     loop {
@@ -94,7 +111,7 @@ pub async fn run_cron(engine: Engine, store: Store, tick: Duration, shutdown: Ca
             }
         };
         for p in pipelines {
-            if let Err(e) = fire_if_due(&engine, &store, &p, started, &mut fired).await {
+            if let Err(e) = fire_if_due(&engine, &store, &p, started, clock.now(), &mut fired).await {
                 tracing::warn!(pipeline = %p.name, "cron trigger did not run: {e}");
             }
         }
@@ -106,6 +123,7 @@ async fn fire_if_due(
     store: &Store,
     p: &Pipeline,
     started: DateTime<Utc>,
+    now: DateTime<Utc>,
     fired: &mut HashMap<String, DateTime<Utc>>,
 ) -> Result<(), RunnerError> {
     let Some(cron) = p.triggers.as_ref().and_then(|t| t.cron.as_ref()).filter(|c| c.enabled) else { return Ok(()) };
@@ -120,7 +138,7 @@ async fn fire_if_due(
     };
     let after = last.map_or(started, |l| l.max(started));
     let Ok(next) = schedule.find_next_occurrence(&after, false) else { return Ok(()) };
-    if next > Utc::now() {
+    if next > now {
         return Ok(());
     }
     // Record first: a crash after this point skips the run rather than doubling it.
