@@ -42,6 +42,19 @@ async fn send(c: &mut Client, command: &str, data: Value) {
     c.send(Message::Text(json!({"command": command, "data": data}).to_string().into())).await.unwrap();
 }
 
+/// Wait until job `job`'s Multiply node says it waits for a debugger; returns what it says.
+async fn multiply_waits(h: &Harness, job: &str, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, status) = h.get(&format!("/exec/status/{job}")).await;
+        if let Some(w) = status["nodes"][1]["waiting"].as_str() {
+            return w.to_string();
+        }
+        assert!(Instant::now() < deadline, "{what}: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Act as a wrapper for one task: answer initialize/start with done(f(input)).
 async fn serve_one(c: &mut Client, f: impl Fn(&Value) -> Value) -> Value {
     let init = next_command(c).await;
@@ -59,15 +72,7 @@ async fn a_real_wrapper_completes_the_debug_node() {
     with_numbers_algorithms(&h).await;
     let job = h.run(&debug_numbers()).await;
     // The job waits, saying where to connect.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let waiting = loop {
-        let (_, status) = h.get(&format!("/exec/status/{job}")).await;
-        if let Some(w) = status["nodes"][1]["waiting"].as_str() {
-            break w.to_string();
-        }
-        assert!(Instant::now() < deadline, "Multiply never waited for a debugger: {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let waiting = multiply_waits(&h, &job, "Multiply never waited for a debugger").await;
     assert!(waiting.contains(&format!("{}/hkube/debug/multiply", h.base.replace("http", "ws"))), "{waiting}");
     let (_, endpoints) = h.get("/debug").await;
     assert_eq!(endpoints[0]["algorithm"], "multiply");
@@ -178,11 +183,7 @@ async fn a_plain_rerun_of_a_debug_rerun_needs_no_debugger() {
     // From Multiply with debug: it waits for a debugger; nobody comes, so stop it.
     let (_, body) = h.post("/exec/caching", &json!({"jobId": original, "nodeName": "Multiply", "debug": true})).await;
     let debug_job = body["jobId"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while h.get(&format!("/exec/status/{debug_job}")).await.1["nodes"][1]["waiting"].is_null() {
-        assert!(Instant::now() < deadline, "the debug rerun never waited for a debugger");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    multiply_waits(&h, &debug_job, "the debug rerun never waited for a debugger").await;
     h.post("/exec/stop", &json!({"jobId": debug_job})).await;
     assert_eq!(h.wait(&debug_job, Duration::from_secs(10)).await["status"], "stopped");
 
@@ -204,11 +205,7 @@ async fn a_plain_rerun_of_a_debug_rerun_needs_no_debugger() {
     h.wait(&own, Duration::from_secs(10)).await;
     let (_, body) = h.post("/exec/rerun", &json!({"jobId": own})).await;
     let again = body["jobId"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while h.get(&format!("/exec/status/{again}")).await.1["nodes"][1]["waiting"].is_null() {
-        assert!(Instant::now() < deadline, "the pipeline's debug node lost its debug kind on rerun");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    multiply_waits(&h, &again, "the pipeline's debug node lost its debug kind on rerun").await;
     h.post("/exec/stop", &json!({"jobId": again})).await;
     h.stop().await;
 }

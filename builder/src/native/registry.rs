@@ -189,11 +189,7 @@ impl Registry {
     /// The settings that hold `host`'s credentials: the target's when it is
     /// the target, else the first pull registry with that host.
     fn settings_for(&self, host: &str) -> Option<&RegistrySettings> {
-        self.target
-            .iter()
-            .filter(|t| t.host == host)
-            .chain(self.pull.iter().filter(|p| same_host(&p.host, host)))
-            .next()
+        self.target.iter().chain(&self.pull).find(|r| same_host(&r.host, host))
     }
 
     fn auth_for(&self, host: &str) -> RegistryAuth {

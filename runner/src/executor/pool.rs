@@ -179,16 +179,18 @@ impl PoolExecutor {
     /// retires, so a long low-priority batch can't hold the machine while a
     /// later high-priority job waits.
     pub(super) fn outranked(&self, pool: &Pool) -> bool {
-        let pools: Vec<Arc<Pool>> = self.inner.pools.lock().expect("pools lock").values().cloned().collect();
-        let short: Vec<&Arc<Pool>> = pools
-            .iter()
+        // Runs after every task: no allocation, one pass under the lock
+        // (pools, then waiting and queue locks, as in `waiting` and `kick_all`).
+        let pools = self.inner.pools.lock().expect("pools lock");
+        let mut short = pools
+            .values()
             .filter(|o| !std::ptr::eq(o.as_ref(), pool) && o.waiting.lock().expect("waiting lock").is_some())
-            .collect();
-        if short.is_empty() {
+            .peekable();
+        if short.peek().is_none() {
             return false; // the common case: nobody else waits for budget
         }
         let ours = pool.queue.top_priority();
-        short.iter().any(|o| match (o.queue.top_priority(), ours) {
+        short.any(|o| match (o.queue.top_priority(), ours) {
             (Some(theirs), Some(ours)) => theirs > ours,
             (Some(_), None) => true,
             (None, _) => false,
@@ -217,6 +219,7 @@ impl PoolExecutor {
                     others.iter().filter(|o| !Arc::ptr_eq(o, pool) && o.idle.load(Ordering::SeqCst) > 0).collect();
                 if !idle.is_empty() {
                     let mut names: Vec<&str> = idle.iter().map(|o| o.runtime.name.as_str()).collect();
+                    names.sort_unstable();
                     names.dedup();
                     reason.push_str(&format!("; reclaiming idle workers of {}", names.join(", ")));
                 }
