@@ -4,5 +4,6 @@
 
 pub mod api;
 pub mod builds;
+pub mod data_dir;
 pub mod server;
 pub mod wrappers;

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::data_dir::{create_private_dir, DataDirLock};
 use runner::engine::{Engine, EngineSettings};
 use runner::executor::docker::DockerSettings;
 use runner::executor::pool::{PoolExecutor, PoolSettings};
@@ -92,6 +93,9 @@ pub struct RunningServer {
     pub engine: Engine,
     shutdown: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
+    store: Store,
+    /// Released (dropped) last, once the database is closed.
+    lock: DataDirLock,
 }
 
 impl RunningServer {
@@ -99,7 +103,14 @@ impl RunningServer {
     pub async fn stop(self) -> std::io::Result<()> {
         self.engine.shutdown().await;
         self.shutdown.cancel();
-        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        let served = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        // Fold the write-ahead log into the database file, so the history
+        // does not depend on the log surviving until the next start.
+        if let Err(e) = self.store.close().await {
+            tracing::warn!("closing the database: {e}");
+        }
+        drop(self.lock);
+        served
     }
 
     /// Serve until the process gets Ctrl-C or SIGTERM, then stop cleanly.
@@ -119,13 +130,17 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     // Outgoing HTTPS (webhooks) uses rustls with ring; install it once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let data = &config.data_dir;
-    std::fs::create_dir_all(data).with_context(|| format!("cannot create the data dir {}", data.display()))?;
+    // Before the database: a second server must not mark this one's jobs crashed.
+    let mut lock = DataDirLock::acquire(data)?;
     let store = Store::open(&data.join("distributedkube.db")).await.context("opening the database")?;
     let crashed = store
         .mark_unfinished_crashed("the server stopped while the job was running", &runner::store::now())
         .await?;
     if crashed > 0 {
         tracing::warn!("{crashed} job(s) were still running when the server last stopped: marked crashed");
+    }
+    for private in ["storage", "algorithms"] {
+        create_private_dir(&data.join(private))?;
     }
     let storage = Storage::local(&data.join("storage"))?;
     let wrappers_dir = match &config.wrappers_dir {
@@ -137,6 +152,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    lock.record_listen(addr)?;
     let worker_host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
     let pool = PoolSettings {
         socket_base: format!("ws://{worker_host}:{}/api/v1/internal/workers", addr.port()),
@@ -180,7 +196,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     tokio::spawn(runner::trigger::run_cron(engine.clone(), store.clone(), config.cron_tick, config.cron_clock.clone(), shutdown.clone()));
     let state = AppState {
         engine: engine.clone(),
-        store,
+        store: store.clone(),
         relay,
         builds,
         build_contexts_dir: crate::builds::settings::kaniko_context_dir(data),
@@ -194,5 +210,5 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move { signal.cancelled().await }).await
     });
     tracing::info!("listening on http://{addr} (data in {})", data.display());
-    Ok(RunningServer { addr, engine, shutdown, task })
+    Ok(RunningServer { addr, engine, shutdown, task, store, lock })
 }
