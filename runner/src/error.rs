@@ -22,6 +22,9 @@ pub enum RunnerError {
     /// Blob storage failed (500).
     #[error("storage: {0}")]
     Storage(String),
+    /// Stored data is damaged and using it would lose records (500).
+    #[error("{0}")]
+    Damaged(String),
     /// Anything else on our side (500).
     #[error("{0}")]
     Internal(String),
@@ -33,7 +36,7 @@ impl RunnerError {
             RunnerError::Descriptor(_) | RunnerError::Invalid(_) => 400,
             RunnerError::NotFound(_) => 404,
             RunnerError::Conflict(_) => 409,
-            RunnerError::Database(_) | RunnerError::Storage(_) | RunnerError::Internal(_) => 500,
+            RunnerError::Database(_) | RunnerError::Storage(_) | RunnerError::Damaged(_) | RunnerError::Internal(_) => 500,
         }
     }
 }

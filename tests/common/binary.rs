@@ -21,11 +21,14 @@ impl ServerProcess {
     /// `distributedkube serve ARGS` on a free loopback port and a fresh data dir.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_distributedkube"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path().join("state"))
-            .arg("--wrappers-dir")
-            .arg(super::repo().join("base-images"))
+        let state = data.path().join("state");
+        ServerProcess::start_in(data, &state, args, env)
+    }
+
+    /// [`ServerProcess::start`] on the data dir `state` (e.g. another
+    /// server's, kept in `data`).
+    pub fn start_in(data: tempfile::TempDir, state: &Path, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        let mut child = serve_command(state)
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -83,9 +86,25 @@ impl ServerProcess {
 
     /// Stop it with SIGTERM (a clean shutdown) and wait.
     pub fn stop(mut self) -> String {
+        self.terminate()
+    }
+
+    /// [`ServerProcess::stop`], keeping its data dir until it is dropped.
+    pub fn terminate(&mut self) -> String {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let _ = self.child.wait();
         self.output.lock().unwrap().clone()
+    }
+
+    /// Kill it with SIGKILL (a crash: nothing is flushed or closed) and wait.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The data dir the server was started on.
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        self.data.path().join("state")
     }
 
     pub fn pid(&self) -> u32 {
@@ -104,6 +123,38 @@ impl ServerProcess {
     pub fn data_dir(&self) -> &Path {
         self.data.path()
     }
+}
+
+/// `distributedkube serve` on a free loopback port and the data dir `state`.
+fn serve_command(state: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_distributedkube"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(state)
+        .arg("--wrappers-dir")
+        .arg(super::repo().join("base-images"));
+    command
+}
+
+/// Start `distributedkube serve` on `state`, expecting it to refuse: returns
+/// what it printed once it exits unsuccessfully; panics if it starts serving
+/// or is still running after a minute.
+pub fn serve_refused(state: &Path) -> String {
+    let mut child = serve_command(state).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("server binary starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("the server did not refuse to start:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "the server exited successfully:\n{printed}");
+    assert!(!printed.contains("listening on http://"), "the server started:\n{printed}");
+    printed
 }
 
 impl Drop for ServerProcess {

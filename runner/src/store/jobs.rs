@@ -88,6 +88,9 @@ impl Store {
             .bind(job_id)
             .execute(self.pool())
             .await?;
+        if ended.is_some() {
+            self.checkpoint_soon();
+        }
         Ok(())
     }
 

@@ -7,6 +7,7 @@ mod builds;
 mod cron;
 mod jobs;
 mod pipelines;
+mod wal;
 mod webhooks;
 
 pub use builds::{BuildRecord, NewBuild};
@@ -15,15 +16,35 @@ pub use jobs::{JobRecord, JobSummary, TaskRecord};
 pub use webhooks::WebhookDelivery;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::RunnerError;
 
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    checkpoints: Arc<Checkpoints>,
 }
+
+/// The background checkpointer: it copies committed transactions from the
+/// write-ahead log into the database file soon after each job ends (and at
+/// least every [`CHECKPOINT_EVERY`]), so finished history does not live
+/// only in the log.
+struct Checkpoints {
+    wanted: Notify,
+    stop: CancellationToken,
+}
+
+/// The longest committed records wait in the log before a checkpoint.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
+/// Checkpoints asked for within this window are done once.
+const CHECKPOINT_COALESCE: Duration = Duration::from_secs(1);
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS pipelines (
@@ -124,13 +145,28 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("algorithms", "image", "TEXT"), 
 
 impl Store {
     /// Open (or create) the database file and bring the schema up to date.
+    ///
+    /// Refuses a database whose write-ahead log is damaged (SQLite would drop
+    /// its committed transactions silently) or that fails SQLite's
+    /// `quick_check`. The file and its log are private to the owner (0600).
     pub async fn open(path: &Path) -> Result<Store, RunnerError> {
+        make_private(path)?;
+        wal::check(path)?;
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let verdict: Vec<String> = sqlx::query_scalar("PRAGMA quick_check").fetch_all(&pool).await?;
+        if verdict != ["ok"] {
+            pool.close().await;
+            return Err(RunnerError::Damaged(format!(
+                "the database {} is damaged ({}); the server did not start: restore it from a backup",
+                path.display(),
+                verdict.join("; ")
+            )));
+        }
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         for (table, column, ty) in ADDED_COLUMNS {
             let present: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
@@ -140,12 +176,73 @@ impl Store {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))).execute(&pool).await?;
             }
         }
-        Ok(Store { pool })
+        make_private(path)?;
+        let checkpoints = Arc::new(Checkpoints { wanted: Notify::new(), stop: CancellationToken::new() });
+        tokio::spawn(checkpoint_loop(pool.clone(), checkpoints.clone()));
+        Ok(Store { pool, checkpoints })
+    }
+
+    /// Ask for a checkpoint soon (a job ended: its records should reach the
+    /// database file, not only the log).
+    pub(crate) fn checkpoint_soon(&self) {
+        self.checkpoints.wanted.notify_one();
+    }
+
+    /// Fold the whole log into the database file and close it: after a
+    /// clean stop the records are all in the main file.
+    pub async fn close(&self) -> Result<(), RunnerError> {
+        self.checkpoints.stop.cancel();
+        let done = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        self.pool.close().await;
+        done?;
+        Ok(())
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+async fn checkpoint_loop(pool: SqlitePool, checkpoints: Arc<Checkpoints>) {
+    loop {
+        tokio::select! {
+            _ = checkpoints.stop.cancelled() => return,
+            _ = checkpoints.wanted.notified() => {}
+            _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+        }
+        // PASSIVE: never waits for readers or writers; what it can't copy now
+        // the next round copies.
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            if checkpoints.stop.is_cancelled() {
+                return;
+            }
+            tracing::warn!("checkpointing the database log: {e}");
+        }
+        tokio::select! {
+            _ = checkpoints.stop.cancelled() => return,
+            _ = tokio::time::sleep(CHECKPOINT_COALESCE) => {}
+        }
+    }
+}
+
+/// Create the database file `0600` if missing, and take group and other
+/// permissions off it and its `-wal`/`-shm` files (SQLite gives those the
+/// database file's mode when it creates them).
+fn make_private(path: &Path) -> Result<(), RunnerError> {
+    let io = |e: std::io::Error| RunnerError::Database(format!("cannot prepare {}: {e}", path.display()));
+    std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(io)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        match std::fs::metadata(&file) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Timestamps are RFC 3339 UTC strings with milliseconds: sortable as text.
