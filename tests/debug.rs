@@ -307,3 +307,75 @@ async fn a_flooding_debug_client_costs_the_server_bounded_memory() {
     assert!(log.iter().any(|l| l.starts_with("[log truncated")), "the log says it was cut");
     assert!(log.iter().any(|l| l.ends_with("more bytes cut]")), "long lines are cut");
 }
+
+/// Looking up made-up names creates nothing; a deleted algorithm's idle
+/// endpoint goes away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_existing_algorithms_have_debug_endpoints() {
+    let h = Harness::start().await;
+    h.apply_inline(python_spec("known"), &[("main.py", "def start(args):\n    return 1\n")]).await;
+    for i in 0..50 {
+        let (code, body) = h.get(&format!("/debug/made-up-{i}")).await;
+        assert_eq!(code, 404, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(&format!("algorithm 'made-up-{i}' does not exist")), "{body}");
+    }
+    let res = h.client.get(format!("{}/hkube/debug/made-up", h.base)).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let (code, body) = h.get("/debug/Not_A_Name").await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("not an algorithm name"), "{body}");
+    let ws = format!("{}/hkube/debug/made-up?storage=v1&encoding=json", h.base.replace("http", "ws"));
+    assert!(tokio_tungstenite::connect_async(ws).await.is_err(), "a websocket to a made-up name is refused");
+    let (_, endpoints) = h.get("/debug").await;
+    assert_eq!(endpoints, json!([]), "made-up names left endpoints behind");
+
+    let (code, info) = h.get("/debug/known").await;
+    assert_eq!((code, &info["algorithm"]), (200, &json!("known")), "{info}");
+    let (_, endpoints) = h.get("/debug").await;
+    assert_eq!(endpoints.as_array().unwrap().len(), 1, "{endpoints}");
+    let res = h.client.delete(h.url("/store/algorithms/known")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let (_, endpoints) = h.get("/debug").await;
+    assert_eq!(endpoints, json!([]), "the deleted algorithm's idle endpoint stayed");
+    let (code, _) = h.get("/debug/known").await;
+    assert_eq!(code, 404);
+    h.stop().await;
+}
+
+/// Send a raw HTTP/1.1 upgrade request; returns the response head.
+async fn raw_upgrade(h: &Harness, path: &str, version: &str, key: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(h.base.trim_start_matches("http://")).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: {version}\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await.expect("an answer").unwrap();
+        assert!(n > 0, "closed without an answer");
+        head.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&head).to_lowercase()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_websocket_upgrades_are_refused_not_answered_200() {
+    let h = Harness::start().await;
+    h.apply_inline(python_spec("known"), &[("main.py", "def start(args):\n    return 1\n")]).await;
+    let good_key = "dGhlIHNhbXBsZSBub25jZQ==";
+    for path in ["/hkube/debug/known", "/api/v1/debug/known", "/api/v1/internal/workers/w-1"] {
+        let head = raw_upgrade(&h, path, "8", good_key).await;
+        assert!(head.starts_with("http/1.1 426"), "{path}: {head}");
+        assert!(head.contains("sec-websocket-version: 13"), "{path}: {head}");
+        for key in ["", "not-base64"] {
+            let head = raw_upgrade(&h, path, "13", key).await;
+            assert!(head.starts_with("http/1.1 400"), "{path} with key '{key}': {head}");
+        }
+    }
+    // A valid upgrade still switches protocols.
+    let head = raw_upgrade(&h, "/hkube/debug/known?storage=v1&encoding=json", "13", good_key).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    h.stop().await;
+}

@@ -126,6 +126,12 @@ impl Endpoint {
         st.in_session != Some(id)
     }
 
+    /// No client and no task queued, in flight or in a session.
+    pub fn idle(&self) -> bool {
+        let st = self.state.lock().expect("endpoint lock");
+        st.client.is_none() && st.queue.is_empty() && st.current.is_none() && st.in_session.is_none()
+    }
+
     pub fn waiting_task(&self) -> Option<TaskInfo> {
         let st = self.state.lock().expect("endpoint lock");
         st.in_session_info

@@ -53,12 +53,26 @@ impl Relay {
     }
 
     fn endpoint(&self, algorithm: &str) -> Arc<Endpoint> {
-        self.endpoints
-            .lock()
-            .expect("endpoints lock")
-            .entry(algorithm.to_string())
-            .or_insert_with(|| Arc::new(Endpoint::new(algorithm)))
-            .clone()
+        self.with_endpoint(algorithm, |ep| ep.clone())
+    }
+
+    /// Run `f` on the endpoint (created if missing) while holding the
+    /// endpoints map, so [`Relay::forget_idle`] can't drop it in between.
+    fn with_endpoint<R>(&self, algorithm: &str, f: impl FnOnce(&Arc<Endpoint>) -> R) -> R {
+        let mut endpoints = self.endpoints.lock().expect("endpoints lock");
+        f(endpoints.entry(algorithm.to_string()).or_insert_with(|| Arc::new(Endpoint::new(algorithm))))
+    }
+
+    /// Whether algorithm `algorithm` has an endpoint (tasks were routed to
+    /// it, or someone looked at it while the algorithm existed).
+    pub fn has_endpoint(&self, algorithm: &str) -> bool {
+        self.endpoints.lock().expect("endpoints lock").contains_key(algorithm)
+    }
+
+    /// Drop the idle endpoints (no client, no task waiting or in flight)
+    /// of algorithms `exists` no longer knows, e.g. deleted ones.
+    pub fn forget_idle(&self, exists: impl Fn(&str) -> bool) {
+        self.endpoints.lock().expect("endpoints lock").retain(|name, ep| exists(name) || !ep.idle());
     }
 
     /// The URL a developer's wrapper connects to.
@@ -103,18 +117,18 @@ impl Relay {
 
     /// Serve one developer's connection until it goes away.
     pub async fn serve(&self, algorithm: &str, socket: WebSocket, encoding: Encoding, hostname: String) {
-        let ep = self.endpoint(algorithm);
         let mut conn = WorkerConnection::new(socket, encoding).with_keepalive(self.settings.ping_every);
-        let holder = {
+        let (ep, holder) = self.with_endpoint(algorithm, |ep| {
             let mut st = ep.state.lock().expect("endpoint lock");
-            match &st.client {
+            let holder = match &st.client {
                 Some(holder) => Some(holder.clone()),
                 None => {
                     st.client = Some(hostname.clone());
                     None
                 }
-            }
-        };
+            };
+            (ep.clone(), holder)
+        });
         if let Some(holder) = holder {
             tracing::warn!(algorithm, "refused a second debug client ({hostname}): {holder} is connected");
             let _ = conn.send(&Envelope::new("alreadyConnectedError", json!({ "hostname": holder }))).await;
@@ -166,11 +180,14 @@ impl Relay {
 
 impl Executor for Relay {
     fn execute(&self, request: TaskRequest) -> BoxFuture<'static, TaskOutcome> {
-        let ep = self.endpoint(&request.runtime.name);
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let cancel = request.cancel.clone();
         let (reply, mut outcome) = oneshot::channel();
-        ep.state.lock().expect("endpoint lock").queue.push_back(Pending { id, request, reply });
+        let algorithm = request.runtime.name.clone();
+        let ep = self.with_endpoint(&algorithm, |ep| {
+            ep.state.lock().expect("endpoint lock").queue.push_back(Pending { id, request, reply });
+            ep.clone()
+        });
         ep.arrived.notify_waiters();
         Box::pin(async move {
             tokio::select! {

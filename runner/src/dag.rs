@@ -35,7 +35,8 @@ fn is_node_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 100 && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
 }
 
-fn is_algorithm_name(s: &str) -> bool {
+/// DNS-label-like: lowercase letters, digits and '-', at most 63.
+pub fn is_algorithm_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63

@@ -37,6 +37,8 @@ pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Res
 
 pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     if state.store.delete_algorithm(&name).await? {
+        // Its debug endpoint goes too, unless a task still waits there.
+        state.relay.forget_idle(|n| n != name);
         Ok(Json(json!({ "message": format!("algorithm '{name}' deleted") })))
     } else {
         Err(ApiError::new(404, format!("algorithm '{name}' does not exist")))

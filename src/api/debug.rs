@@ -1,6 +1,7 @@
 //! Debug endpoints: `ws /hkube/debug/{algorithm}` (and `/api/v1/debug/{algorithm}`)
 //! where a developer's local wrapper connects; a plain GET of the same path
-//! describes the endpoint, and `GET /api/v1/debug` lists them.
+//! describes the endpoint, and `GET /api/v1/debug` lists them. Upgrade
+//! requests pass [`super::upgrade::guard`] first.
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -14,8 +15,26 @@ use std::net::SocketAddr;
 use super::{ApiError, AppState};
 use runner::protocol::ConnectParams;
 
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    Json(serde_json::to_value(state.relay.list()).expect("serializes"))
+/// The endpoints; those of deleted algorithms go once they are idle.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let names: std::collections::HashSet<String> = state.store.algorithm_names().await?.into_iter().collect();
+    state.relay.forget_idle(|name| names.contains(name));
+    Ok(Json(serde_json::to_value(state.relay.list()).expect("serializes")))
+}
+
+/// Only algorithms that exist (or still have tasks at the relay) have an
+/// endpoint: looking one up must not create endpoints for made-up names.
+async fn check_known(state: &AppState, algorithm: &str) -> Result<(), ApiError> {
+    if !runner::dag::is_algorithm_name(algorithm) {
+        return Err(ApiError::bad_request(format!(
+            "'{}' is not an algorithm name (lowercase letters, digits and '-', at most 63)",
+            algorithm.chars().take(80).collect::<String>()
+        )));
+    }
+    if state.relay.has_endpoint(algorithm) || state.store.get_algorithm(algorithm).await?.is_some() {
+        return Ok(());
+    }
+    Err(ApiError::new(404, format!("no debug endpoint '{algorithm}': algorithm '{algorithm}' does not exist (apply it first)")))
 }
 
 pub async fn endpoint(
@@ -25,6 +44,9 @@ pub async fn endpoint(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if let Err(refusal) = check_known(&state, &algorithm).await {
+        return refusal.into_response();
+    }
     let Ok(upgrade) = upgrade else {
         return Json(serde_json::to_value(state.relay.info(&algorithm)).expect("serializes")).into_response();
     };

@@ -10,10 +10,12 @@ mod error;
 mod exec;
 mod openapi;
 mod pipelines;
+mod upgrade;
 mod webhooks;
 mod workers;
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::path::PathBuf;
@@ -66,19 +68,19 @@ pub fn router(state: AppState) -> Router {
         .route("/versions/algorithms/{name}", get(builds::versions))
         .route("/versions/algorithms/apply", post(builds::apply_version))
         .route("/debug", get(debug::list))
-        .route("/debug/{algorithm}", get(debug::endpoint))
+        .route("/debug/{algorithm}", get(debug::endpoint).layer(from_fn(upgrade::guard)))
         .route("/cron/list", get(cron::list))
         .route("/cron/start", post(cron::start))
         .route("/cron/stop", post(cron::stop))
         .route("/webhooks/status/{job_id}", get(webhooks::progress))
         .route("/webhooks/results/{job_id}", get(webhooks::results))
-        .route("/internal/workers/{worker_id}", get(workers::connect))
+        .route("/internal/workers/{worker_id}", get(workers::connect).layer(from_fn(upgrade::guard)))
         ;
     let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs")
         .external_url_unchecked("/api/v1/openapi.json", openapi::document())
         .into();
     Router::new()
-        .route("/hkube/debug/{algorithm}", get(debug::endpoint))
+        .route("/hkube/debug/{algorithm}", get(debug::endpoint).layer(from_fn(upgrade::guard)))
         .merge(docs)
         .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
         .nest("/api/v1", api)
