@@ -146,3 +146,46 @@ async fn dead_webhooks_never_fail_or_slow_the_job() {
     assert!(body["error"]["message"].as_str().unwrap().contains("must be http or https"), "{body}");
     h.stop().await;
 }
+
+/// Metadata, link-local, unique-local and private addresses (and their
+/// IPv4-mapped IPv6 forms) are refused where a job is run or stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_to_metadata_and_private_addresses_are_refused_naming_the_field() {
+    let h = harness().await;
+    let (base, _) = receiver().await;
+    for url in ["http://169.254.169.254/latest/meta-data", "http://[::ffff:169.254.169.254]/", "http://[fd00:ec2::254]/", "http://[fe80::1]/", "http://10.0.0.1/"] {
+        let (code, body) = h.post("/exec/raw", &pipeline(&format!("{base}/progress"), url, "info")).await;
+        assert_eq!(code, 400, "{url}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("webhooks.result") && message.contains("--allow-private-webhooks"), "{url}: {message}");
+    }
+    let (code, body) = h.post("/store/pipelines", &pipeline("http://169.254.169.254/", &format!("{base}/result"), "info")).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("webhooks.progress"), "{body}");
+
+    // Loopback, by address or by a name resolved at delivery, is a local receiver.
+    let local = base.replace("127.0.0.1", "localhost");
+    let (status, _) = h.run_to_end(&pipeline(&format!("{local}/progress"), &format!("{local}/result"), "info")).await;
+    let results = deliveries(&h, "results", status["jobId"].as_str().unwrap(), 1).await;
+    assert_eq!(results[0]["status"], "delivered", "{results:?}");
+    h.stop().await;
+}
+
+/// `--allow-private-webhooks` lets them through (here to an address with no
+/// receiver: the delivery is tried and recorded as failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowing_private_webhooks_accepts_them() {
+    let h = Harness::start_with(|c| {
+        c.webhooks.allow_private = true;
+        c.webhooks.timeout = Duration::from_millis(300);
+        c.webhooks.attempts = 1;
+    })
+    .await;
+    h.apply_inline(python_spec("echo"), &[("main.py", "def start(args):\n    return args['input']\n")]).await;
+    let (base, _) = receiver().await;
+    let (status, _) = h.run_to_end(&pipeline(&format!("{base}/progress"), "http://169.254.0.1:9/result", "info")).await;
+    assert_eq!(status["status"], "completed");
+    let results = deliveries(&h, "results", status["jobId"].as_str().unwrap(), 1).await;
+    assert_eq!((&results[0]["status"], &results[0]["attempts"]), (&json!("failed"), &json!(1)), "{results:?}");
+    h.stop().await;
+}

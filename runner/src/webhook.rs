@@ -10,6 +10,9 @@ use tokio::sync::mpsc;
 use crate::descriptor::{Level, Webhooks};
 use crate::store::{now, Store, WebhookDelivery};
 
+mod destination;
+pub use destination::{check_webhooks, refused_kind};
+
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
     /// Per request.
@@ -18,11 +21,14 @@ pub struct WebhookSettings {
     pub attempts: u32,
     /// Wait before the second attempt; doubled for each further one.
     pub backoff: Duration,
+    /// Post to private, link-local and metadata addresses too (see
+    /// [`destination`](self::destination)); loopback is always allowed.
+    pub allow_private: bool,
 }
 
 impl Default for WebhookSettings {
     fn default() -> Self {
-        WebhookSettings { timeout: Duration::from_secs(10), attempts: 4, backoff: Duration::from_millis(500) }
+        WebhookSettings { timeout: Duration::from_secs(10), attempts: 4, backoff: Duration::from_millis(500), allow_private: false }
     }
 }
 
@@ -100,7 +106,11 @@ async fn deliver_all(
     hooks: Webhooks,
     mut rx: mpsc::UnboundedReceiver<Event>,
 ) {
-    let client = match reqwest::Client::builder().timeout(settings.timeout).build() {
+    let mut builder = reqwest::Client::builder().timeout(settings.timeout);
+    if !settings.allow_private {
+        builder = builder.dns_resolver(destination::CheckedResolver);
+    }
+    let client = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(job = %job_id, "webhooks disabled: cannot build an HTTP client: {e}");
@@ -145,6 +155,11 @@ struct Delivery {
 }
 
 async fn deliver(client: &reqwest::Client, settings: &WebhookSettings, url: &str, payload: &Value) -> Delivery {
+    if !settings.allow_private {
+        if let Some(reason) = destination::refusal(url).await {
+            return Delivery { ok: false, attempts: 0, http_status: None, error: Some(reason) };
+        }
+    }
     let mut last = Delivery { ok: false, attempts: 0, http_status: None, error: None };
     let mut wait = settings.backoff;
     for attempt in 1..=settings.attempts.max(1) {

@@ -16,6 +16,7 @@ async fn validated(state: &AppState, body: &[u8]) -> Result<Pipeline, ApiError> 
     let pipeline = Pipeline::parse(body)?;
     let names: HashSet<String> = state.store.algorithm_names().await?.into_iter().collect();
     Dag::build(&pipeline, &|name| names.contains(name))?;
+    runner::webhook::check_webhooks(pipeline.webhooks.as_ref(), state.engine.allows_private_webhooks())?;
     // Only a pipeline that runs after others can close a cycle through itself.
     if pipeline.triggers.as_ref().is_some_and(|t| !t.pipelines.is_empty()) {
         let stored = state.store.list_pipelines().await?;

@@ -83,6 +83,11 @@ impl Engine {
         }
     }
 
+    /// Whether webhooks may go to private addresses (`--allow-private-webhooks`).
+    pub fn allows_private_webhooks(&self) -> bool {
+        self.inner.settings.webhooks.allow_private
+    }
+
     /// The worker pools (processes or containers), for the worker socket
     /// route and worker counts.
     pub fn executor(&self) -> &PoolExecutor {
@@ -187,6 +192,7 @@ impl Engine {
     async fn start_job(&self, pipeline: Pipeline, trigger: Option<Value>, reused: Option<job::Reused>) -> Result<String, RunnerError> {
         let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
         let dag = Dag::build(&pipeline, &|name| names.contains(name))?;
+        crate::webhook::check_webhooks(pipeline.webhooks.as_ref(), self.inner.settings.webhooks.allow_private)?;
         let flow_input = Value::Object(pipeline.flow_input.clone());
         dag.check_flow_input(&flow_input)?;
         let runtimes = self.runtimes(&dag).await?;
