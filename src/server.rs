@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub builds: crate::builds::BuildSettings,
     /// What runs the workers: local processes or containers.
     pub executor: ExecutorChoice,
+    /// Folders under this one may be named as an algorithm's server-side
+    /// `code.path`; `None` (the default) refuses server-side code paths.
+    pub code_root: Option<PathBuf>,
 }
 
 /// What runs algorithms' workers.
@@ -79,6 +82,7 @@ impl ServerConfig {
             mem_budget: machine.mem,
             builds: crate::builds::BuildSettings::none(data_dir.join("images")),
             executor: ExecutorChoice::Process,
+            code_root: None,
         }
     }
 }
@@ -130,6 +134,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     // Outgoing HTTPS (webhooks) uses rustls with ring; install it once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let data = &config.data_dir;
+    let code_root = match &config.code_root {
+        Some(root) => Some(
+            root.canonicalize()
+                .ok()
+                .filter(|r| r.is_dir())
+                .ok_or_else(|| anyhow::anyhow!("--code-root {} is not a folder", root.display()))?,
+        ),
+        None => None,
+    };
     // Before the database: a second server must not mark this one's jobs crashed.
     let mut lock = DataDirLock::acquire(data)?;
     let store = Store::open(&data.join("distributedkube.db")).await.context("opening the database")?;
@@ -201,6 +214,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         builds,
         build_contexts_dir: crate::builds::settings::kaniko_context_dir(data),
         algorithms_dir: data.join("algorithms"),
+        code_root,
         intake_limits: config.intake_limits.clone(),
         max_message_bytes: config.max_message_bytes,
     };

@@ -1,5 +1,5 @@
 //! `/store/algorithms`: algorithms as code (uploaded, or a server-side path
-//! in local mode) or as an image.
+//! under `serve --code-root`) or as an image.
 
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};
@@ -67,14 +67,8 @@ fn spec_from(body: &[u8]) -> Result<AlgorithmSpec, ApiError> {
 async fn store_local(state: &AppState, mut spec: AlgorithmSpec) -> Result<Json<Value>, ApiError> {
     let code_dir = match spec.code.as_ref().and_then(|c| c.path.clone()) {
         Some(path) => {
-            let dir = PathBuf::from(&path);
-            if !dir.is_absolute() || !dir.is_dir() {
-                return Err(ApiError::bad_request(format!(
-                    "algorithm '{}': code.path '{path}' must be an absolute directory on the server (to upload code, use store/algorithms/apply)",
-                    spec.name
-                )));
-            }
-            check_code(&mut spec, &dir)?;
+            let dir = server_code_dir(state.code_root.as_deref(), &spec.name, &path)?;
+            check_code(&mut spec, &dir, false)?;
             Some(dir)
         }
         None if spec.algorithm_image.is_some() => None,
@@ -87,6 +81,32 @@ async fn store_local(state: &AppState, mut spec: AlgorithmSpec) -> Result<Json<V
     };
     let stored = state.store.upsert_algorithm(&spec, code_dir.as_deref(), None).await?;
     Ok(Json(stored.to_json()))
+}
+
+/// The folder a spec's server-side `code.path` names, which must lie under
+/// the server's `--code-root` (canonical: no `..` or symlink leads out).
+/// Without a code root, server paths are refused: the server would run
+/// whatever folder a client names. The errors never show what is on disk.
+fn server_code_dir(root: Option<&std::path::Path>, name: &str, path: &str) -> Result<PathBuf, ApiError> {
+    let Some(root) = root else {
+        return Err(ApiError::bad_request(format!(
+            "algorithm '{name}': code.path '{path}' is a folder on the server, and this server runs no code from its own folders: \
+             upload the code with store/algorithms/apply (distributedkubectl algorithm apply does), \
+             or start the server with --code-root DIR to allow folders under DIR"
+        )));
+    };
+    let outside = || {
+        ApiError::bad_request(format!(
+            "algorithm '{name}': code.path '{path}' is not a folder under the server's code root {} \
+             (a relative path is taken from the code root)",
+            root.display()
+        ))
+    };
+    let dir = root.join(path).canonicalize().map_err(|_| outside())?;
+    if !dir.starts_with(root) || !dir.is_dir() {
+        return Err(outside());
+    }
+    Ok(dir)
 }
 
 /// `POST /store/algorithms/apply`: multipart `payload` (spec), `options`, `file`.
@@ -141,7 +161,7 @@ pub async fn apply(State(state): State<AppState>, mut multipart: Multipart) -> R
         messages.push(format!("unpacked {} files ({} bytes)", unpacked.files, unpacked.bytes));
         unpacked.root
     };
-    check_code(&mut spec, &root)?;
+    check_code(&mut spec, &root, true)?;
     if !state.builds.enabled() {
         let stored = state.store.upsert_algorithm(&spec, Some(&root), Some(&checksum)).await?;
         messages.push(format!(
@@ -187,8 +207,10 @@ async fn unpack(state: &AppState, file: &Bytes, dest: &std::path::Path) -> Resul
 }
 
 /// Fill in `env` from the code when missing, refuse contradictions, and make
-/// sure the entry point exists.
-fn check_code(spec: &mut AlgorithmSpec, root: &std::path::Path) -> Result<(), ApiError> {
+/// sure the entry point exists. A missing entry point's error lists the top
+/// files when `list_files` (an upload: the client's own files), never for a
+/// folder of the server.
+fn check_code(spec: &mut AlgorithmSpec, root: &std::path::Path, list_files: bool) -> Result<(), ApiError> {
     let has = |ext: &str| {
         std::fs::read_dir(root)
             .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().ends_with(ext)))
@@ -224,6 +246,9 @@ fn check_code(spec: &mut AlgorithmSpec, root: &std::path::Path) -> Result<(), Ap
         )));
     }
     if !root.join(&entry).is_file() && !root.join(format!("{entry}.py")).is_file() {
+        if !list_files {
+            return Err(ApiError::bad_request(format!("algorithm '{}': entryPoint '{entry}' is not in code.path", spec.name)));
+        }
         let mut top: Vec<String> = std::fs::read_dir(root)
             .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();

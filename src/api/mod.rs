@@ -35,6 +35,9 @@ pub struct AppState {
     pub build_contexts_dir: PathBuf,
     /// Where uploaded algorithm code is unpacked.
     pub algorithms_dir: PathBuf,
+    /// The only folder (canonical) whose subfolders `code.path` may name;
+    /// `None`: server-side code paths are refused.
+    pub code_root: Option<PathBuf>,
     pub intake_limits: builder::intake::Limits,
     /// Largest websocket message a worker may send or receive.
     pub max_message_bytes: usize,

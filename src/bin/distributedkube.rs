@@ -69,6 +69,19 @@ struct ServeArgs {
     /// Memory workers reserve resources.mem from, e.g. 8Gi [default: the machine's].
     #[arg(long)]
     mem_budget: Option<String>,
+    /// Let algorithms name a folder on this machine as their code
+    /// (`code.path` in POST/PUT store/algorithms), but only folders under DIR
+    /// (after resolving `..` and symlinks). Off by default: server-side code
+    /// paths are refused, and code is uploaded (`algorithm apply`).
+    #[arg(long, value_name = "DIR")]
+    code_root: Option<PathBuf>,
+    /// Allow webhooks to private, link-local and cloud-metadata addresses
+    /// (10/8, 172.16/12, 192.168/16, 100.64/10, 169.254/16, fc00::/7,
+    /// fe80::/10 ...). Off by default: such URLs are refused when a job is
+    /// run or a pipeline stored, and at delivery a host name resolving to
+    /// one fails the delivery. Loopback (127/8, ::1) is always allowed.
+    #[arg(long)]
+    allow_private_webhooks: bool,
     #[command(flatten)]
     builds: distributedkube::builds::settings::BuildArgs,
     #[command(flatten)]
@@ -130,6 +143,8 @@ async fn main() -> anyhow::Result<()> {
             config.python = args.python;
             config.node = args.node;
             config.wrappers_dir = args.wrappers_dir;
+            config.code_root = args.code_root;
+            config.webhooks.allow_private = args.allow_private_webhooks;
             config.worker_idle = Duration::from_secs(args.worker_idle_seconds);
             config.stop_grace = Duration::from_secs_f64(args.stop_grace_seconds);
             config.max_message_bytes = args.max_message_mib * 1024 * 1024;
