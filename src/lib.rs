@@ -4,5 +4,6 @@
 
 pub mod api;
 pub mod builds;
+pub mod connections;
 pub mod server;
 pub mod wrappers;

@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub builds: crate::builds::BuildSettings,
     /// What runs the workers: local processes or containers.
     pub executor: ExecutorChoice,
+    /// Header read timeout and connection limit of the HTTP listener.
+    pub connections: crate::connections::ConnectionLimits,
 }
 
 /// What runs algorithms' workers.
@@ -78,6 +80,7 @@ impl ServerConfig {
             mem_budget: machine.mem,
             builds: crate::builds::BuildSettings::none(data_dir.join("images")),
             executor: ExecutorChoice::Process,
+            connections: Default::default(),
         }
     }
 }
@@ -91,7 +94,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub engine: Engine,
     shutdown: CancellationToken,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -99,7 +102,7 @@ impl RunningServer {
     pub async fn stop(self) -> std::io::Result<()> {
         self.engine.shutdown().await;
         self.shutdown.cancel();
-        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        self.task.await.map_err(std::io::Error::other)
     }
 
     /// Serve until the process gets Ctrl-C or SIGTERM, then stop cleanly.
@@ -190,9 +193,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     };
     let app = api::router(state);
     let signal = shutdown.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move { signal.cancelled().await }).await
-    });
+    let task = tokio::spawn(crate::connections::serve(listener, app, config.connections.clone(), signal));
     tracing::info!("listening on http://{addr} (data in {})", data.display());
     Ok(RunningServer { addr, engine, shutdown, task })
 }

@@ -20,8 +20,23 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// `distributedkube serve ARGS` on a free loopback port and a fresh data dir.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::start_under(&[], args, env)
+    }
+
+    /// [`ServerProcess::start`] run through `launcher` (a command that runs
+    /// the rest of its arguments, e.g. `prlimit --nofile=1024:1024 --`).
+    pub fn start_under(launcher: &[&str], args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_distributedkube"))
+        let server = env!("CARGO_BIN_EXE_distributedkube");
+        let mut command = match launcher.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(server);
+                command
+            }
+            None => Command::new(server),
+        };
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data.path().join("state"))
             .arg("--wrappers-dir")
