@@ -86,5 +86,6 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(404, format!("no such endpoint: {uri} (see /api/v1/docs)"))
         })
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }
