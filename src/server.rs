@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub builds: crate::builds::BuildSettings,
     /// What runs the workers: local processes or containers.
     pub executor: ExecutorChoice,
+    /// API tokens (`--auth-token-file`); required off loopback.
+    pub api_tokens: Option<crate::api::auth::ApiTokens>,
     /// Header read timeout and connection limit of the HTTP listener.
     pub connections: crate::connections::ConnectionLimits,
 }
@@ -80,6 +82,7 @@ impl ServerConfig {
             mem_budget: machine.mem,
             builds: crate::builds::BuildSettings::none(data_dir.join("images")),
             executor: ExecutorChoice::Process,
+            api_tokens: None,
             connections: Default::default(),
         }
     }
@@ -119,6 +122,13 @@ impl RunningServer {
 
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     use anyhow::Context;
+    if !config.listen.ip().is_loopback() && config.api_tokens.is_none() {
+        anyhow::bail!(
+            "refusing to listen on {} without API tokens: anyone who can reach that address could run code on this machine. \
+             Pass --auth-token-file FILE (lines `TOKEN read|write`), or listen on a loopback address such as 127.0.0.1:3000",
+            config.listen
+        );
+    }
     // Outgoing HTTPS (webhooks) uses rustls with ring; install it once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let data = &config.data_dir;
@@ -190,6 +200,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         algorithms_dir: data.join("algorithms"),
         intake_limits: config.intake_limits.clone(),
         max_message_bytes: config.max_message_bytes,
+        access: Arc::new(api::auth::Access { tokens: config.api_tokens.clone(), listen: addr }),
     };
     let app = api::router(state);
     let signal = shutdown.clone();

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use distributedkube::api::auth::ApiTokens;
 use distributedkube::server::{self, ExecutorChoice, ServerConfig};
 use runner::executor::docker::DockerSettings;
 
@@ -30,6 +31,12 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000", env = "DISTRIBUTEDKUBE_LISTEN")]
     listen: SocketAddr,
+    /// API tokens: a file of lines `TOKEN ROLE`, ROLE `read` (GET only) or
+    /// `write` (everything); `#` starts a comment. Clients send
+    /// `Authorization: Bearer TOKEN`. Required unless --listen is a loopback
+    /// address [default: none: an open server, loopback only].
+    #[arg(long, value_name = "FILE", env = "DISTRIBUTEDKUBE_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<PathBuf>,
     /// Where the database, job data and uploaded code live [default: ~/.local/share/distributedkube].
     #[arg(long, env = "DISTRIBUTEDKUBE_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -154,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
                 .ok()
                 .filter(|t| !t.is_zero())
                 .ok_or_else(|| anyhow::anyhow!("--header-read-timeout-seconds {timeout}: give a positive number of seconds"))?;
+            config.api_tokens = args.auth_token_file.as_deref().map(ApiTokens::load).transpose()?;
             config.builds = args.builds.settings(&data_dir)?;
             config.executor = args.executor.choice()?;
             config.python = args.python;
