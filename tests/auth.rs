@@ -22,9 +22,7 @@ fn token_file() -> String {
 }
 
 fn bearer(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
+    bearer_client(token)
 }
 
 async fn answer(res: reqwest::Response) -> (u16, Value) {
