@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod builds;
+pub mod connections;
 pub mod data_dir;
 pub mod server;
 pub mod wrappers;

@@ -48,6 +48,10 @@ pub struct ServerConfig {
     /// Folders under this one may be named as an algorithm's server-side
     /// `code.path`; `None` (the default) refuses server-side code paths.
     pub code_root: Option<PathBuf>,
+    /// API tokens (`--auth-token-file`); required off loopback.
+    pub api_tokens: Option<crate::api::auth::ApiTokens>,
+    /// Header read timeout and connection limit of the HTTP listener.
+    pub connections: crate::connections::ConnectionLimits,
 }
 
 /// What runs algorithms' workers.
@@ -83,6 +87,8 @@ impl ServerConfig {
             builds: crate::builds::BuildSettings::none(data_dir.join("images")),
             executor: ExecutorChoice::Process,
             code_root: None,
+            api_tokens: None,
+            connections: Default::default(),
         }
     }
 }
@@ -96,7 +102,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub engine: Engine,
     shutdown: CancellationToken,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
     store: Store,
     /// Released (dropped) last, once the database is closed.
     lock: DataDirLock,
@@ -107,7 +113,7 @@ impl RunningServer {
     pub async fn stop(self) -> std::io::Result<()> {
         self.engine.shutdown().await;
         self.shutdown.cancel();
-        let served = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let served = self.task.await.map_err(std::io::Error::other);
         // Fold the write-ahead log into the database file, so the history
         // does not depend on the log surviving until the next start.
         if let Err(e) = self.store.close().await {
@@ -131,6 +137,13 @@ impl RunningServer {
 
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     use anyhow::Context;
+    if !config.listen.ip().is_loopback() && config.api_tokens.is_none() {
+        anyhow::bail!(
+            "refusing to listen on {} without API tokens: anyone who can reach that address could run code on this machine. \
+             Pass --auth-token-file FILE (lines `TOKEN read|write`), or listen on a loopback address such as 127.0.0.1:3000",
+            config.listen
+        );
+    }
     // Outgoing HTTPS (webhooks) uses rustls with ring; install it once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let data = &config.data_dir;
@@ -188,7 +201,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     };
     let relay = debug_proxy::Relay::new(debug_proxy::RelaySettings {
         public_base: format!("ws://{worker_host}:{}", addr.port()),
-        require_token: !addr.ip().is_loopback(),
+        // Off loopback, or when the API itself needs tokens, a debug client
+        // must show its endpoint's token (which GET /api/v1/debug gives readers).
+        require_token: !addr.ip().is_loopback() || config.api_tokens.is_some(),
         ping_every: config.debug_ping,
         stop_grace: config.stop_grace,
     });
@@ -217,12 +232,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         code_root,
         intake_limits: config.intake_limits.clone(),
         max_message_bytes: config.max_message_bytes,
+        access: Arc::new(api::auth::Access { tokens: config.api_tokens.clone(), listen: addr }),
     };
     let app = api::router(state);
     let signal = shutdown.clone();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move { signal.cancelled().await }).await
-    });
+    let task = tokio::spawn(crate::connections::serve(listener, app, config.connections.clone(), signal));
     tracing::info!("listening on http://{addr} (data in {})", data.display());
     Ok(RunningServer { addr, engine, shutdown, task, store, lock })
 }

@@ -228,9 +228,17 @@ async fn stopping_a_job_releases_its_debug_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn off_loopback_the_debug_endpoint_needs_its_token() {
     // Listening on all interfaces: developers on other machines may connect,
-    // so each endpoint has a token. (The test only talks to 127.0.0.1.)
-    let mut h = Harness::start_with(|c| c.listen = "0.0.0.0:0".parse().unwrap()).await;
+    // so each endpoint has a token, and the API needs API tokens. (The test
+    // only talks to 127.0.0.1.)
+    let api_token = "debug-test-0123456789abcdef";
+    let tokens = distributedkube::api::auth::ApiTokens::parse(&format!("{api_token} write")).unwrap();
+    let mut h = Harness::start_with(|c| {
+        c.listen = "0.0.0.0:0".parse().unwrap();
+        c.api_tokens = Some(tokens);
+    })
+    .await;
     h.base = h.base.replace("0.0.0.0", "127.0.0.1");
+    h.client = bearer_client(api_token);
     with_numbers_algorithms(&h).await;
     let plain = format!("{}/hkube/debug/multiply?storage=v1&encoding=json", h.base.replace("http", "ws"));
     let refused = tokio_tungstenite::connect_async(plain).await.unwrap_err().to_string();

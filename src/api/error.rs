@@ -1,6 +1,10 @@
-//! Every refusal as `{"error": {"code": <status>, "message": <what and where>}}`.
+//! Every refusal as `{"error": {"code": <status>, "message": <what and where>}}`:
+//! handlers answer with [`ApiError`], and [`json_errors`] rewrites the
+//! plain-text refusals axum makes by itself (extractor rejections, 405, 413).
 
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -46,5 +50,74 @@ impl From<runner::descriptor::DescriptorError> for ApiError {
 impl From<builder::IntakeError> for ApiError {
     fn from(e: builder::IntakeError) -> Self {
         ApiError::new(e.http_status(), format!("upload refused: {e}"))
+    }
+}
+
+/// Largest plain-text error body that is read to be rewritten (axum's own
+/// rejections are one line).
+const MAX_REWRITTEN_BODY: usize = 16 * 1024;
+
+/// Middleware: a 4xx or 5xx answer that is not JSON becomes an [`ApiError`]
+/// naming the request (`POST /api/v1/exec/raw`) and what axum said about it.
+/// Successful answers (websocket upgrades, streamed logs, the Swagger UI)
+/// pass untouched; headers such as `Allow` and `WWW-Authenticate` are kept.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_REWRITTEN_BODY).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let mut rewritten = ApiError::new(status.as_u16(), describe(status, &method, &path, &text, allow)).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}
+
+/// The message for a plain refusal of `METHOD path`.
+fn describe(status: StatusCode, method: &Method, path: &str, text: &str, allow: &str) -> String {
+    let request = format!("{method} {path}");
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED if allow.is_empty() => format!("{request}: method {method} is not allowed here"),
+        StatusCode::METHOD_NOT_ALLOWED => format!("{request}: method {method} is not allowed here (allowed: {allow})"),
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "{request}: the request body is too large ({}); code uploads are limited by `serve --max-upload-mib`, other bodies to 64 MiB",
+            if text.is_empty() { "length limit exceeded" } else { text }
+        ),
+        StatusCode::NOT_FOUND if text.is_empty() => format!("no such endpoint: {request} (see /api/v1/docs)"),
+        _ if text.is_empty() => format!("{request}: {}", status.canonical_reason().unwrap_or("refused")),
+        _ => format!("{request}: {text}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_refusals_name_the_request() {
+        let post = Method::POST;
+        assert_eq!(
+            describe(StatusCode::METHOD_NOT_ALLOWED, &post, "/healthz", "", "GET,HEAD"),
+            "POST /healthz: method POST is not allowed here (allowed: GET,HEAD)"
+        );
+        let query = describe(StatusCode::BAD_REQUEST, &Method::GET, "/api/v1/exec/jobs", "Failed to deserialize query string", "");
+        assert_eq!(query, "GET /api/v1/exec/jobs: Failed to deserialize query string");
+        assert!(describe(StatusCode::PAYLOAD_TOO_LARGE, &post, "/x", "", "").contains("too large"));
     }
 }

@@ -3,6 +3,7 @@
 //! errors to `{"error": {"code", "message"}}`.
 
 mod algorithms;
+pub mod auth;
 mod builds;
 mod cron;
 mod debug;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub intake_limits: builder::intake::Limits,
     /// Largest websocket message a worker may send or receive.
     pub max_message_bytes: usize,
+    /// Who may call the API (tokens, Origin and Host checks).
+    pub access: std::sync::Arc<auth::Access>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -91,5 +94,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(404, format!("no such endpoint: {uri} (see /api/v1/docs)"))
         })
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(state.access.clone(), auth::guard))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }

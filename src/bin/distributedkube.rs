@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use distributedkube::api::auth::ApiTokens;
 use distributedkube::server::{self, ExecutorChoice, ServerConfig};
 use runner::executor::docker::DockerSettings;
 
@@ -30,6 +31,12 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000", env = "DISTRIBUTEDKUBE_LISTEN")]
     listen: SocketAddr,
+    /// API tokens: a file of lines `TOKEN ROLE`, ROLE `read` (GET only) or
+    /// `write` (everything); `#` starts a comment. Clients send
+    /// `Authorization: Bearer TOKEN`. Required unless --listen is a loopback
+    /// address [default: none: an open server, loopback only].
+    #[arg(long, value_name = "FILE", env = "DISTRIBUTEDKUBE_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<PathBuf>,
     /// Where the database, job data and uploaded code live [default: ~/.local/share/distributedkube].
     #[arg(long, env = "DISTRIBUTEDKUBE_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -83,9 +90,28 @@ struct ServeArgs {
     #[arg(long)]
     allow_private_webhooks: bool,
     #[command(flatten)]
+    connections: ConnectionArgs,
+    #[command(flatten)]
     builds: distributedkube::builds::settings::BuildArgs,
     #[command(flatten)]
     executor: ExecutorArgs,
+}
+
+#[derive(clap::Args)]
+#[command(next_help_heading = "Connections")]
+struct ConnectionArgs {
+    /// Seconds a client has to send a complete request head (after connecting,
+    /// or after its previous request on a kept-alive connection); slower or
+    /// silent connections are closed. Requests being answered and websockets
+    /// are not affected.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    header_read_timeout_seconds: f64,
+    /// HTTP connections served at once; more clients wait in the listen
+    /// backlog until one ends, so a flood cannot exhaust file descriptors.
+    /// At start the soft open-file limit is raised to the hard limit
+    /// [default: that limit minus 256 kept for files and workers, at least half of it, at most 4096].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
 }
 
 #[derive(clap::Args)]
@@ -136,8 +162,19 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
+            let open_files = distributedkube::connections::raise_open_file_limit();
             let data_dir = args.data_dir.unwrap_or_else(server::default_data_dir);
             let mut config = ServerConfig::new(args.listen, data_dir.clone());
+            config.connections.max_connections = match args.connections.max_connections {
+                Some(n) => n as usize,
+                None => distributedkube::connections::max_connections_for(open_files),
+            };
+            let timeout = args.connections.header_read_timeout_seconds;
+            config.connections.header_read_timeout = Duration::try_from_secs_f64(timeout)
+                .ok()
+                .filter(|t| !t.is_zero())
+                .ok_or_else(|| anyhow::anyhow!("--header-read-timeout-seconds {timeout}: give a positive number of seconds"))?;
+            config.api_tokens = args.auth_token_file.as_deref().map(ApiTokens::load).transpose()?;
             config.builds = args.builds.settings(&data_dir)?;
             config.executor = args.executor.choice()?;
             config.python = args.python;

@@ -20,15 +20,25 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// `distributedkube serve ARGS` on a free loopback port and a fresh data dir.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::start_under(&[], args, env)
+    }
+
+    /// [`ServerProcess::start`] run through `launcher` (a command that runs
+    /// the rest of its arguments, e.g. `prlimit --nofile=1024:1024 --`).
+    pub fn start_under(launcher: &[&str], args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
         let data = tempfile::tempdir().unwrap();
         let state = data.path().join("state");
-        ServerProcess::start_in(data, &state, args, env)
+        ServerProcess::spawn(launcher, data, &state, args, env)
     }
 
     /// [`ServerProcess::start`] on the data dir `state` (e.g. another
     /// server's, kept in `data`).
     pub fn start_in(data: tempfile::TempDir, state: &Path, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
-        let mut child = serve_command(state)
+        ServerProcess::spawn(&[], data, state, args, env)
+    }
+
+    fn spawn(launcher: &[&str], data: tempfile::TempDir, state: &Path, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        let mut child = serve_command(launcher, state)
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -126,8 +136,17 @@ impl ServerProcess {
 }
 
 /// `distributedkube serve` on a free loopback port and the data dir `state`.
-fn serve_command(state: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_distributedkube"));
+/// `distributedkube serve` on `state`, run through `launcher` when it names one.
+fn serve_command(launcher: &[&str], state: &Path) -> Command {
+    let server = env!("CARGO_BIN_EXE_distributedkube");
+    let mut command = match launcher.split_first() {
+        Some((program, rest)) => {
+            let mut command = Command::new(program);
+            command.args(rest).arg(server);
+            command
+        }
+        None => Command::new(server),
+    };
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(state)
@@ -140,7 +159,7 @@ fn serve_command(state: &Path) -> Command {
 /// what it printed once it exits unsuccessfully; panics if it starts serving
 /// or is still running after a minute.
 pub fn serve_refused(state: &Path) -> String {
-    let mut child = serve_command(state).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("server binary starts");
+    let mut child = serve_command(&[], state).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("server binary starts");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while child.try_wait().expect("wait").is_none() {
         if std::time::Instant::now() > deadline {

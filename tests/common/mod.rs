@@ -171,6 +171,14 @@ impl Harness {
     }
 }
 
+/// A client that sends `Authorization: Bearer <token>` on every request
+/// (for servers with API tokens: put it in [`Harness::client`]).
+pub fn bearer_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("a header value"));
+    reqwest::Client::builder().default_headers(headers).build().expect("an HTTP client")
+}
+
 /// The `result` values of a results document, in order.
 pub fn results_of(results: &Value) -> Vec<Value> {
     results["data"].as_array().map(|d| d.iter().map(|e| e["result"].clone()).collect()).unwrap_or_default()

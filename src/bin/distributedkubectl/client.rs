@@ -30,17 +30,34 @@ pub fn status_of(err: &anyhow::Error) -> Option<u16> {
 pub struct Api {
     http: reqwest::Client,
     endpoint: String,
+    token: Option<String>,
 }
 
 impl Api {
-    pub fn new(endpoint: &str, reject_unauthorized: bool) -> Result<Api> {
+    /// A client of `endpoint`; with `token`, every request carries
+    /// `Authorization: Bearer <token>` (uploads and streamed logs included).
+    pub fn new(endpoint: &str, reject_unauthorized: bool, token: Option<&str>) -> Result<Api> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| anyhow!("the API token holds characters that cannot go in an HTTP header"))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .user_agent(concat!("distributedkubectl/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .tls_danger_accept_invalid_certs(!reject_unauthorized)
             .build()
             .context("cannot set up the HTTP client")?;
-        Ok(Api { http, endpoint: endpoint.to_string() })
+        Ok(Api { http, endpoint: endpoint.to_string(), token: token.map(String::from) })
+    }
+
+    /// The API token in force, for connections made outside this client
+    /// (the debug wrapper's websocket).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     fn url(&self, path: &str) -> String {

@@ -1,7 +1,8 @@
 //! The client's settings file (`distributedkubectl.yml`): where it lives,
-//! what it holds (`endpoint`, `rejectUnauthorized`), and which endpoint wins
-//! when several are given (`--endpoint` > `$DISTRIBUTEDKUBE_ENDPOINT` > the
-//! file > `http://127.0.0.1:3000`).
+//! what it holds (`endpoint`, `rejectUnauthorized`, `token`), and which
+//! endpoint wins when several are given (`--endpoint` >
+//! `$DISTRIBUTEDKUBE_ENDPOINT` > the file > `http://127.0.0.1:3000`); the
+//! API token likewise (`--token` > `$DISTRIBUTEDKUBE_TOKEN` > the file > none).
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:3000";
 pub const ENDPOINT_ENV: &str = "DISTRIBUTEDKUBE_ENDPOINT";
 pub const CONFIG_ENV: &str = "DISTRIBUTEDKUBECTL_CONFIG";
+pub const TOKEN_ENV: &str = "DISTRIBUTEDKUBE_TOKEN";
 
 /// What the settings file holds; a missing key means "use the default".
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +21,9 @@ pub struct Config {
     pub endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reject_unauthorized: Option<bool>,
+    /// The API token sent as `Authorization: Bearer <token>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 impl Config {
@@ -46,13 +51,27 @@ impl Config {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let text = serde_yaml::to_string(self)?;
-        std::fs::write(path, text).with_context(|| format!("cannot write config file {}", path.display()))
+        write_private(path, &text).with_context(|| format!("cannot write config file {}", path.display()))
     }
 
     /// Whether TLS certificates are checked (the default) or any is accepted.
     pub fn reject_unauthorized(&self) -> bool {
         self.reject_unauthorized.unwrap_or(true)
     }
+}
+
+/// Write `text` to `path` readable by its owner only (it may hold a token).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())
+}
+
+/// The API token in force: `--token`, else `$DISTRIBUTEDKUBE_TOKEN`, else the file's.
+pub fn resolve_token(flag: Option<&str>, env: Option<&str>, config: &Config) -> Option<String> {
+    [flag, env, config.token.as_deref()].into_iter().flatten().map(str::trim).find(|t| !t.is_empty()).map(String::from)
 }
 
 /// The settings file: `--config`, else `$DISTRIBUTEDKUBECTL_CONFIG`, else
@@ -96,7 +115,7 @@ mod tests {
     use super::*;
 
     fn with_endpoint(e: &str) -> Config {
-        Config { endpoint: Some(e.into()), reject_unauthorized: None }
+        Config { endpoint: Some(e.into()), ..Config::default() }
     }
 
     #[test]
@@ -133,12 +152,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/distributedkubectl.yml");
         assert_eq!(Config::load(&path).unwrap(), Config::default());
-        let config = Config { endpoint: Some("http://h:9".into()), reject_unauthorized: Some(false) };
+        let config = Config {
+            endpoint: Some("http://h:9".into()),
+            reject_unauthorized: Some(false),
+            token: Some("t-0123456789abcdef".into()),
+        };
         config.save(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("rejectUnauthorized: false"), "{text}");
         let loaded = Config::load(&path).unwrap();
         assert_eq!(loaded, config);
         assert!(!loaded.reject_unauthorized());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the file may hold a token: owner only");
+    }
+
+    #[test]
+    fn token_precedence_flag_env_config() {
+        let file = Config { token: Some("file".into()), ..Config::default() };
+        assert_eq!(resolve_token(Some("flag"), Some("env"), &file).as_deref(), Some("flag"));
+        assert_eq!(resolve_token(None, Some("env"), &file).as_deref(), Some("env"));
+        assert_eq!(resolve_token(None, Some(""), &file).as_deref(), Some("file"));
+        assert_eq!(resolve_token(None, None, &Config::default()), None);
     }
 }

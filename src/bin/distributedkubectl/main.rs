@@ -16,12 +16,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use commands::{algorithm, exec, pipeline, Ctx};
-use config::{Config, CONFIG_ENV, ENDPOINT_ENV};
+use config::{Config, CONFIG_ENV, ENDPOINT_ENV, TOKEN_ENV};
 use output::Format;
 
 const EXAMPLES: &str = "\
 Examples:
   distributedkubectl config set endpoint http://127.0.0.1:3000
+  distributedkubectl config set token TOKEN      # for a server started with --auth-token-file
   distributedkubectl algorithm apply --f range.yml
   distributedkubectl pipeline store --f numbers.yml
   distributedkubectl exec raw --f numbers.yml
@@ -43,6 +44,10 @@ struct Cli {
     /// Server URL [default: $DISTRIBUTEDKUBE_ENDPOINT, then the config file, then http://127.0.0.1:3000]
     #[arg(long, global = true, value_name = "URL")]
     endpoint: Option<String>,
+    /// API token, sent as `Authorization: Bearer TOKEN` (servers with --auth-token-file need one)
+    /// [default: $DISTRIBUTEDKUBE_TOKEN, then the config file's `token`]
+    #[arg(long, global = true, value_name = "TOKEN")]
+    token: Option<String>,
     /// Print JSON instead of YAML
     #[arg(long, global = true)]
     json: bool,
@@ -55,7 +60,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show or change the client's settings (endpoint, rejectUnauthorized)
+    /// Show or change the client's settings (endpoint, rejectUnauthorized, token)
     #[command(subcommand)]
     Config(commands::config::Command),
     /// Register, list, show and delete algorithms
@@ -78,11 +83,13 @@ async fn run(cli: Cli) -> Result<()> {
     let path = config::config_path(cli.config.as_deref(), env(CONFIG_ENV).as_deref(), dirs::config_dir().as_deref())?;
     let settings = Config::load(&path)?;
     let endpoint = config::resolve_endpoint(cli.endpoint.as_deref(), env(ENDPOINT_ENV).as_deref(), &settings);
+    let token = config::resolve_token(cli.token.as_deref(), env(TOKEN_ENV).as_deref(), &settings);
     let format = if cli.json { Format::Json } else { Format::Yaml };
-    let ctx =
-        || -> Result<Ctx> { Ok(Ctx { api: client::Api::new(&endpoint, settings.reject_unauthorized())?, format }) };
+    let ctx = || -> Result<Ctx> {
+        Ok(Ctx { api: client::Api::new(&endpoint, settings.reject_unauthorized(), token.as_deref())?, format })
+    };
     match cli.command {
-        Command::Config(command) => commands::config::run(command, &path, settings.clone(), &endpoint, format),
+        Command::Config(command) => commands::config::run(command, &path, settings.clone(), &endpoint, token.as_deref(), format),
         Command::Algorithm(command) => algorithm::run(command, &ctx()?).await,
         Command::Pipeline(command) => pipeline::run(command, &ctx()?).await,
         Command::Build(command) => commands::build::run(command, &ctx()?).await,

@@ -1,4 +1,5 @@
-//! `config set|get`: the client's settings file (endpoint, rejectUnauthorized).
+//! `config set|get`: the client's settings file (endpoint, rejectUnauthorized,
+//! token). `get` never prints a token, only whether one is set.
 
 use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
@@ -12,12 +13,12 @@ use crate::output::{print, Format};
 pub enum Command {
     /// Change one setting in the config file
     #[command(
-        after_help = "Examples:\n  distributedkubectl config set endpoint http://127.0.0.1:3000\n  distributedkubectl config set rejectUnauthorized false   # accept self-signed TLS certificates"
+        after_help = "Examples:\n  distributedkubectl config set endpoint http://127.0.0.1:3000\n  distributedkubectl config set rejectUnauthorized false   # accept self-signed TLS certificates\n  distributedkubectl config set token TOKEN                # an API token from the server's --auth-token-file\n  distributedkubectl config set token ''                   # forget the token"
     )]
     Set {
         /// The setting
         key: Key,
-        /// Its value: a URL for endpoint, true or false for rejectUnauthorized
+        /// Its value: a URL for endpoint, true or false for rejectUnauthorized, the token ('' removes it)
         value: String,
     },
     /// Show the config file's path and the settings in effect
@@ -32,10 +33,13 @@ pub enum Key {
     /// false = accept invalid or self-signed TLS certificates
     #[value(name = "rejectUnauthorized")]
     RejectUnauthorized,
+    /// The API token (Authorization: Bearer), stored in the file readable by you only
+    #[value(name = "token")]
+    Token,
 }
 
-/// `endpoint` is the one in force (flag, environment, file or default).
-pub fn run(command: Command, path: &Path, config: Config, endpoint: &str, format: Format) -> Result<()> {
+/// `endpoint` and `token` are the ones in force (flag, environment, file or default).
+pub fn run(command: Command, path: &Path, config: Config, endpoint: &str, token: Option<&str>, format: Format) -> Result<()> {
     match command {
         Command::Set { key, value } => {
             let mut config = config;
@@ -52,16 +56,34 @@ pub fn run(command: Command, path: &Path, config: Config, endpoint: &str, format
                         other => bail!("rejectUnauthorized is true or false, not '{other}'"),
                     });
                 }
+                Key::Token => {
+                    let token = value.trim();
+                    if token.chars().any(|c| !c.is_ascii_graphic()) {
+                        bail!("a token is visible ASCII characters without spaces");
+                    }
+                    config.token = (!token.is_empty()).then(|| token.to_string());
+                }
             }
             config.save(path)?;
             print(
-                &json!({ "configFile": path, "endpoint": config.endpoint, "rejectUnauthorized": config.reject_unauthorized() }),
+                &json!({ "configFile": path, "endpoint": config.endpoint, "rejectUnauthorized": config.reject_unauthorized(),
+                         "token": shown(config.token.as_deref()) }),
                 format,
             )
         }
         Command::Get => print(
-            &json!({ "configFile": path, "endpoint": endpoint, "rejectUnauthorized": config.reject_unauthorized() }),
+            &json!({ "configFile": path, "endpoint": endpoint, "rejectUnauthorized": config.reject_unauthorized(),
+                     "token": shown(token) }),
             format,
         ),
+    }
+}
+
+/// How a token is shown: `set` or `none`, never its value.
+fn shown(token: Option<&str>) -> &'static str {
+    if token.is_some() {
+        "set"
+    } else {
+        "none"
     }
 }
