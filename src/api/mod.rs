@@ -72,7 +72,8 @@ pub fn router(state: AppState) -> Router {
         .route("/cron/stop", post(cron::stop))
         .route("/webhooks/status/{job_id}", get(webhooks::progress))
         .route("/webhooks/results/{job_id}", get(webhooks::results))
-        .route("/internal/workers/{worker_id}", get(workers::connect))
+        .route("/internal/workers/{worker_id}", get(workers::connect_without_token))
+        .route("/internal/workers/{worker_id}/{token}", get(workers::connect))
         ;
     let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs")
         .external_url_unchecked("/api/v1/openapi.json", openapi::document())

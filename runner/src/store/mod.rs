@@ -10,7 +10,7 @@ mod pipelines;
 mod webhooks;
 
 pub use builds::{BuildRecord, NewBuild};
-pub use algorithms::AlgorithmVersion;
+pub use algorithms::{AlgorithmChange, AlgorithmListener, AlgorithmVersion};
 pub use jobs::{JobRecord, JobSummary, TaskRecord};
 pub use webhooks::WebhookDelivery;
 
@@ -23,6 +23,9 @@ use crate::error::RunnerError;
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Told, in order, whenever an algorithm's current version changes or
+    /// it is deleted (see [`Store::on_algorithm_change`]).
+    algorithm_listeners: std::sync::Arc<std::sync::Mutex<Vec<AlgorithmListener>>>,
 }
 
 const SCHEMA: &str = r#"
@@ -140,7 +143,7 @@ impl Store {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))).execute(&pool).await?;
             }
         }
-        Ok(Store { pool })
+        Ok(Store { pool, algorithm_listeners: Default::default() })
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
