@@ -123,7 +123,7 @@ fn inspect(id: &str) -> Value {
     serde_json::from_str::<Value>(&text).unwrap()[0].clone()
 }
 
-const WHOAMI_PY: &str = "import os, time\ndef start(args):\n    time.sleep(args['input'][0])\n    return os.environ['WORKER_SOCKET_URL'].rsplit('/', 1)[1]\n";
+const WHOAMI_PY: &str = "import os, time\ndef start(args):\n    time.sleep(args['input'][0])\n    return os.environ['WORKER_SOCKET_URL'].rsplit('/', 2)[1]\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbers_pipeline_runs_in_containers_and_gives_30() {
@@ -153,8 +153,10 @@ async fn numbers_pipeline_runs_in_containers_and_gives_30() {
         for expected in ["STORAGE_PROTOCOL=v1", "WORKER_ALGORITHM_ENCODING=json", entry] {
             assert!(env.contains(&expected), "{expected} missing from {env:?}");
         }
-        let url = format!("/api/v1/internal/workers/{worker}");
-        assert!(env.iter().any(|e| e.starts_with("WORKER_SOCKET_URL=ws://127.0.0.1:") && e.ends_with(&url)), "{env:?}");
+        // `…/workers/<id>/<one-time token>`
+        let url = format!("/api/v1/internal/workers/{worker}/");
+        let token = |e: &&str| e.rsplit_once(&url).is_some_and(|(_, token)| token.len() == 64);
+        assert!(env.iter().any(|e| e.starts_with("WORKER_SOCKET_URL=ws://127.0.0.1:") && token(e)), "{env:?}");
         assert_eq!(c["HostConfig"]["NetworkMode"], "host");
     }
     h.stop().await;
@@ -211,7 +213,7 @@ async fn print_output_reaches_each_task_log() {
 }
 
 /// Tells the test which worker runs it (over TCP, host network), then sleeps.
-const SLOW_PY: &str = "import os, socket, time\ndef start(args):\n    port, seconds = args['input']\n    if port:\n        worker = os.environ['WORKER_SOCKET_URL'].rsplit('/', 1)[1]\n        socket.create_connection(('127.0.0.1', port)).sendall(worker.encode() + b'\\n')\n    time.sleep(seconds)\n    return 'slept'\n";
+const SLOW_PY: &str = "import os, socket, time\ndef start(args):\n    port, seconds = args['input']\n    if port:\n        worker = os.environ['WORKER_SOCKET_URL'].rsplit('/', 2)[1]\n        socket.create_connection(('127.0.0.1', port)).sendall(worker.encode() + b'\\n')\n    time.sleep(seconds)\n    return 'slept'\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_container_fails_its_task_with_the_exit_code() {

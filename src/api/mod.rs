@@ -80,7 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route("/cron/stop", post(cron::stop))
         .route("/webhooks/status/{job_id}", get(webhooks::progress))
         .route("/webhooks/results/{job_id}", get(webhooks::results))
-        .route("/internal/workers/{worker_id}", get(workers::connect).layer(from_fn(upgrade::guard)))
+        .route("/internal/workers/{worker_id}", get(workers::connect_without_token).layer(from_fn(upgrade::guard)))
+        .route("/internal/workers/{worker_id}/{token}", get(workers::connect).layer(from_fn(upgrade::guard)))
         ;
     let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs")
         .external_url_unchecked("/api/v1/openapi.json", openapi::document())

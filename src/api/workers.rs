@@ -1,6 +1,13 @@
-//! `ws /api/v1/internal/workers/{id}`: where the wrappers the executor
-//! started (processes or containers) connect back, with
+//! `ws /api/v1/internal/workers/{id}/{token}`: where the wrappers the
+//! executor started (processes or containers) connect back, with
 //! `?storage=v1&encoding=…`.
+//!
+//! Every worker gets its own unguessable one-time token in its
+//! `WORKER_SOCKET_URL`. It is a path segment, not a query parameter: HKube's
+//! wrapper appends `?storage=…` to the URL without looking for a query that
+//! is already there. A connection without the right token is closed with a
+//! policy-violation code and the reason, so no other local process can take
+//! a worker's place and receive (or answer) its tasks.
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -13,8 +20,28 @@ use runner::protocol::ConnectParams;
 
 pub async fn connect(
     State(state): State<AppState>,
+    Path((worker_id, token)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    accept(state, worker_id, Some(token), query, upgrade)
+}
+
+/// The route workers used before they had tokens: always refused, with the reason.
+pub async fn connect_without_token(
+    State(state): State<AppState>,
     Path(worker_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    accept(state, worker_id, None, query, upgrade)
+}
+
+fn accept(
+    state: AppState,
+    worker_id: String,
+    token: Option<String>,
+    query: HashMap<String, String>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let params = ConnectParams::negotiate(
@@ -30,8 +57,13 @@ pub async fn connect(
                 Err(reason) => return refuse(socket, &reason).await,
             };
             let executor = state.engine.executor().clone();
-            if !executor.attach(&worker_id, WorkerConnection::new(socket, params.encoding)) {
-                tracing::warn!("a wrapper connected as unknown worker '{worker_id}'");
+            let connection = WorkerConnection::new(socket, params.encoding);
+            if let Err((mut connection, reason)) = executor.attach(&worker_id, token.as_deref(), connection) {
+                tracing::warn!("refusing a wrapper connection: {reason}");
+                let close = CloseFrame { code: close_code::POLICY, reason: reason.into() };
+                let _ = connection.send_message(Message::Close(Some(close))).await;
+                // Finish the closing handshake, so the close frame is not lost in a reset.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection.recv()).await;
             }
         })
 }

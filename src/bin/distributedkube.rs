@@ -154,6 +154,8 @@ impl ExecutorArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // First, before any worker exists: not even the server's initial environment keeps the password.
+    distributedkube::builds::password_handoff::reexec_without_password()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

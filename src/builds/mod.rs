@@ -8,6 +8,7 @@
 //! the same image, so they are never built twice. Uploads are kept by
 //! checksum, so any build can be rerun later.
 
+pub mod password_handoff;
 mod pull_auth;
 mod run;
 pub mod settings;

@@ -153,6 +153,9 @@ pub struct BuildArgs {
     pub registry_user: Option<String>,
     /// Registry password or token. Prefer the environment variable or
     /// --registry-password-file: command lines are visible to other users.
+    /// The server takes the variable out of its environment at start (it
+    /// re-executes itself, reading the password from a pipe on stdin), so
+    /// algorithms can't read it.
     #[arg(long, env = "DISTRIBUTEDKUBE_REGISTRY_PASSWORD", hide_env_values = true)]
     pub registry_password: Option<String>,
     /// Read the registry password from this file.

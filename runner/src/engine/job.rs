@@ -51,7 +51,8 @@ struct Finished {
     node: String,
     task_id: String,
     batch_index: Option<u32>,
-    started: String,
+    /// Where it stood: running (since when) or still queued.
+    left: task::Left,
     outcome: TaskOutcome,
     attempts: u32,
     log: TaskLog,
@@ -353,11 +354,11 @@ impl JobRun {
         let job_stop = self.live.stop.clone();
         let node = name.to_string();
         let batch_index = task.batch_index;
-        self.update_node(name, |n| n.running += 1);
+        let progress = task::TaskProgress::queued(self.live.clone(), name);
         running.push(Box::pin(async move {
-            let started = now();
-            let result = task::run(executor, plan, job_stop, log.clone()).await;
-            Finished { node, task_id, batch_index, started, outcome: result.outcome, attempts: result.attempts, log }
+            let result = task::run(executor, plan, job_stop, log.clone(), progress.clone()).await;
+            let left = progress.left();
+            Finished { node, task_id, batch_index, left, outcome: result.outcome, attempts: result.attempts, log }
         }));
     }
 
@@ -379,7 +380,7 @@ impl JobRun {
                 batch_index: f.batch_index,
                 status: status.into(),
                 error: error.clone(),
-                started: Some(f.started),
+                started: f.left.started.clone(),
                 ended: Some(now()),
                 attempts: f.attempts,
                 log: Vec::new(),
@@ -388,8 +389,13 @@ impl JobRun {
         });
         let ok = matches!(f.outcome, TaskOutcome::Done(_));
         let retries = u64::from(f.attempts.saturating_sub(1));
+        let was_running = f.left.was_running;
         self.update_node(&f.node, |n| {
-            n.running = n.running.saturating_sub(1);
+            if was_running {
+                n.running = n.running.saturating_sub(1);
+            } else {
+                n.queued = n.queued.saturating_sub(1);
+            }
             n.retries += retries;
             if ok {
                 n.done += 1;

@@ -4,6 +4,7 @@
 
 mod job;
 mod recorder;
+mod runtime;
 pub mod status;
 mod task;
 
@@ -12,7 +13,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use crate::algorithm::Env;
 use crate::dag::Dag;
 use crate::descriptor::Pipeline;
 use crate::error::RunnerError;
@@ -68,6 +68,7 @@ impl Engine {
         settings: EngineSettings,
     ) -> Engine {
         let recorder = Recorder::start(store.clone());
+        runtime::follow_store(&store, &executor, settings.default_max_workers);
         Engine {
             inner: Arc::new(Inner {
                 store,
@@ -236,6 +237,7 @@ impl Engine {
                     done: 0,
                     failed: 0,
                     running: 0,
+                    queued: 0,
                     retries: 0,
                     debug: n.node.kind == crate::descriptor::NodeKind::Debug
                         || pipeline.options.debug_override.contains(&n.node.node_name),
@@ -300,51 +302,11 @@ impl Engine {
                 .get_algorithm(name)
                 .await?
                 .ok_or_else(|| RunnerError::NotFound(format!("algorithm '{name}' does not exist")))?;
-            let image = algorithm.image.clone().or_else(|| algorithm.spec.algorithm_image.clone());
-            let code_dir = match (algorithm.code_dir.clone(), &image) {
-                (Some(dir), _) => dir,
-                // Only containers can run it; the executor says so if it cannot.
-                (None, Some(_)) => std::path::PathBuf::new(),
-                (None, None) => {
-                    return Err(RunnerError::Invalid(format!(
-                        "node '{}': algorithm '{name}' has neither code on this server nor an image: apply it with its code",
-                        node.node.node_name
-                    )))
-                }
-            };
-            let spec = &algorithm.spec;
-            let entry_point = spec.entry_point().map(str::to_string);
-            let env = spec.env.unwrap_or_else(|| match entry_point.as_deref() {
-                Some(e) if e.ends_with(".js") || e.ends_with(".mjs") || e.ends_with(".cjs") => Env::Javascript,
-                _ => Env::Python,
-            });
-            let resources = spec.resources.clone().unwrap_or_default();
-            let mem = match resources.mem.as_deref() {
-                None => 0,
-                Some(m) => crate::executor::budget::parse_mem(m).ok_or_else(|| {
-                    RunnerError::Invalid(format!("algorithm '{name}': resources.mem '{m}' is not a size like 512Mi or 2Gi"))
-                })?,
-            };
-            let need = crate::executor::budget::Need { cpu: resources.cpu.unwrap_or(0.0).max(0.0), mem };
-            let env_vars = spec
-                .algorithm_env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-                .collect();
-            out.insert(
-                name.clone(),
-                Arc::new(AlgorithmRuntime {
-                    name: name.clone(),
-                    env,
-                    code_dir,
-                    image,
-                    entry_point: entry_point.unwrap_or_else(|| env.default_entry_point().to_string()),
-                    max_workers: spec.max_workers.map(|m| m as usize).unwrap_or(self.inner.settings.default_max_workers),
-                    env_vars,
-                    version: algorithm.version.clone().or(algorithm.checksum.clone()).unwrap_or(algorithm.modified.clone()),
-                    need,
-                }),
-            );
+            let runtime = runtime::runtime_of(&algorithm, self.inner.settings.default_max_workers).map_err(|e| match e {
+                RunnerError::Invalid(message) => RunnerError::Invalid(format!("node '{}': {message}", node.node.node_name)),
+                other => other,
+            })?;
+            out.insert(name.clone(), Arc::new(runtime));
         }
         Ok(out)
     }
@@ -403,7 +365,7 @@ impl Engine {
         let live = self.inner.live.lock().expect("live lock").get(job_id).cloned();
         if let Some(live) = live {
             let mut status = live.status.lock().expect("status lock").clone();
-            for node in status.nodes.iter_mut().filter(|n| n.running > 0) {
+            for node in status.nodes.iter_mut().filter(|n| n.queued > 0 || n.running > 0) {
                 node.waiting = match (&self.inner.debug, node.debug) {
                     (Some(debug), true) => debug.waiting(&node.algorithm_name),
                     _ => self.inner.executor.waiting(&node.algorithm_name),

@@ -34,7 +34,11 @@ impl JobState {
 pub struct Progress {
     pub done: u64,
     pub failed: u64,
+    /// Tasks a worker is running now.
     pub running: u64,
+    /// Tasks waiting for a worker (a free one, or resources to start one).
+    #[serde(default)]
+    pub queued: u64,
     pub total: u64,
     pub percent: f64,
     #[serde(default)]
@@ -54,7 +58,11 @@ pub struct NodeStatus {
     pub total: u64,
     pub done: u64,
     pub failed: u64,
+    /// Tasks a worker is running now.
     pub running: u64,
+    /// Tasks waiting for a worker.
+    #[serde(default)]
+    pub queued: u64,
     /// Attempts beyond the first, over all of this node's tasks.
     #[serde(default)]
     pub retries: u64,
@@ -131,6 +139,7 @@ impl JobStatus {
             p.done += n.done;
             p.failed += n.failed;
             p.running += n.running;
+            p.queued += n.queued;
             p.retries += n.retries;
             // A node not expanded yet counts as one task to come.
             p.total += if n.total == 0 && n.status == "waiting" { 1 } else { n.total };

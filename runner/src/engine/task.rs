@@ -1,14 +1,17 @@
 //! Running one task to its end: the node's `ttl` per attempt and its
 //! `retry` policy across attempts (a crashed worker's task goes to a fresh
-//! worker; the log keeps every attempt).
+//! worker; the log keeps every attempt), and where it stands meanwhile:
+//! queued for a worker or running on one ([`TaskProgress`]).
 
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::descriptor::{Retry, RetryPolicy};
-use crate::executor::{AlgorithmRuntime, Executor, TaskLog, TaskOutcome, TaskRequest};
+use super::LiveJob;
+use crate::executor::{AlgorithmRuntime, Executor, TaskLog, TaskOutcome, TaskRequest, TaskStart};
+use crate::store::now;
 
 /// Everything needed to (re)start one task.
 pub struct TaskPlan {
@@ -27,6 +30,83 @@ pub struct TaskResult {
     pub attempts: u32,
 }
 
+/// One task's place in its node's `queued` and `running` counts. A task
+/// is queued until a worker is told to `start` it (it may wait for a free
+/// worker or for resources), running from then on, and queued again while
+/// it waits for a retry. Its `started` is when the first worker got it.
+pub struct TaskProgress {
+    live: Arc<LiveJob>,
+    node: String,
+    state: Mutex<Phase>,
+}
+
+#[derive(Default)]
+struct Phase {
+    running: bool,
+    started: Option<String>,
+}
+
+/// Where a task stood when it came back: which count it leaves, and when it
+/// first started (`None`: no worker ever got it, e.g. stopped while queued).
+pub struct Left {
+    pub was_running: bool,
+    pub started: Option<String>,
+}
+
+impl TaskProgress {
+    /// A new task, counted as queued in its node.
+    pub fn queued(live: Arc<LiveJob>, node: &str) -> Arc<TaskProgress> {
+        let progress = Arc::new(TaskProgress { live, node: node.to_string(), state: Mutex::default() });
+        progress.update(|n| n.queued += 1);
+        progress
+    }
+
+    /// What executors fire when a worker gets `start`.
+    fn start_signal(self: &Arc<Self>) -> TaskStart {
+        let this = self.clone();
+        TaskStart::new(move || this.started())
+    }
+
+    fn started(&self) {
+        let mut phase = self.state.lock().expect("phase lock");
+        if phase.running {
+            return; // the debug relay restarts a task on a reconnected debugger
+        }
+        phase.running = true;
+        phase.started.get_or_insert_with(now);
+        self.update(|n| {
+            n.queued = n.queued.saturating_sub(1);
+            n.running += 1;
+        });
+    }
+
+    /// The attempt ended and another comes: back to waiting for a worker.
+    fn requeued(&self) {
+        let mut phase = self.state.lock().expect("phase lock");
+        if std::mem::take(&mut phase.running) {
+            self.update(|n| {
+                n.running = n.running.saturating_sub(1);
+                n.queued += 1;
+            });
+        }
+    }
+
+    /// The task came back for good: the caller moves it from the count it
+    /// was in to done or failed, in one status update.
+    pub fn left(&self) -> Left {
+        let phase = self.state.lock().expect("phase lock");
+        Left { was_running: phase.running, started: phase.started.clone() }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut super::status::NodeStatus)) {
+        let mut status = self.live.status.lock().expect("status lock");
+        if let Some(n) = status.nodes.iter_mut().find(|n| n.node_name == self.node) {
+            f(n);
+        }
+        status.refresh_progress();
+    }
+}
+
 fn should_retry(retry: &Retry, outcome: &TaskOutcome, attempts: u32) -> bool {
     let wanted = match (retry.policy, outcome) {
         (RetryPolicy::Never, _) => false,
@@ -38,14 +118,21 @@ fn should_retry(retry: &Retry, outcome: &TaskOutcome, attempts: u32) -> bool {
     wanted && attempts <= retry.limit
 }
 
-pub async fn run(executor: Arc<dyn Executor>, plan: TaskPlan, job_stop: CancellationToken, log: TaskLog) -> TaskResult {
+pub async fn run(
+    executor: Arc<dyn Executor>,
+    plan: TaskPlan,
+    job_stop: CancellationToken,
+    log: TaskLog,
+    progress: Arc<TaskProgress>,
+) -> TaskResult {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let outcome = attempt(&executor, &plan, &job_stop, &log).await;
+        let outcome = attempt(&executor, &plan, &job_stop, &log, &progress).await;
         if !should_retry(&plan.retry, &outcome, attempts) || job_stop.is_cancelled() {
             return TaskResult { outcome, attempts };
         }
+        progress.requeued();
         let why = match &outcome {
             TaskOutcome::Failed { message, .. } | TaskOutcome::Crashed(message) => message.clone(),
             _ => String::new(),
@@ -61,7 +148,13 @@ pub async fn run(executor: Arc<dyn Executor>, plan: TaskPlan, job_stop: Cancella
 
 /// One attempt, stopped (and failed with a reason naming the limit) when it
 /// runs past the node's ttl.
-async fn attempt(executor: &Arc<dyn Executor>, plan: &TaskPlan, job_stop: &CancellationToken, log: &TaskLog) -> TaskOutcome {
+async fn attempt(
+    executor: &Arc<dyn Executor>,
+    plan: &TaskPlan,
+    job_stop: &CancellationToken,
+    log: &TaskLog,
+    progress: &Arc<TaskProgress>,
+) -> TaskOutcome {
     let cancel = job_stop.child_token();
     let request = TaskRequest {
         runtime: plan.runtime.clone(),
@@ -70,6 +163,7 @@ async fn attempt(executor: &Arc<dyn Executor>, plan: &TaskPlan, job_stop: &Cance
         priority: plan.priority,
         cancel: cancel.clone(),
         log: log.clone(),
+        on_start: progress.start_signal(),
     };
     let Some(ttl) = plan.ttl else {
         return executor.execute(request).await;

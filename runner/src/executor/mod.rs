@@ -45,10 +45,28 @@ pub struct AlgorithmRuntime {
     pub entry_point: String,
     pub max_workers: usize,
     pub env_vars: Vec<(String, String)>,
-    /// Distinguishes versions: workers of an older version are not reused.
+    /// The stored version (`1.0.3`). Shown in statuses; versions restart
+    /// after a delete, so pools are keyed by [`AlgorithmRuntime::pool_key`].
     pub version: String,
     /// Reserved from the machine's budget by each worker.
     pub need: budget::Need,
+    /// Workers kept warm even with nothing to run (`minHotWorkers`, capped
+    /// at `max_workers`).
+    pub min_hot_workers: usize,
+}
+
+impl AlgorithmRuntime {
+    /// Which warm workers may run this runtime's tasks: those started from
+    /// exactly the same code, image, entry point, env and `algorithmEnv`.
+    /// Everything that changes what a worker runs is in the key, so a
+    /// re-applied algorithm never gets a worker of an earlier one, even when
+    /// its version number is the same again (versions restart after a delete).
+    pub fn pool_key(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        format!("{self:?}").hash(&mut hasher);
+        format!("{}@{}#{:016x}", self.name, self.version, hasher.finish())
+    }
 }
 
 /// One task to run.
@@ -62,6 +80,25 @@ pub struct TaskRequest {
     /// Fires when the job is stopped.
     pub cancel: CancellationToken,
     pub log: TaskLog,
+    /// Fired when a worker is told to `start` the task (it may wait in a
+    /// queue before that): the engine's `running` and the task's `started`.
+    pub on_start: TaskStart,
+}
+
+/// A callback an executor fires each time a worker really starts a task.
+#[derive(Clone, Default)]
+pub struct TaskStart(Option<Arc<dyn Fn() + Send + Sync>>);
+
+impl TaskStart {
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> TaskStart {
+        TaskStart(Some(Arc::new(f)))
+    }
+
+    pub fn fire(&self) {
+        if let Some(f) = &self.0 {
+            f()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

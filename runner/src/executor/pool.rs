@@ -1,7 +1,11 @@
 //! Warm worker pools, whatever the workers are (processes or containers).
 //!
 //! Each algorithm version has a pool of workers, started on demand up to its
-//! `maxWorkers`, reused across tasks and jobs, and reaped after sitting idle.
+//! `maxWorkers`, reused across tasks and jobs, and reaped after sitting idle
+//! (all but its `minHotWorkers`, which are started as soon as the algorithm
+//! is stored and kept warm). Pools are keyed by what their workers run
+//! ([`AlgorithmRuntime::pool_key`]); when an algorithm is deleted or replaced
+//! its pools retire: their workers finish what is queued and exit.
 //! Tasks wait in a priority queue; each worker reserves its algorithm's
 //! `resources` from the machine's budget. A worker connects back to
 //! `…/internal/workers/<id>` and the HTTP layer hands the accepted socket to
@@ -9,7 +13,7 @@
 //! [`Launcher`]'s business; one worker's life is in [`super::worker`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -46,8 +50,9 @@ pub(super) struct Inner {
     pub settings: PoolSettings,
     pub launcher: Arc<dyn Launcher>,
     pub pools: Mutex<HashMap<String, Arc<Pool>>>,
-    /// Workers started but not yet connected, by id.
-    pub connecting: Mutex<HashMap<String, oneshot::Sender<WorkerConnection>>>,
+    /// Workers started but not yet connected, by id, with the one-time
+    /// token each must present.
+    pub connecting: Mutex<HashMap<String, (String, oneshot::Sender<WorkerConnection>)>>,
     pub next_worker: AtomicUsize,
     pub shutdown: CancellationToken,
     pub budget: Budget,
@@ -61,10 +66,62 @@ pub(super) struct Pool {
     /// Workers connected and serving tasks.
     pub connected: AtomicUsize,
     pub idle: AtomicUsize,
+    /// Idle workers being reaped (still counted in `workers` until gone).
+    pub reaping: AtomicUsize,
     /// Why queued tasks can't get a worker now (resources), if they can't.
     pub waiting: Mutex<Option<String>>,
-    /// Asks this pool's idle workers to retire (another pool needs the budget).
+    /// Asks this pool's idle workers to retire (another pool needs the
+    /// budget, or the pool itself retired).
     pub reclaim: tokio::sync::Notify,
+    /// The algorithm was deleted or replaced: no new tasks come here, and
+    /// workers exit once the queue is empty.
+    pub retired: AtomicBool,
+}
+
+impl Pool {
+    fn new(runtime: Arc<AlgorithmRuntime>) -> Pool {
+        Pool {
+            runtime,
+            queue: TaskQueue::default(),
+            workers: AtomicUsize::new(0),
+            connected: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            reaping: AtomicUsize::new(0),
+            waiting: Mutex::new(None),
+            reclaim: tokio::sync::Notify::new(),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
+    }
+
+    /// How many workers stay warm with nothing to do.
+    fn hot_floor(&self) -> usize {
+        if self.is_retired() {
+            0
+        } else {
+            self.runtime.min_hot_workers.min(self.runtime.max_workers)
+        }
+    }
+
+    /// An idle worker asks to be reaped: `true` (and it counts as
+    /// `reaping` until it is gone) unless that would leave fewer than the
+    /// pool's hot workers. A worker that is gone leaves `workers` before
+    /// `reaping`, so a race errs on the side of keeping a worker.
+    pub fn start_reaping(&self) -> bool {
+        let floor = self.hot_floor();
+        loop {
+            let reaping = self.reaping.load(Ordering::SeqCst);
+            if self.workers.load(Ordering::SeqCst).saturating_sub(reaping) <= floor {
+                return false;
+            }
+            if self.reaping.compare_exchange(reaping, reaping + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                return true;
+            }
+        }
+    }
 }
 
 impl PoolExecutor {
@@ -101,11 +158,25 @@ impl PoolExecutor {
         reply_rx.await.unwrap_or(TaskOutcome::Stopped)
     }
 
-    /// Hand over a wrapper's accepted websocket. `false` if no worker with
-    /// that id is waiting (the connection is dropped).
-    pub fn attach(&self, worker_id: &str, connection: WorkerConnection) -> bool {
-        let sender = self.inner.connecting.lock().expect("connecting lock").remove(worker_id);
-        sender.is_some_and(|tx| tx.send(connection).is_ok())
+    /// Hand over a wrapper's accepted websocket, if it is the worker we
+    /// started as `worker_id`: it must present that worker's token, which is
+    /// then used up. Otherwise the connection comes back with the reason to
+    /// refuse it, and the real worker can still connect.
+    pub fn attach(&self, worker_id: &str, token: Option<&str>, connection: WorkerConnection) -> Result<(), (WorkerConnection, String)> {
+        let mut connecting = self.inner.connecting.lock().expect("connecting lock");
+        let Some((expected, _)) = connecting.get(worker_id) else {
+            return Err((connection, format!("no worker '{worker_id}' is waiting to connect")));
+        };
+        match token {
+            None => return Err((connection, format!("worker '{worker_id}' connected without its token"))),
+            Some(token) if !same_secret(token, expected) => {
+                return Err((connection, format!("worker '{worker_id}' presented a wrong token")))
+            }
+            Some(_) => {}
+        }
+        let (_, tx) = connecting.remove(worker_id).expect("looked up above");
+        drop(connecting);
+        tx.send(connection).map_err(|connection| (connection, format!("worker '{worker_id}' is no longer waiting")))
     }
 
     /// Number of live workers per algorithm (for status and tests).
@@ -139,22 +210,69 @@ impl PoolExecutor {
     }
 
     fn pool_for(&self, runtime: &Arc<AlgorithmRuntime>) -> Arc<Pool> {
-        let key = format!("{}@{}", runtime.name, runtime.version);
         let mut pools = self.inner.pools.lock().expect("pools lock");
-        pools
-            .entry(key)
-            .or_insert_with(|| {
-                Arc::new(Pool {
-                    runtime: runtime.clone(),
-                    queue: TaskQueue::default(),
-                    workers: AtomicUsize::new(0),
-                    connected: AtomicUsize::new(0),
-                    idle: AtomicUsize::new(0),
-                    waiting: Mutex::new(None),
-                    reclaim: tokio::sync::Notify::new(),
-                })
-            })
-            .clone()
+        pools.entry(runtime.pool_key()).or_insert_with(|| Arc::new(Pool::new(runtime.clone()))).clone()
+    }
+
+    /// Algorithm `name` was deleted (`current: None`) or its current version
+    /// is now `current`: every other pool of it retires. Its idle workers
+    /// exit now, busy ones after the tasks already queued there; a task
+    /// submitted later (by a job that started with the old version) gets a
+    /// fresh pool. Then `current`'s hot workers are started.
+    pub fn algorithm_changed(&self, name: &str, current: Option<Arc<AlgorithmRuntime>>) {
+        let keep = current.as_ref().map(|rt| rt.pool_key());
+        let mut pools = self.inner.pools.lock().expect("pools lock");
+        let superseded: Vec<String> = pools
+            .iter()
+            .filter(|(key, p)| p.runtime.name == name && !p.is_retired() && Some(key.as_str()) != keep.as_deref())
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in superseded {
+            let pool = pools.remove(&key).expect("listed above");
+            pool.retired.store(true, Ordering::SeqCst);
+            pool.reclaim.notify_waiters();
+            tracing::debug!(pool = %key, "pool retired: its algorithm was replaced or deleted");
+            if pool.workers.load(Ordering::SeqCst) > 0 || !pool.queue.is_empty() {
+                // Still listed (for kick_all and counts) until its last worker leaves.
+                let n = self.inner.next_worker.fetch_add(1, Ordering::SeqCst);
+                pools.insert(format!("{key} retired-{n}"), pool);
+            }
+        }
+        drop(pools);
+        if let Some(runtime) = current {
+            let pool = self.pool_for(&runtime);
+            self.keep_warm(&pool);
+        }
+    }
+
+    /// A retired pool whose last worker left is forgotten.
+    pub(super) fn forget_if_drained(&self, pool: &Arc<Pool>) {
+        if pool.is_retired() && pool.workers.load(Ordering::SeqCst) == 0 && pool.queue.is_empty() {
+            self.inner.pools.lock().expect("pools lock").retain(|_, p| !Arc::ptr_eq(p, pool));
+        }
+    }
+
+    /// Start workers until the pool has its hot workers, as far as the
+    /// budget allows without taking anything from other pools (a hot worker
+    /// is a convenience; a waiting task is not).
+    pub(super) fn keep_warm(&self, pool: &Arc<Pool>) {
+        loop {
+            let workers = pool.workers.load(Ordering::SeqCst);
+            if workers >= pool.hot_floor() || self.inner.shutdown.is_cancelled() {
+                return;
+            }
+            if pool.workers.compare_exchange(workers, workers + 1, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+                continue;
+            }
+            if let Err(short) = self.inner.budget.reserve(pool.runtime.need) {
+                pool.workers.fetch_sub(1, Ordering::SeqCst);
+                tracing::info!("algorithm '{}': not starting more hot workers now ({short})", pool.runtime.name);
+                return;
+            }
+            let executor = self.clone();
+            let pool = pool.clone();
+            tokio::spawn(async move { executor.run_worker(pool).await });
+        }
     }
 
     /// Give every pool with waiting tasks a chance (budget was released),
@@ -257,6 +375,11 @@ impl PoolExecutor {
             }
         }
     }
+}
+
+/// Compares in time independent of where the strings differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl super::Executor for PoolExecutor {

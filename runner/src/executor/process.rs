@@ -3,6 +3,12 @@
 //! Node (the embedded default). Pools, reuse and reaping are in
 //! [`super::pool`]; this file only starts a wrapper, reads its output and
 //! stops it.
+//!
+//! A worker does not inherit the server's environment, which may hold
+//! secrets (registry credentials, cloud tokens): it starts with an empty
+//! one plus [`INHERITED`] (what finding programs, locale, time zone and
+//! outgoing proxies need), the wrapper's variables, and the algorithm's
+//! `algorithmEnv`.
 
 use futures_util::future::BoxFuture;
 use std::path::PathBuf;
@@ -15,6 +21,23 @@ use tokio::process::{Child, Command};
 use super::launcher::{Launch, Launcher, Output, Worker};
 use super::pool::{PoolExecutor, PoolSettings};
 use crate::algorithm::Env;
+
+/// Server variables a worker gets too. Names ending in `*` are prefixes.
+pub const INHERITED: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+];
+
+/// The part of this server's environment a worker gets.
+fn inherited_env() -> impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)> {
+    std::env::vars_os().filter(|(name, _)| {
+        let name = name.to_string_lossy();
+        INHERITED.iter().any(|kept| match kept.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == *kept,
+        })
+    })
+}
 
 /// How wrappers are started.
 #[derive(Debug, Clone)]
@@ -48,20 +71,15 @@ impl Launcher for ProcessLauncher {
         Box::pin(async move {
             let s = &self.settings;
             let rt = launch.runtime;
-            let mut command = match rt.env {
-                Env::Python => {
-                    let mut c = Command::new(&s.python);
-                    c.args(["-u", "-m", "distributedkube_wrapper"])
-                        .env("PYTHONPATH", s.wrappers_dir.join("python"))
-                        .env("PYTHONUNBUFFERED", "1")
-                        .env("PYTHONDONTWRITEBYTECODE", "1");
-                    c
-                }
-                Env::Javascript => {
-                    let mut c = Command::new(&s.node);
-                    c.arg(s.wrappers_dir.join("nodejs").join("wrapper").join("index.js"));
-                    c
-                }
+            let mut command = Command::new(if rt.env == Env::Python { &s.python } else { &s.node });
+            command.env_clear().envs(inherited_env());
+            match rt.env {
+                Env::Python => command
+                    .args(["-u", "-m", "distributedkube_wrapper"])
+                    .env("PYTHONPATH", s.wrappers_dir.join("python"))
+                    .env("PYTHONUNBUFFERED", "1")
+                    .env("PYTHONDONTWRITEBYTECODE", "1"),
+                Env::Javascript => command.arg(s.wrappers_dir.join("nodejs").join("wrapper").join("index.js")),
             };
             command
                 .current_dir(&rt.code_dir)

@@ -146,6 +146,7 @@ mod tests {
             env_vars: Vec::new(),
             version: "1".into(),
             need: Default::default(),
+            min_hot_workers: 0,
         });
         TaskRequest {
             runtime,
@@ -154,6 +155,7 @@ mod tests {
             priority,
             cancel: CancellationToken::new(),
             log: TaskLog::default(),
+            on_start: Default::default(),
         }
     }
 

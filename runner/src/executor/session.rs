@@ -39,6 +39,7 @@ pub async fn run(conn: &mut WorkerConnection, request: &TaskRequest, stop_grace:
                 if let Err(e) = conn.send(&Envelope::new("start", json!({}))).await {
                     return lost(e);
                 }
+                request.on_start.fire();
             }
             "started" | "alive" | "progress" | "initialized" => {}
             "done" => return SessionEnd::Reusable(TaskOutcome::Done(envelope.data.unwrap_or(Value::Null))),

@@ -20,18 +20,46 @@ use super::TaskOutcome;
 struct ServeEnd {
     grace: Duration,
     reply: Option<(oneshot::Sender<TaskOutcome>, TaskOutcome)>,
+    /// Reaped for idling: counted in the pool's `reaping` until gone.
+    reaped: bool,
+    /// Lost while the pool still wants it (a crash, a stop, a reclaim): the
+    /// pool's hot workers are topped up again.
+    replenish: bool,
+}
+
+impl ServeEnd {
+    fn retiring(grace: Duration) -> ServeEnd {
+        ServeEnd { grace, reply: None, reaped: false, replenish: true }
+    }
+
+    fn ending_task(reply: oneshot::Sender<TaskOutcome>, outcome: TaskOutcome) -> ServeEnd {
+        ServeEnd { grace: Duration::ZERO, reply: Some((reply, outcome)), reaped: false, replenish: true }
+    }
+}
+
+/// `multiply-3f9a1c2b7d4e`: the algorithm, then 12 random hex digits.
+fn new_worker_id(algorithm: &str) -> String {
+    format!("{algorithm}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// The one-time secret a worker presents when it connects back: 244 random
+/// bits (two v4 UUIDs) as hex.
+fn new_worker_token() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
 impl PoolExecutor {
     pub(super) async fn run_worker(self, pool: Arc<Pool>) {
-        let n = self.inner.next_worker.fetch_add(1, Ordering::SeqCst);
-        let worker_id = format!("{}-{n}", pool.runtime.name);
+        let worker_id = new_worker_id(&pool.runtime.name);
         let output = Output::new(&worker_id);
+        let mut reaped = false;
+        let mut replenish = false;
         match self.start_worker(&pool, &worker_id, &output).await {
             Ok((mut worker, conn)) => {
                 pool.connected.fetch_add(1, Ordering::SeqCst);
                 let end = self.serve(&pool, &worker_id, &mut worker, conn, &output).await;
                 pool.connected.fetch_sub(1, Ordering::SeqCst);
+                (reaped, replenish) = (end.reaped, end.replenish);
                 worker.stop(end.grace).await;
                 // Answered once the worker is gone: a stopped task's code no longer runs.
                 if let Some((reply, outcome)) = end.reply {
@@ -51,9 +79,16 @@ impl PoolExecutor {
         }
         self.inner.budget.release(pool.runtime.need);
         pool.workers.fetch_sub(1, Ordering::SeqCst);
+        if reaped {
+            pool.reaping.fetch_sub(1, Ordering::SeqCst);
+        }
         // Replace this worker if tasks are still waiting, here or elsewhere
         // (the highest-priority waiting task gets the released budget first).
         self.kick_all();
+        if replenish {
+            self.keep_warm(&pool);
+        }
+        self.forget_if_drained(&pool);
     }
 
     /// Launch the worker and wait for its websocket. On failure the worker
@@ -67,11 +102,12 @@ impl PoolExecutor {
         let s = &self.inner.settings;
         let rt = &pool.runtime;
         let (tx, rx) = oneshot::channel();
-        self.inner.connecting.lock().expect("connecting lock").insert(worker_id.to_string(), tx);
+        let token = new_worker_token();
+        self.inner.connecting.lock().expect("connecting lock").insert(worker_id.to_string(), (token.clone(), tx));
         let launch = Launch {
             runtime: rt,
             worker_id,
-            socket_url: format!("{}/{worker_id}", s.socket_base),
+            socket_url: format!("{}/{worker_id}/{token}", s.socket_base),
             encoding: &s.encoding,
             output: output.clone(),
         };
@@ -115,8 +151,8 @@ impl PoolExecutor {
         self.inner.connecting.lock().expect("connecting lock").remove(worker_id);
     }
 
-    /// Take tasks from the pool's queue until idle too long, reclaimed, shut
-    /// down, or broken.
+    /// Take tasks from the pool's queue until idle too long (beyond the
+    /// pool's hot workers), reclaimed, retired, shut down, or broken.
     async fn serve(
         &self,
         pool: &Pool,
@@ -127,23 +163,44 @@ impl PoolExecutor {
     ) -> ServeEnd {
         let s = &self.inner.settings;
         loop {
+            // Listening before looking, so a retirement announced in between is not missed.
+            let reclaimed = pool.reclaim.notified();
+            tokio::pin!(reclaimed);
+            reclaimed.as_mut().enable();
+            if pool.is_retired() && pool.queue.is_empty() {
+                tracing::debug!(worker = %worker_id, "worker retiring: its algorithm was replaced or deleted");
+                conn.close(0).await;
+                return ServeEnd { replenish: false, ..ServeEnd::retiring(s.stop_grace) };
+            }
             pool.idle.fetch_add(1, Ordering::SeqCst);
             let next: Option<Queued> = tokio::select! {
                 item = pool.queue.pop() => Some(item),
-                _ = tokio::time::sleep(s.idle_timeout) => None,
-                _ = pool.reclaim.notified() => None,
+                _ = tokio::time::sleep(s.idle_timeout) => {
+                    if !pool.start_reaping() {
+                        pool.idle.fetch_sub(1, Ordering::SeqCst);
+                        continue; // one of the pool's hot workers: stays warm
+                    }
+                    pool.idle.fetch_sub(1, Ordering::SeqCst);
+                    tracing::debug!(worker = %worker_id, "worker retiring: idle for {:?}", s.idle_timeout);
+                    conn.close(0).await;
+                    return ServeEnd { reaped: true, replenish: false, ..ServeEnd::retiring(s.stop_grace) };
+                }
+                _ = &mut reclaimed => None,
                 _ = self.inner.shutdown.cancelled() => None,
                 code = worker.exited() => {
                     pool.idle.fetch_sub(1, Ordering::SeqCst);
                     tracing::warn!(worker = %worker_id, "idle worker exited with code {code}");
-                    return ServeEnd { grace: Duration::ZERO, reply: None };
+                    return ServeEnd { replenish: false, ..ServeEnd::retiring(Duration::ZERO) };
                 }
             };
             pool.idle.fetch_sub(1, Ordering::SeqCst);
             let Some(queued) = next else {
+                if pool.is_retired() && !pool.queue.is_empty() {
+                    continue; // a retired pool's workers still run what was queued
+                }
                 tracing::debug!(worker = %worker_id, "worker retiring");
                 conn.close(0).await;
-                return ServeEnd { grace: s.stop_grace, reply: None };
+                return ServeEnd::retiring(s.stop_grace);
             };
             output.set_task(queued.request.log.clone());
             match session::run(&mut conn, &queued.request, s.stop_grace).await {
@@ -152,12 +209,10 @@ impl PoolExecutor {
                     if self.outranked(pool) {
                         tracing::debug!(worker = %worker_id, "worker retiring: its budget goes to a higher-priority task");
                         conn.close(0).await;
-                        return ServeEnd { grace: s.stop_grace, reply: None };
+                        return ServeEnd::retiring(s.stop_grace);
                     }
                 }
-                SessionEnd::Terminate(outcome) => {
-                    return ServeEnd { grace: Duration::ZERO, reply: Some((queued.reply, outcome)) };
-                }
+                SessionEnd::Terminate(outcome) => return ServeEnd::ending_task(queued.reply, outcome),
                 SessionEnd::Lost => {
                     let code = tokio::time::timeout(Duration::from_secs(2), worker.exited()).await;
                     let message = match code {
@@ -165,7 +220,7 @@ impl PoolExecutor {
                         Err(_) => format!("worker closed its connection while running {}", queued.request.label),
                     };
                     queued.request.log.push(format!("[distributedkube] {message}"));
-                    return ServeEnd { grace: Duration::ZERO, reply: Some((queued.reply, TaskOutcome::Crashed(message))) };
+                    return ServeEnd::ending_task(queued.reply, TaskOutcome::Crashed(message));
                 }
             }
         }

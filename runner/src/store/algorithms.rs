@@ -29,10 +29,37 @@ pub struct AlgorithmVersion {
     pub created: String,
 }
 
+/// What happened to an algorithm, for [`Store::on_algorithm_change`].
+#[derive(Debug, Clone, Copy)]
+pub enum AlgorithmChange<'a> {
+    /// This is now the algorithm's current version (stored, updated, a
+    /// build completed, a version chosen).
+    Current(&'a Algorithm),
+    /// The algorithm and its versions are gone.
+    Deleted(&'a str),
+}
+
+/// Called right after the change is in the database, before the request
+/// that made it is answered.
+pub type AlgorithmListener = std::sync::Arc<dyn Fn(AlgorithmChange<'_>) + Send + Sync>;
+
 const ALGORITHM_COLUMNS: &str = "spec, code_dir, checksum, created, modified, image, version";
 const VERSION_COLUMNS: &str = "name, version, seq, spec, code_dir, checksum, image, build_id, created";
 
 impl Store {
+    /// Call `listener` on every later change of any algorithm's current
+    /// version, wherever it comes from (the API, a finished build).
+    pub fn on_algorithm_change(&self, listener: AlgorithmListener) {
+        self.algorithm_listeners.lock().expect("listeners lock").push(listener);
+    }
+
+    fn tell(&self, change: AlgorithmChange<'_>) {
+        let listeners = self.algorithm_listeners.lock().expect("listeners lock").clone();
+        for listener in listeners {
+            listener(change);
+        }
+    }
+
     /// Store `spec` with its code and image as a new version (or the latest
     /// one, when nothing changed) and make it current.
     pub async fn upsert_algorithm(
@@ -97,9 +124,12 @@ impl Store {
             .bind(&version.version)
             .execute(self.pool())
             .await?;
-        self.get_algorithm(&version.name)
+        let current = self
+            .get_algorithm(&version.name)
             .await?
-            .ok_or_else(|| RunnerError::Database(format!("algorithm '{}' vanished after being stored", version.name)))
+            .ok_or_else(|| RunnerError::Database(format!("algorithm '{}' vanished after being stored", version.name)))?;
+        self.tell(AlgorithmChange::Current(&current));
+        Ok(current)
     }
 
     pub async fn get_algorithm(&self, name: &str) -> Result<Option<Algorithm>, RunnerError> {
@@ -126,7 +156,11 @@ impl Store {
     pub async fn delete_algorithm(&self, name: &str) -> Result<bool, RunnerError> {
         let res = sqlx::query("DELETE FROM algorithms WHERE name = ?").bind(name).execute(self.pool()).await?;
         sqlx::query("DELETE FROM algorithm_versions WHERE name = ?").bind(name).execute(self.pool()).await?;
-        Ok(res.rows_affected() > 0)
+        let deleted = res.rows_affected() > 0;
+        if deleted {
+            self.tell(AlgorithmChange::Deleted(name));
+        }
+        Ok(deleted)
     }
 
     /// Newest first.

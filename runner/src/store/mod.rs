@@ -11,7 +11,7 @@ mod wal;
 mod webhooks;
 
 pub use builds::{BuildRecord, NewBuild};
-pub use algorithms::AlgorithmVersion;
+pub use algorithms::{AlgorithmChange, AlgorithmListener, AlgorithmVersion};
 pub use jobs::{JobRecord, JobSummary, TaskRecord};
 pub use webhooks::WebhookDelivery;
 
@@ -30,6 +30,9 @@ use crate::error::RunnerError;
 pub struct Store {
     pool: SqlitePool,
     checkpoints: Arc<Checkpoints>,
+    /// Told, in order, whenever an algorithm's current version changes or
+    /// it is deleted (see [`Store::on_algorithm_change`]).
+    algorithm_listeners: std::sync::Arc<std::sync::Mutex<Vec<AlgorithmListener>>>,
 }
 
 /// The background checkpointer: it copies committed transactions from the
@@ -179,7 +182,7 @@ impl Store {
         make_private(path)?;
         let checkpoints = Arc::new(Checkpoints { wanted: Notify::new(), stop: CancellationToken::new() });
         tokio::spawn(checkpoint_loop(pool.clone(), checkpoints.clone()));
-        Ok(Store { pool, checkpoints })
+        Ok(Store { pool, checkpoints, algorithm_listeners: Default::default() })
     }
 
     /// Ask for a checkpoint soon (a job ended: its records should reach the

@@ -67,7 +67,7 @@ pub fn job_line(status: &Value) -> String {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|n| active && (n["status"] == "active" || num(n, "running") > 0))
+        .filter(|n| active && (n["status"] == "active" || num(n, "running") > 0 || num(n, "queued") > 0))
         .map(|n| format!("{} {}/{}", n["nodeName"].as_str().unwrap_or("?"), num(n, "done"), num(n, "total")))
         .collect();
     if !running.is_empty() {
