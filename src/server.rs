@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub builds: crate::builds::BuildSettings,
     /// What runs the workers: local processes or containers.
     pub executor: ExecutorChoice,
+    /// Most tasks per node and per job.
+    pub task_limits: runner::dag::TaskLimits,
 }
 
 /// What runs algorithms' workers.
@@ -78,6 +80,7 @@ impl ServerConfig {
             mem_budget: machine.mem,
             builds: crate::builds::BuildSettings::none(data_dir.join("images")),
             executor: ExecutorChoice::Process,
+            task_limits: Default::default(),
         }
     }
 }
@@ -168,7 +171,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         storage,
         executor,
         Some(Arc::new(relay.clone())),
-        EngineSettings { default_max_workers: config.default_max_workers, webhooks: config.webhooks.clone() },
+        EngineSettings {
+            default_max_workers: config.default_max_workers,
+            webhooks: config.webhooks.clone(),
+            task_limits: config.task_limits,
+        },
     );
     let failed = store.fail_unfinished_builds("the server stopped while the build was running; rerun it").await?;
     if failed > 0 {

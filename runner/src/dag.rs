@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::descriptor::{DescriptorError, Node, Pipeline, Rule, MAX_TTL_SECONDS};
 use crate::expr::{self, InputSpec, Source};
+pub use task_limits::TaskLimits;
 
 /// The most nodes a pipeline may have. Every check over the graph is
 /// iterative and linear, so a pipeline this large validates in milliseconds.
@@ -371,5 +372,6 @@ fn link(node: &Node, index: &HashMap<String, usize>) -> Result<DagNode, Descript
     Ok(DagNode { node: node.clone(), inputs, parents, children: Vec::new(), wait_any_parent })
 }
 
+mod task_limits;
 #[cfg(test)]
 mod tests;
