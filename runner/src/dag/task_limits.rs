@@ -25,18 +25,9 @@ impl Default for TaskLimits {
 }
 
 impl TaskLimits {
-    /// The limit for one node's expansion when `made` tasks of its job
-    /// exist already: the per-node limit, or what is left of the job's.
-    pub fn for_node(&self, made: u64) -> TaskLimit {
-        let left = self.per_job.saturating_sub(made);
-        if left < self.per_node {
-            TaskLimit { max: left, describe: self.job_limit(made) }
-        } else {
-            TaskLimit {
-                max: self.per_node,
-                describe: format!("the limit of {} tasks per node (serve --max-tasks-per-node)", self.per_node),
-            }
-        }
+    /// The limit for one node's expansion.
+    pub fn for_node(&self) -> TaskLimit {
+        TaskLimit { max: self.per_node, describe: format!("the limit of {} tasks per node (serve --max-tasks-per-node)", self.per_node) }
     }
 
     /// How the per-job limit is named in a refusal.
@@ -58,7 +49,7 @@ impl Dag {
         for n in &self.nodes {
             let Some(sizes) = known_batch_sizes(n, flow_input) else { continue };
             let name = &n.node.node_name;
-            let count = expr::count_tasks(&sizes, n.node.batch_operation, &limits.for_node(made))
+            let count = expr::count_tasks(&sizes, n.node.batch_operation, &limits.for_node())
                 .map_err(|e| DescriptorError::input(Rule::TooLarge, name, e.input, e.message))?;
             if made.saturating_add(count) > limits.per_job {
                 return Err(DescriptorError::node(Rule::TooLarge, name, format!("its {count} task(s) are more than {}", limits.job_limit(made))));

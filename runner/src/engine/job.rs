@@ -93,6 +93,9 @@ pub(super) struct JobRun {
     tasks_made: u64,
     /// `launch_ready` is on the stack.
     launching: bool,
+    /// Nodes that may have become ready: all of them at first, then the
+    /// children of each node that completes.
+    candidates: std::collections::VecDeque<String>,
 }
 
 /// `seconds` after `from`, clamped to the longest ttl a descriptor may set
@@ -118,6 +121,7 @@ impl JobRun {
             }
             status.refresh_progress();
         }
+        let candidates = dag.nodes().map(|n| n.node.node_name.clone()).collect();
         JobRun {
             engine,
             job_id,
@@ -136,6 +140,7 @@ impl JobRun {
             slot,
             tasks_made: 0,
             launching: false,
+            candidates,
         }
     }
 
@@ -233,39 +238,28 @@ impl JobRun {
         self.live.stop.is_cancelled()
     }
 
-    /// Start every node whose parents have all completed. A node that
-    /// completes at once (no tasks) makes its children ready: this loop
-    /// starts them, the nested call from `check_node_complete` returns at
-    /// once, so the stack stays flat however long the chain.
+    /// Start every candidate node whose parents have all completed. A node
+    /// that completes at once (no tasks) queues its children here: this
+    /// loop starts them, the nested call from `check_node_complete` returns
+    /// at once, so the stack stays flat and the work linear however long
+    /// the chain.
     fn launch_ready(&mut self, running: &mut Running) {
         if self.launching {
             return;
         }
         self.launching = true;
-        self.launch_ready_loop(running);
-        self.launching = false;
-    }
-
-    fn launch_ready_loop(&mut self, running: &mut Running) {
-        loop {
-            let ready: Vec<String> = self
-                .dag
-                .nodes()
-                .filter(|n| !self.nodes[&n.node.node_name].expanded)
-                .filter(|n| {
-                    n.parents.iter().all(|p| {
-                        self.nodes[p].complete || n.wait_any_parent.as_deref() == Some(p.as_str())
-                    })
-                })
-                .map(|n| n.node.node_name.clone())
-                .collect();
-            if ready.is_empty() || self.stopping() {
-                return;
+        while let Some(name) = self.candidates.pop_front() {
+            if self.stopping() {
+                break;
             }
-            for name in ready {
+            let n = self.dag.node(&name).expect("node exists");
+            let ready = !self.nodes[&name].expanded
+                && n.parents.iter().all(|p| self.nodes[p].complete || n.wait_any_parent.as_deref() == Some(p.as_str()));
+            if ready {
                 self.launch_node(&name, running);
             }
         }
+        self.launching = false;
     }
 
     fn launch_node(&mut self, name: &str, running: &mut Running) {
@@ -281,7 +275,7 @@ impl JobRun {
         let tasks: Result<Vec<TaskInput>, String> = if wait_any.is_some() {
             Ok(Vec::new())
         } else {
-            expr::expand(&dag_node.inputs, dag_node.node.batch_operation, &self.flow_input, &lookup, &limits.for_node(self.tasks_made))
+            expr::expand(&dag_node.inputs, dag_node.node.batch_operation, &self.flow_input, &lookup, &limits.for_node())
                 .map_err(|e| format!("input {}: {}", e.input, e.message))
                 .and_then(|tasks| match self.tasks_made.saturating_add(tasks.len() as u64) > limits.per_job {
                     true => Err(format!("its {} task(s) are more than {}", tasks.len(), limits.job_limit(self.tasks_made))),
@@ -539,6 +533,7 @@ impl JobRun {
         let values: Vec<Value> = run.outputs.iter().map(|o| o.clone().unwrap_or(Value::Null)).collect();
         let output = if run.batch { Value::Array(values) } else { values.into_iter().next().unwrap_or(Value::Null) };
         self.outputs.insert(name.to_string(), output);
+        self.candidates.extend(dag_node.children.iter().cloned());
         self.update_node(name, |n| n.status = "completed".into());
         self.notify(Level::Info, format!("node {name} completed"));
         true
