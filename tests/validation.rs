@@ -216,3 +216,55 @@ async fn ttls_and_concurrency_are_bounded() {
     assert_eq!(results_of(&results), vec![json!([1])]);
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn algorithm_specs_are_checked_when_stored() {
+    let h = Harness::start().await;
+    let code = [("main.py", "def start(args):\n    return 1\n")];
+    let apply_refusal = |spec: Value| {
+        let h = &h;
+        async move {
+            let (status, body) = h.apply_raw(&spec, tar_gz(&code)).await;
+            assert_eq!(status, 400, "{spec}: {body}");
+            body["error"]["message"].as_str().unwrap().to_string()
+        }
+    };
+    // An entry point outside the code, absolute (and existing) or climbing out.
+    let outside = h.data.path().join("outside.py");
+    std::fs::write(&outside, "def start(args):\n    return 'escaped'\n").unwrap();
+    for entry in [outside.to_str().unwrap(), "../outside.py", "lib/../../outside.py"] {
+        let mut spec = python_spec("escape");
+        spec["code"]["entryPoint"] = json!(entry);
+        let m = apply_refusal(spec).await;
+        assert!(m.contains("code.entryPoint") && m.contains("relative path inside the code"), "{entry}: {m}");
+    }
+    // Resources that can never be right, named at apply time.
+    for (resources, field) in [
+        (json!({"cpu": 0}), "resources.cpu"),
+        (json!({"cpu": -2}), "resources.cpu"),
+        (json!({"cpu": 100000}), "resources.cpu"),
+        (json!({"gpu": -1}), "resources.gpu"),
+        (json!({"mem": "lots"}), "resources.mem"),
+        (json!({"mem": "-512Mi"}), "resources.mem"),
+    ] {
+        let mut spec = python_spec("res");
+        spec["resources"] = resources.clone();
+        let m = apply_refusal(spec).await;
+        assert!(m.contains(field), "{resources}: {m}");
+    }
+    // Type errors name the field, for apply and for POST /store/algorithms, JSON and YAML.
+    let m = apply_refusal(json!({"name": "typed", "env": 5})).await;
+    assert!(m.contains("env:"), "{m}");
+    let (status, body) = h.post("/store/algorithms", &json!({"name": "typed", "algorithmImage": "x", "resources": {"cpu": "many"}})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("resources.cpu"), "{body}");
+    let (status, body) = h.post_raw("/store/algorithms", "name: typed\nalgorithmImage: x\nmaxWorkers: lots\n", "application/yaml").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("maxWorkers"), "{body}");
+    // A sane spec still applies.
+    let mut spec = python_spec("fine");
+    spec["resources"] = json!({"cpu": 0.5, "mem": "64Mi"});
+    spec["code"]["entryPoint"] = json!("main.py");
+    h.apply(&spec, tar_gz(&code)).await;
+    h.stop().await;
+}
