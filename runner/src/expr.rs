@@ -284,4 +284,6 @@ pub fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
