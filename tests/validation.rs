@@ -179,7 +179,7 @@ async fn batches_over_outputs_fail_the_job_past_the_limits() {
     let (status, _) = h.run_to_end(&pipeline(4, true)).await;
     assert_eq!(status["status"], "failed", "{status}");
     let m = status["error"]["message"].as_str().unwrap();
-    assert!(m.contains("4 items") && m.contains("tasks per job"), "{m}");
+    assert!(m.contains("its 4 task(s)") && m.contains("3 tasks left of the limit of 8 tasks per job"), "{m}");
     // Within both, the job completes.
     let (status, _) = h.run_to_end(&pipeline(3, true)).await;
     assert_eq!(status["status"], "completed", "{status}");

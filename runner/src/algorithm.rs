@@ -48,7 +48,7 @@ impl Resources {
             return Err(format!("resources.gpu {gpu} must be between 0 and {MAX_CPU}"));
         }
         if let Some(mem) = &self.mem {
-            if !crate::executor::budget::parse_mem(mem).is_some_and(|m| m > 0) {
+            if crate::executor::budget::parse_mem(mem).is_none_or(|m| m == 0) {
                 return Err(format!("resources.mem '{mem}' is not a positive size like 512Mi or 2Gi"));
             }
         }
