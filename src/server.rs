@@ -52,6 +52,8 @@ pub struct ServerConfig {
     pub api_tokens: Option<crate::api::auth::ApiTokens>,
     /// Header read timeout and connection limit of the HTTP listener.
     pub connections: crate::connections::ConnectionLimits,
+    /// Most tasks per node and per job.
+    pub task_limits: runner::dag::TaskLimits,
 }
 
 /// What runs algorithms' workers.
@@ -89,6 +91,7 @@ impl ServerConfig {
             code_root: None,
             api_tokens: None,
             connections: Default::default(),
+            task_limits: Default::default(),
         }
     }
 }
@@ -212,7 +215,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         storage,
         executor,
         Some(Arc::new(relay.clone())),
-        EngineSettings { default_max_workers: config.default_max_workers, webhooks: config.webhooks.clone() },
+        EngineSettings {
+            default_max_workers: config.default_max_workers,
+            webhooks: config.webhooks.clone(),
+            task_limits: config.task_limits,
+        },
     );
     let failed = store.fail_unfinished_builds("the server stopped while the build was running; rerun it").await?;
     if failed > 0 {

@@ -330,3 +330,34 @@ async fn memory_is_a_budget_too_and_waiting_names_it() {
     assert_eq!(pids.len(), 1, "300Mi holds one 256Mi worker at a time: {pids:?}");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_a_job_pending_for_a_slot_and_an_active_one_with_the_longest_ttls() {
+    let h = Harness::start().await;
+    h.apply_inline(python_spec("sleep"), &[("main.py", SLEEP_PY)]).await;
+    // The longest ttls allowed (a year): their deadlines must not overflow.
+    let year = 365 * 24 * 3600;
+    let pipeline = json!({"name": "longlived", "options": {"ttl": year, "activeTtl": year, "concurrentPipelines": {"amount": 1}},
+                          "nodes": [{"nodeName": "Nap", "algorithmName": "sleep", "input": [30], "ttl": year}]});
+    let active = h.run(&pipeline).await;
+    let pending = h.run(&pipeline).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, a) = h.get(&format!("/exec/status/{active}")).await;
+        let (_, p) = h.get(&format!("/exec/status/{pending}")).await;
+        if a["nodes"][0]["running"] == 1 && p["reason"].as_str().is_some_and(|r| r.contains("concurrentPipelines")) {
+            assert_eq!((a["status"].as_str(), p["status"].as_str()), (Some("active"), Some("pending")));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{a} {p}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for job in [&pending, &active] {
+        let (code, body) = h.post("/exec/stop", &json!({"jobId": job, "reason": "enough"})).await;
+        assert_eq!(code, 200, "{body}");
+        let status = h.wait(job, Duration::from_secs(10)).await;
+        assert_eq!(status["status"], "stopped", "{status}");
+        assert_eq!(status["reason"], "enough", "{status}");
+    }
+    h.stop().await;
+}

@@ -34,6 +34,28 @@ pub struct Resources {
     pub mem: Option<String>,
 }
 
+/// The most CPUs one worker may ask for.
+pub const MAX_CPU: f64 = 1024.0;
+
+impl Resources {
+    /// Sane values, checked when the algorithm is stored rather than when
+    /// a job first needs them.
+    fn check(&self) -> Result<(), String> {
+        if let Some(cpu) = self.cpu.filter(|c| !(c.is_finite() && *c > 0.0 && *c <= MAX_CPU)) {
+            return Err(format!("resources.cpu {cpu} must be more than 0 and at most {MAX_CPU}"));
+        }
+        if let Some(gpu) = self.gpu.filter(|g| !(g.is_finite() && *g >= 0.0 && *g <= MAX_CPU)) {
+            return Err(format!("resources.gpu {gpu} must be between 0 and {MAX_CPU}"));
+        }
+        if let Some(mem) = &self.mem {
+            if crate::executor::budget::parse_mem(mem).is_none_or(|m| m == 0) {
+                return Err(format!("resources.mem '{mem}' is not a positive size like 512Mi or 2Gi"));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CodeSpec {
@@ -73,10 +95,19 @@ pub struct AlgorithmSpec {
 }
 
 impl AlgorithmSpec {
-    /// Parse JSON or YAML, naming the field that is wrong.
+    /// Parse JSON or YAML (a document starting with `{` is JSON) and check
+    /// it. Errors name the field (`resources.cpu: invalid type: …`), as
+    /// descriptor errors do.
     pub fn parse(bytes: &[u8]) -> Result<AlgorithmSpec, RunnerError> {
-        let spec: AlgorithmSpec = serde_yaml::from_slice(bytes)
-            .map_err(|e| RunnerError::Invalid(format!("algorithm spec: {e}")))?;
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        let parsed: Result<AlgorithmSpec, String> = if first == Some(&b'{') {
+            let de = &mut serde_json::Deserializer::from_slice(bytes);
+            serde_path_to_error::deserialize(de).map_err(|e| format!("{}: {}", e.path(), e.inner()))
+        } else {
+            let de = serde_yaml::Deserializer::from_slice(bytes);
+            serde_path_to_error::deserialize(de).map_err(|e| format!("{}: {}", e.path(), e.inner()))
+        };
+        let spec = parsed.map_err(|m| RunnerError::Invalid(format!("algorithm spec: {m}")))?;
         spec.check()?;
         Ok(spec)
     }
@@ -93,8 +124,23 @@ impl AlgorithmSpec {
                 self.name
             )));
         }
+        let invalid = |m: String| Err(RunnerError::Invalid(format!("algorithm '{}': {m}", self.name)));
         if self.max_workers == Some(0) {
-            return Err(RunnerError::Invalid(format!("algorithm '{}': maxWorkers must be at least 1", self.name)));
+            return invalid("maxWorkers must be at least 1".into());
+        }
+        if let Some(entry) = self.entry_point() {
+            let path = std::path::Path::new(entry);
+            let climbs = path.components().any(|c| matches!(c, std::path::Component::ParentDir));
+            if entry.is_empty() || path.has_root() || climbs {
+                return invalid(format!(
+                    "code.entryPoint '{entry}' must be a relative path inside the code (not absolute, no '..')"
+                ));
+            }
+        }
+        if let Some(r) = &self.resources {
+            if let Err(m) = r.check() {
+                return invalid(m);
+            }
         }
         Ok(())
     }
@@ -138,5 +184,50 @@ impl Algorithm {
             map.insert("modified".into(), Value::String(self.modified.clone()));
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(spec: &str) -> String {
+        AlgorithmSpec::parse(spec.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let m = refusal(r#"{"name": "a", "env": 5}"#);
+        assert!(m.starts_with("algorithm spec: env:"), "{m}");
+        let m = refusal("name: a\nresources: {cpu: lots}\n");
+        assert!(m.contains("resources.cpu"), "{m}");
+        let m = refusal(r#"{"name": "a", "code": {"entryPoint": ["main.py"]}}"#);
+        assert!(m.contains("code.entryPoint"), "{m}");
+    }
+
+    #[test]
+    fn entry_points_stay_inside_the_code() {
+        for bad in ["/etc/passwd", "../../outside.py", "lib/../../x.py", ""] {
+            let m = refusal(&format!(r#"{{"name": "a", "code": {{"entryPoint": "{bad}"}}}}"#));
+            assert!(m.contains("code.entryPoint") && m.contains("relative"), "{bad}: {m}");
+        }
+        assert!(AlgorithmSpec::parse(br#"{"name": "a", "code": {"entryPoint": "src/main.py"}}"#).is_ok());
+    }
+
+    #[test]
+    fn resources_are_checked_when_stored() {
+        for (resources, field) in [
+            (r#"{"cpu": 0}"#, "resources.cpu"),
+            (r#"{"cpu": -1}"#, "resources.cpu"),
+            (r#"{"cpu": 5000}"#, "resources.cpu"),
+            (r#"{"gpu": -1}"#, "resources.gpu"),
+            (r#"{"mem": "lots"}"#, "resources.mem"),
+            (r#"{"mem": "-5Mi"}"#, "resources.mem"),
+            (r#"{"mem": "0"}"#, "resources.mem"),
+        ] {
+            let m = refusal(&format!(r#"{{"name": "a", "resources": {resources}}}"#));
+            assert!(m.contains(field), "{resources}: {m}");
+        }
+        assert!(AlgorithmSpec::parse(br#"{"name": "a", "resources": {"cpu": 0.5, "gpu": 0, "mem": "512Mi"}}"#).is_ok());
     }
 }

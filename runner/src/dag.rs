@@ -4,8 +4,13 @@
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
-use crate::descriptor::{DescriptorError, Node, Pipeline, Rule};
+use crate::descriptor::{DescriptorError, Node, Pipeline, Rule, MAX_TTL_SECONDS};
 use crate::expr::{self, InputSpec, Source};
+pub use task_limits::TaskLimits;
+
+/// The most nodes a pipeline may have. Every check over the graph is
+/// iterative and linear, so a pipeline this large validates in milliseconds.
+pub const MAX_NODES: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct DagNode {
@@ -57,6 +62,12 @@ impl Dag {
         if pipeline.nodes.is_empty() {
             return Err(DescriptorError::pipeline(Rule::NoNodes, "a pipeline needs at least one node"));
         }
+        if pipeline.nodes.len() > MAX_NODES {
+            return Err(DescriptorError::pipeline(
+                Rule::TooLarge,
+                format!("the pipeline has {} nodes, more than the limit of {MAX_NODES} nodes per pipeline", pipeline.nodes.len()),
+            ));
+        }
         if !(1..=5).contains(&pipeline.priority) {
             return Err(DescriptorError::pipeline(Rule::InvalidOption, format!("priority {} is not between 1 and 5", pipeline.priority)));
         }
@@ -66,6 +77,7 @@ impl Dag {
                 format!("options.batchTolerance {} is not a percentage (0-100)", pipeline.options.batch_tolerance),
             ));
         }
+        check_options(pipeline)?;
         if let Some(hooks) = &pipeline.webhooks {
             for url in [&hooks.progress, &hooks.result].into_iter().flatten() {
                 crate::webhook::check_url(url).map_err(|m| DescriptorError::pipeline(Rule::InvalidOption, m))?;
@@ -133,49 +145,60 @@ impl Dag {
         Ok(dag)
     }
 
+    /// Depth-first search with an explicit stack (a recursive walk would
+    /// overflow the thread's stack on a long chain); a grey node met again
+    /// closes a cycle.
     fn check_acyclic(&self) -> Result<(), DescriptorError> {
-        // Depth-first search; a grey node met again closes a cycle.
         #[derive(Clone, Copy, PartialEq)]
         enum Mark {
             White,
             Grey,
             Black,
         }
-        fn visit(dag: &Dag, i: usize, marks: &mut [Mark], stack: &mut Vec<usize>) -> Result<(), DescriptorError> {
-            marks[i] = Mark::Grey;
-            stack.push(i);
-            for child in &dag.nodes[i].children {
-                let c = dag.index[child];
+        let mut marks = vec![Mark::White; self.nodes.len()];
+        // The grey path: (node, how many of its children were looked at).
+        let mut path: Vec<(usize, usize)> = Vec::new();
+        for root in 0..self.nodes.len() {
+            if marks[root] != Mark::White {
+                continue;
+            }
+            marks[root] = Mark::Grey;
+            path.push((root, 0));
+            while let Some(&mut (i, ref mut next)) = path.last_mut() {
+                let Some(child) = self.nodes[i].children.get(*next) else {
+                    marks[i] = Mark::Black;
+                    path.pop();
+                    continue;
+                };
+                *next += 1;
+                let c = self.index[child];
                 match marks[c] {
-                    Mark::Grey => {
-                        let start = stack.iter().position(|&s| s == c).unwrap_or(0);
-                        let mut path: Vec<&str> = stack[start..].iter().map(|&s| dag.nodes[s].node.node_name.as_str()).collect();
-                        path.push(&dag.nodes[c].node.node_name);
-                        // Name the input of the node closing the cycle that refers back.
-                        let parent = dag.nodes[i].node.node_name.as_str();
-                        let closing = &dag.nodes[c];
-                        let input = closing.inputs.iter().position(|spec| spec.node_refs().contains(&parent));
-                        let message = format!("the references form a cycle: {}", path.join(" -> "));
-                        return Err(match input {
-                            Some(at) => DescriptorError::input(Rule::Cycle, &closing.node.node_name, at, message),
-                            None => DescriptorError::node(Rule::Cycle, &closing.node.node_name, message),
-                        });
+                    Mark::Grey => return Err(self.cycle_error(&path, i, c)),
+                    Mark::White => {
+                        marks[c] = Mark::Grey;
+                        path.push((c, 0));
                     }
-                    Mark::White => visit(dag, c, marks, stack)?,
                     Mark::Black => {}
                 }
             }
-            stack.pop();
-            marks[i] = Mark::Black;
-            Ok(())
-        }
-        let mut marks = vec![Mark::White; self.nodes.len()];
-        for i in 0..self.nodes.len() {
-            if marks[i] == Mark::White {
-                visit(self, i, &mut marks, &mut Vec::new())?;
-            }
         }
         Ok(())
+    }
+
+    /// The cycle closed by the edge `i -> c` on the grey `path`, naming the
+    /// input of `c` that refers back to `i`.
+    fn cycle_error(&self, path: &[(usize, usize)], i: usize, c: usize) -> DescriptorError {
+        let start = path.iter().position(|&(s, _)| s == c).unwrap_or(0);
+        let mut names: Vec<&str> = path[start..].iter().map(|&(s, _)| self.nodes[s].node.node_name.as_str()).collect();
+        names.push(&self.nodes[c].node.node_name);
+        let parent = self.nodes[i].node.node_name.as_str();
+        let closing = &self.nodes[c];
+        let input = closing.inputs.iter().position(|spec| spec.node_refs().contains(&parent));
+        let message = format!("the references form a cycle: {}", names.join(" -> "));
+        match input {
+            Some(at) => DescriptorError::input(Rule::Cycle, &closing.node.node_name, at, message),
+            None => DescriptorError::node(Rule::Cycle, &closing.node.node_name, message),
+        }
     }
 
     /// At job start: every `@flowInput` path must exist, and batches over
@@ -221,16 +244,19 @@ impl Dag {
         self.nodes.iter()
     }
 
-    /// Parents before children; among independent nodes, descriptor order.
+    /// Parents before children; among independent nodes, descriptor order
+    /// (Kahn's algorithm, the ready nodes kept sorted by descriptor index).
     pub fn topological_order(&self) -> Vec<&str> {
-        let mut done: HashSet<&str> = HashSet::new();
+        let mut waiting: Vec<usize> = self.nodes.iter().map(|n| n.parents.len()).collect();
+        let mut ready: std::collections::BTreeSet<usize> = (0..self.nodes.len()).filter(|&i| waiting[i] == 0).collect();
         let mut order = Vec::with_capacity(self.nodes.len());
-        while order.len() < self.nodes.len() {
-            for n in &self.nodes {
-                let name = n.node.node_name.as_str();
-                if !done.contains(name) && n.parents.iter().all(|p| done.contains(p.as_str())) {
-                    done.insert(name);
-                    order.push(name);
+        while let Some(i) = ready.pop_first() {
+            order.push(self.nodes[i].node.node_name.as_str());
+            for child in &self.nodes[i].children {
+                let c = self.index[child];
+                waiting[c] -= 1;
+                if waiting[c] == 0 {
+                    ready.insert(c);
                 }
             }
         }
@@ -263,6 +289,34 @@ impl Dag {
         }
         self.topological_order().into_iter().filter(|n| wanted.contains(n)).collect()
     }
+}
+
+/// The ttls are at most [`MAX_TTL_SECONDS`] (a deadline further away than
+/// the clock can count would never come), and `concurrentPipelines.amount`
+/// lets at least one job run.
+fn check_options(pipeline: &Pipeline) -> Result<(), DescriptorError> {
+    let too_long = |field: &str, ttl: u64| {
+        format!("{field} {ttl} is more than the limit of {MAX_TTL_SECONDS} seconds (one year)")
+    };
+    let options = &pipeline.options;
+    if options.ttl > MAX_TTL_SECONDS {
+        return Err(DescriptorError::pipeline(Rule::InvalidOption, too_long("options.ttl", options.ttl)));
+    }
+    if let Some(active) = options.active_ttl.filter(|&a| a > MAX_TTL_SECONDS) {
+        return Err(DescriptorError::pipeline(Rule::InvalidOption, too_long("options.activeTtl", active)));
+    }
+    if options.concurrent_pipelines.as_ref().is_some_and(|c| c.amount == 0) {
+        return Err(DescriptorError::pipeline(
+            Rule::InvalidOption,
+            "options.concurrentPipelines.amount is 0: no job could ever run; use at least 1",
+        ));
+    }
+    for node in &pipeline.nodes {
+        if let Some(ttl) = node.ttl.filter(|&t| t > MAX_TTL_SECONDS) {
+            return Err(DescriptorError::node(Rule::InvalidOption, &node.node_name, too_long("ttl", ttl)));
+        }
+    }
+    Ok(())
 }
 
 /// Parse a node's inputs and find its parents.
@@ -319,5 +373,6 @@ fn link(node: &Node, index: &HashMap<String, usize>) -> Result<DagNode, Descript
     Ok(DagNode { node: node.clone(), inputs, parents, children: Vec::new(), wait_any_parent })
 }
 
+mod task_limits;
 #[cfg(test)]
 mod tests;

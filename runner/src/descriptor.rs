@@ -27,6 +27,10 @@ pub struct Pipeline {
     pub extra: Map<String, Value>,
 }
 
+/// The longest `ttl`, `activeTtl` or node `ttl` a descriptor may set: one
+/// year, in seconds.
+pub const MAX_TTL_SECONDS: u64 = 365 * 24 * 3600;
+
 fn default_priority() -> u8 {
     3
 }
@@ -240,6 +244,7 @@ pub enum Rule {
     MissingFlowInput,
     NotAList,
     InvalidOption,
+    TooLarge,
 }
 
 impl Rule {
@@ -256,6 +261,7 @@ impl Rule {
             Rule::MissingFlowInput => "missing-flow-input",
             Rule::NotAList => "not-a-list",
             Rule::InvalidOption => "invalid-option",
+            Rule::TooLarge => "too-large",
         }
     }
 }

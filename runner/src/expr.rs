@@ -6,7 +6,9 @@
 
 use serde_json::Value;
 
-use crate::descriptor::BatchOperation;
+mod expand;
+
+pub use expand::{count_tasks, expand, expand_wait_any, Outputs, ResolveError, TaskInput, TaskLimit};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -49,8 +51,54 @@ pub enum Expr {
 pub enum InputSpec {
     Plain(Expr),
     Batch(Reference),
-    LiteralBatch(Vec<Value>),
+    LiteralBatch(LiteralBatch),
     WaitAny(Reference),
+}
+
+/// A literal batch as written: items and integer ranges. Ranges stay
+/// unexpanded until the node's tasks are made, so `#[1...999999999999]`
+/// costs nothing to parse and is refused by the task limits, by count.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiteralBatch {
+    parts: Vec<LiteralPart>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum LiteralPart {
+    Item(Value),
+    /// `a...b`, both ends included, `a <= b`.
+    Range(i64, i64),
+}
+
+impl LiteralBatch {
+    /// How many items the batch holds (saturating: a batch of more than
+    /// `u64::MAX` items is over any limit anyway).
+    pub fn len(&self) -> u64 {
+        self.parts.iter().fold(0u64, |n, part| {
+            let size = match part {
+                LiteralPart::Item(_) => 1,
+                // At most 2^64, which saturates to u64::MAX.
+                LiteralPart::Range(a, b) => u64::try_from(i128::from(*b) - i128::from(*a) + 1).unwrap_or(u64::MAX),
+            };
+            n.saturating_add(size)
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Every item, ranges expanded. Callers check [`LiteralBatch::len`] first.
+    pub fn values(&self) -> Vec<Value> {
+        let mut out = Vec::with_capacity(usize::try_from(self.len()).unwrap_or(0).min(1 << 20));
+        for part in &self.parts {
+            match part {
+                LiteralPart::Item(v) => out.push(v.clone()),
+                LiteralPart::Range(a, b) => out.extend((*a..=*b).map(Value::from)),
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -62,9 +110,6 @@ pub struct ExprError {
 fn err<T>(message: impl Into<String>) -> Result<T, ExprError> {
     Err(ExprError { message: message.into() })
 }
-
-/// The largest `a...b` range a literal batch may hold.
-const MAX_RANGE: i64 = 1_000_000;
 
 pub fn parse_input(value: &Value) -> Result<InputSpec, ExprError> {
     if let Value::String(s) = value {
@@ -130,14 +175,14 @@ fn parse_reference(rest: &str, whole: &str) -> Result<Reference, ExprError> {
 }
 
 /// `rest` is what follows `#[`: items up to the closing `]`.
-fn parse_literal_batch(rest: &str, whole: &str) -> Result<Vec<Value>, ExprError> {
+fn parse_literal_batch(rest: &str, whole: &str) -> Result<LiteralBatch, ExprError> {
     let Some(body) = rest.trim_end().strip_suffix(']') else {
         return err(format!("'{whole}': a literal batch must end with ']'"));
     };
     if body.trim().is_empty() {
-        return Ok(Vec::new());
+        return Ok(LiteralBatch::default());
     }
-    let mut items = Vec::new();
+    let mut parts = Vec::new();
     for raw in body.split(',') {
         let item = raw.trim();
         if item.is_empty() {
@@ -145,20 +190,17 @@ fn parse_literal_batch(rest: &str, whole: &str) -> Result<Vec<Value>, ExprError>
         }
         if let Some((a, b)) = item.split_once("...") {
             let (Ok(a), Ok(b)) = (a.trim().parse::<i64>(), b.trim().parse::<i64>()) else {
-                return err(format!("'{whole}': range '{item}' needs integers on both sides of '...'"));
+                return err(format!("'{whole}': range '{item}' needs integers (64-bit) on both sides of '...'"));
             };
             if a > b {
                 return err(format!("'{whole}': range '{item}' goes down; write it as {b}...{a}"));
             }
-            if b - a >= MAX_RANGE {
-                return err(format!("'{whole}': range '{item}' has more than {MAX_RANGE} items"));
-            }
-            items.extend((a..=b).map(Value::from));
+            parts.push(LiteralPart::Range(a, b));
             continue;
         }
-        items.push(literal_item(item));
+        parts.push(LiteralPart::Item(literal_item(item)));
     }
-    Ok(items)
+    Ok(LiteralBatch { parts })
 }
 
 fn literal_item(item: &str) -> Value {
@@ -241,156 +283,7 @@ pub fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
     })
 }
 
-/// One task's inputs; `batch_index` is 1-based, None for a non-batch node.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskInput {
-    pub batch_index: Option<u32>,
-    pub input: Vec<Value>,
-}
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("input {input}: {message}")]
-pub struct ResolveError {
-    pub input: usize,
-    pub message: String,
-}
-
-type Outputs<'a> = &'a dyn Fn(&str) -> Option<Value>;
-
-fn resolve_ref(r: &Reference, flow_input: &Value, outputs: Outputs) -> Result<Value, String> {
-    let root = match &r.source {
-        Source::FlowInput => flow_input.clone(),
-        Source::Node(n) => outputs(n).ok_or_else(|| format!("node '{n}' has no output yet"))?,
-    };
-    lookup(&root, &r.path).cloned().ok_or_else(|| format!("'{}' does not exist", r.display()))
-}
-
-fn eval(e: &Expr, flow_input: &Value, outputs: Outputs) -> Result<Value, String> {
-    Ok(match e {
-        Expr::Literal(v) => v.clone(),
-        Expr::Ref(r) => resolve_ref(r, flow_input, outputs)?,
-        Expr::Array(items) => {
-            Value::Array(items.iter().map(|i| eval(i, flow_input, outputs)).collect::<Result<_, _>>()?)
-        }
-        Expr::Object(fields) => Value::Object(
-            fields.iter().map(|(k, v)| Ok((k.clone(), eval(v, flow_input, outputs)?))).collect::<Result<_, String>>()?,
-        ),
-    })
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A resolved input: one value for every task, or one value per task.
-enum Resolved {
-    Same(Value),
-    Batch(Vec<Value>),
-}
-
-fn resolve_all(specs: &[InputSpec], flow_input: &Value, outputs: Outputs) -> Result<Vec<Resolved>, ResolveError> {
-    specs
-        .iter()
-        .enumerate()
-        .map(|(input, spec)| {
-            let fail = |message: String| ResolveError { input, message };
-            match spec {
-                InputSpec::Plain(e) => eval(e, flow_input, outputs).map(Resolved::Same).map_err(fail),
-                InputSpec::LiteralBatch(items) => Ok(Resolved::Batch(items.clone())),
-                InputSpec::Batch(r) => match resolve_ref(r, flow_input, outputs).map_err(fail)? {
-                    Value::Array(items) => Ok(Resolved::Batch(items)),
-                    other => Err(fail(format!(
-                        "'#@{}' must be a list to batch over, but it is {}",
-                        r.display(),
-                        type_name(&other)
-                    ))),
-                },
-                // Filled per task by expand_wait_any.
-                InputSpec::WaitAny(_) => Ok(Resolved::Same(Value::Null)),
-            }
-        })
-        .collect()
-}
-
-/// Expand a node's inputs into its tasks.
-pub fn expand(
-    specs: &[InputSpec],
-    batch_operation: BatchOperation,
-    flow_input: &Value,
-    outputs: Outputs,
-) -> Result<Vec<TaskInput>, ResolveError> {
-    let resolved = resolve_all(specs, flow_input, outputs)?;
-    let batches: Vec<(usize, &Vec<Value>)> = resolved
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| match r {
-            Resolved::Batch(items) => Some((i, items)),
-            Resolved::Same(_) => None,
-        })
-        .collect();
-    let base: Vec<Value> = resolved
-        .iter()
-        .map(|r| match r {
-            Resolved::Same(v) => v.clone(),
-            Resolved::Batch(_) => Value::Null,
-        })
-        .collect();
-    if batches.is_empty() {
-        return Ok(vec![TaskInput { batch_index: None, input: base }]);
-    }
-    // Each task picks one element (or null) from every batch input.
-    let picks: Vec<Vec<Option<usize>>> = match batch_operation {
-        BatchOperation::Indexed => {
-            let count = batches.iter().map(|(_, items)| items.len()).max().unwrap_or(0);
-            (0..count).map(|t| batches.iter().map(|(_, items)| (t < items.len()).then_some(t)).collect()).collect()
-        }
-        BatchOperation::Cartesian => batches.iter().fold(vec![Vec::new()], |acc, (_, items)| {
-            acc.iter().flat_map(|prefix| (0..items.len()).map(move |i| [prefix.clone(), vec![Some(i)]].concat())).collect()
-        }),
-    };
-    Ok(picks
-        .into_iter()
-        .enumerate()
-        .map(|(t, pick)| {
-            let mut input = base.clone();
-            for ((position, items), choice) in batches.iter().zip(pick) {
-                input[*position] = choice.map(|i| items[i].clone()).unwrap_or(Value::Null);
-            }
-            TaskInput { batch_index: Some(t as u32 + 1), input }
-        })
-        .collect())
-}
-
-/// One task of a wait-any node for the `index`-th finished item of its parent.
-pub fn expand_wait_any(
-    specs: &[InputSpec],
-    flow_input: &Value,
-    outputs: Outputs,
-    item: &Value,
-    index: u32,
-) -> Result<TaskInput, ResolveError> {
-    let resolved = resolve_all(specs, flow_input, outputs)?;
-    let input = specs
-        .iter()
-        .zip(resolved)
-        .enumerate()
-        .map(|(i, (spec, r))| match (spec, r) {
-            (InputSpec::WaitAny(r), _) => {
-                lookup(item, &r.path).cloned().ok_or_else(|| ResolveError { input: i, message: format!("'{}' does not exist in item {index}", r.display()) })
-            }
-            (_, Resolved::Same(v)) => Ok(v),
-            (_, Resolved::Batch(_)) => Err(ResolveError { input: i, message: "a wait-any node can't also batch".into() }),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(TaskInput { batch_index: Some(index), input })
-}
-
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -177,33 +177,34 @@ pub async fn run_pipeline_triggers(engine: &Engine, store: &Store, pipeline: &st
 /// after `b` completes `a` runs, forever.
 pub fn trigger_cycle(new: &Pipeline, stored: &[Pipeline]) -> Option<Vec<String>> {
     let all: Vec<&Pipeline> = std::iter::once(new).chain(stored.iter().filter(|p| p.name != new.name)).collect();
-    // Pipelines that run after `name` completes.
+    // Pipelines that run after `name` completes, last first (walked by popping).
     let after = |name: &str| -> Vec<&str> {
         all.iter()
+            .rev()
             .filter(|p| p.triggers.as_ref().is_some_and(|t| t.pipelines.iter().any(|n| n == name)))
             .map(|p| p.name.as_str())
             .collect()
     };
-    let mut path = vec![new.name.as_str()];
+    // Depth-first with an explicit stack (stored pipelines may chain
+    // thousands deep): each entry is a pipeline on the path and the
+    // pipelines that run after it, not yet walked.
+    let mut path: Vec<(&str, Vec<&str>)> = vec![(new.name.as_str(), after(&new.name))];
     let mut seen = std::collections::HashSet::new();
-    fn walk<'a>(path: &mut Vec<&'a str>, seen: &mut std::collections::HashSet<&'a str>, after: &dyn Fn(&str) -> Vec<&'a str>) -> bool {
-        let current = *path.last().expect("path");
-        for next in after(current) {
-            if next == path[0] {
-                path.push(next);
-                return true;
-            }
-            if seen.insert(next) {
-                path.push(next);
-                if walk(path, seen, after) {
-                    return true;
-                }
-                path.pop();
-            }
+    while let Some((_, next)) = path.last_mut() {
+        let Some(next) = next.pop() else {
+            path.pop();
+            continue;
+        };
+        if next == new.name {
+            let mut chain: Vec<String> = path.iter().map(|(p, _)| p.to_string()).collect();
+            chain.push(next.to_string());
+            return Some(chain);
         }
-        false
+        if seen.insert(next) {
+            path.push((next, after(next)));
+        }
     }
-    walk(&mut path, &mut seen, &after).then(|| path.into_iter().map(String::from).collect())
+    None
 }
 
 #[cfg(test)]
@@ -224,6 +225,14 @@ mod tests {
         assert_eq!(trigger_cycle(&pipeline("a", &["c"]), &stored), Some(vec!["a".into(), "b".into(), "c".into(), "a".into()]));
         // Replacing a stored pipeline judges its new triggers, not its old ones.
         assert_eq!(trigger_cycle(&pipeline("b", &["d"]), &[pipeline("a", &["b"]), pipeline("b", &["a"])]), None);
+    }
+
+    #[test]
+    fn a_long_trigger_chain_is_walked_without_recursion() {
+        let stored: Vec<Pipeline> = (1..3_000).map(|i| pipeline(&format!("p{i}"), &[&format!("p{}", i - 1)])).collect();
+        assert_eq!(trigger_cycle(&pipeline("p0", &[]), &stored), None);
+        let chain = trigger_cycle(&pipeline("p0", &["p2999"]), &stored).unwrap();
+        assert_eq!((chain.len(), chain[1].as_str()), (3_001, "p1"));
     }
 
     #[test]

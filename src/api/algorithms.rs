@@ -58,10 +58,9 @@ pub async fn update(State(state): State<AppState>, body: Bytes) -> Result<Json<V
     store_local(&state, spec_from(&body)?).await
 }
 
+/// Parse and check a spec (JSON or YAML); errors name the field.
 fn spec_from(body: &[u8]) -> Result<AlgorithmSpec, ApiError> {
-    let spec: AlgorithmSpec = parse_body(body)?;
-    spec.check()?;
-    Ok(spec)
+    Ok(AlgorithmSpec::parse(body)?)
 }
 
 async fn store_local(state: &AppState, mut spec: AlgorithmSpec) -> Result<Json<Value>, ApiError> {

@@ -91,6 +91,16 @@ struct ServeArgs {
     allow_private_webhooks: bool,
     #[command(flatten)]
     connections: ConnectionArgs,
+    /// Most tasks one node may expand into (its batch items, or the
+    /// cartesian product of its batches). A job with a node over it is
+    /// refused with a 400 before anything is allocated; a node that batches
+    /// over a parent's output fails its job at run time. At most 4294967295.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX)))]
+    max_tasks_per_node: u64,
+    /// Most tasks one job may make over all its nodes; refused or failed
+    /// the same way as --max-tasks-per-node. At most 4294967295.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX)))]
+    max_tasks_per_job: u64,
     #[command(flatten)]
     builds: distributedkube::builds::settings::BuildArgs,
     #[command(flatten)]
@@ -190,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
             config.intake_limits.max_upload_bytes = args.max_upload_mib * 1024 * 1024;
             config.intake_limits.max_unpacked_bytes = args.max_unpacked_mib * 1024 * 1024;
             config.intake_limits.max_files = args.max_upload_files;
+            config.task_limits = runner::dag::TaskLimits { per_node: args.max_tasks_per_node, per_job: args.max_tasks_per_job };
             if let Some(m) = args.max_workers {
                 config.default_max_workers = m.max(1);
             }

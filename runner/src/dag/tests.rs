@@ -1,5 +1,5 @@
 use super::*;
-use crate::descriptor::Pipeline;
+use crate::descriptor::{Pipeline, MAX_TTL_SECONDS};
 use serde_json::json;
 
 fn pipeline(v: Value) -> Pipeline {
@@ -60,4 +60,53 @@ fn flow_input_paths_are_checked_at_start() {
     assert!(err.to_string().contains("flowInput.a.b"));
     let err = dag.check_flow_input(&json!({"a": {"b": 1}, "list": 3})).unwrap_err();
     assert_eq!(err.rule, Rule::NotAList);
+}
+
+/// `N0 <- N1 <- … <- N{len-1}`, listed last first; `cycle` makes N0 refer to the last.
+fn chain(len: usize, cycle: bool) -> Value {
+    let mut nodes: Vec<Value> = (1..len).rev().map(|i| n(&format!("N{i}"), json!([format!("@N{}", i - 1)]))).collect();
+    nodes.push(n("N0", if cycle { json!([format!("@N{}", len - 1)]) } else { json!([1]) }));
+    json!({"name": "chain", "nodes": nodes})
+}
+
+#[test]
+fn long_chains_are_checked_without_recursion() {
+    let started = std::time::Instant::now();
+    let dag = build(chain(MAX_NODES, false)).unwrap();
+    let order = dag.topological_order();
+    assert_eq!((order[0], order[MAX_NODES - 1]), ("N0", format!("N{}", MAX_NODES - 1).as_str()));
+    assert_eq!(dag.descendants("N9990").len(), 10);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+
+    let err = build(chain(7_000, true)).unwrap_err();
+    assert_eq!(err.rule, Rule::Cycle, "{err}");
+    assert!(err.to_string().contains("N6999 -> N0"), "{err}");
+}
+
+#[test]
+fn node_count_and_options_are_limited() {
+    let err = build(chain(MAX_NODES + 1, false)).unwrap_err();
+    assert_eq!(err.rule, Rule::TooLarge);
+    assert!(err.to_string().contains("10001 nodes") && err.to_string().contains("limit of 10000"), "{err}");
+
+    let one = |extra: Value| {
+        let mut p = json!({"name": "o", "nodes": [n("A", json!([]))]});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        build(p)
+    };
+    for (options, field) in [
+        (json!({"ttl": i64::MAX}), "options.ttl"),
+        (json!({"ttl": u64::MAX}), "options.ttl"),
+        (json!({"activeTtl": u64::MAX}), "options.activeTtl"),
+        (json!({"concurrentPipelines": {"amount": 0}}), "concurrentPipelines.amount"),
+    ] {
+        let err = one(json!({"options": options})).unwrap_err();
+        assert_eq!(err.rule, Rule::InvalidOption, "{err}");
+        assert!(err.to_string().contains(field), "{err}");
+    }
+    let err = build(json!({"name": "t", "nodes": [{"nodeName": "A", "algorithmName": "alg", "ttl": u64::MAX}]})).unwrap_err();
+    assert!(err.to_string().contains("node 'A'") && err.to_string().contains("ttl"), "{err}");
+    assert!(one(json!({"options": {"ttl": MAX_TTL_SECONDS, "activeTtl": MAX_TTL_SECONDS}})).is_ok());
 }

@@ -15,7 +15,7 @@ use super::status::{ItemError, JobError, JobState};
 use super::task::{self, TaskPlan};
 use super::{Engine, LiveJob};
 use crate::dag::Dag;
-use crate::descriptor::{Level, Pipeline};
+use crate::descriptor::{Level, Pipeline, MAX_TTL_SECONDS};
 use crate::webhook::JobWebhooks;
 use crate::executor::{AlgorithmRuntime, TaskLog, TaskOutcome};
 use crate::expr::{self, TaskInput};
@@ -90,6 +90,19 @@ pub(super) struct JobRun {
     skipped: std::collections::HashSet<String>,
     /// This job's concurrentPipelines permit, held while it is active.
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Tasks made so far, held to the per-job task limit.
+    tasks_made: u64,
+    /// `launch_ready` is on the stack.
+    launching: bool,
+    /// Nodes that may have become ready: all of them at first, then the
+    /// children of each node that completes.
+    candidates: std::collections::VecDeque<String>,
+}
+
+/// `seconds` after `from`, clamped to the longest ttl a descriptor may set
+/// (validation refuses more), so the arithmetic can't overflow.
+fn deadline(from: Instant, seconds: u64) -> Instant {
+    from + Duration::from_secs(seconds.min(MAX_TTL_SECONDS))
 }
 
 impl JobRun {
@@ -109,6 +122,7 @@ impl JobRun {
             }
             status.refresh_progress();
         }
+        let candidates = dag.nodes().map(|n| n.node.node_name.clone()).collect();
         JobRun {
             engine,
             job_id,
@@ -125,6 +139,9 @@ impl JobRun {
             started_at: Instant::now(),
             skipped: reused.skip,
             slot,
+            tasks_made: 0,
+            launching: false,
+            candidates,
         }
     }
 
@@ -139,8 +156,7 @@ impl JobRun {
                 self.pipeline.options.progress_verbosity_level,
             ));
         }
-        let ttl = Duration::from_secs(self.pipeline.options.ttl);
-        let ttl_deadline = self.created_at + ttl;
+        let ttl_deadline = deadline(self.created_at, self.pipeline.options.ttl);
         if let Some(amount) = self.pipeline.options.concurrent_pipelines.as_ref().map(|c| c.amount) {
             if self.slot.is_none() && !self.acquire_slot(amount, ttl_deadline).await {
                 self.finish().await;
@@ -159,9 +175,7 @@ impl JobRun {
 
         // The earlier of the job's ttl (from creation) and activeTtl (from now).
         let (deadline, limit) = match self.pipeline.options.active_ttl {
-            Some(a) if self.started_at + Duration::from_secs(a) < ttl_deadline => {
-                (self.started_at + Duration::from_secs(a), format!("activeTtl of {a} s"))
-            }
+            Some(a) if deadline(self.started_at, a) < ttl_deadline => (deadline(self.started_at, a), format!("activeTtl of {a} s")),
             _ => (ttl_deadline, format!("ttl of {} s", self.pipeline.options.ttl)),
         };
         let mut running: Running = FuturesUnordered::new();
@@ -225,27 +239,28 @@ impl JobRun {
         self.live.stop.is_cancelled()
     }
 
-    /// Start every node whose parents have all completed.
+    /// Start every candidate node whose parents have all completed. A node
+    /// that completes at once (no tasks) queues its children here: this
+    /// loop starts them, the nested call from `check_node_complete` returns
+    /// at once, so the stack stays flat and the work linear however long
+    /// the chain.
     fn launch_ready(&mut self, running: &mut Running) {
-        loop {
-            let ready: Vec<String> = self
-                .dag
-                .nodes()
-                .filter(|n| !self.nodes[&n.node.node_name].expanded)
-                .filter(|n| {
-                    n.parents.iter().all(|p| {
-                        self.nodes[p].complete || n.wait_any_parent.as_deref() == Some(p.as_str())
-                    })
-                })
-                .map(|n| n.node.node_name.clone())
-                .collect();
-            if ready.is_empty() || self.stopping() {
-                return;
+        if self.launching {
+            return;
+        }
+        self.launching = true;
+        while let Some(name) = self.candidates.pop_front() {
+            if self.stopping() {
+                break;
             }
-            for name in ready {
+            let n = self.dag.node(&name).expect("node exists");
+            let ready = !self.nodes[&name].expanded
+                && n.parents.iter().all(|p| self.nodes[p].complete || n.wait_any_parent.as_deref() == Some(p.as_str()));
+            if ready {
                 self.launch_node(&name, running);
             }
         }
+        self.launching = false;
     }
 
     fn launch_node(&mut self, name: &str, running: &mut Running) {
@@ -257,11 +272,16 @@ impl JobRun {
         let outputs = &self.outputs;
         let lookup = |n: &str| outputs.get(n).cloned();
         let wait_any = dag_node.wait_any_parent.clone();
+        let limits = self.engine.inner.settings.task_limits;
         let tasks: Result<Vec<TaskInput>, String> = if wait_any.is_some() {
             Ok(Vec::new())
         } else {
-            expr::expand(&dag_node.inputs, dag_node.node.batch_operation, &self.flow_input, &lookup)
+            expr::expand(&dag_node.inputs, dag_node.node.batch_operation, &self.flow_input, &lookup, &limits.for_node())
                 .map_err(|e| format!("input {}: {}", e.input, e.message))
+                .and_then(|tasks| match self.tasks_made.saturating_add(tasks.len() as u64) > limits.per_job {
+                    true => Err(format!("its {} task(s) are more than {}", tasks.len(), limits.job_limit(self.tasks_made))),
+                    false => Ok(tasks),
+                })
         };
         let batch = wait_any.is_some() || dag_node.inputs.iter().any(|i| i.is_batch());
         let tasks = match tasks {
@@ -271,6 +291,7 @@ impl JobRun {
                 return;
             }
         };
+        self.tasks_made += tasks.len() as u64;
         let run = self.nodes.get_mut(name).expect("node run");
         run.expanded = true;
         run.batch = batch;
@@ -292,6 +313,11 @@ impl JobRun {
     }
 
     fn launch_wait_any(&mut self, name: &str, index: u32, item: &Value, running: &mut Running) {
+        let limits = self.engine.inner.settings.task_limits;
+        if self.tasks_made >= limits.per_job {
+            let message = format!("item {index} would be one task more than {}", limits.job_limit(self.tasks_made));
+            return self.fail(JobError { node_name: name.to_string(), task_id: None, batch_index: Some(index), message });
+        }
         let dag_node = self.dag.node(name).expect("node exists");
         let outputs = &self.outputs;
         let lookup = |n: &str| outputs.get(n).cloned();
@@ -303,6 +329,7 @@ impl JobRun {
                     run.outputs.resize(slot, None);
                 }
                 run.remaining += 1;
+                self.tasks_made += 1;
                 self.update_node(name, |n| n.total += 1);
                 self.launch_task(name, task, running);
             }
@@ -343,7 +370,7 @@ impl JobRun {
             label,
             priority: self.pipeline.priority,
             retry: dag_node.node.retry.clone(),
-            ttl: dag_node.node.ttl.map(|t| t as f64),
+            ttl: dag_node.node.ttl.map(|t| t.min(MAX_TTL_SECONDS) as f64),
         };
         let routed_to_debugger = dag_node.node.kind == crate::descriptor::NodeKind::Debug
             || self.pipeline.options.debug_override.contains(&dag_node.node.node_name);
@@ -475,35 +502,47 @@ impl JobRun {
     }
 
     /// A node is complete when all its tasks are done (and, for a wait-any
-    /// node, its wait-any parent is complete too).
+    /// node, its wait-any parent is complete too). Then the nodes waiting
+    /// for it start. A worklist, not recursion: a chain of thousands of
+    /// nodes without tasks completes in one call.
     fn check_node_complete(&mut self, name: &str, running: &mut Running) {
+        let mut check = vec![name.to_string()];
+        let mut any = false;
+        while let Some(name) = check.pop() {
+            if !self.complete_if_done(&name) {
+                continue;
+            }
+            any = true;
+            // Wait-any children of this node may now be complete too.
+            check.extend(
+                self.dag.nodes().filter(|n| n.wait_any_parent.as_deref() == Some(name.as_str())).map(|n| n.node.node_name.clone()),
+            );
+        }
+        if any {
+            self.launch_ready(running);
+        }
+    }
+
+    /// Mark `name` complete and keep its output if all its tasks are done.
+    fn complete_if_done(&mut self, name: &str) -> bool {
         let dag_node = self.dag.node(name).expect("node exists");
         if let Some(parent) = &dag_node.wait_any_parent {
             if !self.nodes[parent].complete {
-                return;
+                return false;
             }
         }
         let run = self.nodes.get_mut(name).expect("node run");
         if !run.expanded || run.complete || run.remaining > 0 {
-            return;
+            return false;
         }
         run.complete = true;
         let values: Vec<Value> = run.outputs.iter().map(|o| o.clone().unwrap_or(Value::Null)).collect();
         let output = if run.batch { Value::Array(values) } else { values.into_iter().next().unwrap_or(Value::Null) };
         self.outputs.insert(name.to_string(), output);
+        self.candidates.extend(dag_node.children.iter().cloned());
         self.update_node(name, |n| n.status = "completed".into());
         self.notify(Level::Info, format!("node {name} completed"));
-        // Wait-any children of this node may now be complete too.
-        let wait_any_children: Vec<String> = self
-            .dag
-            .nodes()
-            .filter(|n| n.wait_any_parent.as_deref() == Some(name))
-            .map(|n| n.node.node_name.clone())
-            .collect();
-        for child in wait_any_children {
-            self.check_node_complete(&child, running);
-        }
-        self.launch_ready(running);
+        true
     }
 
     /// The first error fails the job; the rest of its tasks are stopped.

@@ -6,6 +6,7 @@ mod job;
 mod recorder;
 mod runtime;
 pub mod status;
+mod supervisor;
 mod task;
 
 use serde_json::{json, Value};
@@ -28,6 +29,8 @@ pub struct EngineSettings {
     /// `maxWorkers` for algorithms that don't set it.
     pub default_max_workers: usize,
     pub webhooks: crate::webhook::WebhookSettings,
+    /// Most tasks per node and per job.
+    pub task_limits: crate::dag::TaskLimits,
 }
 
 #[derive(Clone)]
@@ -93,6 +96,11 @@ impl Engine {
     /// route and worker counts.
     pub fn executor(&self) -> &PoolExecutor {
         &self.inner.executor
+    }
+
+    /// The task limits jobs are held to (stored pipelines are checked too).
+    pub fn task_limits(&self) -> crate::dag::TaskLimits {
+        self.inner.settings.task_limits
     }
 
     /// Validate `pipeline` and start it as a new job; returns the job id at once.
@@ -196,6 +204,7 @@ impl Engine {
         crate::webhook::check_webhooks(pipeline.webhooks.as_ref(), self.inner.settings.webhooks.allow_private)?;
         let flow_input = Value::Object(pipeline.flow_input.clone());
         dag.check_flow_input(&flow_input)?;
+        dag.check_task_limits(&flow_input, self.inner.settings.task_limits)?;
         let runtimes = self.runtimes(&dag).await?;
         let routes_debug = dag.nodes().any(|n| {
             n.node.kind == crate::descriptor::NodeKind::Debug || pipeline.options.debug_override.contains(&n.node.node_name)
@@ -272,6 +281,7 @@ impl Engine {
             stop_reason: Mutex::new(None),
         });
         self.inner.live.lock().expect("live lock").insert(job_id.clone(), live.clone());
+        let live_for_supervisor = live.clone();
         let setup = job::JobSetup {
             job_id: job_id.clone(),
             pipeline,
@@ -283,7 +293,7 @@ impl Engine {
             slot,
         };
         let run = job::JobRun::new(self.clone(), setup);
-        tokio::spawn(run.drive());
+        tokio::spawn(self.clone().supervise(job_id.clone(), live_for_supervisor, run.drive()));
         Ok(job_id)
     }
 

@@ -19,7 +19,8 @@ pub fn parse_mem(text: &str) -> Option<u64> {
     ];
     for (suffix, factor) in units {
         if let Some(n) = t.strip_suffix(suffix) {
-            return n.trim().parse::<f64>().ok().map(|v| (v * factor as f64) as u64);
+            // Negative, NaN or infinite sizes are not sizes.
+            return n.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).map(|v| (v * factor as f64) as u64);
         }
     }
     t.parse::<u64>().ok()
