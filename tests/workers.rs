@@ -240,3 +240,26 @@ async fn min_hot_workers_start_when_stored_and_stay_warm() {
     wait_for_workers(&h, "hot", 2).await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_task_starts_one_worker_and_a_repeated_walkthrough_stays_warm() {
+    // A 2-CPU machine's budget, the fixtures' `cpu: 0.5`: range, two
+    // multiply workers and reduce fit at once, if nobody starts spares.
+    let h = Harness::start_with(|c| c.cpu_budget = 2.0).await;
+    h.apply_inline(json!({"name": "pid", "env": "python", "maxWorkers": 4}), &[("main.py", PID_PY)]).await;
+    let one = json!({"name": "one", "nodes": [{"nodeName": "P", "algorithmName": "pid", "input": [0]}]});
+    let (status, _) = h.run_to_end(&one).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(h.workers_launched(), 1, "one task, one worker: {:?}", h.worker_counts());
+
+    with_numbers_algorithms(&h).await;
+    let (status, results) = h.run_to_end(&numbers_pipeline()).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(results_of(&results), vec![json!(30)]);
+    let after_first = h.workers_launched();
+    let (status, results) = h.run_to_end(&numbers_pipeline()).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(results_of(&results), vec![json!(30)]);
+    assert_eq!(h.workers_launched(), after_first, "the second run reuses warm workers: {:?}", h.worker_counts());
+    h.stop().await;
+}

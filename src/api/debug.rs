@@ -37,6 +37,9 @@ async fn check_known(state: &AppState, algorithm: &str) -> Result<(), ApiError> 
     Err(ApiError::new(404, format!("no debug endpoint '{algorithm}': algorithm '{algorithm}' does not exist (apply it first)")))
 }
 
+/// `/hkube/debug/{algorithm}`, where HKube's wrappers connect: outside the
+/// API's bearer tokens, so the endpoint's own token is asked for (off
+/// loopback, or when the API has tokens).
 pub async fn endpoint(
     State(state): State<AppState>,
     Path(algorithm): Path<String>,
@@ -44,13 +47,37 @@ pub async fn endpoint(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    serve_endpoint(state, algorithm, query, peer, upgrade, true).await
+}
+
+/// `/api/v1/debug/{algorithm}`: the API's own tokens guard it (a debug
+/// client needs a `write` token), so no endpoint token on top.
+pub async fn api_endpoint(
+    State(state): State<AppState>,
+    Path(algorithm): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let own_token = state.access.tokens.is_none();
+    serve_endpoint(state, algorithm, query, peer, upgrade, own_token).await
+}
+
+async fn serve_endpoint(
+    state: AppState,
+    algorithm: String,
+    query: HashMap<String, String>,
+    peer: SocketAddr,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    own_token: bool,
+) -> Response {
     if let Err(refusal) = check_known(&state, &algorithm).await {
         return refusal.into_response();
     }
     let Ok(upgrade) = upgrade else {
         return Json(serde_json::to_value(state.relay.info(&algorithm)).expect("serializes")).into_response();
     };
-    if state.relay.check_token(&algorithm, query.get("token").map(String::as_str)).is_err() {
+    if own_token && state.relay.check_token(&algorithm, query.get("token").map(String::as_str)).is_err() {
         return ApiError::new(401, format!("debug endpoint '{algorithm}' needs its token (?token=…, shown by GET /api/v1/debug on the server)")).into_response();
     }
     // HKube's wrappers force storage=v1 in debug mode.

@@ -74,7 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/versions/algorithms/{name}", get(builds::versions))
         .route("/versions/algorithms/apply", post(builds::apply_version))
         .route("/debug", get(debug::list))
-        .route("/debug/{algorithm}", get(debug::endpoint).layer(from_fn(upgrade::guard)))
+        .route("/debug/{algorithm}", get(debug::api_endpoint).layer(from_fn(upgrade::guard)))
         .route("/cron/list", get(cron::list))
         .route("/cron/start", post(cron::start))
         .route("/cron/stop", post(cron::stop))

@@ -70,6 +70,11 @@ impl Harness {
         self.server.as_ref().expect("running").engine.executor().worker_counts()
     }
 
+    /// Workers launched since the server started.
+    pub fn workers_launched(&self) -> usize {
+        self.server.as_ref().expect("running").engine.executor().workers_launched()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
     }

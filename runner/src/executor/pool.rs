@@ -54,6 +54,8 @@ pub(super) struct Inner {
     /// token each must present.
     pub connecting: Mutex<HashMap<String, (String, oneshot::Sender<WorkerConnection>)>>,
     pub next_worker: AtomicUsize,
+    /// Workers launched since the executor started (for status and tests).
+    pub launched: AtomicUsize,
     pub shutdown: CancellationToken,
     pub budget: Budget,
 }
@@ -135,6 +137,7 @@ impl PoolExecutor {
                 pools: Mutex::new(HashMap::new()),
                 connecting: Mutex::new(HashMap::new()),
                 next_worker: AtomicUsize::new(1),
+                launched: AtomicUsize::new(0),
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -180,6 +183,11 @@ impl PoolExecutor {
     }
 
     /// Number of live workers per algorithm (for status and tests).
+    /// How many workers were launched so far, whatever became of them.
+    pub fn workers_launched(&self) -> usize {
+        self.inner.launched.load(Ordering::SeqCst)
+    }
+
     pub fn worker_counts(&self) -> HashMap<String, usize> {
         let pools = self.inner.pools.lock().expect("pools lock");
         let mut counts = HashMap::new();
@@ -350,14 +358,17 @@ impl PoolExecutor {
         }
     }
 
-    /// Start workers while tasks wait, no worker is idle, and the pool is
-    /// below its maximum.
+    /// Start workers while more tasks wait than idle and starting workers
+    /// will take, and the pool is below its maximum. (Counting the starting
+    /// ones matters: one task must not start `maxWorkers` workers, each
+    /// reserving budget that other algorithms' tasks then wait for.)
     pub(super) fn ensure_workers(&self, pool: &Arc<Pool>) {
         loop {
             let waiting = pool.queue.len();
             let idle = pool.idle.load(Ordering::SeqCst);
             let workers = pool.workers.load(Ordering::SeqCst);
-            if waiting <= idle || workers >= pool.runtime.max_workers || self.inner.shutdown.is_cancelled() {
+            let starting = workers.saturating_sub(pool.connected.load(Ordering::SeqCst));
+            if waiting <= idle + starting || workers >= pool.runtime.max_workers || self.inner.shutdown.is_cancelled() {
                 return;
             }
             if pool

@@ -103,6 +103,7 @@ impl PoolExecutor {
         let rt = &pool.runtime;
         let (tx, rx) = oneshot::channel();
         let token = new_worker_token();
+        self.inner.launched.fetch_add(1, Ordering::SeqCst);
         self.inner.connecting.lock().expect("connecting lock").insert(worker_id.to_string(), (token.clone(), tx));
         let launch = Launch {
             runtime: rt,
