@@ -117,3 +117,39 @@ async fn stop_ends_a_long_task_within_five_seconds() {
     assert!(body["error"]["message"].as_str().unwrap().contains("already stopped"), "{body}");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_a_job_whose_task_waits_for_resources() {
+    // One CPU: while `hog` holds it, `other`'s task waits for the budget.
+    let h = Harness::start_with(|c| c.cpu_budget = 1.0).await;
+    let one_cpu = |name: &str| json!({"name": name, "env": "python", "resources": {"cpu": 1}});
+    h.apply_inline(one_cpu("hog"), &[("main.py", SLOW_PY)]).await;
+    h.apply_inline(one_cpu("other"), &[("main.py", "def start(args):\n    return 1\n")]).await;
+    let pid_file = h.data.path().join("hog.pid");
+    let hog = h
+        .run(&json!({"name": "hog", "nodes": [{"nodeName": "Hog", "algorithmName": "hog",
+                     "input": [pid_file.to_str().unwrap(), 600]}]}))
+        .await;
+    wait_for_file(&pid_file).await;
+    let waiting = h.run(&json!({"name": "waits", "nodes": [{"nodeName": "Other", "algorithmName": "other", "input": []}]})).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, status) = h.get(&format!("/exec/status/{waiting}")).await;
+        let reason = status["nodes"].as_array().and_then(|n| n.first()).and_then(|n| n["waiting"].as_str()).unwrap_or("");
+        if reason.contains("cpu") {
+            break; // the status says what the task waits for
+        }
+        assert!(Instant::now() < deadline, "the task does not say it waits for cpu: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, body) = h.post("/exec/stop", &json!({"jobId": waiting})).await;
+    assert_eq!(code, 200, "{body}");
+    let status = h.wait(&waiting, Duration::from_secs(5)).await;
+    assert_eq!(status["status"], "stopped", "{status}");
+    let (_, hog_status) = h.get(&format!("/exec/status/{hog}")).await;
+    assert_eq!(hog_status["status"], "active", "stopping one job leaves the other running: {hog_status}");
+    let (code, _) = h.post("/exec/stop", &json!({"jobId": hog})).await;
+    assert_eq!(code, 200);
+    assert_eq!(h.wait(&hog, Duration::from_secs(5)).await["status"], "stopped");
+    h.stop().await;
+}
