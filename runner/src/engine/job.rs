@@ -376,7 +376,7 @@ impl JobRun {
             || self.pipeline.options.debug_override.contains(&dag_node.node.node_name);
         let executor = match (&self.engine.inner.debug, routed_to_debugger) {
             (Some(debug), true) => debug.clone(),
-            _ => self.engine.inner.process.clone(),
+            _ => self.engine.inner.executor.clone(),
         };
         let job_stop = self.live.stop.clone();
         let node = name.to_string();

@@ -79,7 +79,7 @@ mod tests {
         let executor =
             PoolExecutor::processes(pool, ProcessSettings { python: "python3".into(), node: "node".into(), wrappers_dir: dir.clone() });
         let settings = EngineSettings { default_max_workers: 1, webhooks: Default::default(), task_limits: Default::default() };
-        let engine = Engine::new(store.clone(), Storage::local(&dir.join("storage")).unwrap(), executor, None, settings);
+        let engine = Engine::new(store.clone(), Storage::local(&dir.join("storage")).unwrap(), Arc::new(executor), None, settings);
 
         let job_id = "p-000000000001".to_string();
         let descriptor = Pipeline::parse(br#"{"name": "p", "nodes": [{"nodeName": "A", "algorithmName": "a"}]}"#).unwrap();
