@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the same as std's, except that tests may pause it.
+use tokio::time::Instant;
 
 use super::recorder::PendingRecord;
 use super::status::{ItemError, JobError, JobState};
@@ -187,7 +189,7 @@ impl JobRun {
                     Some(f) => self.on_finished(f, &mut running).await,
                     None => break,
                 },
-                _ = tokio::time::sleep_until(deadline.into()), if !expired => {
+                _ = tokio::time::sleep_until(deadline), if !expired => {
                     expired = true;
                     self.stop_with(format!("the job ran longer than its {limit} and was stopped"));
                 }
@@ -219,7 +221,7 @@ impl JobRun {
                 true
             }
             _ = self.live.stop.cancelled() => false,
-            _ = tokio::time::sleep_until(ttl_deadline.into()) => {
+            _ = tokio::time::sleep_until(ttl_deadline) => {
                 self.stop_with(format!("the job waited longer than its ttl of {} s and was stopped", self.pipeline.options.ttl));
                 false
             }
