@@ -8,6 +8,8 @@ mod runtime;
 pub mod status;
 mod supervisor;
 mod task;
+#[cfg(test)]
+mod tests;
 
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};

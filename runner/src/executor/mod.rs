@@ -14,6 +14,8 @@ pub mod launcher;
 pub mod pool;
 pub mod process;
 mod queue;
+#[cfg(test)]
+pub(crate) mod scripted;
 pub mod session;
 mod worker;
 
