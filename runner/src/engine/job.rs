@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::recorder::PendingRecord;
-use super::status::{ItemError, JobError, JobState};
+use super::status::{ItemError, JobError, JobState, NodeState};
 use super::task::{self, TaskPlan};
 use super::{Engine, LiveJob};
 use crate::dag::Dag;
@@ -120,7 +120,7 @@ impl JobRun {
         {
             let mut status = live.status.lock().expect("status lock");
             for n in status.nodes.iter_mut().filter(|n| reused.skip.contains(&n.node_name)) {
-                n.status = if reused.outputs.contains_key(&n.node_name) { "cached" } else { "skipped" }.into();
+                n.status = if reused.outputs.contains_key(&n.node_name) { NodeState::Cached } else { NodeState::Skipped };
             }
             status.refresh_progress();
         }
@@ -303,7 +303,7 @@ impl JobRun {
         let count = tasks.len() as u64;
         self.update_node(name, |n| {
             n.total = count;
-            n.status = "running".into();
+            n.status = NodeState::Running;
         });
         for task in tasks {
             self.launch_task(name, task, running);
@@ -542,7 +542,7 @@ impl JobRun {
         let output = if run.batch { Value::Array(values) } else { values.into_iter().next().unwrap_or(Value::Null) };
         self.outputs.insert(name.to_string(), output);
         self.candidates.extend(dag_node.children.iter().cloned());
-        self.update_node(name, |n| n.status = "completed".into());
+        self.update_node(name, |n| n.status = NodeState::Completed);
         self.notify(Level::Info, format!("node {name} completed"));
         true
     }
@@ -550,7 +550,7 @@ impl JobRun {
     /// The first error fails the job; the rest of its tasks are stopped.
     fn fail(&mut self, error: JobError) {
         if self.error.is_none() {
-            self.update_node(&error.node_name, |n| n.status = "failed".into());
+            self.update_node(&error.node_name, |n| n.status = NodeState::Failed);
             tracing::warn!(job = %self.job_id, node = %error.node_name, "job failed: {}", error.message);
             self.error = Some(error);
         }

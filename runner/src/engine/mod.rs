@@ -23,7 +23,7 @@ use crate::executor::{AlgorithmRuntime, Executor};
 use crate::storage::{keys, Storage};
 use crate::store::{JobRecord, Store, TaskRecord};
 pub use recorder::Recorder;
-pub use status::{JobState, JobStatus};
+pub use status::{JobState, JobStatus, NodeState};
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -235,7 +235,7 @@ impl Engine {
                     node_name: n.node.node_name.clone(),
                     algorithm_name: n.node.algorithm_name.clone(),
                     algorithm_version: runtimes.get(&n.node.algorithm_name).map(|r| r.version.clone()),
-                    status: "waiting".into(),
+                    status: status::NodeState::Waiting,
                     total: 0,
                     done: 0,
                     failed: 0,

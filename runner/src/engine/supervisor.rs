@@ -8,7 +8,7 @@ use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
 
-use super::status::JobState;
+use super::status::{JobState, NodeState};
 use super::{Engine, LiveJob};
 use crate::storage::keys;
 use crate::store::now;
@@ -35,8 +35,8 @@ impl Engine {
             status.status = JobState::Crashed;
             status.reason = Some(reason.clone());
             status.timings.ended = Some(ended.clone());
-            for n in status.nodes.iter_mut().filter(|n| n.status == "running" || n.status == "waiting") {
-                n.status = "stopped".into();
+            for n in status.nodes.iter_mut().filter(|n| n.status.is_unfinished()) {
+                n.status = NodeState::Stopped;
             }
             serde_json::to_value(&*status).expect("status serializes")
         };
