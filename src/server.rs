@@ -104,6 +104,8 @@ pub fn default_data_dir() -> PathBuf {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub engine: Engine,
+    /// The worker pools the engine runs tasks on (for worker counts).
+    pub workers: PoolExecutor,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
     store: Store,
@@ -213,7 +215,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let engine = Engine::new(
         store.clone(),
         storage,
-        executor,
+        Arc::new(executor.clone()),
         Some(Arc::new(relay.clone())),
         EngineSettings {
             default_max_workers: config.default_max_workers,
@@ -231,6 +233,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     tokio::spawn(runner::trigger::run_cron(engine.clone(), store.clone(), config.cron_tick, config.cron_clock.clone(), shutdown.clone()));
     let state = AppState {
         engine: engine.clone(),
+        workers: executor.clone(),
         store: store.clone(),
         relay,
         builds,
@@ -245,5 +248,5 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let signal = shutdown.clone();
     let task = tokio::spawn(crate::connections::serve(listener, app, config.connections.clone(), signal));
     tracing::info!("listening on http://{addr} (data in {})", data.display());
-    Ok(RunningServer { addr, engine, shutdown, task, store, lock })
+    Ok(RunningServer { addr, engine, workers: executor, shutdown, task, store, lock })
 }

@@ -29,6 +29,9 @@ use runner::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
+    /// The engine's worker pools: the worker socket route hands them the
+    /// wrappers' connections.
+    pub workers: runner::executor::pool::PoolExecutor,
     pub store: Store,
     pub relay: debug_proxy::Relay,
     pub builds: crate::builds::Builds,

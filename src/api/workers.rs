@@ -56,7 +56,7 @@ fn accept(
                 Ok(p) => p,
                 Err(reason) => return refuse(socket, &reason).await,
             };
-            let executor = state.engine.executor().clone();
+            let executor = state.workers.clone();
             let connection = WorkerConnection::new(socket, params.encoding);
             if let Err((mut connection, reason)) = executor.attach(&worker_id, token.as_deref(), connection) {
                 tracing::warn!("refusing a wrapper connection: {reason}");

@@ -67,12 +67,12 @@ impl Harness {
 
     /// Live workers (processes or containers) per algorithm.
     pub fn worker_counts(&self) -> std::collections::HashMap<String, usize> {
-        self.server.as_ref().expect("running").engine.executor().worker_counts()
+        self.server.as_ref().expect("running").workers.worker_counts()
     }
 
     /// Workers launched since the server started.
     pub fn workers_launched(&self) -> usize {
-        self.server.as_ref().expect("running").engine.executor().workers_launched()
+        self.server.as_ref().expect("running").workers.workers_launched()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -8,10 +8,12 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the same as std's, except that tests may pause it.
+use tokio::time::Instant;
 
 use super::recorder::PendingRecord;
-use super::status::{ItemError, JobError, JobState};
+use super::status::{ItemError, JobError, JobState, NodeState};
 use super::task::{self, TaskPlan};
 use super::{Engine, LiveJob};
 use crate::dag::Dag;
@@ -118,7 +120,7 @@ impl JobRun {
         {
             let mut status = live.status.lock().expect("status lock");
             for n in status.nodes.iter_mut().filter(|n| reused.skip.contains(&n.node_name)) {
-                n.status = if reused.outputs.contains_key(&n.node_name) { "cached" } else { "skipped" }.into();
+                n.status = if reused.outputs.contains_key(&n.node_name) { NodeState::Cached } else { NodeState::Skipped };
             }
             status.refresh_progress();
         }
@@ -187,7 +189,7 @@ impl JobRun {
                     Some(f) => self.on_finished(f, &mut running).await,
                     None => break,
                 },
-                _ = tokio::time::sleep_until(deadline.into()), if !expired => {
+                _ = tokio::time::sleep_until(deadline), if !expired => {
                     expired = true;
                     self.stop_with(format!("the job ran longer than its {limit} and was stopped"));
                 }
@@ -219,7 +221,7 @@ impl JobRun {
                 true
             }
             _ = self.live.stop.cancelled() => false,
-            _ = tokio::time::sleep_until(ttl_deadline.into()) => {
+            _ = tokio::time::sleep_until(ttl_deadline) => {
                 self.stop_with(format!("the job waited longer than its ttl of {} s and was stopped", self.pipeline.options.ttl));
                 false
             }
@@ -301,7 +303,7 @@ impl JobRun {
         let count = tasks.len() as u64;
         self.update_node(name, |n| {
             n.total = count;
-            n.status = "running".into();
+            n.status = NodeState::Running;
         });
         for task in tasks {
             self.launch_task(name, task, running);
@@ -376,7 +378,7 @@ impl JobRun {
             || self.pipeline.options.debug_override.contains(&dag_node.node.node_name);
         let executor = match (&self.engine.inner.debug, routed_to_debugger) {
             (Some(debug), true) => debug.clone(),
-            _ => self.engine.inner.process.clone(),
+            _ => self.engine.inner.executor.clone(),
         };
         let job_stop = self.live.stop.clone();
         let node = name.to_string();
@@ -540,7 +542,7 @@ impl JobRun {
         let output = if run.batch { Value::Array(values) } else { values.into_iter().next().unwrap_or(Value::Null) };
         self.outputs.insert(name.to_string(), output);
         self.candidates.extend(dag_node.children.iter().cloned());
-        self.update_node(name, |n| n.status = "completed".into());
+        self.update_node(name, |n| n.status = NodeState::Completed);
         self.notify(Level::Info, format!("node {name} completed"));
         true
     }
@@ -548,7 +550,7 @@ impl JobRun {
     /// The first error fails the job; the rest of its tasks are stopped.
     fn fail(&mut self, error: JobError) {
         if self.error.is_none() {
-            self.update_node(&error.node_name, |n| n.status = "failed".into());
+            self.update_node(&error.node_name, |n| n.status = NodeState::Failed);
             tracing::warn!(job = %self.job_id, node = %error.node_name, "job failed: {}", error.message);
             self.error = Some(error);
         }

@@ -8,6 +8,8 @@ mod runtime;
 pub mod status;
 mod supervisor;
 mod task;
+#[cfg(test)]
+mod tests;
 
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -17,12 +19,11 @@ use tokio_util::sync::CancellationToken;
 use crate::dag::Dag;
 use crate::descriptor::Pipeline;
 use crate::error::RunnerError;
-use crate::executor::pool::PoolExecutor;
 use crate::executor::{AlgorithmRuntime, Executor};
 use crate::storage::{keys, Storage};
 use crate::store::{JobRecord, Store, TaskRecord};
 pub use recorder::Recorder;
-pub use status::{JobState, JobStatus};
+pub use status::{JobState, JobStatus, NodeState};
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -41,9 +42,9 @@ pub struct Engine {
 struct Inner {
     store: Store,
     storage: Storage,
-    executor: PoolExecutor,
-    /// The same executor (processes or containers), as the engine dispatches to it.
-    process: Arc<dyn Executor>,
+    /// Where tasks run: warm workers (processes or containers) in the
+    /// server, a scripted executor in tests.
+    executor: Arc<dyn Executor>,
     /// Where debug-routed nodes' tasks go (a developer's machine).
     debug: Option<Arc<dyn Executor>>,
     recorder: Recorder,
@@ -66,7 +67,7 @@ impl Engine {
     pub fn new(
         store: Store,
         storage: Storage,
-        executor: PoolExecutor,
+        executor: Arc<dyn Executor>,
         debug: Option<Arc<dyn Executor>>,
         settings: EngineSettings,
     ) -> Engine {
@@ -76,7 +77,6 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 storage,
-                process: Arc::new(executor.clone()),
                 executor,
                 debug,
                 recorder,
@@ -90,12 +90,6 @@ impl Engine {
     /// Whether webhooks may go to private addresses (`--allow-private-webhooks`).
     pub fn allows_private_webhooks(&self) -> bool {
         self.inner.settings.webhooks.allow_private
-    }
-
-    /// The worker pools (processes or containers), for the worker socket
-    /// route and worker counts.
-    pub fn executor(&self) -> &PoolExecutor {
-        &self.inner.executor
     }
 
     /// The task limits jobs are held to (stored pipelines are checked too).
@@ -241,7 +235,7 @@ impl Engine {
                     node_name: n.node.node_name.clone(),
                     algorithm_name: n.node.algorithm_name.clone(),
                     algorithm_version: runtimes.get(&n.node.algorithm_name).map(|r| r.version.clone()),
-                    status: "waiting".into(),
+                    status: status::NodeState::Waiting,
                     total: 0,
                     done: 0,
                     failed: 0,

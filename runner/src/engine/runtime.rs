@@ -1,15 +1,15 @@
 //! A stored algorithm as its workers run it ([`AlgorithmRuntime`]), and the
-//! worker pools kept in step with the store: when an algorithm is stored,
-//! updated or deleted, the pools of its earlier versions retire and the
-//! current version's `minHotWorkers` are started.
+//! executor kept in step with the store: when an algorithm is stored,
+//! updated or deleted, the executor hears of it
+//! ([`Executor::algorithm_changed`]), so the worker pools of its earlier
+//! versions retire and the current version's `minHotWorkers` are started.
 
 use std::sync::Arc;
 
 use crate::algorithm::{Algorithm, Env};
 use crate::error::RunnerError;
 use crate::executor::budget::{parse_mem, Need};
-use crate::executor::pool::PoolExecutor;
-use crate::executor::AlgorithmRuntime;
+use crate::executor::{AlgorithmRuntime, Executor};
 use crate::store::{AlgorithmChange, Store};
 
 /// What a worker of `algorithm`'s current version needs to start.
@@ -62,7 +62,7 @@ pub(crate) fn runtime_of(algorithm: &Algorithm, default_max_workers: usize) -> R
 /// of its other versions (a deleted algorithm's, all of them) and warms the
 /// current version's hot workers. Then the hot workers of the algorithms
 /// stored already (server start) are started.
-pub(crate) fn follow_store(store: &Store, executor: &PoolExecutor, default_max_workers: usize) {
+pub(crate) fn follow_store(store: &Store, executor: &Arc<dyn Executor>, default_max_workers: usize) {
     let pools = executor.clone();
     store.on_algorithm_change(Arc::new(move |change| match change {
         AlgorithmChange::Deleted(name) => pools.algorithm_changed(name, None),

@@ -30,6 +30,55 @@ impl JobState {
     }
 }
 
+/// Where a node of a job stands. Serialized in lowercase (`"waiting"`);
+/// documented as a plain string, as it always was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    /// Its parents have not all completed yet.
+    Waiting,
+    Running,
+    Completed,
+    Failed,
+    Stopped,
+    /// A rerun took its stored output from an earlier job.
+    Cached,
+    /// A rerun left it out: nothing that runs needs it.
+    Skipped,
+}
+
+impl NodeState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NodeState::Waiting => "waiting",
+            NodeState::Running => "running",
+            NodeState::Completed => "completed",
+            NodeState::Failed => "failed",
+            NodeState::Stopped => "stopped",
+            NodeState::Cached => "cached",
+            NodeState::Skipped => "skipped",
+        }
+    }
+
+    /// Still to start or under way; a job that ends leaves none like that.
+    pub fn is_unfinished(&self) -> bool {
+        matches!(self, NodeState::Waiting | NodeState::Running)
+    }
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `node.status == "completed"`, as when the state was a string.
+impl PartialEq<&str> for NodeState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Progress {
     pub done: u64,
@@ -54,7 +103,10 @@ pub struct NodeStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub algorithm_version: Option<String>,
     /// `waiting`, `running`, `completed`, `failed` or `stopped`.
-    pub status: String,
+    // (Also `cached` and `skipped`, see NodeState. This comment is the
+    // OpenAPI description, kept as published.)
+    #[schemars(with = "String")]
+    pub status: NodeState,
     pub total: u64,
     pub done: u64,
     pub failed: u64,
@@ -142,7 +194,7 @@ impl JobStatus {
             p.queued += n.queued;
             p.retries += n.retries;
             // A node not expanded yet counts as one task to come.
-            p.total += if n.total == 0 && n.status == "waiting" { 1 } else { n.total };
+            p.total += if n.total == 0 && n.status == NodeState::Waiting { 1 } else { n.total };
         }
         p.percent = if p.total == 0 { 100.0 } else { ((p.done as f64 / p.total as f64) * 10000.0).round() / 100.0 };
         self.progress = p;

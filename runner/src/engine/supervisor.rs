@@ -8,7 +8,7 @@ use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
 
-use super::status::JobState;
+use super::status::{JobState, NodeState};
 use super::{Engine, LiveJob};
 use crate::storage::keys;
 use crate::store::now;
@@ -35,8 +35,8 @@ impl Engine {
             status.status = JobState::Crashed;
             status.reason = Some(reason.clone());
             status.timings.ended = Some(ended.clone());
-            for n in status.nodes.iter_mut().filter(|n| n.status == "running" || n.status == "waiting") {
-                n.status = "stopped".into();
+            for n in status.nodes.iter_mut().filter(|n| n.status.is_unfinished()) {
+                n.status = NodeState::Stopped;
             }
             serde_json::to_value(&*status).expect("status serializes")
         };
@@ -79,7 +79,7 @@ mod tests {
         let executor =
             PoolExecutor::processes(pool, ProcessSettings { python: "python3".into(), node: "node".into(), wrappers_dir: dir.clone() });
         let settings = EngineSettings { default_max_workers: 1, webhooks: Default::default(), task_limits: Default::default() };
-        let engine = Engine::new(store.clone(), Storage::local(&dir.join("storage")).unwrap(), executor, None, settings);
+        let engine = Engine::new(store.clone(), Storage::local(&dir.join("storage")).unwrap(), Arc::new(executor), None, settings);
 
         let job_id = "p-000000000001".to_string();
         let descriptor = Pipeline::parse(br#"{"name": "p", "nodes": [{"nodeName": "A", "algorithmName": "a"}]}"#).unwrap();

@@ -14,6 +14,8 @@ pub mod launcher;
 pub mod pool;
 pub mod process;
 mod queue;
+#[cfg(test)]
+pub(crate) mod scripted;
 pub mod session;
 mod worker;
 
@@ -26,11 +28,23 @@ use crate::algorithm::Env;
 
 /// Runs tasks somewhere: warm workers (processes or containers), or a
 /// developer's machine through the debug relay.
+///
+/// This is all the engine knows of an executor. Whatever else one has
+/// (worker sockets to attach, worker counts) its owner reaches through its
+/// own type, so the engine can be driven by a scripted executor in tests.
 pub trait Executor: Send + Sync {
     /// Run one task; resolves when it is done, failed, crashed or stopped.
     fn execute(&self, request: TaskRequest) -> futures_util::future::BoxFuture<'static, TaskOutcome>;
     /// Why tasks of `algorithm` are waiting instead of running, if they are.
     fn waiting(&self, algorithm: &str) -> Option<String>;
+    /// Algorithm `name` was deleted (`current: None`) or its current version
+    /// is now `current`. Executors that keep warm workers retire those of
+    /// other versions and warm the current one's; the rest ignore it.
+    fn algorithm_changed(&self, _name: &str, _current: Option<Arc<AlgorithmRuntime>>) {}
+    /// The server stops: let go of every worker. Resolves when they are gone.
+    fn shutdown(&self) -> futures_util::future::BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// What a worker for one algorithm version needs to start.

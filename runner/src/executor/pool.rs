@@ -402,4 +402,12 @@ impl super::Executor for PoolExecutor {
     fn waiting(&self, algorithm: &str) -> Option<String> {
         PoolExecutor::waiting(self, algorithm)
     }
+
+    fn algorithm_changed(&self, name: &str, current: Option<Arc<AlgorithmRuntime>>) {
+        PoolExecutor::algorithm_changed(self, name, current)
+    }
+
+    fn shutdown(&self) -> futures_util::future::BoxFuture<'_, ()> {
+        Box::pin(PoolExecutor::shutdown(self))
+    }
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::JobRun;
 use crate::descriptor::Level;
-use crate::engine::status::JobState;
+use crate::engine::status::{JobState, NodeState};
 use crate::storage::keys;
 use crate::store::now;
 
@@ -43,8 +43,8 @@ impl JobRun {
             s.timings.ended = Some(ended.clone());
             s.timings.duration_ms = Some(started_at.elapsed().as_millis() as u64);
             for n in &mut s.nodes {
-                if n.status == "running" || n.status == "waiting" {
-                    n.status = if state == JobState::Completed { "completed".into() } else { "stopped".into() };
+                if n.status.is_unfinished() {
+                    n.status = if state == JobState::Completed { NodeState::Completed } else { NodeState::Stopped };
                 }
             }
         });
