@@ -42,7 +42,19 @@ impl IntoResponse for ApiError {
 
 impl From<runner::RunnerError> for ApiError {
     fn from(e: runner::RunnerError) -> Self {
-        ApiError::new(e.http_status(), e.to_string())
+        ApiError::new(runner_status(&e), e.to_string())
+    }
+}
+
+/// The caller's mistakes are 4xx; everything failing on our side is 500.
+fn runner_status(e: &runner::RunnerError) -> u16 {
+    use runner::RunnerError::*;
+    match e {
+        Descriptor(_) | Invalid(_) => 400,
+        NotFound(_) => 404,
+        Conflict(_) => 409,
+        Database(_) | DatabaseFile { .. } | Unreadable { .. } | Inconsistent(_) | Storage(_) | WalUnreadable { .. } | Damaged(_)
+        | Internal(_) => 500,
     }
 }
 
