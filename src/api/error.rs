@@ -82,6 +82,20 @@ fn intake_status(e: &builder::IntakeError) -> u16 {
     }
 }
 
+impl From<crate::builds::BuildsError> for ApiError {
+    fn from(e: crate::builds::BuildsError) -> Self {
+        use crate::builds::BuildsError::*;
+        let status = match &e {
+            Runner(e) => runner_status(e),
+            NotFound(_) => 404,
+            StillRunning { .. } | AlreadyEnded { .. } | NoBackend => 409,
+            UploadGone { .. } | CodeGone { .. } => 410,
+            KeepUpload { .. } => 500,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
 /// Largest plain-text error body that is read to be rewritten (axum's own
 /// rejections are one line).
 const MAX_REWRITTEN_BODY: usize = 16 * 1024;
