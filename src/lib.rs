@@ -2,6 +2,7 @@
 //! proxy into one process behind the REST API. The crates own the logic;
 //! this package owns configuration, start-up and the HTTP edge.
 
+pub mod algorithms;
 pub mod api;
 pub mod builds;
 pub mod connections;

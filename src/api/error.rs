@@ -96,6 +96,22 @@ impl From<crate::builds::BuildsError> for ApiError {
     }
 }
 
+impl From<crate::algorithms::AlgorithmsError> for ApiError {
+    fn from(e: crate::algorithms::AlgorithmsError) -> Self {
+        use crate::algorithms::AlgorithmsError::*;
+        match e {
+            Runner(e) => e.into(),
+            Builds(e) => e.into(),
+            Intake(e) => e.into(),
+            Exists { .. } => ApiError::new(409, e.to_string()),
+            NoCode { .. } | NoCodeRoot { .. } | OutsideCodeRoot { .. } | NoLanguage { .. } | WrongLanguage { .. } | NoEntryPoint { .. }
+            | EntryPointNotUploaded { .. } => ApiError::bad_request(e.to_string()),
+            UploadTooLarge { .. } => ApiError::new(413, e.to_string()),
+            Staging { .. } | UnpackCrashed(_) | KeepUpload(_) => ApiError::new(500, e.to_string()),
+        }
+    }
+}
+
 /// Largest plain-text error body that is read to be rewritten (axum's own
 /// rejections are one line).
 const MAX_REWRITTEN_BODY: usize = 16 * 1024;
