@@ -6,7 +6,6 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::descriptor::DescriptorError;
-use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -68,4 +67,47 @@ impl RunnerError {
     pub(crate) fn unreadable(what: impl Into<String>, source: serde_json::Error) -> RunnerError {
         RunnerError::Unreadable { what: what.into(), source }
     }
+}
+
+/// What went wrong with a blob, keeping the store's or codec's own error.
+/// Callers see it inside [`RunnerError::Storage`]; it lives here, not in
+/// `storage.rs`, so that storage depends on errors and not the reverse.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot create {}: {source}", root.display())]
+    Create {
+        root: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot open {}: {source}", root.display())]
+    Open {
+        root: PathBuf,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("encode {key}: {source}")]
+    Encode {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("write {key}: {source}")]
+    Write {
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("read {key}: {source}")]
+    Read {
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("decode {key}: {source}")]
+    Decode {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }

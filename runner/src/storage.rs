@@ -5,52 +5,9 @@
 
 use object_store::{local::LocalFileSystem, path::Path as ObjectPath, ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{de::DeserializeOwned, Serialize};
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::error::RunnerError;
-
-/// What went wrong with a blob, keeping the store's or codec's own error.
-/// Callers see it inside [`RunnerError::Storage`].
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("cannot create {}: {source}", root.display())]
-    Create {
-        root: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot open {}: {source}", root.display())]
-    Open {
-        root: PathBuf,
-        #[source]
-        source: object_store::Error,
-    },
-    #[error("encode {key}: {source}")]
-    Encode {
-        key: String,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("write {key}: {source}")]
-    Write {
-        key: String,
-        #[source]
-        source: object_store::Error,
-    },
-    #[error("read {key}: {source}")]
-    Read {
-        key: String,
-        #[source]
-        source: object_store::Error,
-    },
-    #[error("decode {key}: {source}")]
-    Decode {
-        key: String,
-        #[source]
-        source: serde_json::Error,
-    },
-}
+use crate::error::{RunnerError, StorageError};
 
 #[derive(Clone)]
 pub struct Storage {
