@@ -1,7 +1,13 @@
 //! DistributedKube's server: it wires the runner, the builder and the debug
 //! proxy into one process behind the REST API. The crates own the logic;
 //! this package owns configuration, start-up and the HTTP edge.
+//!
+//! The services here (`algorithms`, `builds`) must not know HTTP: they
+//! return their own error enums, and `api/error.rs` is the one place that
+//! maps errors to status codes. Imports go api -> algorithms -> builds,
+//! never back.
 
+pub mod algorithms;
 pub mod api;
 pub mod builds;
 pub mod connections;

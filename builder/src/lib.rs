@@ -9,9 +9,8 @@
 //! implements [`Backend`].
 //!
 //! It must not know about pipelines, jobs or HTTP. Callers hand it bytes or a
-//! file and get back paths, digests and typed errors; an error's
-//! [`BuildError::http_status`] is only a hint for the HTTP edge, which lives
-//! elsewhere.
+//! file and get back paths, digests and typed errors; which HTTP status an
+//! error deserves is decided by the HTTP edge, which lives elsewhere.
 
 pub mod backend;
 pub mod context;
@@ -22,5 +21,5 @@ pub mod kaniko;
 pub mod native;
 
 pub use backend::{Backend, BuildJob, BuildLog, BuiltImage, LogEvent, NativeBackend};
-pub use error::{BuildError, IntakeError, Problem};
-pub use intake::{unpack, unpack_file, ArchiveKind, Limits, Unpacked};
+pub use error::BuildError;
+pub use intake::{unpack, unpack_file, ArchiveKind, IntakeError, Limits, Problem, Unpacked};

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use builder::{unpack_file, Limits};
-use support::{assert_refused, Sandbox};
+use support::{assert_refused, status_of, Sandbox};
 
 /// One line of cases.json.
 struct Case {
@@ -92,7 +92,7 @@ fn every_generated_bad_upload_is_refused() {
             Ok(done) => panic!("{} was accepted: {done:?}", case.file),
             Err(e) => e,
         };
-        eprintln!("{:<28} {} {err}", case.file, err.http_status());
+        eprintln!("{:<28} {} {err}", case.file, status_of(&err));
         sb.assert_untouched();
         assert_refused(&err, &case.expect, case.status);
     }

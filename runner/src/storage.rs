@@ -7,7 +7,7 @@ use object_store::{local::LocalFileSystem, path::Path as ObjectPath, ObjectStore
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
 
-use crate::error::RunnerError;
+use crate::error::{RunnerError, StorageError};
 
 #[derive(Clone)]
 pub struct Storage {
@@ -17,19 +17,18 @@ pub struct Storage {
 impl Storage {
     /// Local files under `root` (created if missing).
     pub fn local(root: &std::path::Path) -> Result<Storage, RunnerError> {
-        std::fs::create_dir_all(root)
-            .map_err(|e| RunnerError::Storage(format!("cannot create {}: {e}", root.display())))?;
-        let fs = LocalFileSystem::new_with_prefix(root)
-            .map_err(|e| RunnerError::Storage(format!("cannot open {}: {e}", root.display())))?;
+        let root_buf = || root.to_path_buf();
+        std::fs::create_dir_all(root).map_err(|source| StorageError::Create { root: root_buf(), source })?;
+        let fs = LocalFileSystem::new_with_prefix(root).map_err(|source| StorageError::Open { root: root_buf(), source })?;
         Ok(Storage { inner: Arc::new(fs) })
     }
 
     pub async fn put_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), RunnerError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| RunnerError::Storage(format!("encode {key}: {e}")))?;
+        let bytes = serde_json::to_vec(value).map_err(|source| StorageError::Encode { key: key.into(), source })?;
         self.inner
             .put(&ObjectPath::from(key), PutPayload::from(bytes))
             .await
-            .map_err(|e| RunnerError::Storage(format!("write {key}: {e}")))?;
+            .map_err(|source| StorageError::Write { key: key.into(), source })?;
         Ok(())
     }
 
@@ -37,13 +36,13 @@ impl Storage {
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, RunnerError> {
         match self.inner.get(&ObjectPath::from(key)).await {
             Ok(got) => {
-                let bytes = got.bytes().await.map_err(|e| RunnerError::Storage(format!("read {key}: {e}")))?;
+                let bytes = got.bytes().await.map_err(|source| StorageError::Read { key: key.into(), source })?;
                 serde_json::from_slice(&bytes)
                     .map(Some)
-                    .map_err(|e| RunnerError::Storage(format!("decode {key}: {e}")))
+                    .map_err(|source| StorageError::Decode { key: key.into(), source }.into())
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(RunnerError::Storage(format!("read {key}: {e}"))),
+            Err(source) => Err(StorageError::Read { key: key.into(), source }.into()),
         }
     }
 }

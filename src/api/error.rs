@@ -1,6 +1,11 @@
 //! Every refusal as `{"error": {"code": <status>, "message": <what and where>}}`:
 //! handlers answer with [`ApiError`], and [`json_errors`] rewrites the
 //! plain-text refusals axum makes by itself (extractor rejections, 405, 413).
+//!
+//! This is the one place that turns errors into HTTP statuses: the services
+//! (runner, builder's intake, builds, algorithms) return their own error
+//! enums, which know nothing of HTTP, and the `From` impls below match on
+//! their variants.
 
 use axum::extract::Request;
 use axum::http::{header, Method, StatusCode};
@@ -37,7 +42,19 @@ impl IntoResponse for ApiError {
 
 impl From<runner::RunnerError> for ApiError {
     fn from(e: runner::RunnerError) -> Self {
-        ApiError::new(e.http_status(), e.to_string())
+        ApiError::new(runner_status(&e), e.to_string())
+    }
+}
+
+/// The caller's mistakes are 4xx; everything failing on our side is 500.
+fn runner_status(e: &runner::RunnerError) -> u16 {
+    use runner::RunnerError::*;
+    match e {
+        Descriptor(_) | Invalid(_) => 400,
+        NotFound(_) => 404,
+        Conflict(_) => 409,
+        Database(_) | DatabaseFile { .. } | Unreadable { .. } | Inconsistent(_) | Storage(_) | WalUnreadable { .. } | Damaged(_)
+        | Internal(_) => 500,
     }
 }
 
@@ -49,7 +66,49 @@ impl From<runner::descriptor::DescriptorError> for ApiError {
 
 impl From<builder::IntakeError> for ApiError {
     fn from(e: builder::IntakeError) -> Self {
-        ApiError::new(e.http_status(), format!("upload refused: {e}"))
+        ApiError::new(intake_status(&e), format!("upload refused: {e}"))
+    }
+}
+
+/// 413 for the size limits (upload, unpacked size, entry count), 400 for
+/// every other fault of the upload, 500 for faults of the server, which the
+/// user cannot fix by uploading something else.
+fn intake_status(e: &builder::IntakeError) -> u16 {
+    use builder::IntakeError::*;
+    match e {
+        UploadTooLarge { .. } | UnpackedTooLarge { .. } | TooManyEntries { .. } => 413,
+        NotAnArchive { .. } | Corrupt { .. } | Refused { .. } => 400,
+        Destination { .. } | Io { .. } => 500,
+    }
+}
+
+impl From<crate::builds::BuildsError> for ApiError {
+    fn from(e: crate::builds::BuildsError) -> Self {
+        use crate::builds::BuildsError::*;
+        let status = match &e {
+            Runner(e) => runner_status(e),
+            NotFound(_) => 404,
+            StillRunning { .. } | AlreadyEnded { .. } | NoBackend => 409,
+            UploadGone { .. } | CodeGone { .. } => 410,
+            KeepUpload { .. } => 500,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<crate::algorithms::AlgorithmsError> for ApiError {
+    fn from(e: crate::algorithms::AlgorithmsError) -> Self {
+        use crate::algorithms::AlgorithmsError::*;
+        match e {
+            Runner(e) => e.into(),
+            Builds(e) => e.into(),
+            Intake(e) => e.into(),
+            Exists { .. } => ApiError::new(409, e.to_string()),
+            NoCode { .. } | NoCodeRoot { .. } | OutsideCodeRoot { .. } | NoLanguage { .. } | WrongLanguage { .. } | NoEntryPoint { .. }
+            | EntryPointNotUploaded { .. } => ApiError::bad_request(e.to_string()),
+            UploadTooLarge { .. } => ApiError::new(413, e.to_string()),
+            Staging { .. } | UnpackCrashed(_) | KeepUpload(_) => ApiError::new(500, e.to_string()),
+        }
     }
 }
 
@@ -119,5 +178,24 @@ mod tests {
         let query = describe(StatusCode::BAD_REQUEST, &Method::GET, "/api/v1/exec/jobs", "Failed to deserialize query string", "");
         assert_eq!(query, "GET /api/v1/exec/jobs: Failed to deserialize query string");
         assert!(describe(StatusCode::PAYLOAD_TOO_LARGE, &post, "/x", "", "").contains("too large"));
+    }
+
+    #[test]
+    fn upload_refusals_answer_by_whose_fault_it_is() {
+        use builder::{ArchiveKind, IntakeError, Problem};
+        let too_large = ApiError::from(IntakeError::UploadTooLarge { size: 2, limit: 1 });
+        assert_eq!((too_large.status, too_large.message.as_str()), (413, "upload refused: upload is 2 bytes, over the limit of 1 bytes"));
+        let entry = || "a".to_string();
+        for (e, status) in [
+            (IntakeError::UnpackedTooLarge { entry: entry(), limit: 1 }, 413),
+            (IntakeError::TooManyEntries { entry: entry(), limit: 1 }, 413),
+            (IntakeError::NotAnArchive { what: "the upload is empty".into() }, 400),
+            (IntakeError::Corrupt { kind: ArchiveKind::Zip, detail: entry() }, 400),
+            (IntakeError::Refused { entry: entry(), problem: Problem::Absolute }, 400),
+            (IntakeError::Destination { path: "/d".into(), reason: "is not empty".into() }, 500),
+            (IntakeError::Io { context: "write".into(), source: std::io::Error::other("disk full") }, 500),
+        ] {
+            assert_eq!(ApiError::from(e).status, status);
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! the same image, so they are never built twice. Uploads are kept by
 //! checksum, so any build can be rerun later.
 
+mod error;
 pub mod password_handoff;
 mod pull_auth;
 mod run;
@@ -24,7 +25,7 @@ use runner::store::{BuildRecord, NewBuild, Store};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::ApiError;
+pub use error::BuildsError;
 pub use settings::{BackendChoice, BuildSettings};
 
 /// The server's builds: records in the store, running ones in memory.
@@ -106,7 +107,7 @@ impl Builds {
     }
 
     /// Decide whether `upload` needs a build, and start it if so.
-    pub async fn apply(&self, upload: Upload<'_>) -> Result<ApplyOutcome, ApiError> {
+    pub async fn apply(&self, upload: Upload<'_>) -> Result<ApplyOutcome, BuildsError> {
         let spec = upload.spec;
         let mut messages = Vec::new();
         let key = Self::trigger_key(spec, upload.checksum);
@@ -155,7 +156,7 @@ impl Builds {
     }
 
     /// Which of the build's inputs differ from the algorithm's latest build.
-    async fn why_build(&self, spec: &AlgorithmSpec, checksum: &str, forced: bool) -> Result<String, ApiError> {
+    async fn why_build(&self, spec: &AlgorithmSpec, checksum: &str, forced: bool) -> Result<String, BuildsError> {
         if forced {
             return Ok("forceBuild".into());
         }
@@ -184,16 +185,16 @@ impl Builds {
     }
 
     /// Build again from the stored upload of `build_id`.
-    pub async fn rerun(&self, build_id: &str) -> Result<BuildRecord, ApiError> {
+    pub async fn rerun(&self, build_id: &str) -> Result<BuildRecord, BuildsError> {
         let old = self.get(build_id).await?;
         if !old.is_finished() {
-            return Err(ApiError::new(409, format!("build {build_id} is still {}: stop it first", old.status)));
+            return Err(BuildsError::StillRunning { build_id: build_id.into(), status: old.status });
         }
         if !Path::new(&old.upload).is_file() {
-            return Err(ApiError::new(410, format!("build {build_id}: its upload {} is gone from this server; apply the code again", old.upload)));
+            return Err(BuildsError::UploadGone { build_id: build_id.into(), upload: old.upload });
         }
         if !Path::new(&old.code_dir).is_dir() {
-            return Err(ApiError::new(410, format!("build {build_id}: its unpacked code {} is gone; apply the code again", old.code_dir)));
+            return Err(BuildsError::CodeGone { build_id: build_id.into(), code_dir: old.code_dir });
         }
         self.start(NewBuild {
             build_id: new_build_id(&old.algorithm_name),
@@ -211,10 +212,10 @@ impl Builds {
     }
 
     /// Ask a running build to stop.
-    pub async fn stop(&self, build_id: &str) -> Result<BuildRecord, ApiError> {
+    pub async fn stop(&self, build_id: &str) -> Result<BuildRecord, BuildsError> {
         let record = self.get(build_id).await?;
         if record.is_finished() {
-            return Err(ApiError::new(409, format!("build {build_id} already ended: {}", record.status)));
+            return Err(BuildsError::AlreadyEnded { build_id: build_id.into(), status: record.status });
         }
         if let Some(live) = self.inner.live.lock().expect("builds lock").get(build_id) {
             live.log.line("stop requested");
@@ -223,16 +224,16 @@ impl Builds {
         Ok(record)
     }
 
-    pub async fn get(&self, build_id: &str) -> Result<BuildRecord, ApiError> {
+    pub async fn get(&self, build_id: &str) -> Result<BuildRecord, BuildsError> {
         self.inner
             .store
             .get_build(build_id)
             .await?
-            .ok_or_else(|| ApiError::new(404, format!("build '{build_id}' does not exist")))
+            .ok_or_else(|| BuildsError::NotFound(build_id.into()))
     }
 
     /// The record with its log and live progress.
-    pub async fn status(&self, build_id: &str) -> Result<(BuildRecord, Vec<String>), ApiError> {
+    pub async fn status(&self, build_id: &str) -> Result<(BuildRecord, Vec<String>), BuildsError> {
         let mut record = self.get(build_id).await?;
         let live = self.inner.live.lock().expect("builds lock").get(build_id).cloned();
         let lines = match live {
@@ -254,9 +255,9 @@ impl Builds {
         self.inner.backend.as_ref().map(|b| b.name()).unwrap_or("none")
     }
 
-    async fn start(&self, new: NewBuild) -> Result<BuildRecord, ApiError> {
+    async fn start(&self, new: NewBuild) -> Result<BuildRecord, BuildsError> {
         if self.inner.backend.is_none() {
-            return Err(ApiError::new(409, "this server builds no images: start it with --registry (or --build-backend) to build them"));
+            return Err(BuildsError::NoBackend);
         }
         let record = self.inner.store.insert_build(&new).await?;
         let live = LiveBuild { log: BuildLog::new(self.inner.settings.secrets()), cancel: CancellationToken::new() };

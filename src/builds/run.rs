@@ -11,8 +11,7 @@ use runner::algorithm::Env;
 use runner::store::BuildRecord;
 use serde_json::json;
 
-use super::{Builds, LiveBuild};
-use crate::api::ApiError;
+use super::{Builds, BuildsError, LiveBuild};
 
 impl Builds {
     pub(super) async fn run(self, record: BuildRecord, live: LiveBuild) {
@@ -30,7 +29,7 @@ impl Builds {
                             .await;
                         Ok(())
                     }
-                    Err(e) => Err((json!({"step": "version", "message": e.message}), "failed")),
+                    Err(e) => Err((json!({"step": "version", "message": e.to_string()}), "failed")),
                 }
             }
             Err(BuildError::Stopped) => {
@@ -117,7 +116,7 @@ impl Builds {
     }
 
     /// Record the version the build produced and make it current.
-    async fn new_version(&self, record: &BuildRecord, built: &BuiltImage, log: &builder::BuildLog) -> Result<String, ApiError> {
+    async fn new_version(&self, record: &BuildRecord, built: &BuiltImage, log: &builder::BuildLog) -> Result<String, BuildsError> {
         let store = &self.inner.store;
         let code_dir = PathBuf::from(&record.code_dir);
         let version = store
@@ -154,7 +153,7 @@ impl Builds {
     }
 
     /// Keep the upload by checksum (for reruns); returns its path.
-    pub(super) fn keep_upload(&self, bytes: &[u8], checksum: &str) -> Result<PathBuf, ApiError> {
+    pub(super) fn keep_upload(&self, bytes: &[u8], checksum: &str) -> Result<PathBuf, BuildsError> {
         let dir = &self.inner.uploads_dir;
         let path = dir.join(format!("{}.upload", checksum.trim_start_matches("sha256:")));
         if !path.is_file() {
@@ -162,7 +161,7 @@ impl Builds {
             std::fs::create_dir_all(dir)
                 .and_then(|_| std::fs::write(&tmp, bytes))
                 .and_then(|_| std::fs::rename(&tmp, &path))
-                .map_err(|e| ApiError::new(500, format!("could not keep the upload in {}: {e}", dir.display())))?;
+                .map_err(|source| BuildsError::KeepUpload { dir: dir.clone(), source })?;
         }
         Ok(path)
     }

@@ -16,6 +16,7 @@
 //!
 //! On any error everything written under `dest` is removed again.
 
+mod error;
 mod paths;
 mod tarball;
 mod tree;
@@ -28,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::IntakeError;
+pub use error::{IntakeError, Problem};
 use tree::Tree;
 
 /// How much an upload may hold. The defaults suit algorithm source code.

@@ -6,8 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::Limits;
-use crate::error::Problem;
+use super::{Limits, Problem};
 
 /// An archive name as it may appear in an error message: control characters
 /// escaped (no forged log lines) and at most 200 characters.

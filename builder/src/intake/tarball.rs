@@ -10,8 +10,7 @@ use std::io::{self, Cursor, Read};
 use tar::EntryType;
 
 use super::tree::{refused, Tree};
-use super::{paths, ArchiveKind, BudgetExceeded};
-use crate::error::{IntakeError, Problem};
+use super::{paths, ArchiveKind, BudgetExceeded, IntakeError, Problem};
 
 /// Largest PAX extension header we read (macOS tars carry xattrs there).
 const MAX_PAX_BYTES: u64 = 1 << 20;

@@ -11,8 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{paths, ArchiveKind, Limits};
-use crate::error::{IntakeError, Problem};
+use super::{paths, ArchiveKind, IntakeError, Limits, Problem};
 
 /// Symlinks followed while resolving one target before we call it a loop
 /// (the kernel's own limit is 40).

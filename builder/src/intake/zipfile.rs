@@ -12,8 +12,7 @@ use std::io::{Read, Seek};
 use zip::ZipArchive;
 
 use super::tree::{refused, Tree};
-use super::{paths, ArchiveKind};
-use crate::error::{IntakeError, Problem};
+use super::{paths, ArchiveKind, IntakeError, Problem};
 
 // File type bits of st_mode (from <sys/stat.h>).
 const S_IFMT: u32 = 0o170000;

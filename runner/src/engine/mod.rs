@@ -378,8 +378,8 @@ impl Engine {
             return Ok(status);
         }
         let job = self.job(job_id).await?;
-        let doc = job.status_doc.ok_or_else(|| RunnerError::Database(format!("job '{job_id}' has no status")))?;
-        serde_json::from_value(doc).map_err(|e| RunnerError::Database(format!("job '{job_id}' status unreadable: {e}")))
+        let doc = job.status_doc.ok_or_else(|| RunnerError::Inconsistent(format!("job '{job_id}' has no status")))?;
+        serde_json::from_value(doc).map_err(|e| RunnerError::unreadable(format!("job '{job_id}' status unreadable"), e))
     }
 
     /// `{jobId, status, data, timeTook}`; `data` is null until the job ends.

@@ -107,7 +107,7 @@ impl Store {
             .await?;
         self.get_version(&spec.name, &version)
             .await?
-            .ok_or_else(|| RunnerError::Database(format!("version {version} of '{}' vanished after being stored", spec.name)))
+            .ok_or_else(|| RunnerError::Inconsistent(format!("version {version} of '{}' vanished after being stored", spec.name)))
     }
 
     /// Make `version` the one new jobs use; keeps the algorithm's creation time.
@@ -127,7 +127,7 @@ impl Store {
         let current = self
             .get_algorithm(&version.name)
             .await?
-            .ok_or_else(|| RunnerError::Database(format!("algorithm '{}' vanished after being stored", version.name)))?;
+            .ok_or_else(|| RunnerError::Inconsistent(format!("algorithm '{}' vanished after being stored", version.name)))?;
         self.tell(AlgorithmChange::Current(&current));
         Ok(current)
     }
@@ -183,7 +183,7 @@ impl Store {
 }
 
 fn parse_spec(text: &str) -> Result<AlgorithmSpec, RunnerError> {
-    serde_json::from_str(text).map_err(|e| RunnerError::Database(format!("stored algorithm is unreadable: {e}")))
+    serde_json::from_str(text).map_err(|e| RunnerError::unreadable("stored algorithm is unreadable", e))
 }
 
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Algorithm, RunnerError> {

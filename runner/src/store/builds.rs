@@ -86,7 +86,7 @@ impl Store {
             .await?;
         self.get_build(&build.build_id)
             .await?
-            .ok_or_else(|| RunnerError::Database(format!("build '{}' vanished after being stored", build.build_id)))
+            .ok_or_else(|| RunnerError::Inconsistent(format!("build '{}' vanished after being stored", build.build_id)))
     }
 
     /// Move a build to `status` (`creating`, `active`), recording the start
@@ -183,7 +183,7 @@ impl Store {
 
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BuildRecord, RunnerError> {
     let spec = serde_json::from_str(&row.get::<String, _>(6))
-        .map_err(|e| RunnerError::Database(format!("stored build spec is unreadable: {e}")))?;
+        .map_err(|e| RunnerError::unreadable("stored build spec is unreadable", e))?;
     let error: Option<String> = row.get(14);
     Ok(BuildRecord {
         build_id: row.get(0),

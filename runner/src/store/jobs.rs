@@ -192,7 +192,7 @@ fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<JobRecord, RunnerError> {
         status: r.get(2),
         priority: r.get::<i64, _>(3) as u8,
         descriptor: serde_json::from_str(&r.get::<String, _>(4))
-            .map_err(|e| RunnerError::Database(format!("stored job descriptor is unreadable: {e}")))?,
+            .map_err(|e| RunnerError::unreadable("stored job descriptor is unreadable", e))?,
         status_doc: r.get::<Option<String>, _>(5).and_then(|s| serde_json::from_str(&s).ok()),
         reason: r.get(6),
         created: r.get(7),

@@ -232,7 +232,7 @@ async fn checkpoint_loop(pool: SqlitePool, checkpoints: Arc<Checkpoints>) {
 /// permissions off it and its `-wal`/`-shm` files (SQLite gives those the
 /// database file's mode when it creates them).
 fn make_private(path: &Path) -> Result<(), RunnerError> {
-    let io = |e: std::io::Error| RunnerError::Database(format!("cannot prepare {}: {e}", path.display()));
+    let io = |source| RunnerError::DatabaseFile { path: path.to_path_buf(), source };
     std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(io)?;
     for suffix in ["", "-wal", "-shm"] {
         let mut name = path.as_os_str().to_owned();

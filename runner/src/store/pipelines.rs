@@ -64,5 +64,5 @@ fn to_text(pipeline: &Pipeline) -> String {
 }
 
 fn from_text(text: &str) -> Result<Pipeline, RunnerError> {
-    serde_json::from_str(text).map_err(|e| RunnerError::Database(format!("stored pipeline is unreadable: {e}")))
+    serde_json::from_str(text).map_err(|e| RunnerError::unreadable("stored pipeline is unreadable", e))
 }

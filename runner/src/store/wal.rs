@@ -41,7 +41,7 @@ pub(crate) fn check(db: &Path) -> Result<(), RunnerError> {
     let bytes = match std::fs::read(&wal) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(RunnerError::Damaged(format!("cannot read the write-ahead log {}: {e}", wal.display()))),
+        Err(source) => return Err(RunnerError::WalUnreadable { path: wal, source }),
     };
     let Some(damage) = inspect(&bytes) else { return Ok(()) };
     let what = match damage {
