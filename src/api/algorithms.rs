@@ -218,7 +218,7 @@ fn check_code(spec: &mut AlgorithmSpec, root: &std::path::Path, list_files: bool
     let detected = if root.join("requirements.txt").exists() || has(".py") {
         Some(Env::Python)
     } else if root.join("package.json").exists() || has(".js") || has(".mjs") {
-        Some(Env::Javascript)
+        Some(Env::JavaScript)
     } else {
         None
     };
@@ -236,12 +236,17 @@ fn check_code(spec: &mut AlgorithmSpec, root: &std::path::Path, list_files: bool
     let entry = spec.entry_point().unwrap_or(env.default_entry_point()).to_string();
     let wrong_language = match env {
         Env::Python => entry.ends_with(".js") || entry.ends_with(".mjs"),
-        Env::Javascript => entry.ends_with(".py"),
+        Env::JavaScript => entry.ends_with(".py"),
     };
     if wrong_language {
         return Err(ApiError::bad_request(format!(
-            "algorithm '{}': env is {env:?} but entryPoint '{entry}' is not",
-            spec.name
+            "algorithm '{}': env is {} but entryPoint '{entry}' is not",
+            spec.name,
+            // As this message has always spelled them.
+            match env {
+                Env::Python => "Python",
+                Env::JavaScript => "Javascript",
+            }
         )));
     }
     if !root.join(&entry).is_file() && !root.join(format!("{entry}.py")).is_file() {

@@ -9,16 +9,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::DebugArgs;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Lang {
-    Python,
-    Javascript,
-}
+use runner::algorithm::Env;
 
 /// The wrapper command line, as the server's process executor builds it.
 pub(super) struct Launch {
-    pub(super) lang: Lang,
+    pub(super) lang: Env,
     pub(super) program: String,
     args: Vec<OsString>,
     pub(super) env: Vec<(&'static str, OsString)>,
@@ -28,11 +23,11 @@ pub(super) struct Launch {
 }
 
 impl Launch {
-    pub(super) fn new(args: &DebugArgs, lang: Lang, entry: &str, code: &Path, wrappers: &Path, url: &str) -> Launch {
+    pub(super) fn new(args: &DebugArgs, lang: Env, entry: &str, code: &Path, wrappers: &Path, url: &str) -> Launch {
         let port = args.inspect.then(|| {
             args.inspect_port.unwrap_or(match lang {
-                Lang::Python => 5678,
-                Lang::Javascript => 9229,
+                Env::Python => 5678,
+                Env::JavaScript => 9229,
             })
         });
         let mut argv: Vec<OsString> = Vec::new();
@@ -44,7 +39,7 @@ impl Launch {
             ("STORAGE_PROTOCOL", "v1".into()),
         ];
         let program = match lang {
-            Lang::Python => {
+            Env::Python => {
                 argv.push("-u".into());
                 if let Some(port) = port {
                     argv.extend(["-m", "debugpy", "--listen"].map(OsString::from));
@@ -53,21 +48,21 @@ impl Launch {
                         argv.push("--wait-for-client".into());
                     }
                 }
-                argv.extend(["-m", "distributedkube_wrapper"].map(OsString::from));
+                argv.extend(["-m", Env::Python.rules().wrapper_package].map(OsString::from));
                 // The user's own PYTHONPATH still applies, after the wrapper.
-                let mut paths = vec![wrappers.join("python")];
+                let mut paths = vec![Env::Python.wrapper_in(wrappers)];
                 paths.extend(std::env::var_os("PYTHONPATH").iter().flat_map(std::env::split_paths));
                 env.push(("PYTHONPATH", std::env::join_paths(paths).unwrap_or_default()));
                 env.push(("PYTHONUNBUFFERED", "1".into()));
                 env.push(("PYTHONDONTWRITEBYTECODE", "1".into()));
                 args.python.clone()
             }
-            Lang::Javascript => {
+            Env::JavaScript => {
                 if let Some(port) = port {
                     let flag = if args.wait_for_debugger { "--inspect-brk" } else { "--inspect" };
                     argv.push(format!("{flag}=127.0.0.1:{port}").into());
                 }
-                argv.push(wrappers.join("nodejs").join("wrapper").join("index.js").into());
+                argv.push(Env::JavaScript.wrapper_in(wrappers).into());
                 args.node.clone()
             }
         };
@@ -97,8 +92,8 @@ impl Launch {
             .spawn()
             .with_context(|| {
                 let (what, flag) = match self.lang {
-                    Lang::Python => ("Python 3", "--python"),
-                    Lang::Javascript => ("Node.js >= 18", "--node"),
+                    Env::Python => ("Python 3", "--python"),
+                    Env::JavaScript => ("Node.js >= 18", "--node"),
                 };
                 format!("cannot start `{}`: install {what} or name another program with {flag}", self.program)
             })?;

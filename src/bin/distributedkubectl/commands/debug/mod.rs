@@ -36,8 +36,9 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::Ctx;
 use crate::client::{seg, Api};
+use runner::algorithm::Env;
 use endpoint::{client_name, hide_token, socket_url};
-use launch::{exit_code, stop, wait_child, Lang, Launch};
+use launch::{exit_code, stop, wait_child, Launch};
 use monitor::Monitor;
 use vscode::prepare_inspect;
 use watch::{next_change, Changes};
@@ -200,11 +201,12 @@ pub async fn run(args: DebugArgs, ctx: &Ctx, endpoint: &str) -> Result<()> {
 
 /// The entry point and its language: `--entry-point`, else `main.py` or
 /// `index.js` in DIR, else the entry point registered on the server.
-async fn entry_point(api: &Api, algorithm: &str, code: &Path, flag: Option<&str>) -> Result<(Lang, String)> {
+async fn entry_point(api: &Api, algorithm: &str, code: &Path, flag: Option<&str>) -> Result<(Env, String)> {
     if let Some(entry) = flag {
         return checked_entry(code, entry);
     }
-    let found: Vec<&str> = ["main.py", "index.js"].into_iter().filter(|f| code.join(f).is_file()).collect();
+    let defaults = Env::ALL.map(|env| env.default_entry_point());
+    let found: Vec<&str> = defaults.into_iter().filter(|f| code.join(f).is_file()).collect();
     match found[..] {
         [one] => return checked_entry(code, one),
         [_, _] => bail!("{} has both main.py and index.js: choose with --entry-point FILE", code.display()),
@@ -220,14 +222,11 @@ async fn entry_point(api: &Api, algorithm: &str, code: &Path, flag: Option<&str>
     }
 }
 
-fn checked_entry(code: &Path, entry: &str) -> Result<(Lang, String)> {
-    let lang = match Path::new(entry).extension().and_then(|e| e.to_str()) {
-        Some("js" | "cjs" | "mjs") => Lang::Javascript,
-        _ => Lang::Python,
-    };
+fn checked_entry(code: &Path, entry: &str) -> Result<(Env, String)> {
+    let of_entry = Env::of_entry_point(entry);
     // A Python module name (`algo`, `pkg.algo`) is for the wrapper to resolve.
-    let is_file = Path::new(entry).extension().is_some_and(|e| e == "py" || lang == Lang::Javascript);
-    if is_file && !code.join(entry).is_file() {
+    let lang = of_entry.unwrap_or(Env::Python);
+    if of_entry.is_some() && !code.join(entry).is_file() {
         bail!("entry point {entry} is not in {}: pass --entry-point FILE relative to --code", code.display());
     }
     Ok((lang, entry.to_string()))
@@ -241,8 +240,10 @@ mod tests {
     fn entry_points_pick_the_language_and_must_exist() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("algo.js"), "").unwrap();
-        assert_eq!(checked_entry(dir.path(), "algo.js").unwrap().0, Lang::Javascript);
-        assert_eq!(checked_entry(dir.path(), "pkg.module").unwrap().0, Lang::Python);
+        assert_eq!(checked_entry(dir.path(), "algo.js").unwrap().0, Env::JavaScript);
+        std::fs::write(dir.path().join("algo.cjs"), "").unwrap();
+        assert_eq!(checked_entry(dir.path(), "algo.cjs").unwrap().0, Env::JavaScript);
+        assert_eq!(checked_entry(dir.path(), "pkg.module").unwrap().0, Env::Python);
         let missing = checked_entry(dir.path(), "main.py").unwrap_err().to_string();
         assert!(missing.contains("--entry-point"), "{missing}");
     }

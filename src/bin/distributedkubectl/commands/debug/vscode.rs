@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::process::Command;
 
-use super::launch::{Lang, Launch};
+use super::launch::Launch;
 use super::{say, DebugArgs};
+use runner::algorithm::Env;
 
 /// `--inspect`: the debugger must be there and its port free; then the
 /// attach configuration goes into DIR/.vscode/launch.json.
 pub(super) async fn prepare_inspect(args: &DebugArgs, launch: &Launch) -> Result<()> {
     let port = launch.inspect_port.unwrap_or_default();
-    if launch.lang == Lang::Python {
+    if launch.lang == Env::Python {
         let check = Command::new(&launch.program)
             .args(["-c", "import debugpy"])
             .envs(launch.env.iter().map(|(k, v)| (k, v)))
@@ -48,15 +49,15 @@ fn config_name(algorithm: &str) -> String {
     format!("DistributedKube: attach to {algorithm}")
 }
 
-fn attach_config(algorithm: &str, lang: Lang, port: u16, code: &Path) -> Value {
+fn attach_config(algorithm: &str, lang: Env, port: u16, code: &Path) -> Value {
     let remote = code.display().to_string();
     match lang {
-        Lang::Python => json!({
+        Env::Python => json!({
             "name": config_name(algorithm), "type": "debugpy", "request": "attach",
             "connect": {"host": "127.0.0.1", "port": port},
             "pathMappings": [{"localRoot": "${workspaceFolder}", "remoteRoot": remote}],
         }),
-        Lang::Javascript => json!({
+        Env::JavaScript => json!({
             "name": config_name(algorithm), "type": "node", "request": "attach",
             "address": "127.0.0.1", "port": port, "restart": true, "continueOnAttach": true,
             "localRoot": "${workspaceFolder}", "remoteRoot": remote,
@@ -171,7 +172,7 @@ mod tests {
         std::fs::create_dir(dir.path().join(".vscode")).unwrap();
         std::fs::write(dir.path().join(".vscode/launch.json"), text).unwrap();
         for port in [9229, 9300] {
-            write_launch_json(dir.path(), attach_config("reduce", Lang::Javascript, port, dir.path())).unwrap();
+            write_launch_json(dir.path(), attach_config("reduce", Env::JavaScript, port, dir.path())).unwrap();
         }
         let written: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join(".vscode/launch.json")).unwrap()).unwrap();
