@@ -210,19 +210,7 @@ async fn unpack(state: &AppState, file: &Bytes, dest: &std::path::Path) -> Resul
 /// files when `list_files` (an upload: the client's own files), never for a
 /// folder of the server.
 fn check_code(spec: &mut AlgorithmSpec, root: &std::path::Path, list_files: bool) -> Result<(), ApiError> {
-    let has = |ext: &str| {
-        std::fs::read_dir(root)
-            .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().ends_with(ext)))
-            .unwrap_or(false)
-    };
-    let detected = if root.join("requirements.txt").exists() || has(".py") {
-        Some(Env::Python)
-    } else if root.join("package.json").exists() || has(".js") || has(".mjs") {
-        Some(Env::JavaScript)
-    } else {
-        None
-    };
-    let env = match (spec.env, detected) {
+    let env = match (spec.env, Env::detect(root)) {
         (Some(e), _) => e,
         (None, Some(d)) => d,
         (None, None) => {
@@ -234,11 +222,7 @@ fn check_code(spec: &mut AlgorithmSpec, root: &std::path::Path, list_files: bool
     };
     spec.env = Some(env);
     let entry = spec.entry_point().unwrap_or(env.default_entry_point()).to_string();
-    let wrong_language = match env {
-        Env::Python => entry.ends_with(".js") || entry.ends_with(".mjs"),
-        Env::JavaScript => entry.ends_with(".py"),
-    };
-    if wrong_language {
+    if Env::of_entry_point(&entry).is_some_and(|of_entry| of_entry != env) {
         return Err(ApiError::bad_request(format!(
             "algorithm '{}': env is {} but entryPoint '{entry}' is not",
             spec.name,
