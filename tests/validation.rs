@@ -268,3 +268,25 @@ async fn algorithm_specs_are_checked_when_stored() {
     h.apply(&spec, tar_gz(&code)).await;
     h.stop().await;
 }
+
+/// `.cjs` and `.mjs` files are JavaScript everywhere: code made only of them
+/// is detected as JavaScript, and a Python algorithm cannot name one as its
+/// entry point (apply used to let a `.cjs` entry point through as Python).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cjs_and_mjs_entry_points_are_javascript() {
+    let h = Harness::start().await;
+    for entry in ["algo.cjs", "algo.mjs"] {
+        let code = [(entry, "module.exports = { start: () => 1 };\n")];
+        let name = entry.replace('.', "-");
+        h.apply(&json!({"name": name, "code": {"entryPoint": entry}}), tar_gz(&code)).await;
+        let (status, stored) = h.get(&format!("/store/algorithms/{name}")).await;
+        assert_eq!(status, 200, "{stored}");
+        assert_eq!(stored["env"], "javascript", "{entry}: {stored}");
+        let spec = json!({"name": format!("{name}-py"), "env": "python", "code": {"entryPoint": entry}});
+        let (status, body) = h.apply_raw(&spec, tar_gz(&code)).await;
+        assert_eq!(status, 400, "{entry}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("env is Python but entryPoint '{entry}' is not")), "{message}");
+    }
+    h.stop().await;
+}

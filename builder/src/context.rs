@@ -28,10 +28,7 @@ use crate::native::Language;
 
 /// The context directory the wrapper goes to for `language`.
 pub fn wrapper_context_dir(language: Language) -> &'static str {
-    match language {
-        Language::Python => "distributedkube_wrapper",
-        Language::JavaScript => "wrapper",
-    }
+    language.rules().wrapper_package
 }
 
 /// The build context for `job`, as a deterministic tar.

@@ -6,23 +6,9 @@ use std::path::PathBuf;
 
 use crate::error::RunnerError;
 
-/// The language runtime an algorithm's wrapper runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Env {
-    Python,
-    #[serde(alias = "nodejs", alias = "node")]
-    Javascript,
-}
-
-impl Env {
-    pub fn default_entry_point(&self) -> &'static str {
-        match self {
-            Env::Python => "main.py",
-            Env::Javascript => "index.js",
-        }
-    }
-}
+// The language runtime an algorithm's wrapper runs on; its rules (entry
+// points, detection, wrappers) are the `language` crate's one table.
+pub use language::Env;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Resources {

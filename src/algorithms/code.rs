@@ -28,31 +28,15 @@ pub(super) fn server_code_dir(root: Option<&Path>, name: &str, path: &str) -> Re
 /// files when `list_files` (an upload: the client's own files), never for a
 /// folder of the server.
 pub(super) fn check_code(spec: &mut AlgorithmSpec, root: &Path, list_files: bool) -> Result<(), AlgorithmsError> {
-    let has = |ext: &str| {
-        std::fs::read_dir(root)
-            .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().ends_with(ext)))
-            .unwrap_or(false)
-    };
-    let detected = if root.join("requirements.txt").exists() || has(".py") {
-        Some(Env::Python)
-    } else if root.join("package.json").exists() || has(".js") || has(".mjs") {
-        Some(Env::Javascript)
-    } else {
-        None
-    };
     let name = spec.name.clone();
-    let env = match (spec.env, detected) {
+    let env = match (spec.env, Env::detect(root)) {
         (Some(e), _) => e,
         (None, Some(d)) => d,
         (None, None) => return Err(AlgorithmsError::NoLanguage { name }),
     };
     spec.env = Some(env);
     let entry = spec.entry_point().unwrap_or(env.default_entry_point()).to_string();
-    let wrong_language = match env {
-        Env::Python => entry.ends_with(".js") || entry.ends_with(".mjs"),
-        Env::Javascript => entry.ends_with(".py"),
-    };
-    if wrong_language {
+    if Env::of_entry_point(&entry).is_some_and(|of_entry| of_entry != env) {
         return Err(AlgorithmsError::WrongLanguage { name, env, entry });
     }
     if !root.join(&entry).is_file() && !root.join(format!("{entry}.py")).is_file() {

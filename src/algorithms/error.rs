@@ -41,7 +41,7 @@ pub enum AlgorithmsError {
     #[error("algorithm '{name}': env is missing and the code has neither Python nor JavaScript files")]
     NoLanguage { name: String },
     /// The entry point is of the other language.
-    #[error("algorithm '{name}': env is {env:?} but entryPoint '{entry}' is not")]
+    #[error("algorithm '{name}': env is {} but entryPoint '{entry}' is not", spelled(*env))]
     WrongLanguage { name: String, env: Env, entry: String },
     /// The entry point is not in a server folder (whose files are not listed).
     #[error("algorithm '{name}': entryPoint '{entry}' is not in code.path")]
@@ -68,4 +68,12 @@ pub enum AlgorithmsError {
     /// Moving the unpacked code into place failed.
     #[error("could not keep the upload: {0}")]
     KeepUpload(#[source] std::io::Error),
+}
+
+/// A language as this message has always spelled it.
+fn spelled(env: Env) -> &'static str {
+    match env {
+        Env::Python => "Python",
+        Env::JavaScript => "Javascript",
+    }
 }

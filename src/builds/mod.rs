@@ -270,7 +270,7 @@ impl Builds {
     /// The language's base image: the spec's, or the server's default.
     fn base_image(&self, spec: &AlgorithmSpec) -> String {
         spec.base_image.clone().unwrap_or_else(|| match spec.env {
-            Some(Env::Javascript) => self.inner.settings.base_javascript.clone(),
+            Some(Env::JavaScript) => self.inner.settings.base_javascript.clone(),
             _ => self.inner.settings.base_python.clone(),
         })
     }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use builder::native::{Language, Target};
+use builder::native::Target;
 use builder::{BuildError, BuildJob, BuiltImage};
 use runner::algorithm::Env;
 use runner::store::BuildRecord;
@@ -83,10 +83,8 @@ impl Builds {
 
     fn job(&self, record: &BuildRecord, live: &LiveBuild) -> Result<BuildJob, BuildError> {
         let spec = &record.spec;
-        let (language, env_dir, wrapper) = match spec.env {
-            Some(Env::Javascript) => (Language::JavaScript, "nodejs", "wrapper"),
-            _ => (Language::Python, "python", "distributedkube_wrapper"),
-        };
+        let language = spec.env.unwrap_or(Env::Python);
+        let (env_dir, wrapper) = (language.rules().wrapper_dir, language.rules().wrapper_package);
         let settings = &self.inner.settings;
         let target = match &settings.registry {
             Some(registry) => Target::Registry(registry.clone()),
@@ -99,7 +97,7 @@ impl Builds {
             // same image (and manifest digest).
             version: record.trigger_key.trim_start_matches("sha256:")[..12].to_string(),
             language,
-            entry_point: spec.entry_point().unwrap_or(language_entry(language)).to_string(),
+            entry_point: spec.entry_point().unwrap_or(language.default_entry_point()).to_string(),
             code_dir: PathBuf::from(&record.code_dir),
             upload: PathBuf::from(&record.upload),
             upload_checksum: record.checksum.clone(),
@@ -167,12 +165,6 @@ impl Builds {
     }
 }
 
-fn language_entry(language: Language) -> &'static str {
-    match language {
-        Language::Python => "main.py",
-        Language::JavaScript => "index.js",
-    }
-}
 
 /// Which step of a build an error belongs to.
 fn step_of(e: &BuildError) -> String {

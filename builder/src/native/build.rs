@@ -275,7 +275,7 @@ async fn code_layer(
         request.wrapper_dir.clone(),
         request.code_dir.clone(),
     );
-    let wrapper_path = request.language.wrapper_path();
+    let wrapper_path = request.language.rules().image_wrapper_path;
     let skip_node_modules = has_dependencies && request.language == Language::JavaScript;
     tokio::task::spawn_blocking(move || {
         let mut builder = LayerBuilder::new();

@@ -29,45 +29,9 @@ pub const EPOCH: &str = "1970-01-01T00:00:00Z";
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The language an algorithm is written in; decides wrapper and entrypoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    Python,
-    JavaScript,
-}
-
-impl Language {
-    /// `python`, or `javascript` / `nodejs` / `node`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "python" | "python3" => Some(Language::Python),
-            "javascript" | "nodejs" | "node" | "js" => Some(Language::JavaScript),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::Python => "python",
-            Language::JavaScript => "javascript",
-        }
-    }
-
-    /// Where the wrapper directory goes inside the image (no leading slash).
-    pub fn wrapper_path(self) -> &'static str {
-        match self {
-            Language::Python => "opt/distributedkube/distributedkube_wrapper",
-            Language::JavaScript => "opt/distributedkube/wrapper",
-        }
-    }
-
-    pub fn entrypoint(self) -> &'static [&'static str] {
-        match self {
-            Language::Python => &["python3", "-m", "distributedkube_wrapper"],
-            Language::JavaScript => &["node", "/opt/distributedkube/wrapper/index.js"],
-        }
-    }
-}
+/// The language an algorithm is written in; decides wrapper and entrypoint
+/// (the rules are the `language` crate's table, shared with the runner).
+pub use language::Env as Language;
 
 /// A base image as far as assembly needs it.
 #[derive(Debug, Clone)]
@@ -292,7 +256,7 @@ fn apply_runtime_config(runtime: &mut Map<String, Value>, spec: &ImageSpec<'_>) 
         set_env(&mut env, "PYTHONPATH", &path);
     }
     runtime.insert("Env".into(), json!(env));
-    runtime.insert("Entrypoint".into(), json!(spec.language.entrypoint()));
+    runtime.insert("Entrypoint".into(), json!(spec.language.rules().image_entrypoint));
     runtime.insert("Cmd".into(), json!([]));
     runtime.insert("WorkingDir".into(), json!("/algorithm"));
     let labels = runtime.entry("Labels").or_insert_with(|| json!({}));

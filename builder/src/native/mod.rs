@@ -96,10 +96,7 @@ impl BuildRequest {
             algorithm: algorithm.into(),
             version: version.into(),
             language,
-            entry_point: match language {
-                Language::Python => "main.py".into(),
-                Language::JavaScript => "index.js".into(),
-            },
+            entry_point: language.default_entry_point().into(),
             code_dir: code_dir.into(),
             upload_checksum: String::new(),
             base_image: base_image.into(),

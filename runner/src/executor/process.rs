@@ -75,11 +75,11 @@ impl Launcher for ProcessLauncher {
             command.env_clear().envs(inherited_env());
             match rt.env {
                 Env::Python => command
-                    .args(["-u", "-m", "distributedkube_wrapper"])
-                    .env("PYTHONPATH", s.wrappers_dir.join("python"))
+                    .args(["-u", "-m", Env::Python.rules().wrapper_package])
+                    .env("PYTHONPATH", Env::Python.wrapper_in(&s.wrappers_dir))
                     .env("PYTHONUNBUFFERED", "1")
                     .env("PYTHONDONTWRITEBYTECODE", "1"),
-                Env::Javascript => command.arg(s.wrappers_dir.join("nodejs").join("wrapper").join("index.js")),
+                Env::JavaScript => command.arg(Env::JavaScript.wrapper_in(&s.wrappers_dir)),
             };
             command
                 .current_dir(&rt.code_dir)
