@@ -12,7 +12,8 @@ fn main() {
         ("python/distributedkube_wrapper", root.join("base-images/python/distributedkube_wrapper")),
         ("nodejs/wrapper", root.join("base-images/nodejs/wrapper")),
     ];
-    let mut out = String::from("/// (relative path, contents) of every wrapper file.\npub static FILES: &[(&str, &[u8])] = &[\n");
+    let mut out =
+        String::from("/// (relative path, contents) of every wrapper file.\npub static FILES: &[(&str, &[u8])] = &[\n");
     for (prefix, dir) in &dirs {
         println!("cargo:rerun-if-changed={}", dir.display());
         let mut files = Vec::new();
@@ -21,14 +22,16 @@ fn main() {
         for file in files {
             let rel = file.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
             println!("cargo:rerun-if-changed={}", file.display());
-            writeln!(out, "    ({:?}, include_bytes!({:?})),", format!("{prefix}/{rel}"), file.display().to_string()).unwrap();
+            writeln!(out, "    ({:?}, include_bytes!({:?})),", format!("{prefix}/{rel}"), file.display().to_string())
+                .unwrap();
         }
     }
     // The docker/kaniko backends' Dockerfile templates, beside each wrapper.
     for env in ["python", "nodejs"] {
         let file = root.join("base-images").join(env).join("Dockerfile");
         println!("cargo:rerun-if-changed={}", file.display());
-        writeln!(out, "    ({:?}, include_bytes!({:?})),", format!("{env}/Dockerfile"), file.display().to_string()).unwrap();
+        writeln!(out, "    ({:?}, include_bytes!({:?})),", format!("{env}/Dockerfile"), file.display().to_string())
+            .unwrap();
     }
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("wrappers.rs");

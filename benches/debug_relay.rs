@@ -44,24 +44,44 @@ async fn main() {
         let dir = tmp.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("main.py"), code).unwrap();
-        let spec = json!({"name": name, "env": "python", "code": {"path": dir.to_str().unwrap(), "entryPoint": "main.py"}});
-        assert!(client.post(format!("{base}/api/v1/store/algorithms")).json(&spec).send().await.unwrap().status().is_success());
+        let spec =
+            json!({"name": name, "env": "python", "code": {"path": dir.to_str().unwrap(), "entryPoint": "main.py"}});
+        assert!(client
+            .post(format!("{base}/api/v1/store/algorithms"))
+            .json(&spec)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success());
     }
 
     let (relay_lat, direct_lat) = (relay_latency(&client, &base).await, direct_latency().await);
     println!("round trip initialized->start over {ROUND_TRIPS} tasks:");
     println!("  relay : p50 {:>8.1} us  p99 {:>8.1} us", pct(&relay_lat, 50.0), pct(&relay_lat, 99.0));
     println!("  direct: p50 {:>8.1} us  p99 {:>8.1} us", pct(&direct_lat, 50.0), pct(&direct_lat, 99.0));
-    println!("  ratio relay/direct: p50 {:.2}  p99 {:.2}", pct(&relay_lat, 50.0) / pct(&direct_lat, 50.0), pct(&relay_lat, 99.0) / pct(&direct_lat, 99.0));
+    println!(
+        "  ratio relay/direct: p50 {:.2}  p99 {:.2}",
+        pct(&relay_lat, 50.0) / pct(&direct_lat, 50.0),
+        pct(&relay_lat, 99.0) / pct(&direct_lat, 99.0)
+    );
 
     let relay_mib_s = relay_throughput(&client, &base).await;
     let direct_mib_s = direct_throughput().await;
     println!("64 MiB payloads (64 MiB out + 64 MiB back per task, {BIG_TRIPS} tasks):");
-    println!("  relay : {relay_mib_s:>8.1} MiB/s\n  direct: {direct_mib_s:>8.1} MiB/s\n  ratio direct/relay: {:.2}", direct_mib_s / relay_mib_s);
+    println!(
+        "  relay : {relay_mib_s:>8.1} MiB/s\n  direct: {direct_mib_s:>8.1} MiB/s\n  ratio direct/relay: {:.2}",
+        direct_mib_s / relay_mib_s
+    );
 
     let (full, rerun) = rerun_vs_full(&client, &base).await;
     println!("upstream-heavy pipeline (Slow 3 s -> Last):");
-    println!("  full run       : {:>7.3} s\n  rerun --from Last: {:>7.3} s\n  ratio full/rerun: {:.1}", full.as_secs_f64(), rerun.as_secs_f64(), full.as_secs_f64() / rerun.as_secs_f64());
+    println!(
+        "  full run       : {:>7.3} s\n  rerun --from Last: {:>7.3} s\n  ratio full/rerun: {:.1}",
+        full.as_secs_f64(),
+        rerun.as_secs_f64(),
+        full.as_secs_f64() / rerun.as_secs_f64()
+    );
     server.stop().await.unwrap();
 }
 
@@ -72,13 +92,15 @@ fn pct(samples: &[Duration], p: f64) -> f64 {
 }
 
 async fn run(client: &reqwest::Client, base: &str, pipeline: &Value) -> String {
-    let res: Value = client.post(format!("{base}/api/v1/exec/raw")).json(pipeline).send().await.unwrap().json().await.unwrap();
+    let res: Value =
+        client.post(format!("{base}/api/v1/exec/raw")).json(pipeline).send().await.unwrap().json().await.unwrap();
     res["jobId"].as_str().unwrap_or_else(|| panic!("{res}")).to_string()
 }
 
 async fn wait(client: &reqwest::Client, base: &str, job: &str) -> Value {
     loop {
-        let s: Value = client.get(format!("{base}/api/v1/exec/status/{job}")).send().await.unwrap().json().await.unwrap();
+        let s: Value =
+            client.get(format!("{base}/api/v1/exec/status/{job}")).send().await.unwrap().json().await.unwrap();
         match s["status"].as_str() {
             Some("pending") | Some("active") => tokio::time::sleep(Duration::from_millis(5)).await,
             _ => return s,
@@ -108,8 +130,13 @@ where
 
 /// A debug node batch of ROUND_TRIPS tasks; the client times initialized -> start.
 async fn relay_latency(client: &reqwest::Client, base: &str) -> Vec<Duration> {
-    let job = run(client, base, &json!({"name": "lat", "nodes": [{"nodeName": "E", "algorithmName": "echo", "kind": "debug",
-        "input": [format!("#[1...{ROUND_TRIPS}]")]}]})).await;
+    let job = run(
+        client,
+        base,
+        &json!({"name": "lat", "nodes": [{"nodeName": "E", "algorithmName": "echo", "kind": "debug",
+        "input": [format!("#[1...{ROUND_TRIPS}]")]}]}),
+    )
+    .await;
     let url = format!("{}/hkube/debug/echo?storage=v1&encoding=json", base.replace("http", "ws"));
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let mut samples = Vec::with_capacity(ROUND_TRIPS);
@@ -195,7 +222,8 @@ async fn direct_throughput() -> f64 {
             }
         }
     });
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/"), Some(cfg), false).await.unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/"), Some(cfg), false).await.unwrap();
     let payload = json!("x".repeat(BIG));
     let mut total = Duration::ZERO;
     for _ in 0..BIG_TRIPS {
@@ -217,8 +245,15 @@ async fn rerun_vs_full(client: &reqwest::Client, base: &str) -> (Duration, Durat
     assert_eq!(wait(client, base, &job).await["status"], "completed");
     let full = t.elapsed();
     let t = Instant::now();
-    let res: Value = client.post(format!("{base}/api/v1/exec/caching")).json(&json!({"jobId": job, "nodeName": "Last"}))
-        .send().await.unwrap().json().await.unwrap();
+    let res: Value = client
+        .post(format!("{base}/api/v1/exec/caching"))
+        .json(&json!({"jobId": job, "nodeName": "Last"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let rerun_job = res["jobId"].as_str().unwrap().to_string();
     assert_eq!(wait(client, base, &rerun_job).await["status"], "completed");
     (full, t.elapsed())

@@ -34,13 +34,25 @@ async fn main() {
     std::fs::write(code.join("main.py"), ALGORITHM).unwrap();
 
     let floor = floor(&code, tasks).await;
-    println!("floor   (raw websocket loop, 1 wrapper):  {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s", floor.as_secs_f64(), tasks as f64 / floor.as_secs_f64());
+    println!(
+        "floor   (raw websocket loop, 1 wrapper):  {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s",
+        floor.as_secs_f64(),
+        tasks as f64 / floor.as_secs_f64()
+    );
 
     let one = server_run(tmp.path(), &code, tasks, Some(1)).await;
-    println!("server  (HTTP API, pipeline, 1 worker):    {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s", one.as_secs_f64(), tasks as f64 / one.as_secs_f64());
+    println!(
+        "server  (HTTP API, pipeline, 1 worker):    {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s",
+        one.as_secs_f64(),
+        tasks as f64 / one.as_secs_f64()
+    );
     let pool = server_run(tmp.path(), &code, tasks, None).await;
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
-    println!("server  (HTTP API, pipeline, {cpus} workers):   {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s", pool.as_secs_f64(), tasks as f64 / pool.as_secs_f64());
+    println!(
+        "server  (HTTP API, pipeline, {cpus} workers):   {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s",
+        pool.as_secs_f64(),
+        tasks as f64 / pool.as_secs_f64()
+    );
     println!(
         "ratio server/floor (throughput): {:.2} with 1 worker, {:.2} with {cpus} workers",
         floor.as_secs_f64() / one.as_secs_f64(),
@@ -108,7 +120,8 @@ async fn server_run(tmp: &Path, code: &Path, tasks: usize, max_workers: Option<u
     let server = server::start(config).await.unwrap();
     let base = format!("http://{}/api/v1", server.addr);
     let client = reqwest::Client::new();
-    let mut spec = json!({"name": "plus", "env": "python", "code": {"path": code.to_str().unwrap(), "entryPoint": "main.py"}});
+    let mut spec =
+        json!({"name": "plus", "env": "python", "code": {"path": code.to_str().unwrap(), "entryPoint": "main.py"}});
     if let Some(m) = max_workers {
         spec["maxWorkers"] = json!(m);
     }
@@ -128,7 +141,8 @@ async fn server_run(tmp: &Path, code: &Path, tasks: usize, max_workers: Option<u
 
 async fn run(client: &reqwest::Client, base: &str, tasks: usize) -> Value {
     let pipeline = json!({"name": "bench", "nodes": [{"nodeName": "T", "algorithmName": "plus", "input": [format!("#[1...{tasks}]")]}]});
-    let res: Value = client.post(format!("{base}/exec/raw")).json(&pipeline).send().await.unwrap().json().await.unwrap();
+    let res: Value =
+        client.post(format!("{base}/exec/raw")).json(&pipeline).send().await.unwrap().json().await.unwrap();
     let job = res["jobId"].as_str().expect("jobId").to_string();
     loop {
         let status: Value = client.get(format!("{base}/exec/status/{job}")).send().await.unwrap().json().await.unwrap();

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the tests need, then runs them all: the wrappers' own tests,
-# every Rust test (unit and end to end), and the README walkthrough.
+# Checks format and lints, installs what the tests need, then runs them all:
+# the wrappers' own tests, every Rust test (unit and end to end), and the
+# README walkthrough.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/distributedkube/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== Format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 bash scripts/install-test-deps.sh
 # Docker Engine, the registries and the offline base images (cached across runs).

@@ -45,7 +45,11 @@ impl DataDirLock {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let holder = if holder.is_empty() { "another process (it has not written its pid yet)".to_string() } else { holder.replace('\n', ", ") };
+                let holder = if holder.is_empty() {
+                    "another process (it has not written its pid yet)".to_string()
+                } else {
+                    holder.replace('\n', ", ")
+                };
                 bail!(
                     "the data dir {} is in use by another distributedkube server ({holder}); stop that server first, or start this one with another --data-dir",
                     dir.display()

@@ -49,7 +49,7 @@ pub struct ServerConfig {
     /// `code.path`; `None` (the default) refuses server-side code paths.
     pub code_root: Option<PathBuf>,
     /// API tokens (`--auth-token-file`); required off loopback.
-    pub api_tokens: Option<crate::api::auth::ApiTokens>,
+    pub api_tokens: Option<api::auth::ApiTokens>,
     /// Header read timeout and connection limit of the HTTP listener.
     pub connections: crate::connections::ConnectionLimits,
     /// Most tasks per node and per job.
@@ -164,9 +164,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     // Before the database: a second server must not mark this one's jobs crashed.
     let mut lock = DataDirLock::acquire(data)?;
     let store = Store::open(&data.join("distributedkube.db")).await.context("opening the database")?;
-    let crashed = store
-        .mark_unfinished_crashed("the server stopped while the job was running", &runner::store::now())
-        .await?;
+    let crashed =
+        store.mark_unfinished_crashed("the server stopped while the job was running", &runner::store::now()).await?;
     if crashed > 0 {
         tracing::warn!("{crashed} job(s) were still running when the server last stopped: marked crashed");
     }
@@ -197,7 +196,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let executor = match &config.executor {
         ExecutorChoice::Process => PoolExecutor::processes(
             pool,
-            ProcessSettings { python: config.python.clone(), node: config.node.clone(), wrappers_dir: wrappers_dir.clone() },
+            ProcessSettings {
+                python: config.python.clone(),
+                node: config.node.clone(),
+                wrappers_dir: wrappers_dir.clone(),
+            },
         ),
         ExecutorChoice::Docker(docker) => {
             let instance = runner::executor::docker::instance_id(data).context("writing the server's instance id")?;
@@ -228,9 +231,22 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         tracing::warn!("{failed} build(s) were still running when the server last stopped: marked failed");
     }
     let backend = crate::builds::settings::backend(&config.builds, data).await?;
-    let builds = crate::builds::Builds::new(store.clone(), engine.clone(), config.builds.clone(), backend, data, wrappers_dir.clone());
+    let builds = crate::builds::Builds::new(
+        store.clone(),
+        engine.clone(),
+        config.builds.clone(),
+        backend,
+        data,
+        wrappers_dir.clone(),
+    );
     let shutdown = CancellationToken::new();
-    tokio::spawn(runner::trigger::run_cron(engine.clone(), store.clone(), config.cron_tick, config.cron_clock.clone(), shutdown.clone()));
+    tokio::spawn(runner::trigger::run_cron(
+        engine.clone(),
+        store.clone(),
+        config.cron_tick,
+        config.cron_clock.clone(),
+        shutdown.clone(),
+    ));
     let state = AppState {
         engine: engine.clone(),
         workers: executor.clone(),

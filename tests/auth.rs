@@ -57,7 +57,8 @@ async fn tokens_gate_the_api_by_role() {
     assert_eq!(body["error"]["code"], 401);
     assert!(body["error"]["message"].as_str().unwrap().contains("needs an API token"), "{body}");
 
-    let (code, body) = answer(bearer("not-a-token-of-this-server").get(h.url("/store/pipelines")).send().await.unwrap()).await;
+    let (code, body) =
+        answer(bearer("not-a-token-of-this-server").get(h.url("/store/pipelines")).send().await.unwrap()).await;
     assert_eq!(code, 401, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("not valid"), "{body}");
 
@@ -103,21 +104,31 @@ async fn an_open_loopback_server_refuses_what_a_web_page_could_send() {
     let descriptor = numbers_pipeline().to_string();
 
     // A cross-site form post (text/plain needs no preflight).
-    let res = c.post(h.url("/exec/raw")).header("content-type", "text/plain").header("origin", "http://evil.example").body(descriptor.clone());
+    let res = c
+        .post(h.url("/exec/raw"))
+        .header("content-type", "text/plain")
+        .header("origin", "http://evil.example")
+        .body(descriptor.clone());
     let (code, body) = answer(res.send().await.unwrap()).await;
     assert_eq!(code, 403, "{body}");
     assert_eq!(body["error"]["code"], 403);
     assert!(body["error"]["message"].as_str().unwrap().contains("Origin http://evil.example"), "{body}");
 
     // A cross-site multipart upload.
-    let form = reqwest::multipart::Form::new().text("payload", "{}").part("file", reqwest::multipart::Part::bytes(vec![1]).file_name("x.tar.gz"));
+    let form = reqwest::multipart::Form::new()
+        .text("payload", "{}")
+        .part("file", reqwest::multipart::Part::bytes(vec![1]).file_name("x.tar.gz"));
     let res = c.post(h.url("/store/algorithms/apply")).header("origin", "http://evil.example").multipart(form);
     assert_eq!(answer(res.send().await.unwrap()).await.0, 403);
 
     // DNS rebinding: the page's own origin, but a host name that is not this machine's.
     let port = h.base.rsplit(':').next().unwrap();
     let rebound = format!("evil.example:{port}");
-    let res = c.post(h.url("/exec/raw")).header("host", &rebound).header("origin", format!("http://{rebound}")).body(descriptor.clone());
+    let res = c
+        .post(h.url("/exec/raw"))
+        .header("host", &rebound)
+        .header("origin", format!("http://{rebound}"))
+        .body(descriptor.clone());
     let (code, body) = answer(res.send().await.unwrap()).await;
     assert_eq!(code, 403, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("DNS rebinding"), "{body}");
@@ -131,7 +142,13 @@ async fn an_open_loopback_server_refuses_what_a_web_page_could_send() {
     assert_eq!(handshake(&format!("{ws}/hkube/debug/multiply"), &[("origin", &format!("http://{addr}"))]).await, 101);
 
     // Same-origin pages (the Swagger UI) and programs without Origin go on.
-    let res = c.post(h.url("/exec/raw")).header("origin", format!("http://{addr}")).json(&json!({"name": "empty", "nodes": []})).send().await.unwrap();
+    let res = c
+        .post(h.url("/exec/raw"))
+        .header("origin", format!("http://{addr}"))
+        .json(&json!({"name": "empty", "nodes": []}))
+        .send()
+        .await
+        .unwrap();
     assert_ne!(res.status(), 403, "a same-origin request is not refused as cross-origin");
     let res = c.get(h.url("/store/pipelines")).header("host", format!("localhost:{port}")).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -176,7 +193,8 @@ fn the_cli_sends_its_token_from_config_env_and_flag() {
     let out = ctl(&server, "mine.yml", &[], &["algorithm", "apply", "--f", "fixtures/algorithms/range.yml"]);
     assert!(out.status.success(), "{}", said(&out));
     for name in ["multiply", "reduce"] {
-        let out = ctl(&server, "mine.yml", &[], &["algorithm", "apply", "--f", &format!("fixtures/algorithms/{name}.yml")]);
+        let out =
+            ctl(&server, "mine.yml", &[], &["algorithm", "apply", "--f", &format!("fixtures/algorithms/{name}.yml")]);
         assert!(out.status.success(), "{}", said(&out));
     }
     let out = ctl(&server, "mine.yml", &[], &["exec", "raw", "--f", "fixtures/pipelines/numbers.yml"]);
@@ -191,7 +209,12 @@ fn the_cli_sends_its_token_from_config_env_and_flag() {
     assert!(said(&out).contains("may only read"), "{}", said(&out));
 
     // --token wins over both.
-    let out = ctl(&server, "mine.yml", &env, &["--token", READ, "pipeline", "store", "--f", "fixtures/pipelines/numbers.yml"]);
+    let out = ctl(
+        &server,
+        "mine.yml",
+        &env,
+        &["--token", READ, "pipeline", "store", "--f", "fixtures/pipelines/numbers.yml"],
+    );
     assert!(!out.status.success(), "the read token from --token was used: {}", said(&out));
     server.stop();
 }

@@ -33,9 +33,14 @@ fn tree(dir: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_bad_upload_is_refused_and_nothing_escapes() {
     let cases_dir = tempfile::tempdir().unwrap();
-    let out = Command::new("python3").arg(repo().join("fixtures/bad-uploads/generate.py")).arg(cases_dir.path()).output().unwrap();
+    let out = Command::new("python3")
+        .arg(repo().join("fixtures/bad-uploads/generate.py"))
+        .arg(cases_dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "generate.py: {}", String::from_utf8_lossy(&out.stderr));
-    let cases: Vec<Value> = serde_json::from_slice(&std::fs::read(cases_dir.path().join("cases.json")).unwrap()).unwrap();
+    let cases: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(cases_dir.path().join("cases.json")).unwrap()).unwrap();
     assert!(cases.len() >= 20, "the fixture set covers every rule");
 
     // The data dir sits alone in `outer`, so anything written beside it is an escape.
@@ -61,7 +66,8 @@ async fn every_bad_upload_is_refused_and_nothing_escapes() {
         let file = case["file"].as_str().unwrap();
         let bytes = std::fs::read(cases_dir.path().join(file)).unwrap();
         let name = format!("bad-{}", file.replace(['.', '_'], "-")).to_lowercase();
-        let (code, body) = h.apply_raw(&json!({"name": name, "env": "python", "code": {"entryPoint": "main.py"}}), bytes).await;
+        let (code, body) =
+            h.apply_raw(&json!({"name": name, "env": "python", "code": {"entryPoint": "main.py"}}), bytes).await;
         assert_eq!(code as u64, case["status"].as_u64().unwrap(), "{file}: {body}");
         let message = body["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(case["expect"].as_str().unwrap()), "{file}: expected {} in {message}", case["expect"]);
@@ -71,13 +77,19 @@ async fn every_bad_upload_is_refused_and_nothing_escapes() {
         assert_eq!(health.status(), 200, "the server keeps serving after {file}");
     }
 
-    assert_eq!(tree(outer.path()).iter().filter(|p| !p.starts_with("data")).count(), 0, "nothing beside the data dir: {:?}", tree(outer.path()));
+    assert_eq!(
+        tree(outer.path()).iter().filter(|p| !p.starts_with("data")).count(),
+        0,
+        "nothing beside the data dir: {:?}",
+        tree(outer.path())
+    );
     assert!(!probe.exists(), "the absolute-path probe was written");
     let staged: Vec<String> = tree(&data.join("algorithms")).into_iter().filter(|p| p != ".staging").collect();
     assert!(staged.is_empty(), "no refused upload is kept: {staged:?}");
 
     // A good upload right after still works.
-    let (code, body) = h.apply_raw(&python_spec("fine"), tar_gz(&[("main.py", "def start(args):\n    return 1\n")])).await;
+    let (code, body) =
+        h.apply_raw(&python_spec("fine"), tar_gz(&[("main.py", "def start(args):\n    return 1\n")])).await;
     assert_eq!(code, 200, "{body}");
     h.stop().await;
 }
@@ -118,7 +130,10 @@ async fn the_serve_limit_flags_refuse_with_413_naming_the_limit() {
     assert!(bomb.len() < 100_000);
     let (code, message) = refused(apply(bomb).await.unwrap()).await;
     assert_eq!(code, 413, "{message}");
-    assert!(message.contains("unpacked size passes the limit of 2097152 bytes") && message.contains("zeros.bin"), "{message}");
+    assert!(
+        message.contains("unpacked size passes the limit of 2097152 bytes") && message.contains("zeros.bin"),
+        "{message}"
+    );
 
     // More files than --max-upload-files, applied from a folder by the CLI.
     let dir = tempfile::tempdir().unwrap();
@@ -129,7 +144,11 @@ async fn the_serve_limit_flags_refuse_with_413_naming_the_limit() {
         std::fs::write(code_dir.join(format!("extra{i}.py")), "x = 1\n").unwrap();
     }
     let spec = dir.path().join("many.yml");
-    std::fs::write(&spec, format!("name: many\nenv: python\ncode: {{path: {}, entryPoint: main.py}}\n", code_dir.display())).unwrap();
+    std::fs::write(
+        &spec,
+        format!("name: many\nenv: python\ncode: {{path: {}, entryPoint: main.py}}\n", code_dir.display()),
+    )
+    .unwrap();
     let out = server.ctl(&["algorithm", "apply", "--f", spec.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the CLI fails: {stderr}");

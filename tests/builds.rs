@@ -71,12 +71,20 @@ async fn follow(h: &Harness, build_id: &str) -> Vec<Value> {
     let res = h.client.get(h.url(&format!("/builds/logs/{build_id}"))).send().await.expect("logs");
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(res.headers()["content-type"], "application/x-ndjson");
-    let text = tokio::time::timeout(Duration::from_secs(300), res.text()).await.expect("build ends in 5 min").expect("log body");
+    let text = tokio::time::timeout(Duration::from_secs(300), res.text())
+        .await
+        .expect("build ends in 5 min")
+        .expect("log body");
     text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
 }
 
 fn log_text(events: &[Value]) -> String {
-    events.iter().filter(|e| e["type"] == "line").map(|e| e["text"].as_str().unwrap().to_string()).collect::<Vec<_>>().join("\n")
+    events
+        .iter()
+        .filter(|e| e["type"] == "line")
+        .map(|e| e["text"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 async fn build_to_end(h: &Harness, build_id: &str) -> (Value, String) {
@@ -103,7 +111,13 @@ fn inspect(image: &str) -> (Value, Value) {
 }
 
 fn docker_run(image: &str, args: &[&str]) -> String {
-    let out = Command::new("docker").args(["run", "--rm", "--pull", "always"]).args(args.iter().take(2)).arg(image).args(&args[2..]).output().expect("docker runs");
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--pull", "always"])
+        .args(args.iter().take(2))
+        .arg(image)
+        .args(&args[2..])
+        .output()
+        .expect("docker runs");
     assert!(out.status.success(), "docker run {image}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -115,7 +129,8 @@ async fn apply_builds_python_and_javascript_images_that_skopeo_and_docker_accept
         let (spec, archive) = fixture(name);
         let (code, body) = apply_with(&h, &spec, archive, json!({})).await;
         assert_eq!(code, 200, "{body}");
-        let build_id = body["buildId"].as_str().unwrap_or_else(|| panic!("apply of {name} starts a build: {body}")).to_string();
+        let build_id =
+            body["buildId"].as_str().unwrap_or_else(|| panic!("apply of {name} starts a build: {body}")).to_string();
         let (status, log) = build_to_end(&h, &build_id).await;
         assert_eq!(status["status"], "completed", "build of {name}: {status}\n{log}");
         assert_eq!(status["progress"], 100);
@@ -199,7 +214,10 @@ async fn same_upload_reuses_the_image_and_a_code_change_pushes_only_the_code_lay
     assert_eq!(status["status"], "completed", "{log}");
     assert_ne!(status["image"], first_image.as_str());
     assert!(log.contains("dependency layer: cached"), "{log}");
-    assert!(log.contains(&format!("blob {dep_layer}: already in the registry")), "dependency blob not uploaded again:\n{log}");
+    assert!(
+        log.contains(&format!("blob {dep_layer}: already in the registry")),
+        "dependency blob not uploaded again:\n{log}"
+    );
     assert!(!log.contains(&format!("blob {dep_layer}: uploaded")), "{log}");
     assert!(log.contains("pushed 2 blobs"), "code layer + config only:\n{log}");
     h.stop().await;
@@ -209,7 +227,10 @@ async fn same_upload_reuses_the_image_and_a_code_change_pushes_only_the_code_lay
 async fn an_impossible_requirement_fails_the_build_with_pips_message() {
     let h = building_server("dk-badreq").await;
     let spec = json!({"name": "needsmissing", "env": "python", "code": {"entryPoint": "main.py"}});
-    let archive = tar_gz(&[("main.py", "def start(args):\n    return 1\n"), ("requirements.txt", "distributedkube-no-such-package==9.9.9\n")]);
+    let archive = tar_gz(&[
+        ("main.py", "def start(args):\n    return 1\n"),
+        ("requirements.txt", "distributedkube-no-such-package==9.9.9\n"),
+    ]);
     let (_, body) = apply_with(&h, &spec, archive, json!({})).await;
     let (status, log) = build_to_end(&h, body["buildId"].as_str().unwrap()).await;
     assert_eq!(status["status"], "failed", "never completed: {status}");
@@ -279,7 +300,8 @@ async fn a_job_keeps_the_version_it_started_with() {
     let (_, body) = apply_with(&h, &spec, tar_gz(&[("main.py", &code_v("v1"))]), json!({})).await;
     build_to_end(&h, body["buildId"].as_str().unwrap()).await;
 
-    let pipeline = json!({"name": "which", "nodes": [{"nodeName": "W", "algorithmName": "which", "input": ["#[1...6]"]}]});
+    let pipeline =
+        json!({"name": "which", "nodes": [{"nodeName": "W", "algorithmName": "which", "input": ["#[1...6]"]}]});
     let job = h.run(&pipeline).await;
     // While it runs, v2 is built; it must not change the running job.
     let (_, body) = apply_with(&h, &spec, tar_gz(&[("main.py", &code_v("v2"))]), json!({})).await;
@@ -361,14 +383,21 @@ async fn the_cli_follows_builds_and_manages_them() {
 
     let out = ctl(&h, &["--json", "algorithm", "versions", "range"]);
     let versions: Value = serde_json::from_slice(&out.stdout).expect("JSON versions");
-    assert!(versions.as_array().unwrap().iter().any(|v| v["current"] == true && v["image"] == image.as_str()), "{versions}");
+    assert!(
+        versions.as_array().unwrap().iter().any(|v| v["current"] == true && v["image"] == image.as_str()),
+        "{versions}"
+    );
 
     // A failing build: non-zero exit naming the step and pip's message.
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("code")).unwrap();
     std::fs::write(dir.path().join("code/main.py"), "def start(args):\n    return 1\n").unwrap();
     std::fs::write(dir.path().join("code/requirements.txt"), "distributedkube-no-such-package==1.0\n").unwrap();
-    std::fs::write(dir.path().join("bad.yml"), "name: badreq\nenv: python\ncode: {path: ./code, entryPoint: main.py}\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "name: badreq\nenv: python\ncode: {path: ./code, entryPoint: main.py}\n",
+    )
+    .unwrap();
     let out = ctl(&h, &["algorithm", "apply", "--f", dir.path().join("bad.yml").to_str().unwrap()]);
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "a failed build fails the command");
@@ -427,12 +456,25 @@ async fn kaniko_build_contexts_are_served_only_with_their_token() {
 
     // The kaniko backend refuses to start without a context URL, saying what to set.
     let out = Command::new(env!("CARGO_BIN_EXE_distributedkube"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--build-backend", "kaniko", "--registry", "127.0.0.1:5000", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--build-backend",
+            "kaniko",
+            "--registry",
+            "127.0.0.1:5000",
+            "--data-dir",
+        ])
         .arg(tempfile::tempdir().unwrap().path())
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--kaniko-context-url"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--kaniko-context-url"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -482,7 +524,10 @@ fn retagged_python_base(tag: &str) -> String {
 async fn changing_only_env_or_base_image_starts_a_build_that_says_why() {
     let h = building_server("dk-triggers").await;
     // One tarball that works in both languages (each finds its default entry point).
-    let archive = tar_gz(&[("main.py", "def start(args):\n    return 'py'\n"), ("index.js", "module.exports.start = () => 'js';\n")]);
+    let archive = tar_gz(&[
+        ("main.py", "def start(args):\n    return 'py'\n"),
+        ("index.js", "module.exports.start = () => 'js';\n"),
+    ]);
     let spec = json!({"name": "either", "env": "python", "code": {}});
     let (_, first) = apply_with(&h, &spec, archive.clone(), json!({})).await;
     assert!(first["messages"].to_string().contains("first build of this algorithm"), "{first}");

@@ -78,7 +78,13 @@ async fn walkthrough_with_the_cli() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("pipeline 'numbers' is not stored"), "{}", text(&out.stderr));
     ok(&h, &["algorithm", "delete", "reduce"]);
-    let names: Vec<Value> = serde_json::from_str::<Value>(&ok(&h, &["--json", "algorithm", "list"])).unwrap().as_array().unwrap().iter().map(|a| a["name"].clone()).collect();
+    let names: Vec<Value> = serde_json::from_str::<Value>(&ok(&h, &["--json", "algorithm", "list"]))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].clone())
+        .collect();
     assert!(!names.contains(&json!("reduce")) && names.len() == 2, "{names:?}");
     let out = ctl(&h, &["algorithm", "get", "reduce"]);
     assert!(!out.status.success(), "a deleted algorithm is gone");
@@ -88,10 +94,12 @@ async fn walkthrough_with_the_cli() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_exit_non_zero_with_the_servers_message() {
     let h = Harness::start().await;
-    h.apply_inline(python_spec("boom"), &[("main.py", "def start(args):\n    raise ValueError('bad value 42')\n")]).await;
+    h.apply_inline(python_spec("boom"), &[("main.py", "def start(args):\n    raise ValueError('bad value 42')\n")])
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let failing = dir.path().join("failing.yml");
-    std::fs::write(&failing, "name: failing\nnodes:\n  - nodeName: Boom\n    algorithmName: boom\n    input: []\n").unwrap();
+    std::fs::write(&failing, "name: failing\nnodes:\n  - nodeName: Boom\n    algorithmName: boom\n    input: []\n")
+        .unwrap();
     let out = ctl(&h, &["exec", "raw", "--f", failing.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
@@ -99,7 +107,8 @@ async fn failures_exit_non_zero_with_the_servers_message() {
 
     // A refusal from the server is shown as it is.
     let unknown = dir.path().join("unknown.yml");
-    std::fs::write(&unknown, "name: unknown\nnodes:\n  - nodeName: A\n    algorithmName: nosuch\n    input: []\n").unwrap();
+    std::fs::write(&unknown, "name: unknown\nnodes:\n  - nodeName: A\n    algorithmName: nosuch\n    input: []\n")
+        .unwrap();
     let out = ctl(&h, &["exec", "raw", "--f", unknown.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = text(&out.stderr);

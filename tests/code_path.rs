@@ -39,10 +39,15 @@ async fn with_a_code_root_only_folders_under_it_are_code() {
     let h = Harness::start_with(|c| c.code_root = Some(root.clone())).await;
 
     let spec = |name: &str, path: &str| json!({"name": name, "env": "python", "code": {"path": path, "entryPoint": "main.py"}});
-    for (path, what) in [("/etc", "absolute, outside"), ("../outside", "dot-dot"), ("link", "symlink out"), ("missing", "absent")] {
+    for (path, what) in
+        [("/etc", "absolute, outside"), ("../outside", "dot-dot"), ("link", "symlink out"), ("missing", "absent")]
+    {
         let (code, body) = h.post("/store/algorithms", &spec("escape", path)).await;
         assert_eq!(code, 400, "{what}: {body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains("not a folder under the server's code root"), "{what}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("not a folder under the server's code root"),
+            "{what}: {body}"
+        );
     }
     let (code, body) = h.post("/store/algorithms", &spec("hollow", "empty")).await;
     assert_eq!(code, 400, "{body}");
@@ -53,7 +58,8 @@ async fn with_a_code_root_only_folders_under_it_are_code() {
     assert_eq!(code, 201, "{body}");
     let (code, body) = h.put("/store/algorithms", &spec("good", root.join("good").to_str().unwrap())).await;
     assert_eq!(code, 200, "{body}");
-    let (status, results) = h.run_to_end(&json!({"name": "p", "nodes": [{"nodeName": "G", "algorithmName": "good", "input": []}]})).await;
+    let (status, results) =
+        h.run_to_end(&json!({"name": "p", "nodes": [{"nodeName": "G", "algorithmName": "good", "input": []}]})).await;
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(results_of(&results), vec![json!("from the code root")]);
     h.stop().await;

@@ -40,7 +40,12 @@ async fn idle_connections_beyond_the_descriptor_limit_do_not_stop_healthz() {
         .timeout(Duration::from_secs(30))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("/healthz did not answer behind {IDLE_CONNECTIONS} idle connections: {e}\n{}", server.output.lock().unwrap()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "/healthz did not answer behind {IDLE_CONNECTIONS} idle connections: {e}\n{}",
+                server.output.lock().unwrap()
+            )
+        });
     assert_eq!(res.status(), 200);
     assert!(started.elapsed() < Duration::from_secs(20), "/healthz took {:?}", started.elapsed());
 

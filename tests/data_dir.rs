@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_server_on_the_same_data_dir_refuses_and_the_first_job_completes() {
     let h = Harness::start().await;
-    h.apply_inline(python_spec("slow"), &[("main.py", "import time\ndef start(args):\n    time.sleep(3)\n    return 'done'\n")]).await;
+    h.apply_inline(
+        python_spec("slow"),
+        &[("main.py", "import time\ndef start(args):\n    time.sleep(3)\n    return 'done'\n")],
+    )
+    .await;
     let job = h.run(&json!({"name": "long", "nodes": [{"nodeName": "S", "algorithmName": "slow", "input": []}]})).await;
     wait_for_status(&h, &job, "active").await;
 
@@ -77,7 +81,10 @@ async fn a_clean_stop_leaves_every_record_in_the_database_file() {
     let state = server.state_dir();
     server.terminate();
     let wal = state.join("distributedkube.db-wal");
-    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0, "the log still holds records after a clean stop");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+        "the log still holds records after a clean stop"
+    );
 
     // The database file alone (no log, no shared memory) holds the history.
     let h = Harness::start_with(|c| {
@@ -119,19 +126,24 @@ async fn run_jobs(server: &ServerProcess, count: usize) -> Vec<String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let api = format!("{}/api/v1", server.endpoint);
-    let form = reqwest::multipart::Form::new()
-        .text("payload", python_spec("echo").to_string())
-        .part("file", reqwest::multipart::Part::bytes(tar_gz(&[("main.py", "def start(args):\n    return 7\n")])).file_name("c.tar.gz"));
+    let form = reqwest::multipart::Form::new().text("payload", python_spec("echo").to_string()).part(
+        "file",
+        reqwest::multipart::Part::bytes(tar_gz(&[("main.py", "def start(args):\n    return 7\n")]))
+            .file_name("c.tar.gz"),
+    );
     let res = client.post(format!("{api}/store/algorithms/apply")).multipart(form).send().await.unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let mut jobs = Vec::new();
     for i in 0..count {
-        let descriptor = json!({"name": format!("j{i}"), "nodes": [{"nodeName": "A", "algorithmName": "echo", "input": []}]});
-        let body: Value = client.post(format!("{api}/exec/raw")).json(&descriptor).send().await.unwrap().json().await.unwrap();
+        let descriptor =
+            json!({"name": format!("j{i}"), "nodes": [{"nodeName": "A", "algorithmName": "echo", "input": []}]});
+        let body: Value =
+            client.post(format!("{api}/exec/raw")).json(&descriptor).send().await.unwrap().json().await.unwrap();
         let job = body["jobId"].as_str().expect("jobId").to_string();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let status: Value = client.get(format!("{api}/exec/status/{job}")).send().await.unwrap().json().await.unwrap();
+            let status: Value =
+                client.get(format!("{api}/exec/status/{job}")).send().await.unwrap().json().await.unwrap();
             if status["status"] == "completed" {
                 break;
             }

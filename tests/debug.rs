@@ -19,7 +19,11 @@ fn debug_numbers() -> Value {
 }
 
 async fn connect(h: &Harness, algorithm: &str) -> Client {
-    let url = format!("{}/hkube/debug/{algorithm}?storage=v1&encoding=json&hostname=test-{}", h.base.replace("http", "ws"), rand_tag());
+    let url = format!(
+        "{}/hkube/debug/{algorithm}?storage=v1&encoding=json&hostname=test-{}",
+        h.base.replace("http", "ws"),
+        rand_tag()
+    );
     tokio_tungstenite::connect_async(url).await.expect("debug endpoint accepts").0
 }
 
@@ -163,7 +167,10 @@ async fn one_client_at_a_time_replay_on_reconnect_and_silence_is_fine() {
     // The debugger's logData is in the log of the task it was sent for.
     let tasks = h.tasks(&job).await;
     let log_of = |index: u64| -> Vec<String> {
-        let task = tasks.iter().find(|t| t["nodeName"] == "Multiply" && t["batchIndex"] == index).unwrap_or_else(|| panic!("{tasks:?}"));
+        let task = tasks
+            .iter()
+            .find(|t| t["nodeName"] == "Multiply" && t["batchIndex"] == index)
+            .unwrap_or_else(|| panic!("{tasks:?}"));
         task["log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
     };
     let first_log = log_of(1);
@@ -248,7 +255,8 @@ async fn off_loopback_the_debug_endpoint_needs_its_token() {
     let token = url.split("token=").nth(1).expect("the URL carries the token").to_string();
     assert_eq!(token.len(), 32);
     let job = h.run(&debug_numbers()).await;
-    let with_token = format!("{}/hkube/debug/multiply?token={token}&storage=v1&encoding=json", h.base.replace("http", "ws"));
+    let with_token =
+        format!("{}/hkube/debug/multiply?token={token}&storage=v1&encoding=json", h.base.replace("http", "ws"));
     let (mut client, _) = tokio_tungstenite::connect_async(with_token).await.expect("the token opens it");
     for _ in 0..5 {
         serve_one(&mut client, |i| json!(i[0].as_i64().unwrap() * i[1].as_i64().unwrap())).await;
@@ -265,11 +273,19 @@ async fn off_loopback_the_debug_endpoint_needs_its_token() {
 async fn a_flooding_debug_client_costs_the_server_bounded_memory() {
     // reqwest is built without a default TLS provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = common::binary::ServerProcess::start(&[], &[]);
+    let server = binary::ServerProcess::start(&[], &[]);
     server.ctl_ok(&["algorithm", "apply", "--f", "fixtures/algorithms/multiply.yml"]);
     let pipeline = json!({"name": "flood", "nodes": [{"nodeName": "Only", "algorithmName": "multiply", "kind": "debug", "input": [2, 3]}]});
     let http = reqwest::Client::new();
-    let body: Value = http.post(format!("{}/api/v1/exec/raw", server.endpoint)).json(&pipeline).send().await.unwrap().json().await.unwrap();
+    let body: Value = http
+        .post(format!("{}/api/v1/exec/raw", server.endpoint))
+        .json(&pipeline)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let job = body["jobId"].as_str().unwrap().to_string();
     let url = format!("{}/hkube/debug/multiply?encoding=json&hostname=flooder", server.endpoint.replace("http", "ws"));
     let mut c = tokio_tungstenite::connect_async(url).await.expect("debug endpoint accepts").0;
@@ -294,7 +310,14 @@ async fn a_flooding_debug_client_costs_the_server_bounded_memory() {
     send(&mut c, "done", json!(6)).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
-        let s: Value = http.get(format!("{}/api/v1/exec/status/{job}", server.endpoint)).send().await.unwrap().json().await.unwrap();
+        let s: Value = http
+            .get(format!("{}/api/v1/exec/status/{job}", server.endpoint))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if s["status"] != "active" && s["status"] != "pending" {
             break s;
         }
@@ -325,7 +348,10 @@ async fn only_existing_algorithms_have_debug_endpoints() {
     for i in 0..50 {
         let (code, body) = h.get(&format!("/debug/made-up-{i}")).await;
         assert_eq!(code, 404, "{body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains(&format!("algorithm 'made-up-{i}' does not exist")), "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(&format!("algorithm 'made-up-{i}' does not exist")),
+            "{body}"
+        );
     }
     let res = h.client.get(format!("{}/hkube/debug/made-up", h.base)).send().await.unwrap();
     assert_eq!(res.status(), 404);

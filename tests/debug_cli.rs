@@ -217,7 +217,10 @@ async fn saving_the_code_reruns_the_node_on_the_same_inputs() {
     assert_ne!(rerun, debugged);
     let status = h.wait(&rerun, Duration::from_secs(20)).await;
     assert_eq!(status["status"], "completed", "{status}");
-    assert_eq!(status["trigger"], json!({"type": "caching", "jobId": debugged, "nodeName": "Multiply", "debugNode": "Multiply"}));
+    assert_eq!(
+        status["trigger"],
+        json!({"type": "caching", "jobId": debugged, "nodeName": "Multiply", "debugNode": "Multiply"})
+    );
     let (_, results) = h.get(&format!("/exec/results/{rerun}")).await;
     assert_eq!(results_of(&results), vec![json!(45)]);
     let tasks = h.tasks(&rerun).await;

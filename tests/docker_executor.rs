@@ -33,9 +33,14 @@ async fn image(name: &str, language: Language, code_dir: &Path) -> String {
         Language::Python => (var("DK_BASE_PYTHON"), repo().join("base-images/python/distributedkube_wrapper")),
         Language::JavaScript => (var("DK_BASE_NODEJS"), repo().join("base-images/nodejs/wrapper")),
     };
-    let registry = RegistrySettings { namespace: "dk-exec-test".into(), insecure_http: true, ..RegistrySettings::new(var("DK_REGISTRY")) };
+    let registry = RegistrySettings {
+        namespace: "dk-exec-test".into(),
+        insecure_http: true,
+        ..RegistrySettings::new(var("DK_REGISTRY"))
+    };
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dk-exec-test-cache");
-    let request = BuildRequest::new(name, "1.0.0", language, code_dir, base, wrapper, Target::Registry(registry), cache);
+    let request =
+        BuildRequest::new(name, "1.0.0", language, code_dir, base, wrapper, Target::Registry(registry), cache);
     let _one_at_a_time = BUILDS.lock().await;
     let mut log = Vec::new();
     match build(&request, &mut |line| log.push(line)).await {
@@ -54,7 +59,8 @@ async fn store_with_image(h: &Harness, mut spec: Value, image: String) {
 /// A fixture (`fixtures/algorithms/<name>.yml`) built into an image and stored.
 async fn store_fixture(h: &Harness, name: &str) {
     let dir = repo().join("fixtures/algorithms");
-    let mut spec: Value = serde_yaml::from_str(&std::fs::read_to_string(dir.join(format!("{name}.yml"))).unwrap()).unwrap();
+    let mut spec: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join(format!("{name}.yml"))).unwrap()).unwrap();
     let language = if spec["env"] == "javascript" { Language::JavaScript } else { Language::Python };
     let code = dir.join(spec["code"]["path"].as_str().unwrap());
     let built = image(name, language, &code).await;
@@ -71,7 +77,8 @@ async fn store_inline(h: &Harness, spec: Value, main_py: &str) {
 }
 
 fn instance(h: &Harness) -> String {
-    std::fs::read_to_string(h.data.path().join("docker-instance-id")).expect("the docker executor writes its instance id")
+    std::fs::read_to_string(h.data.path().join("docker-instance-id"))
+        .expect("the docker executor writes its instance id")
 }
 
 /// Removes a test server's containers even when the test panics before
@@ -146,10 +153,15 @@ async fn numbers_pipeline_runs_in_containers_and_gives_30() {
     for id in warm {
         let c = inspect(&id);
         let labels = &c["Config"]["Labels"];
-        let (algorithm, worker) = (labels["distributedkube.algorithm"].as_str().unwrap(), labels["distributedkube.worker"].as_str().unwrap());
-        assert!(["range", "multiply", "reduce"].contains(&algorithm) && worker.starts_with(&format!("{algorithm}-")), "{labels}");
+        let (algorithm, worker) =
+            (labels["distributedkube.algorithm"].as_str().unwrap(), labels["distributedkube.worker"].as_str().unwrap());
+        assert!(
+            ["range", "multiply", "reduce"].contains(&algorithm) && worker.starts_with(&format!("{algorithm}-")),
+            "{labels}"
+        );
         let env: Vec<&str> = c["Config"]["Env"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
-        let entry = if algorithm == "reduce" { "ALGORITHM_ENTRY_POINT=index.js" } else { "ALGORITHM_ENTRY_POINT=main.py" };
+        let entry =
+            if algorithm == "reduce" { "ALGORITHM_ENTRY_POINT=index.js" } else { "ALGORITHM_ENTRY_POINT=main.py" };
         for expected in ["STORAGE_PROTOCOL=v1", "WORKER_ALGORITHM_ENCODING=json", entry] {
             assert!(env.contains(&expected), "{expected} missing from {env:?}");
         }
@@ -160,15 +172,26 @@ async fn numbers_pipeline_runs_in_containers_and_gives_30() {
         assert_eq!(c["HostConfig"]["NetworkMode"], "host");
     }
     h.stop().await;
-    assert_eq!(containers(&[server_label(&instance)]), Vec::<String>::new(), "containers left after the server stopped");
+    assert_eq!(
+        containers(&[server_label(&instance)]),
+        Vec::<String>::new(),
+        "containers left after the server stopped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resources_become_container_limits() {
     let h = Harness::start_docker(|_| {}).await;
     let _cleanup = Cleanup::of(&h);
-    store_inline(&h, json!({"name": "limited", "env": "python", "resources": {"cpu": 0.25, "mem": "200Mi"}}), WHOAMI_PY).await;
-    let (status, _) = h.run_to_end(&json!({"name": "limits", "nodes": [{"nodeName": "L", "algorithmName": "limited", "input": [0]}]})).await;
+    store_inline(
+        &h,
+        json!({"name": "limited", "env": "python", "resources": {"cpu": 0.25, "mem": "200Mi"}}),
+        WHOAMI_PY,
+    )
+    .await;
+    let (status, _) = h
+        .run_to_end(&json!({"name": "limits", "nodes": [{"nodeName": "L", "algorithmName": "limited", "input": [0]}]}))
+        .await;
     assert_eq!(status["status"], "completed", "{status}");
     let ids = containers(&[server_label(&instance(&h)), "distributedkube.algorithm=limited".into()]);
     assert!(!ids.is_empty());
@@ -204,7 +227,9 @@ async fn print_output_reaches_each_task_log() {
         // (stdout and stderr are separate streams: their order may differ)
         let mut log: Vec<&str> = task["log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
         log.sort();
-        let Some(n) = log.iter().find_map(|l| l.strip_prefix("printed by task ")) else { panic!("no print in {log:?}") };
+        let Some(n) = log.iter().find_map(|l| l.strip_prefix("printed by task ")) else {
+            panic!("no print in {log:?}")
+        };
         assert_eq!(log, vec![format!("and to stderr by task {n}"), format!("printed by task {n}")], "{tasks:#?}");
         printed.insert(n.to_string());
     }
@@ -228,7 +253,8 @@ async fn a_killed_container_fails_its_task_with_the_exit_code() {
                      "input": ["#@flowInput.ports", 60], "retry": {"policy": "Never"}}],
                      "flowInput": {"ports": [port]}}))
         .await;
-    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept()).await.expect("the task started").unwrap();
+    let (mut socket, _) =
+        tokio::time::timeout(Duration::from_secs(30), listener.accept()).await.expect("the task started").unwrap();
     let mut worker = String::new();
     socket.read_to_string(&mut worker).await.unwrap(); // the algorithm closes it
     let ids = containers(&[server_label(&instance(&h)), format!("distributedkube.worker={}", worker.trim())]);
@@ -242,7 +268,9 @@ async fn a_killed_container_fails_its_task_with_the_exit_code() {
     assert_eq!(tasks[0]["error"], "worker exited with code 137 while running Slow#1");
     // The killed container is removed; a fresh one runs the next task.
     let (status, results) = h
-        .run_to_end(&json!({"name": "after", "nodes": [{"nodeName": "Slow", "algorithmName": "slow", "input": [0, 0]}]}))
+        .run_to_end(
+            &json!({"name": "after", "nodes": [{"nodeName": "Slow", "algorithmName": "slow", "input": [0, 0]}]}),
+        )
         .await;
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(results_of(&results), vec![json!("slept")]);
@@ -289,7 +317,9 @@ async fn images_are_pulled_when_absent_and_pull_failures_are_clear() {
     // Not on the Docker host: the executor pulls it from the registry.
     let _ = Command::new("docker").args(["rmi", "-f", &built]).output();
     store_with_image(&h, json!({"name": "pulled", "env": "python"}), built).await;
-    let (status, results) = h.run_to_end(&json!({"name": "p", "nodes": [{"nodeName": "P", "algorithmName": "pulled", "input": [0]}]})).await;
+    let (status, results) = h
+        .run_to_end(&json!({"name": "p", "nodes": [{"nodeName": "P", "algorithmName": "pulled", "input": [0]}]}))
+        .await;
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(results_of(&results), vec![json!("pulled")]);
 
@@ -333,6 +363,9 @@ async fn leftovers_of_an_earlier_run_are_removed_at_start() {
     let _cleanup = Cleanup::of(&h);
     assert_eq!(self::instance(&h), instance);
     let remaining = containers(&[server_label(&instance)]);
-    assert!(!remaining.iter().any(|id| id.starts_with(&leftover) || leftover.starts_with(id)), "{leftover} still there");
+    assert!(
+        !remaining.iter().any(|id| id.starts_with(&leftover) || leftover.starts_with(id)),
+        "{leftover} still there"
+    );
     h.stop().await;
 }

@@ -15,7 +15,8 @@ async fn refusal(res: reqwest::Response, path: &str) -> (u16, String) {
     let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let text = res.text().await.unwrap();
     assert!(content_type.starts_with("application/json"), "{status} for {path} is {content_type}: {text}");
-    let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} for {path} is not JSON ({e}): {text}"));
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} for {path} is not JSON ({e}): {text}"));
     assert_eq!(body["error"]["code"], status, "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_else(|| panic!("no message: {body}")).to_string();
     assert!(message.contains(path), "the message does not say where ({path}): {message}");
@@ -41,10 +42,12 @@ async fn axum_rejections_answer_in_the_error_shape() {
     let res = c.get(h.url("/exec/status/%FF%FE")).send().await.unwrap();
     assert_eq!(refusal(res, "/api/v1/exec/status/").await.0, 400);
 
-    let res = c.post(h.url("/exec/raw")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let res =
+        c.post(h.url("/exec/raw")).header("content-type", "application/json").body("{not json").send().await.unwrap();
     assert_eq!(refusal(res, "").await.0, 400);
 
-    let res = c.post(h.url("/store/algorithms/apply")).header("content-type", "text/plain").body("x").send().await.unwrap();
+    let res =
+        c.post(h.url("/store/algorithms/apply")).header("content-type", "text/plain").body("x").send().await.unwrap();
     let (status, message) = refusal(res, "/api/v1/store/algorithms/apply").await;
     assert_eq!(status, 400);
     assert!(message.to_lowercase().contains("multipart"), "{message}");

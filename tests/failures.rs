@@ -32,7 +32,11 @@ async fn python_exception_fails_the_job_with_its_text() {
 async fn javascript_error_fails_the_job_with_its_text() {
     let h = Harness::start().await;
     let code = "module.exports.start = () => { throw new Error('the widget is broken'); };\n";
-    h.apply_inline(json!({"name": "broken", "env": "javascript", "code": {"entryPoint": "index.js"}}), &[("index.js", code)]).await;
+    h.apply_inline(
+        json!({"name": "broken", "env": "javascript", "code": {"entryPoint": "index.js"}}),
+        &[("index.js", code)],
+    )
+    .await;
     let (status, _) = h
         .run_to_end(&json!({"name": "js", "nodes": [{"nodeName": "Broken", "algorithmName": "broken", "input": []}]}))
         .await;
@@ -86,7 +90,9 @@ async fn killed_wrapper_fails_its_task_and_is_replaced() {
     assert_eq!(tasks[0]["error"], "worker exited with code 137 while running Slow#1");
     // The pool starts a fresh worker for the next task.
     let (status, results) = h
-        .run_to_end(&json!({"name": "after", "nodes": [{"nodeName": "Slow", "algorithmName": "slow", "input": [null, 0]}]}))
+        .run_to_end(
+            &json!({"name": "after", "nodes": [{"nodeName": "Slow", "algorithmName": "slow", "input": [null, 0]}]}),
+        )
         .await;
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(results_of(&results), vec![json!("slept")]);
@@ -131,11 +137,13 @@ async fn stop_ends_a_job_whose_task_waits_for_resources() {
                      "input": [pid_file.to_str().unwrap(), 600]}]}))
         .await;
     wait_for_file(&pid_file).await;
-    let waiting = h.run(&json!({"name": "waits", "nodes": [{"nodeName": "Other", "algorithmName": "other", "input": []}]})).await;
+    let waiting =
+        h.run(&json!({"name": "waits", "nodes": [{"nodeName": "Other", "algorithmName": "other", "input": []}]})).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (_, status) = h.get(&format!("/exec/status/{waiting}")).await;
-        let reason = status["nodes"].as_array().and_then(|n| n.first()).and_then(|n| n["waiting"].as_str()).unwrap_or("");
+        let reason =
+            status["nodes"].as_array().and_then(|n| n.first()).and_then(|n| n["waiting"].as_str()).unwrap_or("");
         if reason.contains("cpu") {
             break; // the status says what the task waits for
         }

@@ -19,7 +19,8 @@ fn skopeo_json(args: &[&str]) -> Value {
 
 fn numbers_in_containers(backend: &str) {
     let namespace = format!("e2e-{backend}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let (registry, base_python, base_nodejs) = (test_env("DK_REGISTRY"), test_env("DK_BASE_PYTHON"), test_env("DK_BASE_NODEJS"));
+    let (registry, base_python, base_nodejs) =
+        (test_env("DK_REGISTRY"), test_env("DK_BASE_PYTHON"), test_env("DK_BASE_NODEJS"));
     let server = ServerProcess::start(
         &[
             "--executor",
@@ -42,7 +43,8 @@ fn numbers_in_containers(backend: &str) {
     );
     let python_entry = json!(["python3", "-m", "distributedkube_wrapper"]);
     let node_entry = json!(["node", "/opt/distributedkube/wrapper/index.js"]);
-    let base_layers = |base: &str| skopeo_json(&["inspect", "--tls-verify=false", &format!("docker://{base}")])["Layers"].clone();
+    let base_layers =
+        |base: &str| skopeo_json(&["inspect", "--tls-verify=false", &format!("docker://{base}")])["Layers"].clone();
     let (python_layers, node_layers) = (base_layers(&base_python), base_layers(&base_nodejs));
     let uploads = tempfile::tempdir().unwrap();
     let http = tokio::runtime::Runtime::new().unwrap();
@@ -64,13 +66,19 @@ fn numbers_in_containers(backend: &str) {
         std::fs::write(&spec_file, spec).unwrap();
         let stdout = server.ctl_ok(&["algorithm", "apply", "--f", spec_file.to_str().unwrap()]);
         let image = stdout.lines().last().unwrap_or_default().trim().to_string();
-        assert!(image.starts_with(&format!("{registry}/{namespace}/{name}@sha256:")), "{name}: apply prints the image: {stdout}");
+        assert!(
+            image.starts_with(&format!("{registry}/{namespace}/{name}@sha256:")),
+            "{name}: apply prints the image: {stdout}"
+        );
         let reference = format!("docker://{image}");
         // Layers: the base image's, unchanged and first, then ours.
         let inspect = skopeo_json(&["inspect", "--tls-verify=false", &reference]);
         assert_eq!(inspect["Digest"].as_str(), image.split('@').nth(1), "{name}: the printed digest is the registry's");
         let (layers, base) = (inspect["Layers"].as_array().unwrap(), base.as_array().unwrap());
-        assert!(layers.len() > base.len() && layers[..base.len()] == base[..], "{name} ({backend}): {layers:?} on base {base:?}");
+        assert!(
+            layers.len() > base.len() && layers[..base.len()] == base[..],
+            "{name} ({backend}): {layers:?} on base {base:?}"
+        );
         // Config: our wrapper as entrypoint, the protocol's environment, labels.
         let config = skopeo_json(&["inspect", "--tls-verify=false", "--config", &reference]);
         assert_eq!(&config["config"]["Entrypoint"], entrypoint, "{name} ({backend})");
@@ -85,10 +93,14 @@ fn numbers_in_containers(backend: &str) {
         let builds: Value = http.block_on(async {
             reqwest::get(format!("{}/api/v1/builds/list/{name}", server.endpoint)).await.unwrap().json().await.unwrap()
         });
-        assert_eq!(labels["io.distributedkube.source-checksum"], builds[0]["checksum"], "{name}: the label names the upload: {builds}");
+        assert_eq!(
+            labels["io.distributedkube.source-checksum"], builds[0]["checksum"],
+            "{name}: the label names the upload: {builds}"
+        );
     }
     server.ctl_ok(&["pipeline", "store", "--f", "fixtures/pipelines/numbers.yml"]);
-    let result: Value = serde_json::from_str(&server.ctl_ok(&["--json", "exec", "stored", "numbers"])).expect("JSON result");
+    let result: Value =
+        serde_json::from_str(&server.ctl_ok(&["--json", "exec", "stored", "numbers"])).expect("JSON result");
     assert_eq!(result["status"], "completed", "{result}");
     assert_eq!(result["data"][0]["result"], 30, "numbers gives 30 ({backend} backend, Docker executor): {result}");
 
@@ -96,7 +108,10 @@ fn numbers_in_containers(backend: &str) {
     let log = server.output.lock().unwrap().clone();
     for name in ["range", "multiply", "reduce"] {
         let started = format!("of algorithm '{name}' started: container ");
-        let line = log.lines().find(|l| l.contains(&started)).unwrap_or_else(|| panic!("the server log says {name} ran in a container:\n{log}"));
+        let line = log
+            .lines()
+            .find(|l| l.contains(&started))
+            .unwrap_or_else(|| panic!("the server log says {name} ran in a container:\n{log}"));
         assert!(line.contains(&format!("{registry}/{namespace}/{name}@sha256:")), "{line}");
     }
     drop(server.stop());

@@ -137,7 +137,8 @@ async fn each_ttl_stops_with_a_reason_naming_it() {
     assert_eq!(status["status"], "failed", "{status}");
     assert!(status["error"]["message"].as_str().unwrap().contains("ttl of 1 s"), "{status}");
     // Job activeTtl.
-    let (status, _) = h.run_to_end(&json!({"name": "activettl", "options": {"activeTtl": 1}, "nodes": [node(None)]})).await;
+    let (status, _) =
+        h.run_to_end(&json!({"name": "activettl", "options": {"activeTtl": 1}, "nodes": [node(None)]})).await;
     assert_eq!(status["status"], "stopped", "{status}");
     assert!(status["reason"].as_str().unwrap().contains("activeTtl of 1 s"), "{status}");
     // Job ttl.
@@ -229,7 +230,10 @@ async fn higher_priority_tasks_jump_the_queue() {
     // The high-priority task ran right after the low task that was running, not after the whole batch.
     let low_tasks = h.tasks(&low).await;
     let high_start = h.tasks(&high).await[0]["started"].as_str().unwrap().to_string();
-    let low_after = low_tasks.iter().filter(|t| t["ended"].as_str().unwrap() > high_status["timings"]["ended"].as_str().unwrap()).count();
+    let low_after = low_tasks
+        .iter()
+        .filter(|t| t["ended"].as_str().unwrap() > high_status["timings"]["ended"].as_str().unwrap())
+        .count();
     assert!(low_after >= 5, "the high-priority job waited for the low batch: {low_after} low tasks ended after it (high started {high_start})");
     h.stop().await;
 }
@@ -260,11 +264,15 @@ async fn priority_wins_the_budget_across_algorithms() {
     // finishing its whole batch first.
     let high_ended = high_status["timings"]["ended"].as_str().unwrap().to_string();
     let low_after = h.tasks(&low).await.iter().filter(|t| t["ended"].as_str().unwrap() > high_ended.as_str()).count();
-    assert!(low_after >= 4, "the high-priority job waited for the low batch: only {low_after} of 8 low tasks ended after it");
+    assert!(
+        low_after >= 4,
+        "the high-priority job waited for the low batch: only {low_after} of 8 low tasks ended after it"
+    );
     h.stop().await;
 }
 
-const PID_SLEEP_PY: &str = "import os, time\ndef start(args):\n    time.sleep(args['input'][0])\n    return os.getpid()\n";
+const PID_SLEEP_PY: &str =
+    "import os, time\ndef start(args):\n    time.sleep(args['input'][0])\n    return os.getpid()\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resources_are_a_budget_and_waiting_says_for_what() {
@@ -291,9 +299,14 @@ async fn resources_are_a_budget_and_waiting_says_for_what() {
     let mut huge = python_spec("huge");
     huge["resources"] = json!({"cpu": 2});
     h.apply_inline(huge, &[("main.py", PID_SLEEP_PY)]).await;
-    let (status, _) = h.run_to_end(&json!({"name": "huge", "nodes": [{"nodeName": "X", "algorithmName": "huge", "input": [0]}]})).await;
+    let (status, _) = h
+        .run_to_end(&json!({"name": "huge", "nodes": [{"nodeName": "X", "algorithmName": "huge", "input": [0]}]}))
+        .await;
     assert_eq!(status["status"], "failed", "{status}");
-    assert!(status["error"]["message"].as_str().unwrap().contains("needs cpu 2 but the machine's budget is cpu 1"), "{status}");
+    assert!(
+        status["error"]["message"].as_str().unwrap().contains("needs cpu 2 but the machine's budget is cpu 1"),
+        "{status}"
+    );
     h.stop().await;
 }
 

@@ -20,7 +20,9 @@ async fn numbers_walkthrough_gives_30_and_25050000() {
     // Stored, then run with the other flowInput (500 Multiply tasks).
     let (code, body) = h.post("/store/pipelines", &numbers_pipeline()).await;
     assert_eq!(code, 201, "{body}");
-    let other: Value = serde_yaml::from_str(&std::fs::read_to_string(repo().join("fixtures/pipelines/otherFlowInput.yml")).unwrap()).unwrap();
+    let other: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo().join("fixtures/pipelines/otherFlowInput.yml")).unwrap())
+            .unwrap();
     let mut request = other.clone();
     request["name"] = json!("numbers");
     let (code, body) = h.post("/exec/stored", &request).await;
@@ -87,7 +89,13 @@ async fn every_input_form_resolves() {
     let (status, results) = h.run_to_end(&ok).await;
     assert_eq!(status["status"], "completed", "{status}");
     let by_node = |name: &str| -> Vec<Value> {
-        results["data"].as_array().unwrap().iter().filter(|e| e["nodeName"] == name).map(|e| e["result"].clone()).collect()
+        results["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["nodeName"] == name)
+            .map(|e| e["result"].clone())
+            .collect()
     };
     assert_eq!(by_node("Nested"), vec![json!([{"a": {"b": [[10, 20], 42, "literal"]}}, 7])]);
     assert_eq!(by_node("OverFlow"), vec![json!(["a", 7]), json!(["b", 7]), json!(["c", 7])]);
@@ -99,7 +107,13 @@ async fn every_input_form_resolves() {
         vec![json!([1, "a"]), json!([1, "b"]), json!([1, "c"]), json!([2, "a"]), json!([2, "b"]), json!([2, "c"])]
     );
     // Batch entries carry 1-based batchIndex in order.
-    let indexes: Vec<Value> = results["data"].as_array().unwrap().iter().filter(|e| e["nodeName"] == "Literal").map(|e| e["batchIndex"].clone()).collect();
+    let indexes: Vec<Value> = results["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["nodeName"] == "Literal")
+        .map(|e| e["batchIndex"].clone())
+        .collect();
     assert_eq!(indexes, vec![json!(1), json!(2), json!(3), json!(4), json!(5), json!(6)]);
 
     // A batch over something that is not a list fails the job naming node and input.
@@ -174,10 +188,13 @@ async fn all_three_encodings_carry_the_same_data_in_python_and_javascript() {
             let spec = json!({"name": name, "env": lang, "code": {"entryPoint": file},
                               "algorithmEnv": {"WORKER_ALGORITHM_ENCODING": enc}});
             h.apply_inline(spec, &[(file, code)]).await;
-            nodes.push(json!({"nodeName": format!("N_{lang}_{enc}"), "algorithmName": name, "input": ["@flowInput.value"]}));
+            nodes.push(
+                json!({"nodeName": format!("N_{lang}_{enc}"), "algorithmName": name, "input": ["@flowInput.value"]}),
+            );
         }
     }
-    let (status, results) = h.run_to_end(&json!({"name": "encodings", "flowInput": {"value": value}, "nodes": nodes})).await;
+    let (status, results) =
+        h.run_to_end(&json!({"name": "encodings", "flowInput": {"value": value}, "nodes": nodes})).await;
     assert_eq!(status["status"], "completed", "{status}");
     let data = results["data"].as_array().unwrap();
     assert_eq!(data.len(), 6);
@@ -196,8 +213,11 @@ async fn prints_reach_the_task_log_and_code_runs_in_its_own_folder() {
     let py = "import os, sys\n\ndef start(args):\n    print('py-out: hello')\n    print('py-err: careful', file=sys.stderr)\n    return {'cwd': os.getcwd(), 'data': open('data.txt').read().strip()}\n";
     let js = "const fs = require('fs');\nmodule.exports.start = () => {\n  console.log('js-out: hello');\n  console.error('js-err: careful');\n  return { cwd: process.cwd(), data: fs.readFileSync('data.txt', 'utf8').trim() };\n};\n";
     h.apply_inline(python_spec("printer-py"), &[("main.py", py), ("data.txt", "py-data\n")]).await;
-    h.apply_inline(json!({"name": "printer-js", "env": "javascript", "code": {"entryPoint": "index.js"}}), &[("index.js", js), ("data.txt", "js-data\n")])
-        .await;
+    h.apply_inline(
+        json!({"name": "printer-js", "env": "javascript", "code": {"entryPoint": "index.js"}}),
+        &[("index.js", js), ("data.txt", "js-data\n")],
+    )
+    .await;
     let (status, results) = h
         .run_to_end(&json!({"name": "printing", "nodes": [
             {"nodeName": "Py", "algorithmName": "printer-py", "input": []},
@@ -208,7 +228,10 @@ async fn prints_reach_the_task_log_and_code_runs_in_its_own_folder() {
         let result = &results["data"][i]["result"];
         assert_eq!(result["data"], data, "{node} reads the file uploaded beside it: {result}");
         let cwd = std::path::PathBuf::from(result["cwd"].as_str().unwrap());
-        assert!(cwd.join("data.txt").is_file() && cwd.starts_with(h.data.path()), "{node} runs in its code folder: {cwd:?}");
+        assert!(
+            cwd.join("data.txt").is_file() && cwd.starts_with(h.data.path()),
+            "{node} runs in its code folder: {cwd:?}"
+        );
     }
     let tasks = h.tasks(status["jobId"].as_str().unwrap()).await;
     for (node, lines) in [("Py", ["py-out: hello", "py-err: careful"]), ("Js", ["js-out: hello", "js-err: careful"])] {

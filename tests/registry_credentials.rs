@@ -53,17 +53,21 @@ async fn apply_and_collect(server: &Server) -> (Value, String) {
     let text = std::fs::read_to_string(repo().join("fixtures/algorithms/range.yml")).unwrap();
     let mut spec: Value = serde_yaml::from_str(&text).unwrap();
     spec["code"].as_object_mut().unwrap().remove("path");
-    let form = reqwest::multipart::Form::new()
-        .text("payload", spec.to_string())
-        .part("file", reqwest::multipart::Part::bytes(tar_gz_dir(&repo().join("fixtures/algorithms/range"))).file_name("range.tar.gz"));
+    let form = reqwest::multipart::Form::new().text("payload", spec.to_string()).part(
+        "file",
+        reqwest::multipart::Part::bytes(tar_gz_dir(&repo().join("fixtures/algorithms/range")))
+            .file_name("range.tar.gz"),
+    );
     let res = client.post(format!("{}/store/algorithms/apply", server.base)).multipart(form).send().await.unwrap();
     let apply = res.text().await.unwrap();
     let body: Value = serde_json::from_str(&apply).unwrap();
     let build_id = body["buildId"].as_str().unwrap_or_else(|| panic!("a build starts: {body}")).to_string();
-    let logs = client.get(format!("{}/builds/logs/{build_id}", server.base)).send().await.unwrap().text().await.unwrap();
+    let logs =
+        client.get(format!("{}/builds/logs/{build_id}", server.base)).send().await.unwrap().text().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
-        let s: Value = client.get(format!("{}/builds/status/{build_id}", server.base)).send().await.unwrap().json().await.unwrap();
+        let s: Value =
+            client.get(format!("{}/builds/status/{build_id}", server.base)).send().await.unwrap().json().await.unwrap();
         if matches!(s["status"].as_str(), Some("completed" | "failed" | "stopped")) {
             break s;
         }
@@ -71,7 +75,13 @@ async fn apply_and_collect(server: &Server) -> (Value, String) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let mut everything = vec![apply, logs, status.to_string()];
-    for path in ["/builds/list/range", "/versions/algorithms/range", "/store/algorithms", "/store/algorithms/range", "/openapi.json"] {
+    for path in [
+        "/builds/list/range",
+        "/versions/algorithms/range",
+        "/store/algorithms",
+        "/store/algorithms/range",
+        "/openapi.json",
+    ] {
         everything.push(client.get(format!("{}{path}", server.base)).send().await.unwrap().text().await.unwrap());
     }
     (status, everything.join("\n"))
@@ -93,7 +103,13 @@ async fn registry_credentials_appear_in_no_log_api_answer_or_build_log() {
     assert!(image.starts_with(&var("DK_AUTH_REGISTRY")), "{image}");
     // Independently: the image is in the protected registry.
     let out = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--creds", &format!("{}:{password}", var("DK_AUTH_USER")), &format!("docker://{image}")])
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{}:{password}", var("DK_AUTH_USER")),
+            &format!("docker://{image}"),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -167,9 +183,13 @@ async fn base_images_are_pulled_with_the_base_registry_auth_file() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    let base_layers = inspect(&base, Some(format!("{}:{password}", var("DK_AUTH_USER"))))["Layers"].as_array().unwrap().clone();
+    let base_layers =
+        inspect(&base, Some(format!("{}:{password}", var("DK_AUTH_USER"))))["Layers"].as_array().unwrap().clone();
     let layers = inspect(image, None)["Layers"].as_array().unwrap().clone();
-    assert!(layers.len() > base_layers.len() && layers[..base_layers.len()] == base_layers[..], "{layers:?} on {base_layers:?}");
+    assert!(
+        layers.len() > base_layers.len() && layers[..base_layers.len()] == base_layers[..],
+        "{layers:?} on {base_layers:?}"
+    );
     assert_no_secret("the API answers and build log", &answers, &password);
     assert_no_secret("the server's log (RUST_LOG=debug)", &server.process.output.lock().unwrap(), &password);
 }

@@ -19,8 +19,10 @@ async fn restart_keeps_pipelines_algorithms_and_results() {
     assert_eq!(h.wait(&done_job, Duration::from_secs(60)).await["status"], "completed");
 
     // A job still running when the server goes away.
-    h.apply_inline(python_spec("sleeper"), &[("main.py", "import time\ndef start(args):\n    time.sleep(600)\n")]).await;
-    let cut_job = h.run(&json!({"name": "cut", "nodes": [{"nodeName": "S", "algorithmName": "sleeper", "input": []}]})).await;
+    h.apply_inline(python_spec("sleeper"), &[("main.py", "import time\ndef start(args):\n    time.sleep(600)\n")])
+        .await;
+    let cut_job =
+        h.run(&json!({"name": "cut", "nodes": [{"nodeName": "S", "algorithmName": "sleeper", "input": []}]})).await;
 
     h.restart().await;
 

@@ -150,6 +150,9 @@ async fn pipeline_triggers_chain_on_success_only() {
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("first → second → third → first"), "{message}");
     let (_, stored) = h.get("/store/pipelines/first").await;
-    assert!(stored["triggers"].is_null() || stored["triggers"]["pipelines"] == json!([]), "the refused update changed nothing: {stored}");
+    assert!(
+        stored["triggers"].is_null() || stored["triggers"]["pipelines"] == json!([]),
+        "the refused update changed nothing: {stored}"
+    );
     h.stop().await;
 }

@@ -21,7 +21,9 @@ async fn each_rule_is_refused_with_node_and_rule() {
     let h = Harness::start().await;
     h.apply_inline(python_spec("echo"), &[("main.py", "def start(args):\n    return args['input']\n")]).await;
 
-    let m = refusal(&h, json!({"name": "cyc", "nodes": [n("A", "echo", json!(["@B"])), n("B", "echo", json!(["@A"]))]})).await;
+    let m =
+        refusal(&h, json!({"name": "cyc", "nodes": [n("A", "echo", json!(["@B"])), n("B", "echo", json!(["@A"]))]}))
+            .await;
     assert!(m.contains("cycle") && (m.contains("A -> B -> A") || m.contains("B -> A -> B")), "{m}");
     assert!(m.contains("input 0"), "the cycle names the input that closes it: {m}");
 
@@ -34,20 +36,32 @@ async fn each_rule_is_refused_with_node_and_rule() {
     let m = refusal(&h, json!({"name": "alg", "nodes": [n("A", "nonexistent", json!([]))]})).await;
     assert!(m.contains("node 'A'") && m.contains("nonexistent") && m.contains("unknown-algorithm"), "{m}");
 
-    let m = refusal(&h, json!({"name": "fi", "flowInput": {"a": {}}, "nodes": [n("A", "echo", json!(["@flowInput.a.missing"]))]})).await;
-    assert!(m.contains("node 'A'") && m.contains("input 0") && m.contains("a.missing") && m.contains("missing-flow-input"), "{m}");
+    let m = refusal(
+        &h,
+        json!({"name": "fi", "flowInput": {"a": {}}, "nodes": [n("A", "echo", json!(["@flowInput.a.missing"]))]}),
+    )
+    .await;
+    assert!(
+        m.contains("node 'A'") && m.contains("input 0") && m.contains("a.missing") && m.contains("missing-flow-input"),
+        "{m}"
+    );
 
     let m = refusal(&h, json!({"name": "mal", "nodes": [n("A", "echo", json!(["ok", "@flowInput..x"]))]})).await;
     assert!(m.contains("node 'A'") && m.contains("input 1") && m.contains("malformed-reference"), "{m}");
 
-    let m = refusal(&h, json!({"name": "nolist", "flowInput": {"x": 5}, "nodes": [n("A", "echo", json!(["#@flowInput.x"]))]})).await;
+    let m = refusal(
+        &h,
+        json!({"name": "nolist", "flowInput": {"x": 5}, "nodes": [n("A", "echo", json!(["#@flowInput.x"]))]}),
+    )
+    .await;
     assert!(m.contains("node 'A'") && m.contains("not-a-list"), "{m}");
 
     let m = refusal(&h, json!({"name": "empty", "nodes": []})).await;
     assert!(m.contains("no-nodes"), "{m}");
 
     // Not even a descriptor: the parse error says where.
-    let (code, body) = h.post_raw("/exec/raw", "name: x\nnodes: [ {nodeName: A, input: 5} ]\n", "application/yaml").await;
+    let (code, body) =
+        h.post_raw("/exec/raw", "name: x\nnodes: [ {nodeName: A, input: 5} ]\n", "application/yaml").await;
     assert_eq!(code, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("nodes"), "{body}");
 
@@ -139,7 +153,10 @@ async fn batches_are_counted_before_they_are_expanded() {
     assert!(m.contains("18446744073709551615 items"), "{m}");
     // Ranges of one batch add up.
     let m = refusal(&h, one(json!(["@A", "#[1...999999,1...999999,1...999999]"]))).await;
-    assert!(m.contains("node 'B', input 1") && m.contains("2999997 items") && m.contains("limit of 1000000 tasks per node"), "{m}");
+    assert!(
+        m.contains("node 'B', input 1") && m.contains("2999997 items") && m.contains("limit of 1000000 tasks per node"),
+        "{m}"
+    );
     // Cartesian over three ranges of 1,000: a billion tasks.
     let mut cartesian = one(json!(["#[1...1000]", "#[1...1000]", "#[1...1000]"]));
     cartesian["nodes"][1]["batchOperation"] = json!("cartesian");
@@ -161,7 +178,11 @@ async fn batches_are_counted_before_they_are_expanded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_over_outputs_fail_the_job_past_the_limits() {
     let h = Harness::start_with(|c| c.task_limits = runner::dag::TaskLimits { per_node: 5, per_job: 8 }).await;
-    h.apply_inline(python_spec("count"), &[("main.py", "def start(args):\n    return list(range(args['input'][0]))\n")]).await;
+    h.apply_inline(
+        python_spec("count"),
+        &[("main.py", "def start(args):\n    return list(range(args['input'][0]))\n")],
+    )
+    .await;
     let pipeline = |items: u32, second: bool| {
         let mut nodes = vec![n("Make", "count", json!([items])), n("Each", "count", json!(["#@Make"]))];
         if second {
@@ -255,10 +276,13 @@ async fn algorithm_specs_are_checked_when_stored() {
     // Type errors name the field, for apply and for POST /store/algorithms, JSON and YAML.
     let m = apply_refusal(json!({"name": "typed", "env": 5})).await;
     assert!(m.contains("env:"), "{m}");
-    let (status, body) = h.post("/store/algorithms", &json!({"name": "typed", "algorithmImage": "x", "resources": {"cpu": "many"}})).await;
+    let (status, body) = h
+        .post("/store/algorithms", &json!({"name": "typed", "algorithmImage": "x", "resources": {"cpu": "many"}}))
+        .await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("resources.cpu"), "{body}");
-    let (status, body) = h.post_raw("/store/algorithms", "name: typed\nalgorithmImage: x\nmaxWorkers: lots\n", "application/yaml").await;
+    let (status, body) =
+        h.post_raw("/store/algorithms", "name: typed\nalgorithmImage: x\nmaxWorkers: lots\n", "application/yaml").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("maxWorkers"), "{body}");
     // A sane spec still applies.

@@ -26,16 +26,39 @@ type Shared = Arc<Mutex<Received>>;
 async fn receiver() -> (String, Shared) {
     let shared: Shared = Default::default();
     let app = Router::new()
-        .route("/progress", post(|State(s): State<Shared>, Json(v): Json<Value>| async move { s.lock().unwrap().progress.push(v); StatusCode::OK }))
-        .route("/result", post(|State(s): State<Shared>, Json(v): Json<Value>| async move { s.lock().unwrap().results.push(v); StatusCode::OK }))
-        .route("/flaky", post(|State(s): State<Shared>, Json(v): Json<Value>| async move {
-            let mut r = s.lock().unwrap();
-            r.flaky_calls += 1;
-            if r.flaky_calls == 1 { return StatusCode::INTERNAL_SERVER_ERROR; }
-            r.results.push(v);
-            StatusCode::OK
-        }))
-        .route("/hang", post(|| async { tokio::time::sleep(Duration::from_secs(3600)).await; StatusCode::OK }))
+        .route(
+            "/progress",
+            post(|State(s): State<Shared>, Json(v): Json<Value>| async move {
+                s.lock().unwrap().progress.push(v);
+                StatusCode::OK
+            }),
+        )
+        .route(
+            "/result",
+            post(|State(s): State<Shared>, Json(v): Json<Value>| async move {
+                s.lock().unwrap().results.push(v);
+                StatusCode::OK
+            }),
+        )
+        .route(
+            "/flaky",
+            post(|State(s): State<Shared>, Json(v): Json<Value>| async move {
+                let mut r = s.lock().unwrap();
+                r.flaky_calls += 1;
+                if r.flaky_calls == 1 {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                r.results.push(v);
+                StatusCode::OK
+            }),
+        )
+        .route(
+            "/hang",
+            post(|| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                StatusCode::OK
+            }),
+        )
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -153,13 +176,23 @@ async fn dead_webhooks_never_fail_or_slow_the_job() {
 async fn webhooks_to_metadata_and_private_addresses_are_refused_naming_the_field() {
     let h = harness().await;
     let (base, _) = receiver().await;
-    for url in ["http://169.254.169.254/latest/meta-data", "http://[::ffff:169.254.169.254]/", "http://[fd00:ec2::254]/", "http://[fe80::1]/", "http://10.0.0.1/"] {
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[fd00:ec2::254]/",
+        "http://[fe80::1]/",
+        "http://10.0.0.1/",
+    ] {
         let (code, body) = h.post("/exec/raw", &pipeline(&format!("{base}/progress"), url, "info")).await;
         assert_eq!(code, 400, "{url}: {body}");
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.contains("webhooks.result") && message.contains("--allow-private-webhooks"), "{url}: {message}");
+        assert!(
+            message.contains("webhooks.result") && message.contains("--allow-private-webhooks"),
+            "{url}: {message}"
+        );
     }
-    let (code, body) = h.post("/store/pipelines", &pipeline("http://169.254.169.254/", &format!("{base}/result"), "info")).await;
+    let (code, body) =
+        h.post("/store/pipelines", &pipeline("http://169.254.169.254/", &format!("{base}/result"), "info")).await;
     assert_eq!(code, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("webhooks.progress"), "{body}");
 

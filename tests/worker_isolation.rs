@@ -21,7 +21,8 @@ async fn socket_url_of(algorithm: &str) -> String {
     loop {
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
-            let vars: Vec<String> = environ.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+            let vars: Vec<String> =
+                environ.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
             if vars.iter().any(|v| *v == format!("ALGORITHM_NAME={algorithm}")) {
                 if let Some(url) = vars.iter().find_map(|v| v.strip_prefix("WORKER_SOCKET_URL=")) {
                     return url.to_string();
@@ -35,7 +36,9 @@ async fn socket_url_of(algorithm: &str) -> String {
 
 /// Connect to `url` and return the close frame the server answers with.
 async fn refused(url: &str) -> (CloseCode, String) {
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{url}?storage=v1&encoding=json")).await.expect("the upgrade is accepted");
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{url}?storage=v1&encoding=json"))
+        .await
+        .expect("the upgrade is accepted");
     match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("an answer") {
         Some(Ok(Message::Close(Some(frame)))) => (frame.code, frame.reason.to_string()),
         other => panic!("{url}: expected a close frame, got {other:?}"),
@@ -51,7 +54,8 @@ async fn a_forged_worker_connection_is_refused_and_the_real_worker_completes() {
     spec["maxWorkers"] = json!(1);
     spec["algorithmEnv"] = json!({"GATE": gate.to_string_lossy()});
     h.apply_inline(spec, &[("main.py", GATED_PY)]).await;
-    let job = h.run(&json!({"name": "forge", "nodes": [{"nodeName": "F", "algorithmName": "forge", "input": [21]}]})).await;
+    let job =
+        h.run(&json!({"name": "forge", "nodes": [{"nodeName": "F", "algorithmName": "forge", "input": [21]}]})).await;
 
     // The real worker is started and waits at the gate, not connected yet.
     let url = socket_url_of("forge").await;
@@ -90,7 +94,10 @@ const OTHER_SECRET: &str = "cloud-token-of-the-operator";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn algorithms_see_neither_the_registry_password_nor_the_servers_environment() {
-    let server = ServerProcess::start(&[], &[("DISTRIBUTEDKUBE_REGISTRY_PASSWORD", PASSWORD), ("OPERATOR_CLOUD_TOKEN", OTHER_SECRET)]);
+    let server = ServerProcess::start(
+        &[],
+        &[("DISTRIBUTEDKUBE_REGISTRY_PASSWORD", PASSWORD), ("OPERATOR_CLOUD_TOKEN", OTHER_SECRET)],
+    );
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let api = |path: &str| format!("{}/api/v1{path}", server.endpoint);
@@ -104,7 +111,8 @@ async fn algorithms_see_neither_the_registry_password_nor_the_servers_environmen
     let job = started["jobId"].as_str().expect("jobId");
     let deadline = Instant::now() + Duration::from_secs(60);
     let results = loop {
-        let results: Value = client.get(api(&format!("/exec/results/{job}"))).send().await.unwrap().json().await.unwrap();
+        let results: Value =
+            client.get(api(&format!("/exec/results/{job}"))).send().await.unwrap().json().await.unwrap();
         if !results["data"].is_null() {
             break results;
         }

@@ -54,7 +54,11 @@ async fn a_30_mib_payload_travels_between_nodes() {
     let make = "def start(args):\n    return 'x' * args['input'][0]\n";
     let measure = "module.exports.start = (args) => args.input[0].length;\n";
     h.apply_inline(python_spec("make"), &[("main.py", make)]).await;
-    h.apply_inline(json!({"name": "measure", "env": "javascript", "code": {"entryPoint": "index.js"}}), &[("index.js", measure)]).await;
+    h.apply_inline(
+        json!({"name": "measure", "env": "javascript", "code": {"entryPoint": "index.js"}}),
+        &[("index.js", measure)],
+    )
+    .await;
     let size = 30 * 1024 * 1024;
     let (status, results) = h
         .run_to_end(&json!({"name": "big", "nodes": [
@@ -71,26 +75,53 @@ async fn openapi_document_and_swagger_ui_are_served() {
     let h = Harness::start().await;
     let (code, doc) = h.get("/openapi.json").await;
     assert_eq!(code, 200);
-    for path in ["/exec/raw", "/exec/status/{jobId}", "/exec/tasks/{jobId}", "/store/algorithms/apply", "/builds/logs/{buildId}",
-                 "/versions/algorithms/apply", "/cron/list", "/webhooks/results/{jobId}", "/debug/{algorithm}"] {
+    for path in [
+        "/exec/raw",
+        "/exec/status/{jobId}",
+        "/exec/tasks/{jobId}",
+        "/store/algorithms/apply",
+        "/builds/logs/{buildId}",
+        "/versions/algorithms/apply",
+        "/cron/list",
+        "/webhooks/results/{jobId}",
+        "/debug/{algorithm}",
+    ] {
         assert!(doc["paths"].get(format!("/api/v1{path}")).is_some(), "{path} missing from the OpenAPI document");
     }
     // Bodies are the real types: the descriptor, multipart uploads, query parameters.
     let paths = &doc["paths"];
-    assert_eq!(paths["/api/v1/exec/raw"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Pipeline");
+    assert_eq!(
+        paths["/api/v1/exec/raw"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Pipeline"
+    );
     let schemas = &doc["components"]["schemas"];
-    for (schema, field) in [("Pipeline", "nodes"), ("Pipeline", "flowInput"), ("Node", "algorithmName"), ("PipelineOptions", "batchTolerance"),
-                            ("AlgorithmSpec", "maxWorkers"), ("JobStatus", "nodes"), ("TaskRecord", "attempts")] {
+    for (schema, field) in [
+        ("Pipeline", "nodes"),
+        ("Pipeline", "flowInput"),
+        ("Node", "algorithmName"),
+        ("PipelineOptions", "batchTolerance"),
+        ("AlgorithmSpec", "maxWorkers"),
+        ("JobStatus", "nodes"),
+        ("TaskRecord", "attempts"),
+    ] {
         assert!(schemas[schema]["properties"].get(field).is_some(), "{schema}.{field} not in {}", schemas[schema]);
     }
-    let upload = &paths["/api/v1/store/algorithms/apply"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"];
+    let upload = &paths["/api/v1/store/algorithms/apply"]["post"]["requestBody"]["content"]["multipart/form-data"]
+        ["schema"]["properties"];
     assert_eq!(upload["file"]["format"], "binary", "{upload}");
-    let query: Vec<&str> = paths["/api/v1/exec/jobs"]["get"]["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let query: Vec<&str> = paths["/api/v1/exec/jobs"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(query, ["status", "pipelineName", "limit"]);
     // Every reference resolves.
     fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
         match v {
-            Value::Object(m) => m.iter().for_each(|(k, v)| if k == "$ref" { out.extend(v.as_str()) } else { refs(v, out) }),
+            Value::Object(m) => {
+                m.iter().for_each(|(k, v)| if k == "$ref" { out.extend(v.as_str()) } else { refs(v, out) })
+            }
             Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
             _ => {}
         }
@@ -105,7 +136,8 @@ async fn openapi_document_and_swagger_ui_are_served() {
     // A real status answer has no field the schema leaves out.
     with_numbers_algorithms(&h).await;
     let (status, _) = h.run_to_end(&numbers_pipeline()).await;
-    let documented = |schema: &str| -> Vec<String> { schemas[schema]["properties"].as_object().unwrap().keys().cloned().collect() };
+    let documented =
+        |schema: &str| -> Vec<String> { schemas[schema]["properties"].as_object().unwrap().keys().cloned().collect() };
     for key in status.as_object().unwrap().keys() {
         assert!(documented("JobStatus").contains(key), "JobStatus.{key} is not documented");
     }
@@ -136,7 +168,9 @@ fn flavour_py(code: &str) -> String {
 }
 
 async fn run_flavour(h: &Harness) -> Value {
-    let (status, results) = h.run_to_end(&json!({"name": "flavour", "nodes": [{"nodeName": "X", "algorithmName": "x", "input": []}]})).await;
+    let (status, results) = h
+        .run_to_end(&json!({"name": "flavour", "nodes": [{"nodeName": "X", "algorithmName": "x", "input": []}]}))
+        .await;
     assert_eq!(status["status"], "completed", "{status}");
     results_of(&results)[0].clone()
 }
@@ -164,7 +198,11 @@ async fn a_deleted_then_reapplied_algorithm_runs_its_new_code_and_env() {
 
     h.apply_inline(spec("two"), &[("main.py", &flavour_py("B"))]).await;
     let second = run_flavour(&h).await;
-    assert_eq!(second.as_array().unwrap()[..2], [json!("B"), json!("two")], "the re-applied algorithm ran old code or env: {second}");
+    assert_eq!(
+        second.as_array().unwrap()[..2],
+        [json!("B"), json!("two")],
+        "the re-applied algorithm ran old code or env: {second}"
+    );
     assert_ne!(second[2], first[2]);
 
     // An update (no delete) retires the superseded version's idle worker too.
@@ -201,7 +239,10 @@ async fn queued_tasks_are_not_running_and_start_when_a_worker_takes_them() {
             break;
         }
         assert!(progress["running"].as_u64().unwrap() <= 1, "one worker runs at most one task: {status}");
-        assert!(Instant::now() < deadline && status["status"] != "completed", "never saw running 1, queued 2: {status}");
+        assert!(
+            Instant::now() < deadline && status["status"] != "completed",
+            "never saw running 1, queued 2: {status}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let status = h.wait(&job, Duration::from_secs(60)).await;
@@ -211,7 +252,10 @@ async fn queued_tasks_are_not_running_and_start_when_a_worker_takes_them() {
     let mut tasks = h.tasks(&job).await;
     tasks.sort_by_key(|t| time(t, "started"));
     for pair in tasks.windows(2) {
-        assert!(time(&pair[1], "started") >= time(&pair[0], "ended"), "a task started before its worker was free: {tasks:#?}");
+        assert!(
+            time(&pair[1], "started") >= time(&pair[0], "ended"),
+            "a task started before its worker was free: {tasks:#?}"
+        );
     }
     h.stop().await;
 }

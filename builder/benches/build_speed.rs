@@ -82,15 +82,8 @@ impl Bench {
     fn edit(&self, round: usize) {
         let main = self.code.path().join("main.py");
         let text = fs::read_to_string(&main).unwrap();
-        let kept: Vec<&str> = text
-            .lines()
-            .filter(|l| !l.starts_with("# bench edit"))
-            .collect();
-        fs::write(
-            &main,
-            format!("{}\n# bench edit {round}\n", kept.join("\n")),
-        )
-        .unwrap();
+        let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("# bench edit")).collect();
+        fs::write(&main, format!("{}\n# bench edit {round}\n", kept.join("\n"))).unwrap();
     }
 }
 
@@ -101,9 +94,7 @@ async fn timed(backend: &dyn Backend, job: &BuildJob) -> Timing {
     let watcher = tokio::spawn(async move {
         loop {
             match events.recv().await {
-                Ok(LogEvent::Line(l)) if l.starts_with("docker: pushing") => {
-                    return Some(start.elapsed())
-                }
+                Ok(LogEvent::Line(l)) if l.starts_with("docker: pushing") => return Some(start.elapsed()),
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return None,
             }
@@ -112,12 +103,7 @@ async fn timed(backend: &dyn Backend, job: &BuildJob) -> Timing {
     let result = backend.build(job, &log).await;
     let total = start.elapsed();
     if let Err(e) = result {
-        panic!(
-            "{} build of {} failed: {e}\n{}",
-            backend.name(),
-            job.algorithm,
-            log.lines().join("\n")
-        );
+        panic!("{} build of {} failed: {e}\n{}", backend.name(), job.algorithm, log.lines().join("\n"));
     }
     drop(log);
     let build = watcher.await.unwrap();
@@ -135,45 +121,26 @@ fn secs(d: Duration) -> String {
 
 fn cell(t: Timing) -> String {
     match t.build {
-        Some(b) => format!(
-            "{} ({} + {})",
-            secs(t.total),
-            secs(b),
-            secs(t.total.saturating_sub(b))
-        ),
+        Some(b) => format!("{} ({} + {})", secs(t.total), secs(b), secs(t.total.saturating_sub(b))),
         None => secs(t.total),
     }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let rounds: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let rounds: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(3).max(1);
     let mut registry = RegistrySettings::new(env("DK_REGISTRY"));
     registry.namespace = "bench".into();
     registry.insecure_http = true;
     let code = tempfile::tempdir().unwrap();
-    let fixture: PathBuf =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/algorithms/multiply/main.py");
+    let fixture: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/algorithms/multiply/main.py");
     fs::copy(&fixture, code.path().join("main.py")).unwrap();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let bench = Bench {
-        code,
-        cache: tempfile::tempdir().unwrap(),
-        registry,
-        run_id: format!("{}", nanos % 1_000_000_000),
-    };
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let bench =
+        Bench { code, cache: tempfile::tempdir().unwrap(), registry, run_id: format!("{}", nanos % 1_000_000_000) };
 
     let native = NativeBackend::default();
-    let mut docker = DockerBackend::connect()
-        .await
-        .expect("Docker Engine (run scripts/test-env.sh)");
+    let mut docker = DockerBackend::connect().await.expect("Docker Engine (run scripts/test-env.sh)");
 
     eprintln!("native: first build ...");
     let native_first = timed(&native, &bench.job("native", "v0")).await;
@@ -190,26 +157,14 @@ async fn main() {
         native_rebuilds.push(timed(&native, &bench.job("native", &version)).await);
         docker_rebuilds.push(timed(&docker, &bench.job("docker", &version)).await);
     }
-    let (native_re, docker_re) = (
-        median(native_rebuilds.clone()),
-        median(docker_rebuilds.clone()),
-    );
+    let (native_re, docker_re) = (median(native_rebuilds.clone()), median(docker_rebuilds.clone()));
 
     let ratio = |d: Timing, n: Timing| d.total.as_secs_f64() / n.total.as_secs_f64().max(1e-6);
     println!();
-    println!(
-        "Build speed: fixtures/algorithms/multiply (Python) on {}",
-        env("DK_BASE_PYTHON")
-    );
-    println!(
-        "pushed to {}/bench; docker cell = total (build + push)",
-        env("DK_REGISTRY")
-    );
+    println!("Build speed: fixtures/algorithms/multiply (Python) on {}", env("DK_BASE_PYTHON"));
+    println!("pushed to {}/bench; docker cell = total (build + push)", env("DK_REGISTRY"));
     println!();
-    println!(
-        "| {:<38} | {:>10} | {:>30} | {:>13} |",
-        "", "native", "docker build + push", "docker/native"
-    );
+    println!("| {:<38} | {:>10} | {:>30} | {:>13} |", "", "native", "docker build + push", "docker/native");
     println!("|{:-<40}|{:->12}|{:->32}|{:->15}|", "", "", "", "");
     println!(
         "| {:<38} | {:>10} | {:>30} | {:>12.1}x |",
@@ -226,12 +181,7 @@ async fn main() {
         ratio(docker_re, native_re)
     );
     println!();
-    let all = |v: &[Timing]| {
-        v.iter()
-            .map(|t| secs(t.total))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let all = |v: &[Timing]| v.iter().map(|t| secs(t.total)).collect::<Vec<_>>().join(", ");
     println!("code-only rebuilds, native: {}", all(&native_rebuilds));
     println!("code-only rebuilds, docker: {}", all(&docker_rebuilds));
     let goal = ratio(docker_re, native_re);

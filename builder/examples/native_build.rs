@@ -17,9 +17,7 @@ use builder::native::{build, BuildRequest, Language, RegistrySettings, Secret, T
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 6 {
-        eprintln!(
-            "usage: native_build LANGUAGE NAME VERSION CODE_DIR BASE_IMAGE TARGET [CACHE_DIR]"
-        );
+        eprintln!("usage: native_build LANGUAGE NAME VERSION CODE_DIR BASE_IMAGE TARGET [CACHE_DIR]");
         std::process::exit(2);
     }
     let language = Language::parse(&args[0]).expect("language: python or javascript");
@@ -41,13 +39,8 @@ async fn main() {
         Language::Python => images.join("python/distributedkube_wrapper"),
         Language::JavaScript => images.join("nodejs/wrapper"),
     };
-    let cache = args
-        .get(6)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("dk-native-cache"));
-    let request = BuildRequest::new(
-        &args[1], &args[2], language, &args[3], &args[4], wrapper, target, cache,
-    );
+    let cache = args.get(6).map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("dk-native-cache"));
+    let request = BuildRequest::new(&args[1], &args[2], language, &args[3], &args[4], wrapper, target, cache);
     match build(&request, &mut |line| println!("{line}")).await {
         Ok(out) => println!("{}", out.image),
         Err(e) => {

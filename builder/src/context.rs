@@ -36,25 +36,16 @@ pub fn docker_context(job: &BuildJob) -> Result<Vec<u8>, BuildError> {
     let mut entries = BTreeMap::new();
     let dockerfile = job.template_dir.join("Dockerfile");
     if !dockerfile.is_file() {
-        return Err(BuildError::Invalid(format!(
-            "the Dockerfile template {} does not exist",
-            dockerfile.display()
-        )));
+        return Err(BuildError::Invalid(format!("the Dockerfile template {} does not exist", dockerfile.display())));
     }
     entries.insert("Dockerfile".to_string(), Entry::file(&dockerfile)?);
-    add_tree(
-        &mut entries,
-        &job.wrapper_dir,
-        wrapper_context_dir(job.language),
-        true,
-    )?;
+    add_tree(&mut entries, &job.wrapper_dir, wrapper_context_dir(job.language), true)?;
     add_tree(&mut entries, &job.code_dir, "code", false)?;
     if let Some(ca) = &job.extra_ca_bundle {
         let entry = Entry::file(ca).map_err(|e| match e {
-            BuildError::Io { source, .. } => BuildError::io(
-                format!("reading the extra CA bundle {}", ca.display()),
-                source,
-            ),
+            BuildError::Io { source, .. } => {
+                BuildError::io(format!("reading the extra CA bundle {}", ca.display()), source)
+            }
             other => other,
         })?;
         entries.insert("ca.crt".to_string(), entry);
@@ -66,19 +57,12 @@ pub fn docker_context(job: &BuildJob) -> Result<Vec<u8>, BuildError> {
 /// `EXTRA_CA_BUNDLE` (`1` when the context holds `ca.crt`, else empty) and
 /// `DEPENDENCY_INSTALL_CMD` (empty: the language's usual install).
 pub fn build_args(job: &BuildJob) -> Vec<(String, String)> {
-    let ca = if job.extra_ca_bundle.is_some() {
-        "1"
-    } else {
-        ""
-    };
+    let ca = if job.extra_ca_bundle.is_some() { "1" } else { "" };
     vec![
         ("BASE".into(), job.base_image.clone()),
         ("ENTRY_POINT".into(), job.entry_point.clone()),
         ("EXTRA_CA_BUNDLE".into(), ca.into()),
-        (
-            "DEPENDENCY_INSTALL_CMD".into(),
-            job.dependency_install_cmd.clone().unwrap_or_default(),
-        ),
+        ("DEPENDENCY_INSTALL_CMD".into(), job.dependency_install_cmd.clone().unwrap_or_default()),
     ]
 }
 
@@ -91,18 +75,11 @@ enum Entry {
 
 impl Entry {
     fn file(path: &Path) -> Result<Entry, BuildError> {
-        let meta = fs::metadata(path)
-            .map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
+        let meta = fs::metadata(path).map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
         if !meta.is_file() {
-            return Err(BuildError::Invalid(format!(
-                "{} is not a file",
-                path.display()
-            )));
+            return Err(BuildError::Invalid(format!("{} is not a file", path.display())));
         }
-        Ok(Entry::File {
-            path: path.to_path_buf(),
-            exec: meta.permissions().mode() & 0o111 != 0,
-        })
+        Ok(Entry::File { path: path.to_path_buf(), exec: meta.permissions().mode() & 0o111 != 0 })
     }
 }
 
@@ -122,21 +99,19 @@ fn add_tree(
     entries.insert(prefix.to_string(), Entry::Dir);
     let mut todo = vec![(src.to_path_buf(), prefix.to_string())];
     while let Some((dir, key)) = todo.pop() {
-        let read = fs::read_dir(&dir)
-            .map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
+        let read = fs::read_dir(&dir).map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
         for item in read {
             let item = item.map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
             let path = item.path();
             let name = item.file_name();
-            let name = name.to_str().ok_or_else(|| {
-                BuildError::Invalid(format!("{}: name is not UTF-8", path.display()))
-            })?;
+            let name =
+                name.to_str().ok_or_else(|| BuildError::Invalid(format!("{}: name is not UTF-8", path.display())))?;
             if skip_caches && (name == "__pycache__" || name.ends_with(".pyc")) {
                 continue;
             }
             let child = format!("{key}/{name}");
-            let meta = fs::symlink_metadata(&path)
-                .map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
+            let meta =
+                fs::symlink_metadata(&path).map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
             let kind = meta.file_type();
             if kind.is_dir() {
                 entries.insert(child.clone(), Entry::Dir);
@@ -145,8 +120,8 @@ fn add_tree(
                 let exec = meta.permissions().mode() & 0o111 != 0;
                 entries.insert(child, Entry::File { path, exec });
             } else if kind.is_symlink() {
-                let target = fs::read_link(&path)
-                    .map_err(|e| BuildError::io(format!("reading link {}", path.display()), e))?;
+                let target =
+                    fs::read_link(&path).map_err(|e| BuildError::io(format!("reading link {}", path.display()), e))?;
                 entries.insert(child, Entry::Symlink(target));
             } else {
                 return Err(BuildError::Invalid(format!(
@@ -176,17 +151,14 @@ fn write_tar(entries: &BTreeMap<String, Entry>) -> Result<Vec<u8>, BuildError> {
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_mode(0o755);
                 header.set_size(0);
-                tar.append_data(&mut header, format!("{name}/"), io::empty())
-                    .map_err(wrap)?;
+                tar.append_data(&mut header, format!("{name}/"), io::empty()).map_err(wrap)?;
             }
             Entry::File { path, exec } => {
-                let bytes = fs::read(path)
-                    .map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
+                let bytes = fs::read(path).map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(if *exec { 0o755 } else { 0o644 });
                 header.set_size(bytes.len() as u64);
-                tar.append_data(&mut header, name, bytes.as_slice())
-                    .map_err(wrap)?;
+                tar.append_data(&mut header, name, bytes.as_slice()).map_err(wrap)?;
             }
             Entry::Symlink(target) => {
                 header.set_entry_type(tar::EntryType::Symlink);
@@ -248,11 +220,7 @@ mod tests {
             .map(|e| {
                 let e = e.unwrap();
                 let h = e.header();
-                (
-                    e.path().unwrap().display().to_string(),
-                    h.mtime().unwrap(),
-                    h.mode().unwrap(),
-                )
+                (e.path().unwrap().display().to_string(), h.mtime().unwrap(), h.mode().unwrap())
             })
             .collect()
     }
@@ -281,11 +249,7 @@ mod tests {
         assert!(names(&first).iter().all(|(_, mtime, _)| *mtime == 0));
         // Touching files changes nothing.
         std::thread::sleep(std::time::Duration::from_millis(20));
-        fs::write(
-            job.code_dir.join("main.py"),
-            "def start(args):\n    return 1\n",
-        )
-        .unwrap();
+        fs::write(job.code_dir.join("main.py"), "def start(args):\n    return 1\n").unwrap();
         assert_eq!(first, docker_context(&job).unwrap());
 
         let mut archive = tar::Archive::new(first.as_slice());
@@ -308,10 +272,7 @@ mod tests {
         assert_eq!(
             build_args(&job),
             vec![
-                (
-                    "BASE".to_string(),
-                    "127.0.0.1:5000/base/python:3.11".to_string()
-                ),
+                ("BASE".to_string(), "127.0.0.1:5000/base/python:3.11".to_string()),
                 ("ENTRY_POINT".to_string(), "main.py".to_string()),
                 ("EXTRA_CA_BUNDLE".to_string(), String::new()),
                 ("DEPENDENCY_INSTALL_CMD".to_string(), "echo hi".to_string()),
@@ -325,9 +286,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let job = job(dir.path(), Some(dir.path().join("nope.pem")));
         let err = docker_context(&job).unwrap_err().to_string();
-        assert!(
-            err.contains("extra CA bundle") && err.contains("nope.pem"),
-            "{err}"
-        );
+        assert!(err.contains("extra CA bundle") && err.contains("nope.pem"), "{err}");
     }
 }

@@ -60,9 +60,6 @@ pub fn last_lines(text: &str, n: usize) -> String {
 
 impl BuildError {
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        BuildError::Io {
-            context: context.into(),
-            source,
-        }
+        BuildError::Io { context: context.into(), source }
     }
 }

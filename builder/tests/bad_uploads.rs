@@ -28,22 +28,12 @@ for c in json.load(open(sys.argv[1])):
     limits = ",".join(f"{k}={v}" for k, v in c.get("limits", {}).items())
     print(c["file"], c["status"], limits, c["expect"], sep="\t")
 "#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(flatten)
-        .arg(dir.join("cases.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "reading cases.json: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("python3").arg("-c").arg(flatten).arg(dir.join("cases.json")).output().unwrap();
+    assert!(out.status.success(), "reading cases.json: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     text.lines()
         .map(|line| {
-            let [file, status, limits, expect] = line.splitn(4, '\t').collect::<Vec<_>>()[..]
-            else {
+            let [file, status, limits, expect] = line.splitn(4, '\t').collect::<Vec<_>>()[..] else {
                 panic!("bad line {line:?}")
             };
             Case {
@@ -77,11 +67,8 @@ fn limits_from(spec: &str) -> Limits {
 fn every_generated_bad_upload_is_refused() {
     let generated = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/bad-uploads/generate.py");
-    let status = Command::new("python3")
-        .arg(&script)
-        .arg(generated.path())
-        .status()
-        .expect("python3 must be installed");
+    let status =
+        Command::new("python3").arg(&script).arg(generated.path()).status().expect("python3 must be installed");
     assert!(status.success(), "{} failed", script.display());
 
     let cases = read_cases(generated.path());

@@ -23,23 +23,13 @@ fn env(name: &str) -> String {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// A repository name no other test (or earlier run) uses.
 fn unique(what: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "dkt-{what}-{}-{}",
-        std::process::id(),
-        nanos % 1_000_000_000
-    )
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("dkt-{what}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
 
 fn plain_registry() -> RegistrySettings {
@@ -51,12 +41,7 @@ fn plain_registry() -> RegistrySettings {
 
 fn job(language: Language, code_dir: &Path, algorithm: &str, target: Target) -> BuildJob {
     let (env_dir, wrapper, base, entry) = match language {
-        Language::Python => (
-            "python",
-            "distributedkube_wrapper",
-            env("DK_BASE_PYTHON"),
-            "main.py",
-        ),
+        Language::Python => ("python", "distributedkube_wrapper", env("DK_BASE_PYTHON"), "main.py"),
         Language::JavaScript => ("nodejs", "wrapper", env("DK_BASE_NODEJS"), "index.js"),
     };
     let templates = repo_root().join("base-images").join(env_dir);
@@ -97,15 +82,11 @@ fn fixture_copy(name: &str) -> tempfile::TempDir {
 
 async fn backend() -> DockerBackend {
     env("DK_REGISTRY");
-    DockerBackend::connect()
-        .await
-        .expect("Docker Engine (run scripts/test-env.sh)")
+    DockerBackend::connect().await.expect("Docker Engine (run scripts/test-env.sh)")
 }
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
@@ -127,29 +108,20 @@ fn skopeo(reference: &str, config: bool, creds: Option<&str>) -> Value {
 }
 
 fn skopeo_fails(reference: &str) -> bool {
-    let (ok, _, _) = run(Command::new("skopeo").args([
-        "inspect",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]));
+    let (ok, _, _) =
+        run(Command::new("skopeo").args(["inspect", "--tls-verify=false", &format!("docker://{reference}")]));
     !ok
 }
 
 fn docker_run(image: &str, entrypoint: &str, args: &[&str]) -> String {
-    let (ok, stdout, stderr) = run(Command::new("docker")
-        .args(["run", "--rm", "--entrypoint", entrypoint, image])
-        .args(args));
+    let (ok, stdout, stderr) =
+        run(Command::new("docker").args(["run", "--rm", "--entrypoint", entrypoint, image]).args(args));
     assert!(ok, "docker run {image} failed: {stderr}");
     stdout
 }
 
 fn env_list(config: &Value) -> Vec<String> {
-    config["config"]["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
+    config["config"]["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
 }
 
 /// Checks what the registry holds for `built` against the base image.
@@ -157,45 +129,22 @@ fn check_pushed(built: &BuiltImage, base: &str, entrypoint: &[&str], entry_point
     let inspect = skopeo(&built.image, false, None);
     assert_eq!(inspect["Digest"].as_str(), Some(built.digest.as_str()));
     let by_tag = skopeo(built.tagged.as_deref().unwrap(), false, None);
-    assert_eq!(
-        by_tag["Digest"], inspect["Digest"],
-        "the tag points at the returned digest"
-    );
+    assert_eq!(by_tag["Digest"], inspect["Digest"], "the tag points at the returned digest");
     let base_inspect = skopeo(base, false, None);
-    assert_eq!(
-        built.base_digest.as_deref(),
-        base_inspect["Digest"].as_str(),
-        "base digest"
-    );
+    assert_eq!(built.base_digest.as_deref(), base_inspect["Digest"].as_str(), "base digest");
     let base_layers = base_inspect["Layers"].as_array().unwrap();
     let layers = inspect["Layers"].as_array().unwrap();
-    assert!(
-        layers.len() > base_layers.len(),
-        "our layers on top of the base: {layers:?}"
-    );
-    assert_eq!(
-        &layers[..base_layers.len()],
-        base_layers.as_slice(),
-        "base layers first"
-    );
+    assert!(layers.len() > base_layers.len(), "our layers on top of the base: {layers:?}");
+    assert_eq!(&layers[..base_layers.len()], base_layers.as_slice(), "base layers first");
 
     let config = skopeo(&built.image, true, None);
     let want: Vec<Value> = entrypoint.iter().map(|s| Value::from(*s)).collect();
     assert_eq!(config["config"]["Entrypoint"].as_array().unwrap(), &want);
     let envs = env_list(&config);
-    assert!(
-        envs.contains(&format!("ALGORITHM_ENTRY_POINT={entry_point}")),
-        "{envs:?}"
-    );
-    assert!(
-        envs.contains(&"STORAGE_PROTOCOL=v1".to_string()),
-        "{envs:?}"
-    );
+    assert!(envs.contains(&format!("ALGORITHM_ENTRY_POINT={entry_point}")), "{envs:?}");
+    assert!(envs.contains(&"STORAGE_PROTOCOL=v1".to_string()), "{envs:?}");
     assert_eq!(config["config"]["WorkingDir"], "/algorithm");
-    assert_eq!(
-        config["config"]["Labels"]["io.distributedkube.version"],
-        "v1"
-    );
+    assert_eq!(config["config"]["Labels"]["io.distributedkube.version"], "v1");
     config
 }
 
@@ -203,50 +152,20 @@ fn check_pushed(built: &BuiltImage, base: &str, entrypoint: &[&str], entry_point
 async fn python_range_is_built_pushed_and_runs_its_code_through_the_wrapper() {
     let backend = backend().await;
     let name = unique("range");
-    let job = job(
-        Language::Python,
-        &fixture("range"),
-        &name,
-        Target::Registry(plain_registry()),
-    );
+    let job = job(Language::Python, &fixture("range"), &name, Target::Registry(plain_registry()));
     let log = BuildLog::new(vec![]);
-    let built = backend
-        .build(&job, &log)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", log.lines().join("\n")));
+    let built = backend.build(&job, &log).await.unwrap_or_else(|e| panic!("{e}\nlog:\n{}", log.lines().join("\n")));
 
     let repository = plain_registry().repository(&name);
-    assert!(
-        built.image.starts_with(&format!("{repository}@sha256:")),
-        "{built:?}"
-    );
-    assert_eq!(
-        built.tagged.as_deref(),
-        Some(format!("{repository}:v1").as_str())
-    );
-    let config = check_pushed(
-        &built,
-        &env("DK_BASE_PYTHON"),
-        &["python3", "-m", "distributedkube_wrapper"],
-        "main.py",
-    );
-    assert!(env_list(&config)
-        .iter()
-        .any(|e| e.starts_with("PYTHONPATH=/opt/distributedkube")));
+    assert!(built.image.starts_with(&format!("{repository}@sha256:")), "{built:?}");
+    assert_eq!(built.tagged.as_deref(), Some(format!("{repository}:v1").as_str()));
+    let config = check_pushed(&built, &env("DK_BASE_PYTHON"), &["python3", "-m", "distributedkube_wrapper"], "main.py");
+    assert!(env_list(&config).iter().any(|e| e.starts_with("PYTHONPATH=/opt/distributedkube")));
 
     let lines = log.lines();
-    assert!(
-        lines.iter().any(|l| l.starts_with("Step 1/")),
-        "build output streamed: {lines:?}"
-    );
-    assert!(
-        lines.iter().any(|l| l.starts_with("Successfully built")),
-        "{lines:?}"
-    );
-    assert!(
-        lines.iter().any(|l| l.contains("digest: sha256:")),
-        "push output streamed: {lines:?}"
-    );
+    assert!(lines.iter().any(|l| l.starts_with("Step 1/")), "build output streamed: {lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("Successfully built")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("digest: sha256:")), "push output streamed: {lines:?}");
     assert_eq!(log.current_progress(), 100);
 
     let out = docker_run(
@@ -259,57 +178,33 @@ async fn python_range_is_built_pushed_and_runs_its_code_through_the_wrapper() {
         ],
     );
     assert_eq!(out.trim(), "[1, 2, 3, 4, 5]");
-    let out = docker_run(
-        &built.image,
-        "sh",
-        &[
-            "-c",
-            "ls /algorithm /opt/distributedkube/distributedkube_wrapper",
-        ],
-    );
-    assert!(
-        out.contains("main.py") && out.contains("__main__.py") && !out.contains("__pycache__"),
-        "{out}"
-    );
+    let out = docker_run(&built.image, "sh", &["-c", "ls /algorithm /opt/distributedkube/distributedkube_wrapper"]);
+    assert!(out.contains("main.py") && out.contains("__main__.py") && !out.contains("__pycache__"), "{out}");
 
     // The same inputs again: Docker's cache gives the same image, so the same digest.
     let again = BuildLog::new(vec![]);
     let rebuilt = backend.build(&job, &again).await.unwrap();
     assert_eq!(rebuilt.digest, built.digest);
-    assert!(
-        again.lines().iter().any(|l| l.contains("Using cache")),
-        "{:?}",
-        again.lines()
-    );
+    assert!(again.lines().iter().any(|l| l.contains("Using cache")), "{:?}", again.lines());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn javascript_reduce_is_built_pushed_and_runs_its_code_through_the_wrapper() {
     let backend = backend().await;
     let name = unique("reduce");
-    let job = job(
-        Language::JavaScript,
-        &fixture("reduce"),
-        &name,
-        Target::Registry(plain_registry()),
-    );
+    let job = job(Language::JavaScript, &fixture("reduce"), &name, Target::Registry(plain_registry()));
     let log = BuildLog::new(vec![]);
-    let built = backend
-        .build(&job, &log)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", log.lines().join("\n")));
-    check_pushed(
-        &built,
-        &env("DK_BASE_NODEJS"),
-        &["node", "/opt/distributedkube/wrapper/index.js"],
-        "index.js",
-    );
+    let built = backend.build(&job, &log).await.unwrap_or_else(|e| panic!("{e}\nlog:\n{}", log.lines().join("\n")));
+    check_pushed(&built, &env("DK_BASE_NODEJS"), &["node", "/opt/distributedkube/wrapper/index.js"], "index.js");
 
     let out = docker_run(
         &built.image,
         "node",
-        &["-e", "require('/opt/distributedkube/wrapper/algorithm.js').load(process.env.ALGORITHM_ENTRY_POINT)\
-                 .then(r => console.log(r.algorithm.start({input: [[2, 4, 6, 8, 10]]})))"],
+        &[
+            "-e",
+            "require('/opt/distributedkube/wrapper/algorithm.js').load(process.env.ALGORITHM_ENTRY_POINT)\
+                 .then(r => console.log(r.algorithm.start({input: [[2, 4, 6, 8, 10]]})))",
+        ],
     );
     assert_eq!(out.trim(), "30");
 }
@@ -325,91 +220,41 @@ async fn pushes_to_an_authenticating_registry_without_leaking_the_password() {
     settings.insecure_http = true;
     settings.username = Some(Secret::new(user.clone()));
     settings.password = Some(Secret::new(password.clone()));
-    let job = job(
-        Language::Python,
-        &fixture("range"),
-        &name,
-        Target::Registry(settings.clone()),
-    );
+    let job = job(Language::Python, &fixture("range"), &name, Target::Registry(settings.clone()));
     // The log is given no secrets: the backend must keep them out itself.
     let log = BuildLog::new(vec![]);
-    let built = backend
-        .build(&job, &log)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let built = backend.build(&job, &log).await.unwrap_or_else(|e| panic!("{e}"));
     let inspect = skopeo(&built.image, false, Some(&format!("{user}:{password}")));
     assert_eq!(inspect["Digest"].as_str(), Some(built.digest.as_str()));
-    assert!(
-        skopeo_fails(&built.image),
-        "the auth registry answered without credentials"
-    );
+    assert!(skopeo_fails(&built.image), "the auth registry answered without credentials");
     let everything = format!("{}\n{built:?}\n{job:?}", log.lines().join("\n"));
-    assert!(
-        !everything.contains(&password),
-        "the password leaked:\n{everything}"
-    );
+    assert!(!everything.contains(&password), "the password leaked:\n{everything}");
 
     // A wrong password: a clear error, and still no password anywhere.
     let wrong = "wrong-pw-8472";
     settings.password = Some(Secret::new(wrong));
-    let job = self::job(
-        Language::Python,
-        &fixture("range"),
-        &unique("auth-bad"),
-        Target::Registry(settings),
-    );
+    let job = self::job(Language::Python, &fixture("range"), &unique("auth-bad"), Target::Registry(settings));
     let log = BuildLog::new(vec![]);
     let err = backend.build(&job, &log).await.unwrap_err();
     let text = format!("{err}\n{err:?}\n{}", log.lines().join("\n"));
     assert!(matches!(err, BuildError::Registry { .. }), "{err:?}");
-    assert!(
-        text.contains("unauthorized") || text.contains("authentication required"),
-        "{text}"
-    );
-    assert!(
-        !text.contains(wrong) && !text.contains(&password),
-        "a password leaked:\n{text}"
-    );
+    assert!(text.contains("unauthorized") || text.contains("authentication required"), "{text}");
+    assert!(!text.contains(wrong) && !text.contains(&password), "a password leaked:\n{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_dependency_install_is_an_error_with_the_commands_own_message() {
     let backend = backend().await;
     let name = unique("depfail");
-    let mut job = job(
-        Language::Python,
-        &fixture("range"),
-        &name,
-        Target::Registry(plain_registry()),
-    );
-    job.dependency_install_cmd =
-        Some("echo 'dk-marker: could not find a version of widgets==9.9' >&2; exit 1".into());
+    let mut job = job(Language::Python, &fixture("range"), &name, Target::Registry(plain_registry()));
+    job.dependency_install_cmd = Some("echo 'dk-marker: could not find a version of widgets==9.9' >&2; exit 1".into());
     let log = BuildLog::new(vec![]);
-    let err = backend
-        .build(&job, &log)
-        .await
-        .expect_err("a failed install must not be a success");
-    let BuildError::Backend {
-        backend: "docker",
-        step,
-        message,
-    } = &err
-    else {
-        panic!("{err:?}")
-    };
+    let err = backend.build(&job, &log).await.expect_err("a failed install must not be a success");
+    let BuildError::Backend { backend: "docker", step, message } = &err else { panic!("{err:?}") };
     assert_eq!(step, "docker build");
-    assert!(
-        message.contains("dk-marker: could not find a version of widgets==9.9"),
-        "{message}"
-    );
-    assert!(
-        message.contains("RUN") && message.contains("non-zero code: 1"),
-        "names the step: {message}"
-    );
-    assert!(
-        skopeo_fails(&plain_registry().repository(&format!("{name}:v1"))),
-        "nothing was pushed"
-    );
+    assert!(message.contains("dk-marker: could not find a version of widgets==9.9"), "{message}");
+    assert!(message.contains("RUN") && message.contains("non-zero code: 1"), "names the step: {message}");
+    assert!(skopeo_fails(&plain_registry().repository(&format!("{name}:v1"))), "nothing was pushed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -417,21 +262,10 @@ async fn requirements_on_a_base_without_pip_fail_with_the_reason() {
     let backend = backend().await;
     let code = fixture_copy("range");
     fs::write(code.path().join("requirements.txt"), "six==1.16.0\n").unwrap();
-    let job = job(
-        Language::Python,
-        code.path(),
-        &unique("nopip"),
-        Target::Registry(plain_registry()),
-    );
-    let err = backend
-        .build(&job, &BuildLog::new(vec![]))
-        .await
-        .expect_err("no pip, no success");
+    let job = job(Language::Python, code.path(), &unique("nopip"), Target::Registry(plain_registry()));
+    let err = backend.build(&job, &BuildLog::new(vec![])).await.expect_err("no pip, no success");
     let text = err.to_string();
-    assert!(
-        text.contains("requirements.txt needs pip") && text.contains("has no pip"),
-        "{text}"
-    );
+    assert!(text.contains("requirements.txt needs pip") && text.contains("has no pip"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -439,18 +273,10 @@ async fn the_extra_ca_bundle_reaches_the_install_step() {
     let backend = backend().await;
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("proxy-ca.pem");
-    fs::write(
-        &bundle,
-        fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap() + "# dk-test-ca-marker\n",
-    )
-    .unwrap();
+    fs::write(&bundle, fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap() + "# dk-test-ca-marker\n")
+        .unwrap();
     let name = unique("ca");
-    let mut job = job(
-        Language::Python,
-        &fixture("range"),
-        &name,
-        Target::Registry(plain_registry()),
-    );
+    let mut job = job(Language::Python, &fixture("range"), &name, Target::Registry(plain_registry()));
     job.extra_ca_bundle = Some(bundle.clone());
     // The name makes the command new to Docker's cache, so it really runs.
     let seen = format!("dk-ca-seen-{name}");
@@ -460,55 +286,28 @@ async fn the_extra_ca_bundle_reaches_the_install_step() {
 
     let context = docker_context(&job).unwrap();
     let mut archive = tar::Archive::new(context.as_slice());
-    let ca = archive
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap())
-        .find(|e| e.path().unwrap().to_str() == Some("ca.crt"));
-    assert_eq!(
-        ca.expect("ca.crt in the context").header().size().unwrap(),
-        fs::metadata(&bundle).unwrap().len()
-    );
+    let ca = archive.entries().unwrap().map(|e| e.unwrap()).find(|e| e.path().unwrap().to_str() == Some("ca.crt"));
+    assert_eq!(ca.expect("ca.crt in the context").header().size().unwrap(), fs::metadata(&bundle).unwrap().len());
 
     let log = BuildLog::new(vec![]);
-    backend
-        .build(&job, &log)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    backend.build(&job, &log).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(log.lines().contains(&seen), "{:?}", log.lines());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_layout_target_is_refused_clearly() {
     let backend = backend().await;
-    let job = job(
-        Language::Python,
-        &fixture("range"),
-        "range",
-        Target::Layout("/tmp/dk-layout".into()),
-    );
-    let err = backend
-        .build(&job, &BuildLog::new(vec![]))
-        .await
-        .unwrap_err();
+    let job = job(Language::Python, &fixture("range"), "range", Target::Layout("/tmp/dk-layout".into()));
+    let err = backend.build(&job, &BuildLog::new(vec![])).await.unwrap_err();
     assert!(matches!(err, BuildError::Invalid(_)), "{err:?}");
-    assert!(
-        err.to_string()
-            .contains("the docker backend pushes to a registry"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("the docker backend pushes to a registry"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stopping_a_build_removes_its_container_and_answers_stopped() {
     let backend = backend().await;
     let name = unique("stop");
-    let mut job = job(
-        Language::Python,
-        &fixture("range"),
-        &name,
-        Target::Registry(plain_registry()),
-    );
+    let mut job = job(Language::Python, &fixture("range"), &name, Target::Registry(plain_registry()));
     job.dependency_install_cmd = Some("echo dk-sleeping; sleep 120".into());
     let log = BuildLog::new(vec![]);
     let cancel = job.cancel.clone();
@@ -528,21 +327,15 @@ async fn stopping_a_build_removes_its_container_and_answers_stopped() {
     assert!(started.elapsed() < Duration::from_secs(60));
 
     let lines = log.lines();
-    let containers: Vec<&str> = lines
-        .iter()
-        .filter_map(|l| l.trim().strip_prefix("---> Running in "))
-        .map(str::trim)
-        .collect();
+    let containers: Vec<&str> =
+        lines.iter().filter_map(|l| l.trim().strip_prefix("---> Running in ")).map(str::trim).collect();
     assert!(!containers.is_empty(), "{lines:?}");
     for id in containers {
         let (exists, _, _) = run(Command::new("docker").args(["container", "inspect", id]));
         assert!(!exists, "container {id} of the stopped build still exists");
     }
-    let (tagged, _, _) = run(Command::new("docker").args([
-        "image",
-        "inspect",
-        &format!("{}:v1", plain_registry().repository(&name)),
-    ]));
+    let (tagged, _, _) =
+        run(Command::new("docker").args(["image", "inspect", &format!("{}:v1", plain_registry().repository(&name))]));
     assert!(!tagged, "a stopped build left its tag");
 }
 
@@ -551,10 +344,7 @@ async fn stopping_a_build_removes_its_container_and_answers_stopped() {
 fn pip_base() -> String {
     static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    let reference = format!(
-        "{}/docker-backend-tests/python-pip:3.11",
-        env("DK_REGISTRY")
-    );
+    let reference = format!("{}/docker-backend-tests/python-pip:3.11", env("DK_REGISTRY"));
     let (present, _, _) = run(Command::new("docker").args(["image", "inspect", &reference]));
     if present && !skopeo_fails(&reference) {
         return reference;
@@ -566,13 +356,8 @@ fn pip_base() -> String {
     );
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
-    let (ok, _, stderr) = run(Command::new("docker")
-        .args(["build", "-q", "-t", &reference])
-        .arg(dir.path()));
-    assert!(
-        ok,
-        "building the pip base image {reference} (apt-get install python3-pip) failed: {stderr}"
-    );
+    let (ok, _, stderr) = run(Command::new("docker").args(["build", "-q", "-t", &reference]).arg(dir.path()));
+    assert!(ok, "building the pip base image {reference} (apt-get install python3-pip) failed: {stderr}");
     let (ok, _, stderr) = run(Command::new("docker").args(["push", &reference]));
     assert!(ok, "pushing {reference} failed: {stderr}");
     reference
@@ -585,54 +370,23 @@ async fn pip_installs_through_the_proxy_with_the_extra_ca_and_its_failures_fail_
     let code = fixture_copy("range");
     let name = unique("pip");
     // A line of its own keeps Docker's cache from skipping pip.
-    fs::write(
-        code.path().join("requirements.txt"),
-        format!("# {name}\nsix==1.16.0\n"),
-    )
-    .unwrap();
-    let mut job = job(
-        Language::Python,
-        code.path(),
-        &name,
-        Target::Registry(plain_registry()),
-    );
+    fs::write(code.path().join("requirements.txt"), format!("# {name}\nsix==1.16.0\n")).unwrap();
+    let mut job = job(Language::Python, code.path(), &name, Target::Registry(plain_registry()));
     job.base_image = base.clone();
     job.extra_ca_bundle = Some("/etc/ssl/certs/ca-certificates.crt".into());
     let log = BuildLog::new(vec![]);
-    let built = backend
-        .build(&job, &log)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        built.base_digest.as_deref(),
-        skopeo(&base, false, None)["Digest"].as_str()
-    );
-    let out = docker_run(
-        &built.image,
-        "python3",
-        &["-c", "import six; print(six.__version__)"],
-    );
+    let built = backend.build(&job, &log).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(built.base_digest.as_deref(), skopeo(&base, false, None)["Digest"].as_str());
+    let out = docker_run(&built.image, "python3", &["-c", "import six; print(six.__version__)"]);
     assert_eq!(out.trim(), "1.16.0");
 
-    fs::write(
-        code.path().join("requirements.txt"),
-        "dk-no-such-package-4711==1.0\n",
-    )
-    .unwrap();
+    fs::write(code.path().join("requirements.txt"), "dk-no-such-package-4711==1.0\n").unwrap();
     let mut job = job.clone();
     job.algorithm = unique("pip-bad");
-    let err = backend
-        .build(&job, &BuildLog::new(vec![]))
-        .await
-        .expect_err("a failed pip install is never a success");
+    let err = backend.build(&job, &BuildLog::new(vec![])).await.expect_err("a failed pip install is never a success");
     let text = err.to_string();
-    assert!(
-        text.contains("No matching distribution found for dk-no-such-package-4711==1.0"),
-        "{text}"
-    );
-    assert!(skopeo_fails(
-        &plain_registry().repository(&format!("{}:v1", job.algorithm))
-    ));
+    assert!(text.contains("No matching distribution found for dk-no-such-package-4711==1.0"), "{text}");
+    assert!(skopeo_fails(&plain_registry().repository(&format!("{}:v1", job.algorithm))));
 }
 
 /// The offline Python base, copied into the htpasswd registry (idempotent).
@@ -660,18 +414,11 @@ async fn pulls_a_protected_base_image_with_its_pull_credentials() {
     let password = env("DK_AUTH_PASSWORD");
     // The Engine must really pull it, with our credentials, not find it.
     let _ = run(Command::new("docker").args(["rmi", "--force", &base]));
-    let mut job = job(
-        Language::Python,
-        &fixture("range"),
-        &unique("pullcreds-none"),
-        Target::Registry(plain_registry()),
-    );
+    let mut job =
+        job(Language::Python, &fixture("range"), &unique("pullcreds-none"), Target::Registry(plain_registry()));
     job.base_image = base.clone();
     let log = BuildLog::new(vec![]);
-    let err = backend
-        .build(&job, &log)
-        .await
-        .expect_err("the base registry wants credentials");
+    let err = backend.build(&job, &log).await.expect_err("the base registry wants credentials");
     let text = err.to_string();
     assert!(text.contains(&env("DK_AUTH_REGISTRY")), "names the registry: {text}");
 
@@ -682,10 +429,7 @@ async fn pulls_a_protected_base_image_with_its_pull_credentials() {
     job.pull_registries = vec![pull];
     job.algorithm = unique("pullcreds");
     let log = BuildLog::new(vec![]);
-    let built = backend
-        .build(&job, &log)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\nlog:\n{}", log.lines().join("\n")));
+    let built = backend.build(&job, &log).await.unwrap_or_else(|e| panic!("{e}\nlog:\n{}", log.lines().join("\n")));
     let inspect = skopeo(&built.image, false, None);
     let base_layers = skopeo(&base, false, Some(&format!("{}:{password}", env("DK_AUTH_USER"))))["Layers"].clone();
     let layers = inspect["Layers"].as_array().unwrap();

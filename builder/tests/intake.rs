@@ -102,25 +102,13 @@ fn sample() -> Tar {
 fn assert_sample(sb: &Sandbox, done: &builder::Unpacked, kind: ArchiveKind, upload: &[u8]) {
     let dest = sb.dest();
     assert_eq!(done.kind, kind);
-    assert_eq!(
-        done.root, dest,
-        "two top-level entries: the root is dest itself"
-    );
-    assert_eq!(
-        fs::read_to_string(dest.join("main.py")).unwrap(),
-        "def start(args):\n    return 1\n"
-    );
-    assert_eq!(
-        fs::read_to_string(dest.join("lib/util.py")).unwrap(),
-        "X = 1\n"
-    );
+    assert_eq!(done.root, dest, "two top-level entries: the root is dest itself");
+    assert_eq!(fs::read_to_string(dest.join("main.py")).unwrap(), "def start(args):\n    return 1\n");
+    assert_eq!(fs::read_to_string(dest.join("lib/util.py")).unwrap(), "X = 1\n");
     assert_eq!(done.files, 4);
     assert_eq!(done.bytes, 30 + 6 + 10);
     use sha2::Digest;
-    assert_eq!(
-        done.checksum,
-        format!("sha256:{}", hex::encode(sha2::Sha256::digest(upload)))
-    );
+    assert_eq!(done.checksum, format!("sha256:{}", hex::encode(sha2::Sha256::digest(upload))));
     assert_eq!(mode_of(&dest.join("main.py")), 0o644);
     assert_eq!(mode_of(&dest.join("run.sh")), 0o755);
     assert_eq!(mode_of(&dest.join("lib")), 0o755);
@@ -150,12 +138,10 @@ fn good_zip() {
     let upload = zip(|w| {
         w.start_file("main.py", deflated()).unwrap();
         w.write_all(b"def start(args):\n    return 1\n").unwrap();
-        w.add_directory("lib/", SimpleFileOptions::default())
-            .unwrap();
+        w.add_directory("lib/", SimpleFileOptions::default()).unwrap();
         w.start_file("lib/util.py", deflated()).unwrap();
         w.write_all(b"X = 1\n").unwrap();
-        w.start_file("run.sh", deflated().unix_permissions(0o755))
-            .unwrap();
+        w.start_file("run.sh", deflated().unix_permissions(0o755)).unwrap();
         w.write_all(b"#!/bin/sh\n").unwrap();
     });
     let done = unpack(&upload, &sb.dest(), &Limits::default()).unwrap();
@@ -195,8 +181,7 @@ fn long_names_from_gnu_and_pax_headers() {
     h.set_mode(0o644);
     b.append_data(&mut h, &long, &b"1"[..]).unwrap(); // writes a GNU 'L' header
     let pax_name = format!("{}/pax.py", "p".repeat(150));
-    b.append_pax_extensions([("path", pax_name.as_bytes())])
-        .unwrap();
+    b.append_pax_extensions([("path", pax_name.as_bytes())]).unwrap();
     let mut h = tar::Header::new_ustar();
     h.set_path("placeholder").unwrap();
     h.set_size(1);
@@ -213,34 +198,18 @@ fn long_names_from_gnu_and_pax_headers() {
 #[test]
 fn single_top_level_folder_is_the_root() {
     let sb = Sandbox::new();
-    let upload = Tar::default()
-        .file("./algo/main.py", "")
-        .file("algo/lib/x.py", "")
-        .gz();
+    let upload = Tar::default().file("./algo/main.py", "").file("algo/lib/x.py", "").gz();
     let done = unpack(&upload, &sb.dest(), &Limits::default()).unwrap();
     assert_eq!(done.root, sb.dest().join("algo"));
     assert!(done.root.join("main.py").is_file());
 
     let sb = Sandbox::new();
-    let upload = Tar::default()
-        .file("algo/main.py", "")
-        .file("README", "")
-        .bytes();
-    assert_eq!(
-        unpack(&upload, &sb.dest(), &Limits::default())
-            .unwrap()
-            .root,
-        sb.dest()
-    );
+    let upload = Tar::default().file("algo/main.py", "").file("README", "").bytes();
+    assert_eq!(unpack(&upload, &sb.dest(), &Limits::default()).unwrap().root, sb.dest());
 
     let sb = Sandbox::new();
     let upload = Tar::default().file("main.py", "").bytes();
-    assert_eq!(
-        unpack(&upload, &sb.dest(), &Limits::default())
-            .unwrap()
-            .root,
-        sb.dest()
-    );
+    assert_eq!(unpack(&upload, &sb.dest(), &Limits::default()).unwrap().root, sb.dest());
 }
 
 #[test]
@@ -308,20 +277,11 @@ fn links_inside_the_tree_are_fine() {
         .bytes();
     let done = unpack(&upload, &sb.dest(), &Limits::default()).unwrap();
     let d = sb.dest();
-    assert_eq!(
-        fs::read_link(d.join("lib/alias.txt")).unwrap(),
-        Path::new("data.txt")
-    );
-    assert_eq!(
-        fs::read_to_string(d.join("current/alias.txt")).unwrap(),
-        "data"
-    );
+    assert_eq!(fs::read_link(d.join("lib/alias.txt")).unwrap(), Path::new("data.txt"));
+    assert_eq!(fs::read_to_string(d.join("current/alias.txt")).unwrap(), "data");
     // The hard link became an independent copy.
     assert_eq!(fs::read_to_string(d.join("copy.txt")).unwrap(), "data");
-    let (a, b) = (
-        fs::metadata(d.join("copy.txt")).unwrap(),
-        fs::metadata(d.join("lib/data.txt")).unwrap(),
-    );
+    let (a, b) = (fs::metadata(d.join("copy.txt")).unwrap(), fs::metadata(d.join("lib/data.txt")).unwrap());
     assert_ne!(a.ino(), b.ino());
     assert_eq!(done.bytes, 8);
 }
@@ -329,12 +289,7 @@ fn links_inside_the_tree_are_fine() {
 #[test]
 fn later_file_replaces_an_earlier_one() {
     let sb = Sandbox::new();
-    let upload = Tar::default()
-        .file("a.txt", "old")
-        .file("a.txt", "new")
-        .dir("d/")
-        .dir("d/")
-        .bytes();
+    let upload = Tar::default().file("a.txt", "old").file("a.txt", "new").dir("d/").dir("d/").bytes();
     unpack(&upload, &sb.dest(), &Limits::default()).unwrap();
     assert_eq!(fs::read_to_string(sb.dest().join("a.txt")).unwrap(), "new");
 }
@@ -347,10 +302,7 @@ fn an_existing_empty_dest_is_used_and_emptied_on_failure() {
 
     let sb = Sandbox::new();
     fs::create_dir(sb.dest()).unwrap();
-    let upload = Tar::default()
-        .file("ok.txt", "x")
-        .file("../escape.txt", "x")
-        .bytes();
+    let upload = Tar::default().file("ok.txt", "x").file("../escape.txt", "x").bytes();
     unpack(&upload, &sb.dest(), &Limits::default()).unwrap_err();
     assert_eq!(listing(sb.tmp.path()), vec!["box", "box/dest"]);
 }
@@ -362,23 +314,14 @@ fn a_non_empty_dest_is_refused_and_left_alone() {
     fs::write(sb.dest().join("keep.txt"), "mine").unwrap();
     let err = unpack(&sample().bytes(), &sb.dest(), &Limits::default()).unwrap_err();
     assert_refused(&err, "is not empty", 500);
-    assert_eq!(
-        fs::read_to_string(sb.dest().join("keep.txt")).unwrap(),
-        "mine"
-    );
+    assert_eq!(fs::read_to_string(sb.dest().join("keep.txt")).unwrap(), "mine");
 }
 
 #[test]
 fn errors_convert_into_build_error() {
     let err: BuildError = IntakeError::UploadTooLarge { size: 2, limit: 1 }.into();
-    assert!(matches!(
-        err,
-        BuildError::Intake(IntakeError::UploadTooLarge { .. })
-    ));
-    assert_eq!(
-        err.to_string(),
-        "upload is 2 bytes, over the limit of 1 bytes"
-    );
+    assert!(matches!(err, BuildError::Intake(IntakeError::UploadTooLarge { .. })));
+    assert_eq!(err.to_string(), "upload is 2 bytes, over the limit of 1 bytes");
 }
 
 // ---------------------------------------------------------------- refusals: names
@@ -386,37 +329,20 @@ fn errors_convert_into_build_error() {
 #[test]
 fn dotdot_entry() {
     let sb = Sandbox::new();
-    let upload = Tar::default()
-        .file("main.py", "")
-        .file("../escape.txt", "pwned")
-        .bytes();
+    let upload = Tar::default().file("main.py", "").file("../escape.txt", "pwned").bytes();
     let err = sb.refuse(&upload, &Limits::default());
-    assert_refused(
-        &err,
-        "entry \"../escape.txt\": path contains a \"..\" component",
-        400,
-    );
+    assert_refused(&err, "entry \"../escape.txt\": path contains a \"..\" component", 400);
 
     let sb = Sandbox::new();
-    let err = sb.refuse(
-        &Tar::default().file("a/../../escape.txt", "x").gz(),
-        &Limits::default(),
-    );
+    let err = sb.refuse(&Tar::default().file("a/../../escape.txt", "x").gz(), &Limits::default());
     assert_refused(&err, "\"a/../../escape.txt\"", 400);
 }
 
 #[test]
 fn absolute_entry() {
     let sb = Sandbox::new();
-    let err = sb.refuse(
-        &Tar::default().file(ABSOLUTE_PROBE, "pwned").bytes(),
-        &Limits::default(),
-    );
-    assert_refused(
-        &err,
-        &format!("entry \"{ABSOLUTE_PROBE}\": absolute path"),
-        400,
-    );
+    let err = sb.refuse(&Tar::default().file(ABSOLUTE_PROBE, "pwned").bytes(), &Limits::default());
+    assert_refused(&err, &format!("entry \"{ABSOLUTE_PROBE}\": absolute path"), 400);
 }
 
 #[test]
@@ -464,11 +390,7 @@ fn gnu_long_name_larger_than_any_path_is_not_read() {
     let mut upload = h.as_bytes().to_vec();
     upload.resize(4096, b'a');
     let err = sb.refuse(&gzip(&upload), &Limits::default());
-    assert_refused(
-        &err,
-        "corrupt tar.gz: extension header of 1073741824 bytes",
-        400,
-    );
+    assert_refused(&err, "corrupt tar.gz: extension header of 1073741824 bytes", 400);
 }
 
 #[test]
@@ -489,41 +411,17 @@ fn only_directories_may_name_the_root() {
 #[test]
 fn symlink_out_of_the_tree() {
     let sb = Sandbox::new();
-    let err = sb.refuse(
-        &Tar::default()
-            .dir("a/")
-            .symlink("a/link", "../../escape.txt")
-            .bytes(),
-        &Limits::default(),
-    );
-    assert_refused(
-        &err,
-        "entry \"a/link\": symlink target \"../../escape.txt\" points outside the upload",
-        400,
-    );
+    let err = sb.refuse(&Tar::default().dir("a/").symlink("a/link", "../../escape.txt").bytes(), &Limits::default());
+    assert_refused(&err, "entry \"a/link\": symlink target \"../../escape.txt\" points outside the upload", 400);
 
     let sb = Sandbox::new();
-    let err = sb.refuse(
-        &Tar::default().symlink("passwd", "/etc/passwd").bytes(),
-        &Limits::default(),
-    );
-    assert_refused(
-        &err,
-        "entry \"passwd\": symlink target \"/etc/passwd\" is absolute",
-        400,
-    );
+    let err = sb.refuse(&Tar::default().symlink("passwd", "/etc/passwd").bytes(), &Limits::default());
+    assert_refused(&err, "entry \"passwd\": symlink target \"/etc/passwd\" is absolute", 400);
 
     let sb = Sandbox::new();
-    let upload = zip(|w| {
-        w.add_symlink("link", "../escape.txt", SimpleFileOptions::default())
-            .unwrap()
-    });
+    let upload = zip(|w| w.add_symlink("link", "../escape.txt", SimpleFileOptions::default()).unwrap());
     let err = sb.refuse(&upload, &Limits::default());
-    assert_refused(
-        &err,
-        "entry \"link\": symlink target \"../escape.txt\" points outside",
-        400,
-    );
+    assert_refused(&err, "entry \"link\": symlink target \"../escape.txt\" points outside", 400);
 }
 
 #[test]
@@ -531,20 +429,17 @@ fn symlink_chain_out_of_the_tree() {
     // Each link is fine lexically; followed by the kernel, `t` ends above
     // the root: `up` is `a`, so up/../../.. is three levels above `a/b`.
     let sb = Sandbox::new();
-    let upload = Tar::default()
-        .dir("a/b/")
-        .symlink("a/b/up", "..")
-        .symlink("a/b/t", "up/../../..")
-        .bytes();
+    let upload = Tar::default().dir("a/b/").symlink("a/b/up", "..").symlink("a/b/t", "up/../../..").bytes();
     let err = sb.refuse(&upload, &Limits::default());
-    assert_refused(&err, "entry \"a/b/t\": symlink target \"up/../../..\" points outside the upload through other symlinks", 400);
+    assert_refused(
+        &err,
+        "entry \"a/b/t\": symlink target \"up/../../..\" points outside the upload through other symlinks",
+        400,
+    );
 
     // Order does not help: the link used in the chain comes later.
     let sb = Sandbox::new();
-    let upload = Tar::default()
-        .symlink("t", "x/../escape.txt")
-        .symlink("x", ".")
-        .bytes();
+    let upload = Tar::default().symlink("t", "x/../escape.txt").symlink("x", ".").bytes();
     let err = sb.refuse(&upload, &Limits::default());
     assert_refused(&err, "entry \"t\"", 400);
 }
@@ -552,26 +447,13 @@ fn symlink_chain_out_of_the_tree() {
 #[test]
 fn hard_link_out_of_the_tree_or_not_yet_unpacked() {
     for (target, needle) in [
-        (
-            "../escape.txt",
-            "hard link target \"../escape.txt\" is outside the upload",
-        ),
-        (
-            "/etc/passwd",
-            "hard link target \"/etc/passwd\" is outside the upload",
-        ),
-        (
-            "later.txt",
-            "hard link target \"later.txt\" has not been unpacked",
-        ),
+        ("../escape.txt", "hard link target \"../escape.txt\" is outside the upload"),
+        ("/etc/passwd", "hard link target \"/etc/passwd\" is outside the upload"),
+        ("later.txt", "hard link target \"later.txt\" has not been unpacked"),
         ("lib", "hard link target \"lib\" is not a regular file"),
     ] {
         let sb = Sandbox::new();
-        let upload = Tar::default()
-            .dir("lib/")
-            .hard_link("hl", target)
-            .file("later.txt", "")
-            .bytes();
+        let upload = Tar::default().dir("lib/").hard_link("hl", target).file("later.txt", "").bytes();
         let err = sb.refuse(&upload, &Limits::default());
         assert_refused(&err, &format!("entry \"hl\": {needle}"), 400);
     }
@@ -581,49 +463,26 @@ fn hard_link_out_of_the_tree_or_not_yet_unpacked() {
 fn writing_through_or_over_a_symlink() {
     // `sub -> .` is allowed by itself; writing through it is not.
     let sb = Sandbox::new();
-    let upload = Tar::default()
-        .symlink("sub", ".")
-        .file("sub/escape.txt", "x")
-        .bytes();
+    let upload = Tar::default().symlink("sub", ".").file("sub/escape.txt", "x").bytes();
     let err = sb.refuse(&upload, &Limits::default());
-    assert_refused(
-        &err,
-        "entry \"sub/escape.txt\": parent \"sub\" is a symlink",
-        400,
-    );
+    assert_refused(&err, "entry \"sub/escape.txt\": parent \"sub\" is a symlink", 400);
 
     let sb = Sandbox::new();
-    let upload = Tar::default()
-        .file("real.txt", "")
-        .symlink("a.txt", "real.txt")
-        .file("a.txt", "x")
-        .bytes();
+    let upload = Tar::default().file("real.txt", "").symlink("a.txt", "real.txt").file("a.txt", "x").bytes();
     let err = sb.refuse(&upload, &Limits::default());
     assert_refused(&err, "entry \"a.txt\": would overwrite the symlink", 400);
 
     let sb = Sandbox::new();
     let upload = Tar::default().symlink("d", ".").dir("d/").bytes();
-    assert_refused(
-        &sb.refuse(&upload, &Limits::default()),
-        "entry \"d/\": would overwrite the symlink",
-        400,
-    );
+    assert_refused(&sb.refuse(&upload, &Limits::default()), "entry \"d/\": would overwrite the symlink", 400);
 
     let sb = Sandbox::new();
     let upload = Tar::default().file("f", "").file("f/x", "").bytes();
-    assert_refused(
-        &sb.refuse(&upload, &Limits::default()),
-        "parent \"f\" is not a directory",
-        400,
-    );
+    assert_refused(&sb.refuse(&upload, &Limits::default()), "parent \"f\" is not a directory", 400);
 
     let sb = Sandbox::new();
     let upload = Tar::default().dir("d/").file("d", "").bytes();
-    assert_refused(
-        &sb.refuse(&upload, &Limits::default()),
-        "entry \"d\": conflicts with an earlier entry",
-        400,
-    );
+    assert_refused(&sb.refuse(&upload, &Limits::default()), "entry \"d\": conflicts with an earlier entry", 400);
 }
 
 // ---------------------------------------------------------------- refusals: special entries
@@ -638,42 +497,19 @@ fn devices_and_fifos() {
         (EntryType::new(b'V'), "tar type 'V'"),
     ] {
         let sb = Sandbox::new();
-        let err = sb.refuse(
-            &Tar::default()
-                .file("ok.py", "")
-                .special("dev/x", ty)
-                .bytes(),
-            &Limits::default(),
-        );
-        assert_refused(
-            &err,
-            &format!("entry \"dev/x\": {what} entries are not allowed"),
-            400,
-        );
+        let err = sb.refuse(&Tar::default().file("ok.py", "").special("dev/x", ty).bytes(), &Limits::default());
+        assert_refused(&err, &format!("entry \"dev/x\": {what} entries are not allowed"), 400);
     }
 }
 
 #[test]
 fn zip_fifo_and_socket() {
-    for (mode, what) in [
-        (0o010644, "FIFO"),
-        (0o140755, "socket"),
-        (0o020644, "character device"),
-    ] {
+    for (mode, what) in [(0o010644, "FIFO"), (0o140755, "socket"), (0o020644, "character device")] {
         let sb = Sandbox::new();
-        let upload = zip(|w| {
-            w.start_file(
-                "pipe",
-                SimpleFileOptions::default().external_attributes(mode << 16),
-            )
-            .unwrap()
-        });
+        let upload =
+            zip(|w| w.start_file("pipe", SimpleFileOptions::default().external_attributes(mode << 16)).unwrap());
         let err = sb.refuse(&upload, &Limits::default());
-        assert_refused(
-            &err,
-            &format!("entry \"pipe\": {what} entries are not allowed"),
-            400,
-        );
+        assert_refused(&err, &format!("entry \"pipe\": {what} entries are not allowed"), 400);
     }
 }
 
@@ -683,19 +519,10 @@ fn zip_fifo_and_socket() {
 fn gzip_bomb_stops_at_the_limit() {
     let sb = Sandbox::new();
     let zeros = vec![0u8; 8 << 20];
-    let upload = Tar::default()
-        .raw("zeros.bin", EntryType::Regular, 0o644, "", &zeros)
-        .gz();
-    assert!(
-        upload.len() * 100 < zeros.len(),
-        "a bomb: over 100 times smaller than its content"
-    );
+    let upload = Tar::default().raw("zeros.bin", EntryType::Regular, 0o644, "", &zeros).gz();
+    assert!(upload.len() * 100 < zeros.len(), "a bomb: over 100 times smaller than its content");
     let err = sb.refuse(&upload, &small(|l| l.max_unpacked_bytes = 1 << 20));
-    assert_refused(
-        &err,
-        "unpacked size passes the limit of 1048576 bytes (at entry \"zeros.bin\")",
-        413,
-    );
+    assert_refused(&err, "unpacked size passes the limit of 1048576 bytes (at entry \"zeros.bin\")", 413);
 }
 
 #[test]
@@ -708,11 +535,7 @@ fn zip_bomb_stops_at_the_limit() {
         }
     });
     let err = sb.refuse(&upload, &small(|l| l.max_unpacked_bytes = 3 << 20));
-    assert_refused(
-        &err,
-        "unpacked size passes the limit of 3145728 bytes (at entry \"zeros3.bin\")",
-        413,
-    );
+    assert_refused(&err, "unpacked size passes the limit of 3145728 bytes (at entry \"zeros3.bin\")", 413);
 }
 
 #[test]
@@ -720,9 +543,7 @@ fn data_the_writer_never_sees_is_budgeted_too() {
     // A directory entry "holding" 8 MiB of zeros: the tar reader skips them,
     // and the stream budget stops it (limit 1 MiB + 2 entries * 16 KiB).
     let sb = Sandbox::new();
-    let upload = Tar::default()
-        .raw("d/", EntryType::Directory, 0o755, "", &vec![0u8; 8 << 20])
-        .gz();
+    let upload = Tar::default().raw("d/", EntryType::Directory, 0o755, "", &vec![0u8; 8 << 20]).gz();
     let err = sb.refuse(
         &upload,
         &small(|l| {
@@ -741,33 +562,21 @@ fn too_many_entries() {
     }
     let sb = Sandbox::new();
     let err = sb.refuse(&tar.bytes(), &small(|l| l.max_files = 10));
-    assert_refused(
-        &err,
-        "archive holds more than 10 entries (at entry \"f10.py\")",
-        413,
-    );
+    assert_refused(&err, "archive holds more than 10 entries (at entry \"f10.py\")", 413);
 
     // Implied directories count: a/b/c/d.py creates four entries.
     let sb = Sandbox::new();
-    let err = sb.refuse(
-        &Tar::default().file("a/b/c/d.py", "").bytes(),
-        &small(|l| l.max_files = 3),
-    );
+    let err = sb.refuse(&Tar::default().file("a/b/c/d.py", "").bytes(), &small(|l| l.max_files = 3));
     assert_refused(&err, "more than 3 entries", 413);
 
     let sb = Sandbox::new();
     let upload = zip(|w| {
         for i in 0..11 {
-            w.start_file(format!("f{i}.py"), SimpleFileOptions::default())
-                .unwrap();
+            w.start_file(format!("f{i}.py"), SimpleFileOptions::default()).unwrap();
         }
     });
     let err = sb.refuse(&upload, &small(|l| l.max_files = 10));
-    assert_refused(
-        &err,
-        "archive holds more than 10 entries (at entry \"f10.py\")",
-        413,
-    );
+    assert_refused(&err, "archive holds more than 10 entries (at entry \"f10.py\")", 413);
 }
 
 #[test]
@@ -776,14 +585,7 @@ fn upload_too_large() {
     let upload = sample().bytes();
     let sb = Sandbox::new();
     let err = sb.refuse(&upload, &limits);
-    assert_refused(
-        &err,
-        &format!(
-            "upload is {} bytes, over the limit of 1000 bytes",
-            upload.len()
-        ),
-        413,
-    );
+    assert_refused(&err, &format!("upload is {} bytes, over the limit of 1000 bytes", upload.len()), 413);
 
     let sb = Sandbox::new();
     let file = sb.tmp.path().join("box/upload.tar");
@@ -799,18 +601,10 @@ fn upload_too_large() {
 fn not_an_archive() {
     let sb = Sandbox::new();
     let err = sb.refuse(b"hello, this is not an archive\n", &Limits::default());
-    assert_refused(
-        &err,
-        "not a tar, tar.gz or zip archive (starts with bytes 68 65 6c 6c 6f 2c 20 74)",
-        400,
-    );
+    assert_refused(&err, "not a tar, tar.gz or zip archive (starts with bytes 68 65 6c 6c 6f 2c 20 74)", 400);
 
     let sb = Sandbox::new();
-    assert_refused(
-        &sb.refuse(b"", &Limits::default()),
-        "not a tar, tar.gz or zip archive (the upload is empty)",
-        400,
-    );
+    assert_refused(&sb.refuse(b"", &Limits::default()), "not a tar, tar.gz or zip archive (the upload is empty)", 400);
 
     // A name that lies does not matter either.
     let sb = Sandbox::new();
@@ -829,13 +623,8 @@ fn gzip_of_something_else() {
 
 #[test]
 fn truncated_archives() {
-    let data: Vec<u8> = (0..200_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let full = Tar::default()
-        .raw("data.bin", EntryType::Regular, 0o644, "", &data)
-        .file("z.py", "")
-        .gz();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let full = Tar::default().raw("data.bin", EntryType::Regular, 0o644, "", &data).file("z.py", "").gz();
 
     let sb = Sandbox::new();
     let err = sb.refuse(&full[..full.len() / 2], &Limits::default());
@@ -846,9 +635,7 @@ fn truncated_archives() {
     let err = sb.refuse(&full[..full.len() - 4], &Limits::default());
     assert_refused(&err, "corrupt tar.gz: ", 400);
 
-    let tar = Tar::default()
-        .raw("data.bin", EntryType::Regular, 0o644, "", &data)
-        .bytes();
+    let tar = Tar::default().raw("data.bin", EntryType::Regular, 0o644, "", &data).bytes();
     let sb = Sandbox::new();
     let err = sb.refuse(&tar[..100_000], &Limits::default());
     assert_refused(&err, "corrupt tar: entry \"data.bin\" is truncated", 400);

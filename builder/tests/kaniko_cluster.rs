@@ -38,31 +38,20 @@ fn serve_contexts(addr: &str, dir: PathBuf) {
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut request_line = String::new();
             let _ = reader.read_line(&mut request_line);
-            let target = request_line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or_default()
-                .to_string();
+            let target = request_line.split_whitespace().nth(1).unwrap_or_default().to_string();
             let (path, query) = target.split_once('?').unwrap_or((&target, ""));
             let build_id = path.rsplit('/').next().unwrap_or_default();
-            let token = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("token="))
-                .unwrap_or_default();
+            let token = query.split('&').find_map(|kv| kv.strip_prefix("token=")).unwrap_or_default();
             let body = context_file(&dir, build_id)
                 .filter(|_| token_matches(&dir, build_id, token))
                 .and_then(|p| std::fs::read(p).ok());
             let mut out = stream;
             let _ = match body {
-                Some(bytes) => write!(
-                    out,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    bytes.len()
-                )
-                .and_then(|_| out.write_all(&bytes)),
-                None => out.write_all(
-                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                ),
+                Some(bytes) => {
+                    write!(out, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", bytes.len())
+                        .and_then(|_| out.write_all(&bytes))
+                }
+                None => out.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
             };
         }
     });
@@ -75,11 +64,7 @@ async fn real_cluster_kaniko_build_when_kubeconfig_set() {
         eprintln!("kaniko cluster test skipped: KUBECONFIG is not set");
         return;
     }
-    let required = [
-        "DK_KANIKO_REGISTRY",
-        "DK_KANIKO_BASE_IMAGE",
-        "DK_KANIKO_CONTEXT_URL",
-    ];
+    let required = ["DK_KANIKO_REGISTRY", "DK_KANIKO_BASE_IMAGE", "DK_KANIKO_CONTEXT_URL"];
     let missing: Vec<&str> = required.into_iter().filter(|v| var(v).is_none()).collect();
     assert!(
         missing.is_empty(),
@@ -88,14 +73,10 @@ async fn real_cluster_kaniko_build_when_kubeconfig_set() {
     );
     let work = tempfile::tempdir().unwrap();
     let contexts = work.path().join("contexts");
-    serve_contexts(
-        &var("DK_KANIKO_CONTEXT_ADDR").unwrap_or_else(|| "0.0.0.0:3999".into()),
-        contexts.clone(),
-    );
+    serve_contexts(&var("DK_KANIKO_CONTEXT_ADDR").unwrap_or_else(|| "0.0.0.0:3999".into()), contexts.clone());
 
     let namespace = var("DK_KANIKO_NAMESPACE").unwrap_or_else(|| "default".into());
-    let mut settings =
-        KanikoSettings::new(namespace, var("DK_KANIKO_CONTEXT_URL").unwrap(), &contexts);
+    let mut settings = KanikoSettings::new(namespace, var("DK_KANIKO_CONTEXT_URL").unwrap(), &contexts);
     settings.registry_secret = var("DK_KANIKO_REGISTRY_SECRET");
     settings.active_deadline = Duration::from_secs(20 * 60);
     if let Some(image) = var("DK_KANIKO_IMAGE") {
@@ -110,10 +91,7 @@ async fn real_cluster_kaniko_build_when_kubeconfig_set() {
         ..RegistrySettings::new(var("DK_KANIKO_REGISTRY").unwrap())
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let job = BuildJob {
         build_id: format!("range-{stamp:x}"),
         algorithm: "range".into(),
@@ -134,25 +112,16 @@ async fn real_cluster_kaniko_build_when_kubeconfig_set() {
         cancel: CancellationToken::new(),
     };
 
-    let backend = KanikoBackend::try_default(settings)
-        .await
-        .expect("a client for KUBECONFIG's cluster");
+    let backend = KanikoBackend::try_default(settings).await.expect("a client for KUBECONFIG's cluster");
     let log = BuildLog::new(vec![]);
-    let result =
-        tokio::time::timeout(Duration::from_secs(25 * 60), backend.build(&job, &log)).await;
+    let result = tokio::time::timeout(Duration::from_secs(25 * 60), backend.build(&job, &log)).await;
     let lines = log.lines().join("\n");
     let built = result
         .expect("the build ended within 25 minutes")
         .unwrap_or_else(|e| panic!("the kaniko build failed: {e}\n--- build log ---\n{lines}"));
     println!("built {} ({:?})", built.image, built.tagged);
-    assert!(
-        built.digest.starts_with("sha256:") && built.digest.len() == 71,
-        "{built:?}"
-    );
-    assert_eq!(
-        built.image,
-        format!("{}@{}", registry.repository("range"), built.digest)
-    );
+    assert!(built.digest.starts_with("sha256:") && built.digest.len() == 71, "{built:?}");
+    assert_eq!(built.image, format!("{}@{}", registry.repository("range"), built.digest));
     assert!(
         lines.contains("Pushed") || lines.contains("Pushing image"),
         "kaniko's log reached the build log:\n{lines}"

@@ -19,25 +19,14 @@ const AUTH_PORT: u16 = 5001;
 
 fn settings() -> RegistrySettings {
     ensure_registry(5000, None);
-    RegistrySettings {
-        namespace: "dk-test".into(),
-        insecure_http: true,
-        ..RegistrySettings::new(REGISTRY)
-    }
+    RegistrySettings { namespace: "dk-test".into(), insecure_http: true, ..RegistrySettings::new(REGISTRY) }
 }
 
 /// Pushes the tiny base image and returns its reference and digest.
 async fn push_base(settings: &RegistrySettings) -> (String, String) {
     let layer = base_layer();
     let reference = format!("{REGISTRY}/dk-test/base-python:tiny");
-    let (digest, _) = push_image(
-        settings,
-        &reference,
-        &base_config(&layer, "amd64"),
-        &[layer],
-    )
-    .await
-    .unwrap();
+    let (digest, _) = push_image(settings, &reference, &base_config(&layer, "amd64"), &[layer]).await.unwrap();
     (reference, digest)
 }
 
@@ -45,10 +34,7 @@ fn echo_code(dir: &Path, marker: &str, line: &str) {
     write_tree(
         dir,
         &[
-            (
-                "main.py",
-                &format!("# {marker}\ndef start(args):\n    {line}\n"),
-            ),
+            ("main.py", &format!("# {marker}\ndef start(args):\n    {line}\n")),
             ("requirements.txt", "six==1.16.0\n"),
             ("lib/helpers.py", "def helper():\n    return 42\n"),
         ],
@@ -64,13 +50,7 @@ async fn rebuilds_push_only_what_changed() {
     let marker = nonce();
     echo_code(&code, &marker, "return args");
     let name = format!("echo-{marker}");
-    let request = python_request(
-        &name,
-        &code,
-        &base,
-        Target::Registry(settings.clone()),
-        &cache,
-    );
+    let request = python_request(&name, &code, &base, Target::Registry(settings.clone()), &cache);
 
     let mut lines = Vec::new();
     let started = Instant::now();
@@ -78,27 +58,11 @@ async fn rebuilds_push_only_what_changed() {
     let first_ms = started.elapsed().as_millis();
     eprintln!("first build log:\n  {}", lines.join("\n  "));
     assert_eq!(first.base_digest.as_deref(), Some(base_digest.as_str()));
-    assert_eq!(
-        first.image,
-        format!("{REGISTRY}/dk-test/{name}@{}", first.digest)
-    );
-    assert_eq!(
-        first.tagged.as_deref(),
-        Some(format!("{REGISTRY}/dk-test/{name}:1.0.0").as_str())
-    );
+    assert_eq!(first.image, format!("{REGISTRY}/dk-test/{name}@{}", first.digest));
+    assert_eq!(first.tagged.as_deref(), Some(format!("{REGISTRY}/dk-test/{name}:1.0.0").as_str()));
     assert_eq!(first.layers.len(), 3);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with(&format!("pulling base {base}"))),
-        "{lines:?}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("code layer sha256:") && l.contains(" files, ")),
-        "{lines:?}"
-    );
+    assert!(lines.iter().any(|l| l.starts_with(&format!("pulling base {base}"))), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("code layer sha256:") && l.contains(" files, ")), "{lines:?}");
     assert!(lines.iter().any(|l| l.starts_with("pushed ")), "{lines:?}");
 
     // Same inputs: same digest, nothing uploaded.
@@ -117,22 +81,9 @@ async fn rebuilds_push_only_what_changed() {
     assert_eq!(third.dependency_layer, first.dependency_layer);
     assert!(third.dependency_cached);
     assert_ne!(third.code_layer, first.code_layer);
-    assert_eq!(
-        third.blobs.uploaded,
-        vec![third.code_layer.clone(), third.config_digest.clone()]
-    );
-    assert_eq!(
-        third.blobs.skipped.len(),
-        2,
-        "base and dependency layers: {:?}",
-        third.blobs
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("pushed 2 blobs, skipped 2 (")),
-        "{lines:?}"
-    );
+    assert_eq!(third.blobs.uploaded, vec![third.code_layer.clone(), third.config_digest.clone()]);
+    assert_eq!(third.blobs.skipped.len(), 2, "base and dependency layers: {:?}", third.blobs);
+    assert!(lines.iter().any(|l| l.starts_with("pushed 2 blobs, skipped 2 (")), "{lines:?}");
     eprintln!(
         "timings: first build {first_ms} ms ({:?}), code-only rebuild {rebuild_ms} ms ({:?})",
         first.timings, third.timings
@@ -142,22 +93,11 @@ async fn rebuilds_push_only_what_changed() {
     let remote = format!("docker://{}", third.tagged.as_deref().unwrap());
     let inspect = skopeo_json(&["inspect", "--tls-verify=false", &remote]);
     assert_eq!(inspect["Digest"], third.digest.as_str());
-    let layers: Vec<&str> = inspect["Layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
-    assert_eq!(
-        layers,
-        third.layers.iter().map(String::as_str).collect::<Vec<_>>()
-    );
+    let layers: Vec<&str> = inspect["Layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert_eq!(layers, third.layers.iter().map(String::as_str).collect::<Vec<_>>());
     let config = skopeo_json(&["inspect", "--tls-verify=false", "--config", &remote]);
     let c = &config["config"];
-    assert_eq!(
-        c["Entrypoint"],
-        json!(["python3", "-m", "distributedkube_wrapper"])
-    );
+    assert_eq!(c["Entrypoint"], json!(["python3", "-m", "distributedkube_wrapper"]));
     assert_eq!(c["WorkingDir"], "/algorithm");
     assert_eq!(c["Labels"]["io.distributedkube.algorithm"], name.as_str());
     assert_eq!(c["Labels"]["io.distributedkube.version"], "1.0.0");
@@ -172,10 +112,7 @@ async fn rebuilds_push_only_what_changed() {
         assert!(env.contains(&want.into()), "{want} missing from {env:?}");
     }
     let raw = skopeo_json(&["inspect", "--tls-verify=false", "--raw", &remote]);
-    assert_eq!(
-        raw["mediaType"],
-        "application/vnd.oci.image.manifest.v1+json"
-    );
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.manifest.v1+json");
 }
 
 #[tokio::test]
@@ -186,40 +123,15 @@ async fn docker_schema2_and_multi_arch_bases_work() {
     let amd64 = multi_arch_layout(&layout);
     let source = format!("oci:{}:multi", layout.display());
     let (code, cache) = (tmp.path().join("code"), tmp.path().join("cache"));
-    write_tree(
-        &code,
-        &[(
-            "main.py",
-            &format!("# {}\ndef start(args):\n    return 0\n", nonce()),
-        )],
-    );
+    write_tree(&code, &[("main.py", &format!("# {}\ndef start(args):\n    return 0\n", nonce()))]);
 
     // From the layout itself: the nested index resolves to amd64.
-    let request = python_request(
-        "multi-layout",
-        &code,
-        &source,
-        Target::Layout(tmp.path().join("out")),
-        &cache,
-    );
-    assert_eq!(
-        build(&request, &mut |_| {})
-            .await
-            .unwrap()
-            .base_digest
-            .as_deref(),
-        Some(amd64.as_str())
-    );
+    let request = python_request("multi-layout", &code, &source, Target::Layout(tmp.path().join("out")), &cache);
+    assert_eq!(build(&request, &mut |_| {}).await.unwrap().base_digest.as_deref(), Some(amd64.as_str()));
 
     // From the registry, as an OCI index and as a Docker schema 2 manifest.
     let multi = format!("{REGISTRY}/dk-test/base-multi:1");
-    skopeo(&[
-        "copy",
-        "--all",
-        "--dest-tls-verify=false",
-        &source,
-        &format!("docker://{multi}"),
-    ]);
+    skopeo(&["copy", "--all", "--dest-tls-verify=false", &source, &format!("docker://{multi}")]);
     let docker = format!("{REGISTRY}/dk-test/base-docker:1");
     skopeo(&[
         "copy",
@@ -231,46 +143,20 @@ async fn docker_schema2_and_multi_arch_bases_work() {
         &source,
         &format!("docker://{docker}"),
     ]);
-    let raw = skopeo_json(&[
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{docker}"),
-    ]);
-    assert_eq!(
-        raw["mediaType"],
-        "application/vnd.docker.distribution.manifest.v2+json"
-    );
+    let raw = skopeo_json(&["inspect", "--tls-verify=false", "--raw", &format!("docker://{docker}")]);
+    assert_eq!(raw["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
 
     for (base, expect_digest) in [(&multi, Some(amd64.clone())), (&docker, None)] {
-        let request = python_request(
-            "multi-base",
-            &code,
-            base,
-            Target::Registry(settings.clone()),
-            &cache,
-        );
+        let request = python_request("multi-base", &code, base, Target::Registry(settings.clone()), &cache);
         let built = build(&request, &mut |_| {}).await.unwrap();
         if let Some(d) = expect_digest {
             assert_eq!(built.base_digest, Some(d));
         }
-        let raw = skopeo_json(&[
-            "inspect",
-            "--tls-verify=false",
-            "--raw",
-            &format!("docker://{}", built.image),
-        ]);
+        let raw = skopeo_json(&["inspect", "--tls-verify=false", "--raw", &format!("docker://{}", built.image)]);
         for layer in raw["layers"].as_array().unwrap() {
-            assert_eq!(
-                layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip",
-                "{raw}"
-            );
+            assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip", "{raw}");
         }
-        let inspect = skopeo_json(&[
-            "inspect",
-            "--tls-verify=false",
-            &format!("docker://{}", built.image),
-        ]);
+        let inspect = skopeo_json(&["inspect", "--tls-verify=false", &format!("docker://{}", built.image)]);
         assert_eq!(inspect["Architecture"], "amd64");
         assert_eq!(inspect["Layers"].as_array().unwrap().len(), 2);
     }
@@ -293,63 +179,29 @@ async fn authenticated_registry_takes_the_right_credentials_only() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let (code, cache) = (tmp.path().join("code"), tmp.path().join("cache"));
-    write_tree(
-        &code,
-        &[(
-            "main.py",
-            &format!("# {}\ndef start(args):\n    return 0\n", nonce()),
-        )],
-    );
-    let request = python_request(
-        "secret-algo",
-        &code,
-        &base,
-        Target::Registry(auth.clone()),
-        &cache,
-    );
+    write_tree(&code, &[("main.py", &format!("# {}\ndef start(args):\n    return 0\n", nonce()))]);
+    let request = python_request("secret-algo", &code, &base, Target::Registry(auth.clone()), &cache);
     let shown = format!("{request:?}");
-    assert!(
-        !shown.contains(&password) && !shown.contains(&user),
-        "{shown}"
-    );
+    assert!(!shown.contains(&password) && !shown.contains(&user), "{shown}");
 
     let mut lines = Vec::new();
     let built = build(&request, &mut logger(&mut lines)).await.unwrap();
     let all = lines.join("\n");
     assert!(!all.contains(&password) && !all.contains(&user), "{all}");
     let creds = format!("{user}:{password}");
-    let inspect = skopeo_json(&[
-        "inspect",
-        "--tls-verify=false",
-        "--creds",
-        &creds,
-        &format!("docker://{}", built.image),
-    ]);
+    let inspect =
+        skopeo_json(&["inspect", "--tls-verify=false", "--creds", &creds, &format!("docker://{}", built.image)]);
     assert_eq!(inspect["Digest"], built.digest.as_str());
 
-    let wrong = RegistrySettings {
-        password: Some(Secret::new("not-the-password-42")),
-        ..auth.clone()
-    };
-    let anonymous = RegistrySettings {
-        username: None,
-        password: None,
-        ..auth
-    };
+    let wrong = RegistrySettings { password: Some(Secret::new("not-the-password-42")), ..auth.clone() };
+    let anonymous = RegistrySettings { username: None, password: None, ..auth };
     for settings in [wrong, anonymous] {
-        let request = python_request(
-            "secret-algo",
-            &code,
-            &base,
-            Target::Registry(settings),
-            &cache,
-        );
+        let request = python_request("secret-algo", &code, &base, Target::Registry(settings), &cache);
         let err = build(&request, &mut |_| {}).await.unwrap_err();
         eprintln!("refused as expected: {err}");
         assert!(matches!(err, BuildError::Registry { .. }), "{err}");
         assert!(
-            !err.to_string().contains("not-the-password-42")
-                && !format!("{err:?}").contains("not-the-password-42")
+            !err.to_string().contains("not-the-password-42") && !format!("{err:?}").contains("not-the-password-42")
         );
     }
 }

@@ -43,20 +43,12 @@ fn layers_are_byte_identical_for_the_same_files() {
     // New mtimes and a copy elsewhere change nothing.
     let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
     for f in ["main.py", "lib/util.py", "run.sh"] {
-        fs::File::options()
-            .write(true)
-            .open(a.path().join(f))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        fs::File::options().write(true).open(a.path().join(f)).unwrap().set_modified(old).unwrap();
     }
     let b = tempfile::tempdir().unwrap();
     let copy = b.path().join("somewhere/else");
     sample_tree(&copy);
-    for layer in [
-        layer_from_dir(a.path(), "algorithm").unwrap(),
-        layer_from_dir(&copy, "algorithm/").unwrap(),
-    ] {
+    for layer in [layer_from_dir(a.path(), "algorithm").unwrap(), layer_from_dir(&copy, "algorithm/").unwrap()] {
         assert_eq!(layer.digest, first.digest);
         assert_eq!(layer.diff_id, first.diff_id);
         assert_eq!(layer.compressed().unwrap(), first.compressed().unwrap());
@@ -64,20 +56,12 @@ fn layers_are_byte_identical_for_the_same_files() {
 
     // Digests are what they say, and the gzip header is fixed.
     let bytes = first.compressed().unwrap();
-    assert_eq!(
-        first.digest,
-        format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
-    );
+    assert_eq!(first.digest, format!("sha256:{}", hex::encode(Sha256::digest(&bytes))));
     assert_eq!(first.size, bytes.len() as u64);
     assert_eq!(&bytes[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
     let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(&bytes[..])
-        .read_to_end(&mut tar)
-        .unwrap();
-    assert_eq!(
-        first.diff_id,
-        format!("sha256:{}", hex::encode(Sha256::digest(&tar)))
-    );
+    flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut tar).unwrap();
+    assert_eq!(first.diff_id, format!("sha256:{}", hex::encode(Sha256::digest(&tar))));
 }
 
 #[test]
@@ -96,10 +80,7 @@ fn layer_entries_are_sorted_and_normalized() {
         assert_eq!(h.mtime().unwrap(), 0, "{name}");
         assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0), "{name}");
         assert_eq!(h.username().unwrap(), Some(""), "{name}");
-        assert!(!matches!(
-            h.entry_type(),
-            tar::EntryType::XHeader | tar::EntryType::XGlobalHeader
-        ));
+        assert!(!matches!(h.entry_type(), tar::EntryType::XHeader | tar::EntryType::XGlobalHeader));
         let expected = match name.as_str() {
             "algorithm/run.sh" => 0o755,
             "algorithm/link.py" => 0o777,
@@ -111,10 +92,7 @@ fn layer_entries_are_sorted_and_normalized() {
         };
         assert_eq!(h.mode().unwrap(), expected, "{name}");
         if name == "algorithm/link.py" {
-            assert_eq!(
-                entry.link_name().unwrap().unwrap().display().to_string(),
-                "lib/util.py"
-            );
+            assert_eq!(entry.link_name().unwrap().unwrap().display().to_string(), "lib/util.py");
         }
         names.push(name);
     }
@@ -123,10 +101,7 @@ fn layer_entries_are_sorted_and_normalized() {
     sorted.sort();
     assert_eq!(trimmed, sorted);
     assert_eq!(names[0], "algorithm/");
-    assert!(
-        names.iter().any(|n| n.len() > 150),
-        "long names survive: {names:?}"
-    );
+    assert!(names.iter().any(|n| n.len() > 150), "long names survive: {names:?}");
     assert!(names.contains(&"algorithm/empty/".to_string()));
 }
 
@@ -146,9 +121,7 @@ fn several_trees_make_one_sorted_layer() {
     write_tree(b.path(), &[("w.js", "y")]);
     let mut builder = LayerBuilder::new();
     builder.add_tree(a.path(), "algorithm").unwrap();
-    builder
-        .add_tree(b.path(), "opt/distributedkube/wrapper")
-        .unwrap();
+    builder.add_tree(b.path(), "opt/distributedkube/wrapper").unwrap();
     let names = tar_names(&builder.build().unwrap().compressed().unwrap());
     let expected = [
         "algorithm/",
@@ -185,18 +158,10 @@ fn image_config_is_deterministic_and_complete() {
 
     let config: serde_json::Value = serde_json::from_slice(&one.config).unwrap();
     let c = &config["config"];
-    assert_eq!(
-        c["Entrypoint"],
-        serde_json::json!(["python3", "-m", "distributedkube_wrapper"])
-    );
+    assert_eq!(c["Entrypoint"], serde_json::json!(["python3", "-m", "distributedkube_wrapper"]));
     assert_eq!(c["Cmd"], serde_json::json!([]));
     assert_eq!(c["WorkingDir"], "/algorithm");
-    let env: Vec<&str> = c["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let env: Vec<&str> = c["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     for want in [
         "STORAGE_PROTOCOL=v1",
         "WORKER_ALGORITHM_ENCODING=json",
@@ -207,33 +172,16 @@ fn image_config_is_deterministic_and_complete() {
     }
     assert_eq!(c["Labels"]["io.distributedkube.algorithm"], "echo");
     assert_eq!(c["Labels"]["io.distributedkube.version"], "2.1");
-    assert_eq!(
-        c["Labels"]["io.distributedkube.source-checksum"],
-        "sha256:abc"
-    );
-    assert_eq!(
-        config["rootfs"]["diff_ids"],
-        serde_json::json!([code.diff_id])
-    );
+    assert_eq!(c["Labels"]["io.distributedkube.source-checksum"], "sha256:abc");
+    assert_eq!(config["rootfs"]["diff_ids"], serde_json::json!([code.diff_id]));
     assert_eq!(config["history"][0]["created"], "1970-01-01T00:00:00Z");
     let manifest: serde_json::Value = serde_json::from_slice(&one.manifest).unwrap();
-    assert_eq!(
-        manifest["mediaType"],
-        "application/vnd.oci.image.manifest.v1+json"
-    );
-    assert_eq!(
-        manifest["layers"][0]["mediaType"],
-        "application/vnd.oci.image.layer.v1.tar+gzip"
-    );
+    assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
 
     fs::write(dir.path().join("main.py"), "v = 2\n").unwrap();
     let changed = layer_from_dir(dir.path(), "algorithm").unwrap();
-    assert_ne!(
-        assemble(&BaseImage::scratch(), &spec_for(&changed))
-            .unwrap()
-            .manifest_digest,
-        one.manifest_digest
-    );
+    assert_ne!(assemble(&BaseImage::scratch(), &spec_for(&changed)).unwrap().manifest_digest, one.manifest_digest);
 }
 
 #[test]
@@ -247,17 +195,10 @@ fn docker_schema2_base_layers_become_oci_layers() {
     });
     let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin", "PYTHONPATH=/x"]},
         "rootfs": {"type": "layers", "diff_ids": ["sha256:".to_string() + &"c".repeat(64)]}});
-    let base = BaseImage::from_parts(
-        "base",
-        "sha256:d",
-        manifest.to_string().as_bytes(),
-        config.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(
-        base.layers[0].media_type().to_string(),
-        "application/vnd.oci.image.layer.v1.tar+gzip"
-    );
+    let base =
+        BaseImage::from_parts("base", "sha256:d", manifest.to_string().as_bytes(), config.to_string().as_bytes())
+            .unwrap();
+    assert_eq!(base.layers[0].media_type().to_string(), "application/vnd.oci.image.layer.v1.tar+gzip");
 
     let dir = tempfile::tempdir().unwrap();
     write_tree(dir.path(), &[("main.py", "")]);
@@ -266,10 +207,7 @@ fn docker_schema2_base_layers_become_oci_layers() {
     let config: serde_json::Value = serde_json::from_slice(&image.config).unwrap();
     let env = config["config"]["Env"].as_array().unwrap();
     assert!(env.contains(&"PATH=/bin".into()));
-    assert!(
-        env.contains(&"PYTHONPATH=/opt/distributedkube:/x".into()),
-        "{env:?}"
-    );
+    assert!(env.contains(&"PYTHONPATH=/opt/distributedkube:/x".into()), "{env:?}");
     assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
     assert_eq!(image.layers.len(), 2);
 }
@@ -283,15 +221,9 @@ fn credentials_never_show_in_debug_output() {
         username: Some(Secret::new("alice-the-user")),
         password: Some(Secret::new("hunter2-password")),
     };
-    let shown = format!(
-        "{settings:?} {:?} {}",
-        Target::Registry(settings.clone()),
-        settings.password.as_ref().unwrap()
-    );
-    assert!(
-        !shown.contains("hunter2") && !shown.contains("alice-the-user"),
-        "{shown}"
-    );
+    let shown =
+        format!("{settings:?} {:?} {}", Target::Registry(settings.clone()), settings.password.as_ref().unwrap());
+    assert!(!shown.contains("hunter2") && !shown.contains("alice-the-user"), "{shown}");
     assert!(shown.contains("***"));
     assert_eq!(settings.password.unwrap().expose(), "hunter2-password");
 }

@@ -132,7 +132,10 @@ impl Relay {
         if let Some(holder) = holder {
             tracing::warn!(algorithm, "refused a second debug client ({hostname}): {holder} is connected");
             let _ = conn.send(&Envelope::new("alreadyConnectedError", json!({ "hostname": holder }))).await;
-            let close = CloseFrame { code: 4001, reason: format!("{holder} is already connected to this debug endpoint").into() };
+            let close = CloseFrame {
+                code: 4001,
+                reason: format!("{holder} is already connected to this debug endpoint").into(),
+            };
             let _ = conn.send_message(Message::Close(Some(close))).await;
             return;
         }
@@ -169,7 +172,10 @@ impl Relay {
                     let _ = pending.reply.send(outcome);
                 }
                 SessionEnd::Lost => {
-                    pending.request.log.push("[distributedkube] the debugger disconnected; the task waits for it to reconnect".into());
+                    pending
+                        .request
+                        .log
+                        .push("[distributedkube] the debugger disconnected; the task waits for it to reconnect".into());
                     ep.put_back(pending);
                     return;
                 }

@@ -65,11 +65,17 @@ impl Dag {
         if pipeline.nodes.len() > MAX_NODES {
             return Err(DescriptorError::pipeline(
                 Rule::TooLarge,
-                format!("the pipeline has {} nodes, more than the limit of {MAX_NODES} nodes per pipeline", pipeline.nodes.len()),
+                format!(
+                    "the pipeline has {} nodes, more than the limit of {MAX_NODES} nodes per pipeline",
+                    pipeline.nodes.len()
+                ),
             ));
         }
         if !(1..=5).contains(&pipeline.priority) {
-            return Err(DescriptorError::pipeline(Rule::InvalidOption, format!("priority {} is not between 1 and 5", pipeline.priority)));
+            return Err(DescriptorError::pipeline(
+                Rule::InvalidOption,
+                format!("priority {} is not between 1 and 5", pipeline.priority),
+            ));
         }
         if pipeline.options.batch_tolerance > 100 {
             return Err(DescriptorError::pipeline(
@@ -85,7 +91,8 @@ impl Dag {
         }
         if let Some(triggers) = &pipeline.triggers {
             if let Some(cron) = &triggers.cron {
-                crate::trigger::parse_pattern(&cron.pattern).map_err(|m| DescriptorError::pipeline(Rule::InvalidOption, m))?;
+                crate::trigger::parse_pattern(&cron.pattern)
+                    .map_err(|m| DescriptorError::pipeline(Rule::InvalidOption, m))?;
             }
             if triggers.pipelines.iter().any(|n| n == &pipeline.name) {
                 return Err(DescriptorError::pipeline(
@@ -98,10 +105,18 @@ impl Dag {
         for (i, node) in pipeline.nodes.iter().enumerate() {
             let name = &node.node_name;
             if !is_node_name(name) {
-                return Err(DescriptorError::node(Rule::InvalidName, name, "node names are 1-100 letters, digits, '_' or '-'"));
+                return Err(DescriptorError::node(
+                    Rule::InvalidName,
+                    name,
+                    "node names are 1-100 letters, digits, '_' or '-'",
+                ));
             }
             if name == "flowInput" {
-                return Err(DescriptorError::node(Rule::InvalidName, name, "'flowInput' is reserved for @flowInput references"));
+                return Err(DescriptorError::node(
+                    Rule::InvalidName,
+                    name,
+                    "'flowInput' is reserved for @flowInput references",
+                ));
             }
             if index.insert(name.clone(), i).is_some() {
                 return Err(DescriptorError::node(Rule::DuplicateNode, name, "another node has the same name"));
@@ -110,7 +125,10 @@ impl Dag {
                 return Err(DescriptorError::node(
                     Rule::InvalidName,
                     name,
-                    format!("algorithm name '{}' is not DNS-label-like (lowercase letters, digits, '-')", node.algorithm_name),
+                    format!(
+                        "algorithm name '{}' is not DNS-label-like (lowercase letters, digits, '-')",
+                        node.algorithm_name
+                    ),
                 ));
             }
             if !algorithm_exists(&node.algorithm_name) {
@@ -295,9 +313,8 @@ impl Dag {
 /// the clock can count would never come), and `concurrentPipelines.amount`
 /// lets at least one job run.
 fn check_options(pipeline: &Pipeline) -> Result<(), DescriptorError> {
-    let too_long = |field: &str, ttl: u64| {
-        format!("{field} {ttl} is more than the limit of {MAX_TTL_SECONDS} seconds (one year)")
-    };
+    let too_long =
+        |field: &str, ttl: u64| format!("{field} {ttl} is more than the limit of {MAX_TTL_SECONDS} seconds (one year)");
     let options = &pipeline.options;
     if options.ttl > MAX_TTL_SECONDS {
         return Err(DescriptorError::pipeline(Rule::InvalidOption, too_long("options.ttl", options.ttl)));
@@ -326,7 +343,8 @@ fn link(node: &Node, index: &HashMap<String, usize>) -> Result<DagNode, Descript
     let mut parents: Vec<String> = Vec::new();
     let mut wait_any_parent = None;
     for (i, raw) in node.input.iter().enumerate() {
-        let spec = expr::parse_input(raw).map_err(|e| DescriptorError::input(Rule::MalformedReference, name, i, e.message))?;
+        let spec =
+            expr::parse_input(raw).map_err(|e| DescriptorError::input(Rule::MalformedReference, name, i, e.message))?;
         for parent in spec.node_refs() {
             if !index.contains_key(parent) {
                 return Err(DescriptorError::input(
@@ -345,7 +363,12 @@ fn link(node: &Node, index: &HashMap<String, usize>) -> Result<DagNode, Descript
         }
         if let InputSpec::WaitAny(r) = &spec {
             if wait_any_parent.is_some() {
-                return Err(DescriptorError::input(Rule::MalformedReference, name, i, "a node can have only one wait-any (*@) input"));
+                return Err(DescriptorError::input(
+                    Rule::MalformedReference,
+                    name,
+                    i,
+                    "a node can have only one wait-any (*@) input",
+                ));
             }
             if let Source::Node(p) = &r.source {
                 wait_any_parent = Some(p.clone());
@@ -368,7 +391,11 @@ fn link(node: &Node, index: &HashMap<String, usize>) -> Result<DagNode, Descript
         }
     }
     if wait_any_parent.is_some() && inputs.iter().any(|s| s.is_batch()) {
-        return Err(DescriptorError::node(Rule::MalformedReference, name, "a wait-any node can't also have batch inputs"));
+        return Err(DescriptorError::node(
+            Rule::MalformedReference,
+            name,
+            "a wait-any node can't also have batch inputs",
+        ));
     }
     Ok(DagNode { node: node.clone(), inputs, parents, children: Vec::new(), wait_any_parent })
 }

@@ -283,7 +283,10 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_field() {
-        let err = Pipeline::parse(b"{\"name\": \"x\", \"nodes\": [{\"nodeName\": \"A\", \"algorithmName\": \"a\", \"input\": 5}]}").unwrap_err();
+        let err = Pipeline::parse(
+            b"{\"name\": \"x\", \"nodes\": [{\"nodeName\": \"A\", \"algorithmName\": \"a\", \"input\": 5}]}",
+        )
+        .unwrap_err();
         assert_eq!(err.rule, Rule::Parse);
         assert!(err.to_string().contains("nodes[0].input"), "{err}");
     }

@@ -133,9 +133,9 @@ pub fn parse_input(value: &Value) -> Result<InputSpec, ExprError> {
 fn parse_expr(value: &Value) -> Result<Expr, ExprError> {
     match value {
         Value::String(s) if s.starts_with('@') => Ok(Expr::Ref(parse_reference(&s[1..], s)?)),
-        Value::String(s) if s.starts_with("#@") || s.starts_with("#[") || s.starts_with("*@") => err(format!(
-            "'{s}': a batch or wait-any reference must be a whole input element, not nested"
-        )),
+        Value::String(s) if s.starts_with("#@") || s.starts_with("#[") || s.starts_with("*@") => {
+            err(format!("'{s}': a batch or wait-any reference must be a whole input element, not nested"))
+        }
         Value::Array(items) => {
             let exprs = items.iter().map(parse_expr).collect::<Result<Vec<_>, _>>()?;
             if exprs.iter().all(|e| matches!(e, Expr::Literal(_))) {

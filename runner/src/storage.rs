@@ -19,7 +19,8 @@ impl Storage {
     pub fn local(root: &std::path::Path) -> Result<Storage, RunnerError> {
         let root_buf = || root.to_path_buf();
         std::fs::create_dir_all(root).map_err(|source| StorageError::Create { root: root_buf(), source })?;
-        let fs = LocalFileSystem::new_with_prefix(root).map_err(|source| StorageError::Open { root: root_buf(), source })?;
+        let fs =
+            LocalFileSystem::new_with_prefix(root).map_err(|source| StorageError::Open { root: root_buf(), source })?;
         Ok(Storage { inner: Arc::new(fs) })
     }
 

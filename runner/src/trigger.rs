@@ -90,7 +90,11 @@ pub async fn set_enabled(store: &Store, name: &str, enabled: bool) -> Result<Cro
     };
     cron.enabled = enabled;
     store.upsert_pipeline(&p).await?;
-    list(store).await?.into_iter().find(|e| e.name == name).ok_or_else(|| RunnerError::Internal("cron entry vanished".into()))
+    list(store)
+        .await?
+        .into_iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| RunnerError::Internal("cron entry vanished".into()))
 }
 
 /// Fire cron triggers until `shutdown`; checks every `tick`, at `clock` time.
@@ -212,8 +216,12 @@ mod tests {
     use super::*;
 
     fn pipeline(name: &str, after: &[&str]) -> Pipeline {
-        Pipeline::parse(serde_json::json!({"name": name, "nodes": [{"nodeName": "A", "algorithmName": "x", "input": []}],
-                                           "triggers": {"pipelines": after}}).to_string().as_bytes())
+        Pipeline::parse(
+            serde_json::json!({"name": name, "nodes": [{"nodeName": "A", "algorithmName": "x", "input": []}],
+                                           "triggers": {"pipelines": after}})
+            .to_string()
+            .as_bytes(),
+        )
         .unwrap()
     }
 
@@ -222,7 +230,10 @@ mod tests {
         let stored = vec![pipeline("b", &["a"]), pipeline("c", &["b"]), pipeline("d", &[])];
         assert_eq!(trigger_cycle(&pipeline("a", &[]), &stored), None);
         assert_eq!(trigger_cycle(&pipeline("a", &["d"]), &stored), None);
-        assert_eq!(trigger_cycle(&pipeline("a", &["c"]), &stored), Some(vec!["a".into(), "b".into(), "c".into(), "a".into()]));
+        assert_eq!(
+            trigger_cycle(&pipeline("a", &["c"]), &stored),
+            Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+        );
         // Replacing a stored pipeline judges its new triggers, not its old ones.
         assert_eq!(trigger_cycle(&pipeline("b", &["d"]), &[pipeline("a", &["b"]), pipeline("b", &["a"])]), None);
     }

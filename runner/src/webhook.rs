@@ -28,7 +28,12 @@ pub struct WebhookSettings {
 
 impl Default for WebhookSettings {
     fn default() -> Self {
-        WebhookSettings { timeout: Duration::from_secs(10), attempts: 4, backoff: Duration::from_millis(500), allow_private: false }
+        WebhookSettings {
+            timeout: Duration::from_secs(10),
+            attempts: 4,
+            backoff: Duration::from_millis(500),
+            allow_private: false,
+        }
     }
 }
 
@@ -90,7 +95,8 @@ impl JobWebhooks {
 
     /// `{jobId, timestamp, pipeline, status, data}` (or `error` on failure).
     pub fn result(&self, status: &str, data: Value, error: Option<String>) {
-        let mut payload = json!({"jobId": self.job_id, "timestamp": now(), "pipeline": self.pipeline, "status": status});
+        let mut payload =
+            json!({"jobId": self.job_id, "timestamp": now(), "pipeline": self.pipeline, "status": status});
         match error {
             Some(e) => payload["error"] = json!(e),
             None => payload["data"] = data,

@@ -44,8 +44,12 @@ impl Algorithms<'_> {
         let checksum = builder::intake::upload_checksum(&file);
         let mut messages = Vec::new();
         let existing = self.store.get_algorithm(&spec.name).await?;
-        let dest = self.algorithms_dir.join(&spec.name).join(checksum.trim_start_matches("sha256:").get(..16).unwrap_or("code"));
-        let root = match existing.filter(|a| a.checksum.as_deref() == Some(checksum.as_str())).and_then(|a| a.code_dir) {
+        let dest = self
+            .algorithms_dir
+            .join(&spec.name)
+            .join(checksum.trim_start_matches("sha256:").get(..16).unwrap_or("code"));
+        let root = match existing.filter(|a| a.checksum.as_deref() == Some(checksum.as_str())).and_then(|a| a.code_dir)
+        {
             Some(dir) if dir.is_dir() => {
                 messages.push("code unchanged: reusing the unpacked upload".to_string());
                 dir
@@ -68,7 +72,14 @@ impl Algorithms<'_> {
         }
         let outcome = self
             .builds
-            .apply(Upload { spec: &spec, bytes: &file, checksum: &checksum, code_dir: &root, force_build, force_update })
+            .apply(Upload {
+                spec: &spec,
+                bytes: &file,
+                checksum: &checksum,
+                code_dir: &root,
+                force_build,
+                force_update,
+            })
             .await?;
         messages.extend(outcome.messages);
         let algorithm = self.store.get_algorithm(&spec.name).await?;
@@ -78,7 +89,8 @@ impl Algorithms<'_> {
     /// Unpack into a fresh staging folder, then move it into place.
     async fn unpack(&self, file: &Bytes, dest: &Path) -> Result<builder::Unpacked, AlgorithmsError> {
         let staging_root = self.algorithms_dir.join(".staging");
-        std::fs::create_dir_all(&staging_root).map_err(|source| AlgorithmsError::Staging { path: staging_root.clone(), source })?;
+        std::fs::create_dir_all(&staging_root)
+            .map_err(|source| AlgorithmsError::Staging { path: staging_root.clone(), source })?;
         let staging: PathBuf = staging_root.join(uuid::Uuid::new_v4().simple().to_string());
         let limits = self.intake_limits.clone();
         let bytes = file.clone();

@@ -15,7 +15,8 @@ pub(super) fn server_code_dir(root: Option<&Path>, name: &str, path: &str) -> Re
     let Some(root) = root else {
         return Err(AlgorithmsError::NoCodeRoot { name: name.into(), path: path.into() });
     };
-    let outside = || AlgorithmsError::OutsideCodeRoot { name: name.into(), path: path.into(), root: root.to_path_buf() };
+    let outside =
+        || AlgorithmsError::OutsideCodeRoot { name: name.into(), path: path.into(), root: root.to_path_buf() };
     let dir = root.join(path).canonicalize().map_err(|_| outside())?;
     if !dir.starts_with(root) || !dir.is_dir() {
         return Err(outside());

@@ -66,24 +66,30 @@ pub async fn apply(State(state): State<AppState>, mut multipart: Multipart) -> R
     let mut payload = None;
     let mut file = None;
     let mut options = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("unreadable multipart body: {e}")))?
+    while let Some(field) =
+        multipart.next_field().await.map_err(|e| ApiError::bad_request(format!("unreadable multipart body: {e}")))?
     {
         let name = field.name().unwrap_or_default().to_string();
         let bytes = field.bytes().await.map_err(|e| match e.status().as_u16() {
-            413 => ApiError::new(413, format!("upload refused: larger than the limit of {} bytes", state.intake_limits.max_upload_bytes)),
+            413 => ApiError::new(
+                413,
+                format!("upload refused: larger than the limit of {} bytes", state.intake_limits.max_upload_bytes),
+            ),
             _ => ApiError::bad_request(format!("could not read part '{name}': {e}")),
         })?;
         match name.as_str() {
             "payload" => payload = Some(bytes),
             "file" => file = Some(bytes),
             "options" => options = Some(bytes),
-            other => return Err(ApiError::bad_request(format!("unexpected multipart part '{other}' (expected payload, options, file)"))),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unexpected multipart part '{other}' (expected payload, options, file)"
+                )))
+            }
         }
     }
-    let payload = payload.ok_or_else(|| ApiError::bad_request("the multipart body needs a 'payload' part with the algorithm spec"))?;
+    let payload = payload
+        .ok_or_else(|| ApiError::bad_request("the multipart body needs a 'payload' part with the algorithm spec"))?;
     let spec = spec_from(&payload)?;
     let options: ApplyOptions = match options {
         Some(bytes) if !bytes.is_empty() => parse_body(&bytes)?,

@@ -300,7 +300,8 @@ mod tests {
 
     #[test]
     fn token_files_are_parsed_and_checked() {
-        let tokens = ApiTokens::parse("# ours\n\nreader-0123456789abcdef read\n  writer-0123456789abcdef   write\n").unwrap();
+        let tokens =
+            ApiTokens::parse("# ours\n\nreader-0123456789abcdef read\n  writer-0123456789abcdef   write\n").unwrap();
         assert_eq!(tokens.role_of("reader-0123456789abcdef"), Some(Role::Read));
         assert_eq!(tokens.role_of("writer-0123456789abcdef"), Some(Role::Write));
         assert_eq!(tokens.role_of("writer-0123456789abcde"), None);

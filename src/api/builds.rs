@@ -134,10 +134,18 @@ pub struct VersionRef {
 pub async fn apply_version(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let request: VersionRef = parse_body(&body)?;
     let version = state.store.get_version(&request.name, &request.version).await?.ok_or_else(|| {
-        ApiError::new(404, format!("algorithm '{}' has no version '{}' (see GET /api/v1/versions/algorithms/{})", request.name, request.version, request.name))
+        ApiError::new(
+            404,
+            format!(
+                "algorithm '{}' has no version '{}' (see GET /api/v1/versions/algorithms/{})",
+                request.name, request.version, request.name
+            ),
+        )
     })?;
     let algorithm = state.store.make_current(&version).await?;
-    Ok(Json(json!({ "message": format!("version {} of '{}' is current", version.version, version.name), "algorithm": algorithm.to_json() })))
+    Ok(Json(
+        json!({ "message": format!("version {} of '{}' is current", version.version, version.name), "algorithm": algorithm.to_json() }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -159,7 +167,10 @@ pub async fn context(
         return Err(ApiError::new(404, format!("'{build_id}' is not a build id")));
     };
     if !builder::kaniko::token_matches(dir, &build_id, &query.token) {
-        return Err(ApiError::new(403, format!("build {build_id}: no context is staged for this token (the build ended, or the token is wrong)")));
+        return Err(ApiError::new(
+            403,
+            format!("build {build_id}: no context is staged for this token (the build ended, or the token is wrong)"),
+        ));
     }
     let bytes = tokio::fs::read(&file)
         .await

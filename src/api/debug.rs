@@ -3,8 +3,8 @@
 //! describes the endpoint, and `GET /api/v1/debug` lists them. Upgrade
 //! requests pass [`super::upgrade::guard`] first.
 
-use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -34,7 +34,10 @@ async fn check_known(state: &AppState, algorithm: &str) -> Result<(), ApiError> 
     if state.relay.has_endpoint(algorithm) || state.store.get_algorithm(algorithm).await?.is_some() {
         return Ok(());
     }
-    Err(ApiError::new(404, format!("no debug endpoint '{algorithm}': algorithm '{algorithm}' does not exist (apply it first)")))
+    Err(ApiError::new(
+        404,
+        format!("no debug endpoint '{algorithm}': algorithm '{algorithm}' does not exist (apply it first)"),
+    ))
 }
 
 /// `/hkube/debug/{algorithm}`, where HKube's wrappers connect: outside the
@@ -78,20 +81,28 @@ async fn serve_endpoint(
         return Json(serde_json::to_value(state.relay.info(&algorithm)).expect("serializes")).into_response();
     };
     if own_token && state.relay.check_token(&algorithm, query.get("token").map(String::as_str)).is_err() {
-        return ApiError::new(401, format!("debug endpoint '{algorithm}' needs its token (?token=…, shown by GET /api/v1/debug on the server)")).into_response();
+        return ApiError::new(
+            401,
+            format!(
+                "debug endpoint '{algorithm}' needs its token (?token=…, shown by GET /api/v1/debug on the server)"
+            ),
+        )
+        .into_response();
     }
     // HKube's wrappers force storage=v1 in debug mode.
-    let params = ConnectParams::negotiate(query.get("storage").map(String::as_str), query.get("encoding").map(String::as_str));
+    let params =
+        ConnectParams::negotiate(query.get("storage").map(String::as_str), query.get("encoding").map(String::as_str));
     let hostname = query.get("hostname").cloned().unwrap_or_else(|| peer.to_string());
-    upgrade
-        .max_message_size(state.max_message_bytes)
-        .max_frame_size(state.max_message_bytes)
-        .on_upgrade(move |mut socket| async move {
+    upgrade.max_message_size(state.max_message_bytes).max_frame_size(state.max_message_bytes).on_upgrade(
+        move |mut socket| async move {
             match params {
                 Ok(p) => state.relay.serve(&algorithm, socket, p.encoding, hostname).await,
                 Err(reason) => {
-                    let _ = socket.send(Message::Close(Some(CloseFrame { code: close_code::POLICY, reason: reason.into() }))).await;
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame { code: close_code::POLICY, reason: reason.into() })))
+                        .await;
                 }
             }
-        })
+        },
+    )
 }

@@ -53,7 +53,13 @@ fn runner_status(e: &runner::RunnerError) -> u16 {
         Descriptor(_) | Invalid(_) => 400,
         NotFound(_) => 404,
         Conflict(_) => 409,
-        Database(_) | DatabaseFile { .. } | Unreadable { .. } | Inconsistent(_) | Storage(_) | WalUnreadable { .. } | Damaged(_)
+        Database(_)
+        | DatabaseFile { .. }
+        | Unreadable { .. }
+        | Inconsistent(_)
+        | Storage(_)
+        | WalUnreadable { .. }
+        | Damaged(_)
         | Internal(_) => 500,
     }
 }
@@ -104,7 +110,12 @@ impl From<crate::algorithms::AlgorithmsError> for ApiError {
             Builds(e) => e.into(),
             Intake(e) => e.into(),
             Exists { .. } => ApiError::new(409, e.to_string()),
-            NoCode { .. } | NoCodeRoot { .. } | OutsideCodeRoot { .. } | NoLanguage { .. } | WrongLanguage { .. } | NoEntryPoint { .. }
+            NoCode { .. }
+            | NoCodeRoot { .. }
+            | OutsideCodeRoot { .. }
+            | NoLanguage { .. }
+            | WrongLanguage { .. }
+            | NoEntryPoint { .. }
             | EntryPointNotUploaded { .. } => ApiError::bad_request(e.to_string()),
             UploadTooLarge { .. } => ApiError::new(413, e.to_string()),
             Staging { .. } | UnpackCrashed(_) | KeepUpload(_) => ApiError::new(500, e.to_string()),
@@ -175,7 +186,13 @@ mod tests {
             describe(StatusCode::METHOD_NOT_ALLOWED, &post, "/healthz", "", "GET,HEAD"),
             "POST /healthz: method POST is not allowed here (allowed: GET,HEAD)"
         );
-        let query = describe(StatusCode::BAD_REQUEST, &Method::GET, "/api/v1/exec/jobs", "Failed to deserialize query string", "");
+        let query = describe(
+            StatusCode::BAD_REQUEST,
+            &Method::GET,
+            "/api/v1/exec/jobs",
+            "Failed to deserialize query string",
+            "",
+        );
         assert_eq!(query, "GET /api/v1/exec/jobs: Failed to deserialize query string");
         assert!(describe(StatusCode::PAYLOAD_TOO_LARGE, &post, "/x", "", "").contains("too large"));
     }
@@ -184,7 +201,10 @@ mod tests {
     fn upload_refusals_answer_by_whose_fault_it_is() {
         use builder::{ArchiveKind, IntakeError, Problem};
         let too_large = ApiError::from(IntakeError::UploadTooLarge { size: 2, limit: 1 });
-        assert_eq!((too_large.status, too_large.message.as_str()), (413, "upload refused: upload is 2 bytes, over the limit of 1 bytes"));
+        assert_eq!(
+            (too_large.status, too_large.message.as_str()),
+            (413, "upload refused: upload is 2 bytes, over the limit of 1 bytes")
+        );
         let entry = || "a".to_string();
         for (e, status) in [
             (IntakeError::UnpackedTooLarge { entry: entry(), limit: 1 }, 413),

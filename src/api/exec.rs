@@ -25,11 +25,9 @@ pub async fn stored(State(state): State<AppState>, body: Bytes) -> ApiResult {
     let Some(name) = request.get("name").and_then(Value::as_str) else {
         return Err(ApiError::bad_request("exec/stored needs the 'name' of a stored pipeline"));
     };
-    let stored = state
-        .store
-        .get_pipeline(name)
-        .await?
-        .ok_or_else(|| ApiError::new(404, format!("pipeline '{name}' is not stored (see GET /api/v1/store/pipelines)")))?;
+    let stored = state.store.get_pipeline(name).await?.ok_or_else(|| {
+        ApiError::new(404, format!("pipeline '{name}' is not stored (see GET /api/v1/store/pipelines)"))
+    })?;
     let pipeline = merge_over(&stored, &request)?;
     let job_id = state.engine.run(pipeline).await?;
     Ok(Json(json!({ "jobId": job_id })))
@@ -52,7 +50,9 @@ fn merge_over(stored: &Pipeline, request: &Value) -> Result<Pipeline, ApiError> 
     if let Value::Object(o) = &mut over {
         o.remove("name");
         if o.contains_key("nodes") {
-            return Err(ApiError::bad_request("exec/stored runs a stored pipeline as it is: 'nodes' can't be overridden (use exec/raw)"));
+            return Err(ApiError::bad_request(
+                "exec/stored runs a stored pipeline as it is: 'nodes' can't be overridden (use exec/raw)",
+            ));
         }
     }
     merge(&mut base, &over);

@@ -84,8 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/status/{job_id}", get(webhooks::progress))
         .route("/webhooks/results/{job_id}", get(webhooks::results))
         .route("/internal/workers/{worker_id}", get(workers::connect_without_token).layer(from_fn(upgrade::guard)))
-        .route("/internal/workers/{worker_id}/{token}", get(workers::connect).layer(from_fn(upgrade::guard)))
-        ;
+        .route("/internal/workers/{worker_id}/{token}", get(workers::connect).layer(from_fn(upgrade::guard)));
     let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs")
         .external_url_unchecked("/api/v1/openapi.json", openapi::document())
         .into();
@@ -99,6 +98,6 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(state.access.clone(), auth::guard))
-        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(from_fn(error::json_errors))
         .with_state(state)
 }

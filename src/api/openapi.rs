@@ -208,23 +208,25 @@ fn components() -> Map<String, Value> {
 fn schema_of(body: Body) -> Option<Value> {
     let reference = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
     match body {
-        Body::None | Body::Descriptor | Body::Apply | Body::Ndjson => Option::None,
-        Body::Schema(name) => Some(reference(name)),
-        Body::List(name) => Some(json!({"type": "array", "items": reference(name)})),
-        Body::Inline(f) => Some(f()),
+        None | Descriptor | Apply | Ndjson => Option::None,
+        Schema(name) => Some(reference(name)),
+        List(name) => Some(json!({"type": "array", "items": reference(name)})),
+        Inline(f) => Some(f()),
     }
 }
 
 fn request_body(body: Body) -> Option<Value> {
     let content = match body {
-        Body::None => return Option::None,
-        Body::Descriptor => json!({
+        None => return Option::None,
+        Descriptor => json!({
             "application/json": {"schema": {"$ref": "#/components/schemas/Pipeline"}},
             "application/yaml": {"schema": {"type": "string", "description": "the same descriptor in YAML"}}}),
-        Body::Apply => json!({"multipart/form-data": {"schema": {"type": "object", "required": ["payload"], "properties": {
+        Apply => {
+            json!({"multipart/form-data": {"schema": {"type": "object", "required": ["payload"], "properties": {
             "payload": {"type": "string", "description": "the algorithm spec as JSON (AlgorithmSpec)"},
             "options": {"type": "string", "description": "JSON: {forceBuild?, forceUpdate?} (ApplyOptions)"},
-            "file": {"type": "string", "format": "binary", "description": "the code: .tar.gz, .tgz, .tar or .zip"}}}}}),
+            "file": {"type": "string", "format": "binary", "description": "the code: .tar.gz, .tgz, .tar or .zip"}}}}})
+        }
         other => json!({"application/json": {"schema": schema_of(other)}}),
     };
     Some(json!({"required": true, "content": content}))
@@ -232,7 +234,7 @@ fn request_body(body: Body) -> Option<Value> {
 
 fn answer(body: Body, ok: &str) -> Value {
     let content = match body {
-        Body::Ndjson => json!({"application/x-ndjson": {"schema": {"type": "string"}}}),
+        Ndjson => json!({"application/x-ndjson": {"schema": {"type": "string"}}}),
         other => match schema_of(other) {
             Some(schema) => json!({"application/json": {"schema": schema}}),
             Option::None => json!({"application/json": {"schema": {"type": "object"}}}),
@@ -250,7 +252,9 @@ pub fn document() -> Value {
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
-        params.extend(e.query.iter().map(|(name, what)| json!({"name": name, "in": "query", "description": what, "schema": {"type": "string"}})));
+        params.extend(e.query.iter().map(
+            |(name, what)| json!({"name": name, "in": "query", "description": what, "schema": {"type": "string"}}),
+        ));
         let mut op = json!({
             "summary": e.summary,
             "parameters": params,

@@ -18,16 +18,17 @@ use super::ApiError;
 
 /// Middleware for websocket routes: refuse invalid upgrade requests.
 pub async fn guard(request: Request, next: Next) -> Response {
-    match check(request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => refusal,
+    match refusal(request.headers()) {
+        None => next.run(request).await,
+        Some(refusal) => refusal,
     }
 }
 
-/// `Ok` for a request that does not ask for an upgrade or asks correctly.
-pub fn check(headers: &HeaderMap) -> Result<(), Response> {
+/// The answer for an invalid upgrade request; `None` for a request that does
+/// not ask for an upgrade or asks correctly.
+pub fn refusal(headers: &HeaderMap) -> Option<Response> {
     if !has_token(headers, header::CONNECTION, "upgrade") || !has_token(headers, header::UPGRADE, "websocket") {
-        return Ok(());
+        return None;
     }
     let version = headers.get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()).map(str::trim);
     if version != Some("13") {
@@ -40,17 +41,19 @@ pub fn check(headers: &HeaderMap) -> Result<(), Response> {
         )
         .into_response();
         refusal.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-        return Err(refusal);
+        return Some(refusal);
     }
     let key = headers.get(header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes()).unwrap_or_default();
     let decoded = base64::engine::general_purpose::STANDARD.decode(key.trim_ascii());
     if !decoded.is_ok_and(|k| k.len() == 16) {
-        return Err(ApiError::bad_request(
-            "websocket upgrade refused: Sec-WebSocket-Key must be 16 random bytes in base64 (RFC 6455 §4.1)",
-        )
-        .into_response());
+        return Some(
+            ApiError::bad_request(
+                "websocket upgrade refused: Sec-WebSocket-Key must be 16 random bytes in base64 (RFC 6455 §4.1)",
+            )
+            .into_response(),
+        );
     }
-    Ok(())
+    None
 }
 
 /// Whether header `name` lists `token` (comma-separated, any case).
@@ -82,19 +85,19 @@ mod tests {
 
     #[test]
     fn plain_requests_and_valid_upgrades_pass() {
-        assert!(check(&HeaderMap::new()).is_ok());
-        assert!(check(&upgrade(Some("13"), Some("dGhlIHNhbXBsZSBub25jZQ=="))).is_ok());
+        assert!(refusal(&HeaderMap::new()).is_none());
+        assert!(refusal(&upgrade(Some("13"), Some("dGhlIHNhbXBsZSBub25jZQ=="))).is_none());
     }
 
     #[test]
     fn a_wrong_version_is_426_naming_13_and_a_bad_key_is_400() {
         for version in [None, Some("8"), Some("")] {
-            let refusal = check(&upgrade(version, Some("dGhlIHNhbXBsZSBub25jZQ=="))).unwrap_err();
+            let refusal = refusal(&upgrade(version, Some("dGhlIHNhbXBsZSBub25jZQ=="))).expect("refused");
             assert_eq!(refusal.status(), 426, "{version:?}");
             assert_eq!(refusal.headers()[header::SEC_WEBSOCKET_VERSION], "13");
         }
         for key in [None, Some(""), Some("not base64!"), Some("c2hvcnQ=")] {
-            assert_eq!(check(&upgrade(Some("13"), key)).unwrap_err().status(), 400, "{key:?}");
+            assert_eq!(refusal(&upgrade(Some("13"), key)).expect("refused").status(), 400, "{key:?}");
         }
     }
 }

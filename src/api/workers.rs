@@ -44,28 +44,26 @@ fn accept(
     query: HashMap<String, String>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let params = ConnectParams::negotiate(
-        query.get("storage").map(String::as_str),
-        query.get("encoding").map(String::as_str),
-    );
-    upgrade
-        .max_message_size(state.max_message_bytes)
-        .max_frame_size(state.max_message_bytes)
-        .on_upgrade(move |socket| async move {
+    let params =
+        ConnectParams::negotiate(query.get("storage").map(String::as_str), query.get("encoding").map(String::as_str));
+    upgrade.max_message_size(state.max_message_bytes).max_frame_size(state.max_message_bytes).on_upgrade(
+        move |socket| async move {
             let params = match params {
                 Ok(p) => p,
                 Err(reason) => return refuse(socket, &reason).await,
             };
             let executor = state.workers.clone();
             let connection = WorkerConnection::new(socket, params.encoding);
-            if let Err((mut connection, reason)) = executor.attach(&worker_id, token.as_deref(), connection) {
+            if let Err(refused) = executor.attach(&worker_id, token.as_deref(), connection) {
+                let (mut connection, reason) = *refused;
                 tracing::warn!("refusing a wrapper connection: {reason}");
                 let close = CloseFrame { code: close_code::POLICY, reason: reason.into() };
                 let _ = connection.send_message(Message::Close(Some(close))).await;
                 // Finish the closing handshake, so the close frame is not lost in a reset.
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection.recv()).await;
             }
-        })
+        },
+    )
 }
 
 /// Close with a reason the wrapper can print, instead of leaving it hanging.

@@ -12,7 +12,11 @@ use distributedkube::server::{self, ExecutorChoice, ServerConfig};
 use runner::executor::docker::DockerSettings;
 
 #[derive(Parser)]
-#[command(name = "distributedkube", version, about = "Run pipelines of Python and JavaScript algorithms (HKube-compatible).")]
+#[command(
+    name = "distributedkube",
+    version,
+    about = "Run pipelines of Python and JavaScript algorithms (HKube-compatible)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,7 +26,9 @@ struct Cli {
 enum Command {
     /// Serve the REST API and run jobs on this machine (embedded default:
     /// local processes, SQLite and files under the data dir).
-    #[command(after_help = "Examples:\n  distributedkube serve\n  distributedkube serve --listen 0.0.0.0:3000 --data-dir /var/lib/distributedkube\n  distributedkube serve --executor docker --registry 127.0.0.1:5000\n\nThen: distributedkubectl --endpoint http://127.0.0.1:3000 algorithm apply --f range.yml")]
+    #[command(
+        after_help = "Examples:\n  distributedkube serve\n  distributedkube serve --listen 0.0.0.0:3000 --data-dir /var/lib/distributedkube\n  distributedkube serve --executor docker --registry 127.0.0.1:5000\n\nThen: distributedkubectl --endpoint http://127.0.0.1:3000 algorithm apply --f range.yml"
+    )]
     Serve(ServeArgs),
 }
 
@@ -182,10 +188,10 @@ async fn main() -> anyhow::Result<()> {
                 None => distributedkube::connections::max_connections_for(open_files),
             };
             let timeout = args.connections.header_read_timeout_seconds;
-            config.connections.header_read_timeout = Duration::try_from_secs_f64(timeout)
-                .ok()
-                .filter(|t| !t.is_zero())
-                .ok_or_else(|| anyhow::anyhow!("--header-read-timeout-seconds {timeout}: give a positive number of seconds"))?;
+            config.connections.header_read_timeout =
+                Duration::try_from_secs_f64(timeout).ok().filter(|t| !t.is_zero()).ok_or_else(|| {
+                    anyhow::anyhow!("--header-read-timeout-seconds {timeout}: give a positive number of seconds")
+                })?;
             config.api_tokens = args.auth_token_file.as_deref().map(ApiTokens::load).transpose()?;
             config.builds = args.builds.settings(&data_dir)?;
             config.executor = args.executor.choice()?;
@@ -200,7 +206,8 @@ async fn main() -> anyhow::Result<()> {
             config.intake_limits.max_upload_bytes = args.max_upload_mib * 1024 * 1024;
             config.intake_limits.max_unpacked_bytes = args.max_unpacked_mib * 1024 * 1024;
             config.intake_limits.max_files = args.max_upload_files;
-            config.task_limits = runner::dag::TaskLimits { per_node: args.max_tasks_per_node, per_job: args.max_tasks_per_job };
+            config.task_limits =
+                runner::dag::TaskLimits { per_node: args.max_tasks_per_node, per_job: args.max_tasks_per_job };
             if let Some(m) = args.max_workers {
                 config.default_max_workers = m.max(1);
             }

@@ -118,7 +118,13 @@ impl Builds {
                     let version = self
                         .inner
                         .store
-                        .add_version(spec, Some(upload.code_dir), Some(upload.checksum), Some(&image), Some(&build.build_id))
+                        .add_version(
+                            spec,
+                            Some(upload.code_dir),
+                            Some(upload.checksum),
+                            Some(&image),
+                            Some(&build.build_id),
+                        )
                         .await?;
                     self.inner.store.make_current(&version).await?;
                     messages.push(format!(
@@ -127,7 +133,10 @@ impl Builds {
                     ));
                     return Ok(ApplyOutcome { build_id: None, messages });
                 }
-                messages.push(format!("build {} of the same inputs is already {}: following it", build.build_id, build.status));
+                messages.push(format!(
+                    "build {} of the same inputs is already {}: following it",
+                    build.build_id, build.status
+                ));
                 return Ok(ApplyOutcome { build_id: Some(build.build_id), messages });
             }
         }
@@ -225,11 +234,7 @@ impl Builds {
     }
 
     pub async fn get(&self, build_id: &str) -> Result<BuildRecord, BuildsError> {
-        self.inner
-            .store
-            .get_build(build_id)
-            .await?
-            .ok_or_else(|| BuildsError::NotFound(build_id.into()))
+        self.inner.store.get_build(build_id).await?.ok_or_else(|| BuildsError::NotFound(build_id.into()))
     }
 
     /// The record with its log and live progress.

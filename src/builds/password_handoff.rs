@@ -37,7 +37,9 @@ pub fn reexec_without_password() -> anyhow::Result<()> {
     if !given {
         let password = password.into_encoded_bytes();
         if password.len() > PIPE_ROOM {
-            anyhow::bail!("{PASSWORD_VAR} is longer than {PIPE_ROOM} bytes; put it in a file and use --registry-password-file");
+            anyhow::bail!(
+                "{PASSWORD_VAR} is longer than {PIPE_ROOM} bytes; put it in a file and use --registry-password-file"
+            );
         }
         let (reader, mut writer) = std::io::pipe()?;
         writer.write_all(&password)?;

@@ -45,8 +45,12 @@ pub fn pull_registries(file: Option<&Path>, insecure: &[String]) -> anyhow::Resu
     let mut out: Vec<RegistrySettings> = Vec::new();
     if let Some(file) = file {
         let text = std::fs::read_to_string(file).with_context(|| format!("--base-registry-auth {}", file.display()))?;
-        let config: DockerConfig = serde_json::from_str(&text)
-            .with_context(|| format!("--base-registry-auth {}: not a docker config.json ({{\"auths\": {{HOST: {{\"auth\": …}}}}}})", file.display()))?;
+        let config: DockerConfig = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "--base-registry-auth {}: not a docker config.json ({{\"auths\": {{HOST: {{\"auth\": …}}}}}})",
+                file.display()
+            )
+        })?;
         for (key, entry) in config.auths {
             let where_ = || format!("--base-registry-auth {}: entry \"{key}\"", file.display());
             let (username, password) = credentials(&entry).with_context(where_)?;
@@ -109,7 +113,14 @@ mod tests {
         let got = pull_registries(Some(f.path()), &["mirror.local:5000".into(), "ghcr.io".into()]).unwrap();
         let view: Vec<_> = got
             .iter()
-            .map(|r| (r.host.as_str(), r.username.as_ref().map(|s| s.expose()), r.password.as_ref().map(|s| s.expose()), r.insecure_http))
+            .map(|r| {
+                (
+                    r.host.as_str(),
+                    r.username.as_ref().map(|s| s.expose()),
+                    r.password.as_ref().map(|s| s.expose()),
+                    r.insecure_http,
+                )
+            })
             .collect();
         assert_eq!(
             view,

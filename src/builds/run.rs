@@ -25,7 +25,16 @@ impl Builds {
                 match self.new_version(&record, &built, log).await {
                     Ok(version) => {
                         let _ = store
-                            .finish_build(&id, "completed", 100, Some(&version), Some(&built.image), built.base_digest.as_deref(), None, &log.lines().join("\n"))
+                            .finish_build(
+                                &id,
+                                "completed",
+                                100,
+                                Some(&version),
+                                Some(&built.image),
+                                built.base_digest.as_deref(),
+                                None,
+                                &log.lines().join("\n"),
+                            )
                             .await;
                         Ok(())
                     }
@@ -44,8 +53,14 @@ impl Builds {
         };
         if let Err((error, status)) = outcome {
             let progress = log.current_progress();
-            let _ = store.finish_build(&id, status, progress, None, None, None, Some(&error), &log.lines().join("\n")).await;
-            tracing::warn!("build {id} of '{}' {status}: {}", record.algorithm_name, error["message"].as_str().unwrap_or(""));
+            let _ = store
+                .finish_build(&id, status, progress, None, None, None, Some(&error), &log.lines().join("\n"))
+                .await;
+            tracing::warn!(
+                "build {id} of '{}' {status}: {}",
+                record.algorithm_name,
+                error["message"].as_str().unwrap_or("")
+            );
         } else {
             tracing::info!("build {id} of '{}' completed", record.algorithm_name);
         }
@@ -114,11 +129,22 @@ impl Builds {
     }
 
     /// Record the version the build produced and make it current.
-    async fn new_version(&self, record: &BuildRecord, built: &BuiltImage, log: &builder::BuildLog) -> Result<String, BuildsError> {
+    async fn new_version(
+        &self,
+        record: &BuildRecord,
+        built: &BuiltImage,
+        log: &builder::BuildLog,
+    ) -> Result<String, BuildsError> {
         let store = &self.inner.store;
         let code_dir = PathBuf::from(&record.code_dir);
         let version = store
-            .add_version(&record.spec, Some(&code_dir), Some(&record.checksum), Some(&built.image), Some(&record.build_id))
+            .add_version(
+                &record.spec,
+                Some(&code_dir),
+                Some(&record.checksum),
+                Some(&built.image),
+                Some(&record.build_id),
+            )
             .await?;
         log.line(format!("version {} of '{}' recorded", version.version, record.algorithm_name));
         let users = self.inner.engine.jobs_using(&record.algorithm_name);
@@ -140,7 +166,9 @@ impl Builds {
                 }
                 // Only if nothing newer became current meanwhile.
                 let current = this.inner.store.get_algorithm(&version.name).await.ok().flatten();
-                let newer = current.and_then(|a| a.version).and_then(|v| v.rsplit('.').next().and_then(|n| n.parse::<i64>().ok()));
+                let newer = current
+                    .and_then(|a| a.version)
+                    .and_then(|v| v.rsplit('.').next().and_then(|n| n.parse::<i64>().ok()));
                 if newer.is_none_or(|seq| seq < version.seq) {
                     let _ = this.inner.store.make_current(&version).await;
                     tracing::info!("version {} of '{}' is now current", version.version, version.name);
@@ -164,7 +192,6 @@ impl Builds {
         Ok(path)
     }
 }
-
 
 /// Which step of a build an error belongs to.
 fn step_of(e: &BuildError) -> String {

@@ -90,7 +90,8 @@ impl BuildSettings {
     pub fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
         for r in self.registry.iter().chain(&self.pull_registries) {
-            let mut mine: Vec<String> = [&r.username, &r.password].into_iter().flatten().map(|s| s.expose().to_string()).collect();
+            let mut mine: Vec<String> =
+                [&r.username, &r.password].into_iter().flatten().map(|s| s.expose().to_string()).collect();
             // The base64 `user:password` of a Basic header or a docker config.
             if let (Some(u), Some(p)) = (&r.username, &r.password) {
                 use base64::Engine as _;
@@ -110,7 +111,10 @@ pub fn kaniko_context_dir(data_dir: &std::path::Path) -> PathBuf {
 }
 
 /// The backend `settings` choose, ready to build.
-pub async fn backend(settings: &BuildSettings, data_dir: &std::path::Path) -> anyhow::Result<Option<std::sync::Arc<dyn builder::Backend>>> {
+pub async fn backend(
+    settings: &BuildSettings,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<std::sync::Arc<dyn builder::Backend>>> {
     use anyhow::Context;
     Ok(match settings.backend {
         BackendChoice::None => None,
@@ -119,8 +123,13 @@ pub async fn backend(settings: &BuildSettings, data_dir: &std::path::Path) -> an
             ..Default::default()
         })),
         BackendChoice::Docker => {
-            anyhow::ensure!(settings.registry.is_some(), "--build-backend docker needs --registry: the Docker Engine pushes the image there");
-            let backend = builder::docker::DockerBackend::connect().await.context("the docker build backend (is the Docker Engine running? DOCKER_HOST)")?;
+            anyhow::ensure!(
+                settings.registry.is_some(),
+                "--build-backend docker needs --registry: the Docker Engine pushes the image there"
+            );
+            let backend = builder::docker::DockerBackend::connect()
+                .await
+                .context("the docker build backend (is the Docker Engine running? DOCKER_HOST)")?;
             Some(std::sync::Arc::new(backend))
         }
         BackendChoice::Kaniko => {
@@ -128,11 +137,15 @@ pub async fn backend(settings: &BuildSettings, data_dir: &std::path::Path) -> an
             let url = k.context_url.clone().context(
                 "--build-backend kaniko needs --kaniko-context-url: the URL build pods fetch their context from (this server's /api/v1/builds/context/{buildId}?token={token})",
             )?;
-            anyhow::ensure!(settings.registry.is_some(), "--build-backend kaniko needs --registry: Kaniko pushes to a registry");
+            anyhow::ensure!(
+                settings.registry.is_some(),
+                "--build-backend kaniko needs --registry: Kaniko pushes to a registry"
+            );
             let mut kaniko = builder::kaniko::KanikoSettings::new(&k.namespace, url, kaniko_context_dir(data_dir));
             kaniko.registry_secret = k.registry_secret.clone();
             kaniko.image = k.image.clone();
-            let backend = builder::kaniko::KanikoBackend::try_default(kaniko).await.context("the kaniko build backend")?;
+            let backend =
+                builder::kaniko::KanikoBackend::try_default(kaniko).await.context("the kaniko build backend")?;
             Some(std::sync::Arc::new(backend))
         }
     })
@@ -229,7 +242,8 @@ impl BuildArgs {
                 "--base-registry-auth is not read by the kaniko backend: build pods pull with the docker config in --kaniko-registry-secret; add the base registry's entry there"
             );
         }
-        let pull_registries = super::pull_auth::pull_registries(self.base_registry_auth.as_deref(), &self.base_registry_insecure)?;
+        let pull_registries =
+            super::pull_auth::pull_registries(self.base_registry_auth.as_deref(), &self.base_registry_insecure)?;
         if let Some(ca) = &self.extra_ca_bundle {
             anyhow::ensure!(ca.is_file(), "--extra-ca-bundle {} is not a file", ca.display());
         }

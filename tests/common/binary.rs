@@ -37,7 +37,13 @@ impl ServerProcess {
         ServerProcess::spawn(&[], data, state, args, env)
     }
 
-    fn spawn(launcher: &[&str], data: tempfile::TempDir, state: &Path, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+    fn spawn(
+        launcher: &[&str],
+        data: tempfile::TempDir,
+        state: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = serve_command(launcher, state)
             .args(args)
             .envs(env.iter().copied())
@@ -49,7 +55,10 @@ impl ServerProcess {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
-        for (stream, tx) in [(Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(addr_tx.clone())), (Box::new(stderr), Some(addr_tx))] {
+        for (stream, tx) in [
+            (Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(addr_tx.clone())),
+            (Box::new(stderr), Some(addr_tx)),
+        ] {
             let output = output.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -159,13 +168,18 @@ fn serve_command(launcher: &[&str], state: &Path) -> Command {
 /// what it printed once it exits unsuccessfully; panics if it starts serving
 /// or is still running after a minute.
 pub fn serve_refused(state: &Path) -> String {
-    let mut child = serve_command(&[], state).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("server binary starts");
+    let mut child =
+        serve_command(&[], state).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("server binary starts");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while child.try_wait().expect("wait").is_none() {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
-            panic!("the server did not refuse to start:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "the server did not refuse to start:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }

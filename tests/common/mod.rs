@@ -114,7 +114,8 @@ impl Harness {
     /// `store/algorithms/apply`, its code folder packed as a tar.gz.
     pub async fn apply_fixture(&self, name: &str) -> Value {
         let dir = repo().join("fixtures/algorithms");
-        let spec: Value = serde_yaml::from_str(&std::fs::read_to_string(dir.join(format!("{name}.yml"))).unwrap()).unwrap();
+        let spec: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(dir.join(format!("{name}.yml"))).unwrap()).unwrap();
         let code = dir.join(spec["code"]["path"].as_str().unwrap());
         self.apply(&spec, tar_gz_dir(&code)).await
     }

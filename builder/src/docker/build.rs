@@ -56,11 +56,7 @@ impl Build<'_> {
             .build();
         let registry_config = Some(self.credentials.clone()).filter(|c| !c.is_empty());
         let mut output = Output::new(self.log, self.redactor);
-        let mut stream = self.docker.build_image(
-            options,
-            registry_config,
-            Some(body_full(self.context.into())),
-        );
+        let mut stream = self.docker.build_image(options, registry_config, Some(body_full(self.context.into())));
         loop {
             let next = tokio::select! {
                 biased;
@@ -71,8 +67,7 @@ impl Build<'_> {
                 None => {
                     drop(stream);
                     output.flush();
-                    self.log
-                        .line("docker: build stopped; removing its containers");
+                    self.log.line("docker: build stopped; removing its containers");
                     // Until the Engine tagged the new image, the tag (if any)
                     // belongs to an earlier build.
                     let tag = output.tagged.then_some(self.tag);
@@ -93,9 +88,7 @@ impl Build<'_> {
         }
         output.flush();
         if !output.succeeded {
-            return Err(
-                output.failure("the Docker Engine ended the build without reporting success")
-            );
+            return Err(output.failure("the Docker Engine ended the build without reporting success"));
         }
         Ok(())
     }
@@ -145,10 +138,7 @@ impl<'a> Output<'a> {
         }
         if let Some(status) = info.status {
             // Pull progress updates (with byte counts) would flood the log.
-            let updating = info
-                .progress_detail
-                .as_ref()
-                .is_some_and(|p| p.current.is_some());
+            let updating = info.progress_detail.as_ref().is_some_and(|p| p.current.is_some());
             if !updating {
                 match info.id {
                     Some(id) => self.line(&format!("{id}: {status}")),
@@ -187,9 +177,8 @@ impl<'a> Output<'a> {
         if trimmed.starts_with("Successfully tagged ") {
             self.tagged = true;
         }
-        let bookkeeping = step.is_some()
-            || trimmed.starts_with("---> ")
-            || trimmed.starts_with("Removing intermediate container ");
+        let bookkeeping =
+            step.is_some() || trimmed.starts_with("---> ") || trimmed.starts_with("Removing intermediate container ");
         if !bookkeeping {
             push_bounded(&mut self.step_output, line.clone());
         }
@@ -209,10 +198,7 @@ impl<'a> Output<'a> {
         };
         // "The command '/bin/sh -c <the whole RUN>' returned a non-zero code: 1"
         // repeats the step: keep its end.
-        let reason = match (
-            reason.find("' returned a non-zero code"),
-            reason.starts_with("The command '"),
-        ) {
+        let reason = match (reason.find("' returned a non-zero code"), reason.starts_with("The command '")) {
             (Some(at), true) => format!("the command{}", &reason[at + 1..]),
             _ => reason,
         };
@@ -287,26 +273,21 @@ mod tests {
         let settings = RegistrySettings::new("r");
         let redactor = Redactor::new(&settings, &log);
         let mut out = Output::new(&log, &redactor);
-        let chunk = |s: &str| BuildInfo {
-            stream: Some(s.into()),
-            ..Default::default()
-        };
+        let chunk = |s: &str| BuildInfo { stream: Some(s.into()), ..Default::default() };
         out.take(chunk("Step 1/4 : FROM base\n ---> abc\nStep 3/4 : RUN pip"));
-        out.take(chunk(" install\n ---> Running in 1234abcd\nERROR: No matching distribution found for nothing-here\n"));
+        out.take(chunk(
+            " install\n ---> Running in 1234abcd\nERROR: No matching distribution found for nothing-here\n",
+        ));
         assert_eq!(out.step.as_deref(), Some("Step 3/4 : RUN pip install"));
         assert_eq!(out.containers, vec!["1234abcd"]);
         assert_eq!(log.current_progress(), 5 + 75 * 2 / 4);
-        let err = out
-            .failure("The command '/bin/sh -c pip install' returned a non-zero code: 1")
-            .to_string();
+        let err = out.failure("The command '/bin/sh -c pip install' returned a non-zero code: 1").to_string();
         assert_eq!(
             err,
             "docker backend, docker build: Step 3/4 : RUN pip install failed: the command returned a non-zero code: 1\n\
              output of the step:\nERROR: No matching distribution found for nothing-here"
         );
-        out.take(chunk(
-            "Removing intermediate container 1234abcd\nSuccessfully built 99\n",
-        ));
+        out.take(chunk("Removing intermediate container 1234abcd\nSuccessfully built 99\n"));
         assert!(out.containers.is_empty() && out.succeeded);
     }
 

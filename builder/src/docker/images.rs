@@ -13,10 +13,7 @@ use crate::native::registry::is_loopback;
 pub(super) async fn repo_digest(docker: &Docker, image: &str, repository: &str) -> Option<String> {
     let inspect = docker.inspect_image(image).await.ok()?;
     let prefix = format!("{repository}@");
-    inspect
-        .repo_digests?
-        .iter()
-        .find_map(|d| d.strip_prefix(&prefix).map(str::to_string))
+    inspect.repo_digests?.iter().find_map(|d| d.strip_prefix(&prefix).map(str::to_string))
 }
 
 /// The digest of the base image the build used (`None` for `scratch`, or
@@ -53,17 +50,9 @@ pub(super) async fn check_insecure(docker: &Docker, host: &str) -> Result<(), Bu
         message: e.to_string(),
     })?;
     let config = info.registry_config.unwrap_or_default();
-    let listed = config
-        .index_configs
-        .unwrap_or_default()
-        .get(host)
-        .is_some_and(|index| index.secure == Some(false));
+    let listed = config.index_configs.unwrap_or_default().get(host).is_some_and(|index| index.secure == Some(false));
     let ip = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    let in_cidr = config
-        .insecure_registry_cidrs
-        .unwrap_or_default()
-        .iter()
-        .any(|c| cidr_contains(c, ip));
+    let in_cidr = config.insecure_registry_cidrs.unwrap_or_default().iter().any(|c| cidr_contains(c, ip));
     if listed || in_cidr {
         Ok(())
     } else {
@@ -83,27 +72,15 @@ fn cidr_contains(cidr: &str, ip: &str) -> bool {
     let (Some(net), Some(ip), Ok(bits)) = (parse(net), parse(ip), bits.parse::<u32>()) else {
         return false;
     };
-    let mask = if bits == 0 {
-        0
-    } else {
-        u32::MAX << (32 - bits.min(32))
-    };
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits.min(32)) };
     net & mask == ip & mask
 }
 
 /// Removes the containers a stopped build started and the tag it made.
 /// Failures are logged, not returned: the build is stopped either way.
-pub(super) async fn clean_up(
-    docker: &Docker,
-    containers: &[String],
-    tag: Option<&str>,
-    log: &BuildLog,
-) {
+pub(super) async fn clean_up(docker: &Docker, containers: &[String], tag: Option<&str>, log: &BuildLog) {
     for id in containers {
-        let options = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         match docker.remove_container(id, Some(options)).await {
             Ok(()) => log.line(format!("docker: removed container {id}")),
             Err(e) if is_not_found(&e) => {}
@@ -121,13 +98,7 @@ pub(super) async fn clean_up(
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {
-    matches!(
-        e,
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
 }
 
 #[cfg(test)]
@@ -136,14 +107,8 @@ mod tests {
 
     #[test]
     fn repositories_and_cidrs() {
-        assert_eq!(
-            repository_of("127.0.0.1:5000/base/python:3.11"),
-            "127.0.0.1:5000/base/python"
-        );
-        assert_eq!(
-            repository_of("127.0.0.1:5000/base/python"),
-            "127.0.0.1:5000/base/python"
-        );
+        assert_eq!(repository_of("127.0.0.1:5000/base/python:3.11"), "127.0.0.1:5000/base/python");
+        assert_eq!(repository_of("127.0.0.1:5000/base/python"), "127.0.0.1:5000/base/python");
         assert_eq!(repository_of("python:3.11"), "python");
         assert!(cidr_contains("10.0.0.0/8", "10.1.2.3"));
         assert!(!cidr_contains("10.0.0.0/8", "11.1.2.3"));

@@ -47,10 +47,7 @@ pub struct DockerBackend {
 impl DockerBackend {
     /// Wraps a connected client (whose API version should be negotiated).
     pub fn new(docker: Docker) -> Self {
-        DockerBackend {
-            docker,
-            no_cache: false,
-        }
+        DockerBackend { docker, no_cache: false }
     }
 
     /// Connects to the local engine (`DOCKER_HOST` or
@@ -95,16 +92,7 @@ impl DockerBackend {
         build.run().await?;
         log.progress(80);
 
-        let pushed = push::push(
-            &self.docker,
-            settings,
-            &repository,
-            &job.version,
-            log,
-            &redactor,
-            &job.cancel,
-        )
-        .await;
+        let pushed = push::push(&self.docker, settings, &repository, &job.version, log, &redactor, &job.cancel).await;
         let digest = match pushed {
             Ok(digest) => digest,
             Err(BuildError::Stopped) => {
@@ -117,12 +105,7 @@ impl DockerBackend {
         let image = format!("{repository}@{digest}");
         log.line(format!("docker: pushed {image}"));
         log.progress(100);
-        Ok(BuiltImage {
-            image,
-            tagged: Some(tagged),
-            digest,
-            base_digest,
-        })
+        Ok(BuiltImage { image, tagged: Some(tagged), digest, base_digest })
     }
 }
 
@@ -131,11 +114,7 @@ impl Backend for DockerBackend {
         NAME
     }
 
-    fn build<'a>(
-        &'a self,
-        job: &'a BuildJob,
-        log: &'a BuildLog,
-    ) -> BoxFuture<'a, Result<BuiltImage, BuildError>> {
+    fn build<'a>(&'a self, job: &'a BuildJob, log: &'a BuildLog) -> BoxFuture<'a, Result<BuiltImage, BuildError>> {
         Box::pin(self.run(job, log))
     }
 }
@@ -172,10 +151,7 @@ fn check(job: &BuildJob) -> Result<&RegistrySettings, BuildError> {
         )));
     }
     if !job.code_dir.join(&job.entry_point).is_file() {
-        return Err(BuildError::Invalid(format!(
-            "entry point \"{}\" is not a file in the upload",
-            job.entry_point
-        )));
+        return Err(BuildError::Invalid(format!("entry point \"{}\" is not a file in the upload", job.entry_point)));
     }
     Ok(settings)
 }
@@ -184,22 +160,10 @@ fn check(job: &BuildJob) -> Result<&RegistrySettings, BuildError> {
 /// the same inputs must give the same image).
 fn labels(job: &BuildJob) -> HashMap<String, String> {
     HashMap::from([
-        (
-            "io.distributedkube.algorithm".to_string(),
-            job.algorithm.clone(),
-        ),
-        (
-            "io.distributedkube.version".to_string(),
-            job.version.clone(),
-        ),
-        (
-            "io.distributedkube.source-checksum".to_string(),
-            job.upload_checksum.clone(),
-        ),
-        (
-            "io.distributedkube.language".to_string(),
-            job.language.as_str().to_string(),
-        ),
+        ("io.distributedkube.algorithm".to_string(), job.algorithm.clone()),
+        ("io.distributedkube.version".to_string(), job.version.clone()),
+        ("io.distributedkube.source-checksum".to_string(), job.upload_checksum.clone()),
+        ("io.distributedkube.language".to_string(), job.language.as_str().to_string()),
     ])
 }
 
@@ -211,22 +175,14 @@ fn valid_repository_name(name: &str) -> bool {
     if !name.starts_with(alnum) || !name.ends_with(alnum) {
         return false;
     }
-    name.split(alnum)
-        .all(|run| run.is_empty() || separator(run))
-        && name
-            .chars()
-            .all(|c| alnum(c) || matches!(c, '.' | '_' | '-'))
+    name.split(alnum).all(|run| run.is_empty() || separator(run))
+        && name.chars().all(|c| alnum(c) || matches!(c, '.' | '_' | '-'))
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 fn valid_tag(tag: &str) -> bool {
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    tag.len() <= 128
-        && tag
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag.chars().all(ok)
+    tag.len() <= 128 && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && tag.chars().all(ok)
 }
 
 #[cfg(test)]
@@ -239,11 +195,7 @@ mod tests {
         assert!(valid_repository_name("my-algo.v2_x"));
         assert!(!valid_repository_name("My"));
         assert!(valid_repository_name("a--b") && valid_repository_name("a__b"));
-        assert!(
-            !valid_repository_name("a-.b")
-                && !valid_repository_name("a..b")
-                && !valid_repository_name("a___b")
-        );
+        assert!(!valid_repository_name("a-.b") && !valid_repository_name("a..b") && !valid_repository_name("a___b"));
         assert!(!valid_repository_name("-a"));
         assert!(!valid_repository_name("a-"));
         assert!(!valid_repository_name(""));

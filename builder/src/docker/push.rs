@@ -25,11 +25,7 @@ const PROGRESS_END: usize = 99;
 /// bearer token given as a password alone); `None` for anonymous access.
 pub(super) fn credentials(settings: &RegistrySettings) -> Option<DockerCredentials> {
     let (username, password, registrytoken) = match (&settings.username, &settings.password) {
-        (Some(u), Some(p)) => (
-            Some(u.expose().to_string()),
-            Some(p.expose().to_string()),
-            None,
-        ),
+        (Some(u), Some(p)) => (Some(u.expose().to_string()), Some(p.expose().to_string()), None),
         (None, Some(token)) => (None, None, Some(token.expose().to_string())),
         _ => return None,
     };
@@ -95,10 +91,7 @@ pub(super) async fn push(
                 log.line(format!("docker: push failed: {message}"));
                 return Err(BuildError::Registry {
                     registry: settings.host.clone(),
-                    message: format!(
-                        "docker push {repository}:{tag} failed: {message}{}",
-                        hint(&message)
-                    ),
+                    message: format!("docker push {repository}:{tag} failed: {message}{}", hint(&message)),
                 });
             }
         }
@@ -106,13 +99,13 @@ pub(super) async fn push(
     let digest = match digest {
         Some(d) => d,
         // Older engines: the digest is also in the image's RepoDigests.
-        None => images::repo_digest(docker, &format!("{repository}:{tag}"), repository)
-            .await
-            .ok_or_else(|| BuildError::Backend {
+        None => images::repo_digest(docker, &format!("{repository}:{tag}"), repository).await.ok_or_else(|| {
+            BuildError::Backend {
                 backend: NAME,
                 step: "docker push".into(),
                 message: format!("the push of {repository}:{tag} ended without a manifest digest"),
-            })?,
+            }
+        })?,
     };
     Ok(digest)
 }
@@ -129,12 +122,7 @@ struct Layers {
 impl Layers {
     /// Logs `info` unless it is a per-layer update; returns the manifest
     /// digest when `info` is the final `tag: digest: sha256:… size: N` line.
-    fn take(
-        &mut self,
-        info: &PushImageInfo,
-        log: &BuildLog,
-        redactor: &Redactor<'_>,
-    ) -> Option<String> {
+    fn take(&mut self, info: &PushImageInfo, log: &BuildLog, redactor: &Redactor<'_>) -> Option<String> {
         let status = info.status.as_deref()?;
         match status {
             "Preparing" => self.total += 1,
@@ -193,16 +181,10 @@ mod tests {
         assert!(credentials(&s).is_none());
         s.password = Some(Secret::new("tok"));
         let c = credentials(&s).unwrap();
-        assert_eq!(
-            (c.registrytoken.as_deref(), c.password.as_deref()),
-            (Some("tok"), None)
-        );
+        assert_eq!((c.registrytoken.as_deref(), c.password.as_deref()), (Some("tok"), None));
         s.username = Some(Secret::new("u"));
         let c = credentials(&s).unwrap();
-        assert_eq!(
-            (c.username.as_deref(), c.password.as_deref()),
-            (Some("u"), Some("tok"))
-        );
+        assert_eq!((c.username.as_deref(), c.password.as_deref()), (Some("u"), Some("tok")));
         assert_eq!(c.serveraddress.as_deref(), Some("r:5001"));
     }
 }

@@ -54,10 +54,7 @@ pub enum IntakeError {
 
 impl IntakeError {
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        IntakeError::Io {
-            context: context.into(),
-            source,
-        }
+        IntakeError::Io { context: context.into(), source }
     }
 }
 

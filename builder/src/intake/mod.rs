@@ -112,27 +112,17 @@ pub fn unpack_file(upload: &Path, dest: &Path, limits: &Limits) -> Result<Unpack
 
 fn check_upload_size(size: u64, limits: &Limits) -> Result<(), IntakeError> {
     if size > limits.max_upload_bytes {
-        return Err(IntakeError::UploadTooLarge {
-            size,
-            limit: limits.max_upload_bytes,
-        });
+        return Err(IntakeError::UploadTooLarge { size, limit: limits.max_upload_bytes });
     }
     Ok(())
 }
 
-fn unpack_from<R: Read + Seek>(
-    mut upload: R,
-    dest: &Path,
-    limits: &Limits,
-) -> Result<Unpacked, IntakeError> {
+fn unpack_from<R: Read + Seek>(mut upload: R, dest: &Path, limits: &Limits) -> Result<Unpacked, IntakeError> {
     let rewind_error = |e| IntakeError::io("rewinding the upload", e);
     let checksum = checksum(&mut upload, limits)?;
     upload.rewind().map_err(rewind_error)?;
     let mut head = Vec::with_capacity(512);
-    (&mut upload)
-        .take(512)
-        .read_to_end(&mut head)
-        .map_err(|e| IntakeError::io("reading the upload", e))?;
+    (&mut upload).take(512).read_to_end(&mut head).map_err(|e| IntakeError::io("reading the upload", e))?;
     let kind = detect(&head)?;
     upload.rewind().map_err(rewind_error)?;
 
@@ -148,13 +138,7 @@ fn unpack_from<R: Read + Seek>(
     }
     .and_then(|()| tree.finish());
     match result {
-        Ok(done) => Ok(Unpacked {
-            root: done.root,
-            files: done.entries,
-            bytes: done.bytes,
-            checksum,
-            kind,
-        }),
+        Ok(done) => Ok(Unpacked { root: done.root, files: done.entries, bytes: done.bytes, checksum, kind }),
         Err(e) => {
             clean(dest, created);
             Err(e)
@@ -191,24 +175,17 @@ fn detect(head: &[u8]) -> Result<ArchiveKind, IntakeError> {
     } else if tarball::is_tar_header(head) {
         Ok(ArchiveKind::Tar)
     } else if head.is_empty() {
-        Err(IntakeError::NotAnArchive {
-            what: "the upload is empty".into(),
-        })
+        Err(IntakeError::NotAnArchive { what: "the upload is empty".into() })
     } else {
         let bytes: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        Err(IntakeError::NotAnArchive {
-            what: format!("starts with bytes {}", bytes.join(" ")),
-        })
+        Err(IntakeError::NotAnArchive { what: format!("starts with bytes {}", bytes.join(" ")) })
     }
 }
 
 /// Creates `dest`, or accepts an existing empty directory. Returns whether
 /// it was created (then cleaning up removes it too).
 fn prepare_dest(dest: &Path) -> Result<bool, IntakeError> {
-    let refuse = |reason: &str| IntakeError::Destination {
-        path: dest.to_path_buf(),
-        reason: reason.into(),
-    };
+    let refuse = |reason: &str| IntakeError::Destination { path: dest.to_path_buf(), reason: reason.into() };
     let context = || format!("preparing {}", dest.display());
     match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -264,18 +241,10 @@ impl std::error::Error for BudgetExceeded {}
 
 /// Maps an error met while reading an entry's data.
 pub(crate) fn read_failure(kind: ArchiveKind, raw: &str, e: io::Error, limit: u64) -> IntakeError {
-    if e.get_ref()
-        .is_some_and(|inner| inner.is::<BudgetExceeded>())
-    {
-        IntakeError::UnpackedTooLarge {
-            entry: paths::shown(raw),
-            limit,
-        }
+    if e.get_ref().is_some_and(|inner| inner.is::<BudgetExceeded>()) {
+        IntakeError::UnpackedTooLarge { entry: paths::shown(raw), limit }
     } else {
-        IntakeError::Corrupt {
-            kind,
-            detail: format!("entry \"{}\": {e}", paths::shown(raw)),
-        }
+        IntakeError::Corrupt { kind, detail: format!("entry \"{}\": {e}", paths::shown(raw)) }
     }
 }
 

@@ -40,10 +40,7 @@ pub(crate) fn entry_path(raw: &str, limits: &Limits) -> Result<PathBuf, Problem>
         return Err(Problem::ParentDir);
     }
     if parts.len() > limits.max_depth {
-        return Err(Problem::PathTooDeep {
-            depth: parts.len(),
-            limit: limits.max_depth,
-        });
+        return Err(Problem::PathTooDeep { depth: parts.len(), limit: limits.max_depth });
     }
     Ok(parts.iter().collect())
 }
@@ -55,11 +52,7 @@ pub(crate) fn entry_path(raw: &str, limits: &Limits) -> Result<PathBuf, Problem>
 /// link: `a/b/link -> ../../x` is fine (it lands on `x`), `a/link -> ../../x`
 /// is not. Lexical resolution cannot see other symlinks on the way; the
 /// final pass in `tree.rs` resolves every link again through the finished tree.
-pub(crate) fn symlink_target(
-    link: &std::path::Path,
-    raw: &str,
-    limits: &Limits,
-) -> Result<Vec<String>, Problem> {
+pub(crate) fn symlink_target(link: &std::path::Path, raw: &str, limits: &Limits) -> Result<Vec<String>, Problem> {
     let target = shown(raw);
     if is_absolute(raw) {
         return Err(Problem::AbsoluteSymlink { target });
@@ -71,9 +64,7 @@ pub(crate) fn symlink_target(
     let mut depth = link.parent().map_or(0, |p| p.components().count());
     for part in &parts {
         if *part == ".." {
-            depth = depth.checked_sub(1).ok_or(Problem::SymlinkEscapes {
-                target: target.clone(),
-            })?;
+            depth = depth.checked_sub(1).ok_or(Problem::SymlinkEscapes { target: target.clone() })?;
         } else {
             depth += 1;
         }
@@ -85,12 +76,8 @@ pub(crate) fn symlink_target(
 /// follows the rules of entry names.
 pub(crate) fn hard_link_target(raw: &str, limits: &Limits) -> Result<PathBuf, Problem> {
     match entry_path(raw, limits) {
-        Err(Problem::ParentDir | Problem::Absolute) => {
-            Err(Problem::HardLinkOutside { target: shown(raw) })
-        }
-        Ok(path) if path.as_os_str().is_empty() => {
-            Err(Problem::HardLinkNotFile { target: shown(raw) })
-        }
+        Err(Problem::ParentDir | Problem::Absolute) => Err(Problem::HardLinkOutside { target: shown(raw) }),
+        Ok(path) if path.as_os_str().is_empty() => Err(Problem::HardLinkNotFile { target: shown(raw) }),
         other => other,
     }
 }
@@ -99,10 +86,7 @@ pub(crate) fn hard_link_target(raw: &str, limits: &Limits) -> Result<PathBuf, Pr
 /// the components without empty ones and `.`.
 fn checked_parts<'a>(raw: &'a str, limits: &Limits) -> Result<Vec<&'a str>, Problem> {
     if raw.len() > limits.max_path_len {
-        return Err(Problem::PathTooLong {
-            len: raw.len() as u64,
-            limit: limits.max_path_len,
-        });
+        return Err(Problem::PathTooLong { len: raw.len() as u64, limit: limits.max_path_len });
     }
     if raw.contains('\0') {
         return Err(Problem::Nul);
@@ -110,17 +94,13 @@ fn checked_parts<'a>(raw: &'a str, limits: &Limits) -> Result<Vec<&'a str>, Prob
     if is_absolute(raw) {
         return Err(Problem::Absolute);
     }
-    Ok(raw
-        .split(['/', '\\'])
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect())
+    Ok(raw.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect())
 }
 
 /// `/x`, `\x`, `\\server\share` and Windows drive paths like `C:\x` or `C:x`.
 fn is_absolute(raw: &str) -> bool {
     let b = raw.as_bytes();
-    matches!(b.first(), Some(b'/' | b'\\'))
-        || (b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':')
+    matches!(b.first(), Some(b'/' | b'\\')) || (b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':')
 }
 
 #[cfg(test)]
@@ -141,10 +121,7 @@ mod tests {
         assert_eq!(entry_path("c:x", &l), Err(Problem::Absolute));
         assert_eq!(entry_path("a\0b", &l), Err(Problem::Nul));
         let deep = "d/".repeat(65);
-        assert!(matches!(
-            entry_path(&deep, &l),
-            Err(Problem::PathTooDeep { depth: 65, .. })
-        ));
+        assert!(matches!(entry_path(&deep, &l), Err(Problem::PathTooDeep { depth: 65, .. })));
     }
 
     #[test]
@@ -154,22 +131,10 @@ mod tests {
         assert!(t("a/b/link", "../../x").is_ok());
         assert!(t("a/link", "../x").is_ok());
         assert!(t("link", ".").is_ok());
-        assert!(matches!(
-            t("a/link", "../../x"),
-            Err(Problem::SymlinkEscapes { .. })
-        ));
-        assert!(matches!(
-            t("link", "x/../../y"),
-            Err(Problem::SymlinkEscapes { .. })
-        ));
-        assert!(matches!(
-            t("link", "/etc/passwd"),
-            Err(Problem::AbsoluteSymlink { .. })
-        ));
-        assert!(matches!(
-            t("link", "C:\\Windows"),
-            Err(Problem::AbsoluteSymlink { .. })
-        ));
+        assert!(matches!(t("a/link", "../../x"), Err(Problem::SymlinkEscapes { .. })));
+        assert!(matches!(t("link", "x/../../y"), Err(Problem::SymlinkEscapes { .. })));
+        assert!(matches!(t("link", "/etc/passwd"), Err(Problem::AbsoluteSymlink { .. })));
+        assert!(matches!(t("link", "C:\\Windows"), Err(Problem::AbsoluteSymlink { .. })));
     }
 
     #[test]

@@ -46,30 +46,19 @@ pub(crate) fn is_tar_header(block: &[u8]) -> bool {
 pub(crate) fn unpack<R: Read>(reader: R, tree: &mut Tree) -> Result<(), IntakeError> {
     let limits = tree.limits();
     let kind = tree.kind();
-    let budget = limits
-        .max_unpacked_bytes
-        .saturating_add(limits.max_files.saturating_mul(OVERHEAD_PER_ENTRY));
-    let mut stream = Budget {
-        inner: reader,
-        left: budget,
-    };
+    let budget = limits.max_unpacked_bytes.saturating_add(limits.max_files.saturating_mul(OVERHEAD_PER_ENTRY));
+    let mut stream = Budget { inner: reader, left: budget };
 
     // For tar.gz this is the first look inside the gzip data.
     let mut head = Vec::with_capacity(512);
     let max_unpacked = limits.max_unpacked_bytes;
-    (&mut stream)
-        .take(512)
-        .read_to_end(&mut head)
-        .map_err(|e| stream_error(kind, "", e, max_unpacked))?;
+    (&mut stream).take(512).read_to_end(&mut head).map_err(|e| stream_error(kind, "", e, max_unpacked))?;
     if !is_tar_header(&head) {
         let detail = "the data is not a tar archive".to_owned();
         return Err(IntakeError::Corrupt { kind, detail });
     }
     let mut archive = tar::Archive::new(Cursor::new(head).chain(stream));
-    let entries = archive
-        .entries()
-        .map_err(|e| corrupt(kind, e.to_string()))?
-        .raw(true);
+    let entries = archive.entries().map_err(|e| corrupt(kind, e.to_string()))?.raw(true);
 
     let mut ext = Extensions::default();
     // The last entry seen, to say where a stream error happened.
@@ -77,10 +66,7 @@ pub(crate) fn unpack<R: Read>(reader: R, tree: &mut Tree) -> Result<(), IntakeEr
     let fail = |last: &str, e: io::Error| stream_error(kind, last, e, max_unpacked);
     for entry in entries {
         let mut entry = entry.map_err(|e| fail(&last, e))?;
-        if ext
-            .absorb(&mut entry, limits.max_path_len)
-            .map_err(|e| fail(&last, e))?
-        {
+        if ext.absorb(&mut entry, limits.max_path_len).map_err(|e| fail(&last, e))? {
             continue;
         }
         let described = Described::new(&mut entry, std::mem::take(&mut ext), kind)?;
@@ -88,10 +74,7 @@ pub(crate) fn unpack<R: Read>(reader: R, tree: &mut Tree) -> Result<(), IntakeEr
         unpack_entry(&mut entry, &described, tree)?;
     }
     if ext.is_pending() {
-        return Err(corrupt(
-            kind,
-            "extension header without an entry after it".into(),
-        ));
+        return Err(corrupt(kind, "extension header without an entry after it".into()));
     }
     // A tar ends with zero blocks, but for tar.gz read on to the end of the
     // gzip data as well: that is where a truncated or damaged upload shows
@@ -104,11 +87,7 @@ pub(crate) fn unpack<R: Read>(reader: R, tree: &mut Tree) -> Result<(), IntakeEr
 }
 
 /// Hands one real (non-extension) entry to the tree, by type.
-fn unpack_entry<R: Read>(
-    entry: &mut tar::Entry<R>,
-    e: &Described,
-    tree: &mut Tree,
-) -> Result<(), IntakeError> {
+fn unpack_entry<R: Read>(entry: &mut tar::Entry<R>, e: &Described, tree: &mut Tree) -> Result<(), IntakeError> {
     let mode = entry.header().mode().map_err(|err| {
         let detail = format!("entry \"{}\": {err}", paths::shown(&e.name));
         corrupt(tree.kind(), detail)
@@ -117,9 +96,7 @@ fn unpack_entry<R: Read>(
     match entry.header().entry_type() {
         // Old tars mark directories as regular files named "dir/".
         EntryType::Regular | EntryType::Continuous if e.name.ends_with('/') => tree.dir(&e.name),
-        EntryType::Regular | EntryType::Continuous => {
-            tree.file(&e.name, mode & 0o100 != 0, entry, Some(size))
-        }
+        EntryType::Regular | EntryType::Continuous => tree.file(&e.name, mode & 0o100 != 0, entry, Some(size)),
         EntryType::Directory => tree.dir(&e.name),
         EntryType::Symlink => tree.symlink(&e.name, &e.link),
         EntryType::Link => tree.hard_link(&e.name, &e.link),
@@ -137,18 +114,9 @@ struct Described {
 }
 
 impl Described {
-    fn new<R: Read>(
-        entry: &mut tar::Entry<R>,
-        ext: Extensions,
-        kind: ArchiveKind,
-    ) -> Result<Self, IntakeError> {
-        let mut name = ext
-            .long_name
-            .unwrap_or_else(|| entry.path_bytes().into_owned());
-        let mut link = ext
-            .long_link
-            .or_else(|| entry.link_name_bytes().map(|l| l.into_owned()))
-            .unwrap_or_default();
+    fn new<R: Read>(entry: &mut tar::Entry<R>, ext: Extensions, kind: ArchiveKind) -> Result<Self, IntakeError> {
+        let mut name = ext.long_name.unwrap_or_else(|| entry.path_bytes().into_owned());
+        let mut link = ext.long_link.or_else(|| entry.link_name_bytes().map(|l| l.into_owned())).unwrap_or_default();
         for record in tar::PaxExtensions::new(ext.pax.as_deref().unwrap_or_default()) {
             let record = record.map_err(|e| corrupt(kind, format!("bad pax record: {e}")))?;
             match record.key_bytes() {
@@ -157,24 +125,16 @@ impl Described {
                 // The header's own size field decides where the next header
                 // starts; a pax size that disagrees would make us read the
                 // archive differently from other tools. Refuse.
-                b"size"
-                    if record.value().ok().and_then(|v| v.parse().ok()) != Some(entry.size()) =>
-                {
+                b"size" if record.value().ok().and_then(|v| v.parse().ok()) != Some(entry.size()) => {
                     let what = String::from_utf8_lossy(&name).into_owned();
                     return Err(corrupt(
                         kind,
-                        format!(
-                            "entry \"{}\": pax size disagrees with its header",
-                            paths::shown(&what)
-                        ),
+                        format!("entry \"{}\": pax size disagrees with its header", paths::shown(&what)),
                     ));
                 }
                 key if key.starts_with(b"GNU.sparse.") => {
                     let what = "sparse file".to_owned();
-                    return Err(refused(
-                        &String::from_utf8_lossy(&name),
-                        Problem::Special { what },
-                    ));
+                    return Err(refused(&String::from_utf8_lossy(&name), Problem::Special { what }));
                 }
                 _ => {}
             }
@@ -185,10 +145,7 @@ impl Described {
                 problem: Problem::NotUtf8,
             })
         };
-        Ok(Described {
-            name: text(name)?,
-            link: text(link)?,
-        })
+        Ok(Described { name: text(name)?, link: text(link)? })
     }
 }
 
@@ -218,11 +175,7 @@ impl Extensions {
         } else {
             return Ok(false);
         };
-        let max = if ty.is_pax_local_extensions() {
-            MAX_PAX_BYTES
-        } else {
-            max_name
-        };
+        let max = if ty.is_pax_local_extensions() { MAX_PAX_BYTES } else { max_name };
         let mut data = read_small(entry, max)?;
         if !ty.is_pax_local_extensions() {
             while data.last() == Some(&0) {
@@ -230,9 +183,7 @@ impl Extensions {
             }
         }
         if slot.replace(data).is_some() {
-            return Err(io::Error::other(
-                "two extension headers of one kind for the same entry",
-            ));
+            return Err(io::Error::other("two extension headers of one kind for the same entry"));
         }
         Ok(true)
     }
@@ -271,21 +222,11 @@ fn corrupt(kind: ArchiveKind, detail: String) -> IntakeError {
 /// An error from the tar stream itself, between entries; `last` is the
 /// (shown) name of the last entry read, empty at the start.
 fn stream_error(kind: ArchiveKind, last: &str, e: io::Error, limit: u64) -> IntakeError {
-    let at = if last.is_empty() {
-        "(start of archive)".to_owned()
-    } else {
-        last.to_owned()
-    };
-    if e.get_ref()
-        .is_some_and(|inner| inner.is::<BudgetExceeded>())
-    {
+    let at = if last.is_empty() { "(start of archive)".to_owned() } else { last.to_owned() };
+    if e.get_ref().is_some_and(|inner| inner.is::<BudgetExceeded>()) {
         return IntakeError::UnpackedTooLarge { entry: at, limit };
     }
-    let place = if last.is_empty() {
-        "at the start".to_owned()
-    } else {
-        format!("after entry \"{last}\"")
-    };
+    let place = if last.is_empty() { "at the start".to_owned() } else { format!("after entry \"{last}\"") };
     corrupt(kind, format!("{e} ({place})"))
 }
 
@@ -309,9 +250,7 @@ impl<R: Read> Read for Budget<R> {
                 _ => Err(io::Error::other(BudgetExceeded)),
             };
         }
-        let max = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let max = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..max])?;
         self.left -= n as u64;
         Ok(n)

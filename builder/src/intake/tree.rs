@@ -49,13 +49,7 @@ pub(crate) struct Finished {
 impl<'a> Tree<'a> {
     pub fn new(dest: &Path, limits: &'a Limits, kind: ArchiveKind) -> Self {
         let dest = dest.to_path_buf();
-        Tree {
-            dest,
-            limits,
-            kind,
-            nodes: BTreeMap::new(),
-            bytes: 0,
-        }
+        Tree { dest, limits, kind, nodes: BTreeMap::new(), bytes: 0 }
     }
 
     pub fn limits(&self) -> &'a Limits {
@@ -94,16 +88,11 @@ impl<'a> Tree<'a> {
         self.claim(raw, &rel, Want::File)?;
         let kind = self.kind;
         let limit = self.limits.max_unpacked_bytes;
-        let written = self.write_file(raw, &rel, exec, data, |e| {
-            super::read_failure(kind, raw, e, limit)
-        })?;
+        let written = self.write_file(raw, &rel, exec, data, |e| super::read_failure(kind, raw, e, limit))?;
         match expected {
             Some(n) if n != written => Err(IntakeError::Corrupt {
                 kind,
-                detail: format!(
-                    "entry \"{}\" is truncated ({written} of {n} bytes)",
-                    paths::shown(raw)
-                ),
+                detail: format!("entry \"{}\" is truncated ({written} of {n} bytes)", paths::shown(raw)),
             }),
             _ => Ok(()),
         }
@@ -113,15 +102,10 @@ impl<'a> Tree<'a> {
     /// checking that its target stays inside the tree.
     pub fn symlink(&mut self, raw: &str, target_raw: &str) -> Result<(), IntakeError> {
         let rel = self.non_root_path(raw)?;
-        let target = paths::symlink_target(&rel, target_raw, self.limits)
-            .map_err(|problem| refused(raw, problem))?;
+        let target = paths::symlink_target(&rel, target_raw, self.limits).map_err(|problem| refused(raw, problem))?;
         self.parents(raw, &rel)?;
         self.claim(raw, &rel, Want::Symlink)?;
-        let on_disk = if target.is_empty() {
-            ".".to_owned()
-        } else {
-            target.join("/")
-        };
+        let on_disk = if target.is_empty() { ".".to_owned() } else { target.join("/") };
         std::os::unix::fs::symlink(&on_disk, self.dest.join(&rel))
             .map_err(|e| IntakeError::io(format!("creating symlink {}", rel.display()), e))?;
         let entry = paths::shown(raw);
@@ -135,45 +119,20 @@ impl<'a> Tree<'a> {
     /// outside (`hl -> /etc/passwd`) any later write to `hl` lands there.
     pub fn hard_link(&mut self, raw: &str, target_raw: &str) -> Result<(), IntakeError> {
         let rel = self.non_root_path(raw)?;
-        let target = paths::hard_link_target(target_raw, self.limits)
-            .map_err(|problem| refused(raw, problem))?;
+        let target = paths::hard_link_target(target_raw, self.limits).map_err(|problem| refused(raw, problem))?;
         let shown_target = paths::shown(target_raw);
         match self.nodes.get(&target) {
             Some(Node::File) => {}
-            None => {
-                return Err(refused(
-                    raw,
-                    Problem::HardLinkMissing {
-                        target: shown_target,
-                    },
-                ))
-            }
-            Some(_) => {
-                return Err(refused(
-                    raw,
-                    Problem::HardLinkNotFile {
-                        target: shown_target,
-                    },
-                ))
-            }
+            None => return Err(refused(raw, Problem::HardLinkMissing { target: shown_target })),
+            Some(_) => return Err(refused(raw, Problem::HardLinkNotFile { target: shown_target })),
         }
         self.parents(raw, &rel)?;
         self.claim(raw, &rel, Want::File)?;
         let source = self.dest.join(&target);
-        let context = format!(
-            "copying {} for hard link {}",
-            target.display(),
-            rel.display()
-        );
+        let context = format!("copying {} for hard link {}", target.display(), rel.display());
         let mut src = File::open(&source).map_err(|e| IntakeError::io(&context, e))?;
-        let mode = src
-            .metadata()
-            .map_err(|e| IntakeError::io(&context, e))?
-            .permissions()
-            .mode();
-        self.write_file(raw, &rel, mode & 0o100 != 0, &mut src, |e| {
-            IntakeError::io(&context, e)
-        })?;
+        let mode = src.metadata().map_err(|e| IntakeError::io(&context, e))?.permissions().mode();
+        self.write_file(raw, &rel, mode & 0o100 != 0, &mut src, |e| IntakeError::io(&context, e))?;
         Ok(())
     }
 
@@ -193,19 +152,12 @@ impl<'a> Tree<'a> {
                 }
             }
         }
-        let mut top = self
-            .nodes
-            .iter()
-            .filter(|(p, _)| p.components().count() == 1);
+        let mut top = self.nodes.iter().filter(|(p, _)| p.components().count() == 1);
         let root = match (top.next(), top.next()) {
             (Some((name, Node::Dir)), None) => self.dest.join(name),
             _ => self.dest.clone(),
         };
-        Ok(Finished {
-            entries: self.nodes.len() as u64,
-            bytes: self.bytes,
-            root,
-        })
+        Ok(Finished { entries: self.nodes.len() as u64, bytes: self.bytes, root })
     }
 
     fn resolves_inside(&self, link: &Path, target: &[String]) -> bool {
@@ -290,8 +242,7 @@ impl<'a> Tree<'a> {
             Some(Node::Dir) if want == Want::Dir => Ok(false),
             Some(Node::File) if want == Want::File => {
                 let path = self.dest.join(rel);
-                fs::remove_file(&path)
-                    .map_err(|e| IntakeError::io(format!("replacing {}", rel.display()), e))?;
+                fs::remove_file(&path).map_err(|e| IntakeError::io(format!("replacing {}", rel.display()), e))?;
                 Ok(true)
             }
             Some(Node::Symlink { .. }) => Err(refused(raw, Problem::OverwritesSymlink)),
@@ -304,10 +255,7 @@ impl<'a> Tree<'a> {
     fn count(&self, raw: &str) -> Result<(), IntakeError> {
         let limit = self.limits.max_files;
         if self.nodes.len() as u64 >= limit {
-            return Err(IntakeError::TooManyEntries {
-                entry: paths::shown(raw),
-                limit,
-            });
+            return Err(IntakeError::TooManyEntries { entry: paths::shown(raw), limit });
         }
         Ok(())
     }
@@ -358,25 +306,17 @@ impl<'a> Tree<'a> {
             self.bytes += n as u64;
             if self.bytes > self.limits.max_unpacked_bytes {
                 let limit = self.limits.max_unpacked_bytes;
-                return Err(IntakeError::UnpackedTooLarge {
-                    entry: paths::shown(raw),
-                    limit,
-                });
+                return Err(IntakeError::UnpackedTooLarge { entry: paths::shown(raw), limit });
             }
-            out.write_all(&buf[..n])
-                .map_err(|e| IntakeError::io(context(), e))?;
+            out.write_all(&buf[..n]).map_err(|e| IntakeError::io(context(), e))?;
             written += n as u64;
         }
         let mode = if exec { 0o755 } else { 0o644 };
-        out.set_permissions(Permissions::from_mode(mode))
-            .map_err(|e| IntakeError::io(context(), e))?;
+        out.set_permissions(Permissions::from_mode(mode)).map_err(|e| IntakeError::io(context(), e))?;
         Ok(written)
     }
 }
 
 pub(crate) fn refused(raw: &str, problem: Problem) -> IntakeError {
-    IntakeError::Refused {
-        entry: paths::shown(raw),
-        problem,
-    }
+    IntakeError::Refused { entry: paths::shown(raw), problem }
 }

@@ -31,37 +31,22 @@ pub(crate) fn unpack<R: Read + Seek>(reader: R, tree: &mut Tree) -> Result<(), I
     // directories are counted as they are created).
     if archive.len() as u64 > limits.max_files {
         let index = usize::try_from(limits.max_files).unwrap_or(usize::MAX);
-        let entry = archive
-            .name_for_index(index)
-            .and_then(Result::ok)
-            .map(|n| paths::shown(&n))
-            .unwrap_or_default();
-        return Err(IntakeError::TooManyEntries {
-            entry,
-            limit: limits.max_files,
-        });
+        let entry = archive.name_for_index(index).and_then(Result::ok).map(|n| paths::shown(&n)).unwrap_or_default();
+        return Err(IntakeError::TooManyEntries { entry, limit: limits.max_files });
     }
     for index in 0..archive.len() {
         let (name, is_dir, mode, encrypted) = {
-            let meta = archive
-                .by_index_data(index)
-                .map_err(|e| corrupt(e.to_string()))?;
+            let meta = archive.by_index_data(index).map_err(|e| corrupt(e.to_string()))?;
             let name = meta.name().map_err(|_| IntakeError::Refused {
                 entry: paths::shown_bytes(meta.name_raw()),
                 problem: Problem::NotUtf8,
             })?;
-            (
-                name.into_owned(),
-                meta.is_dir(),
-                meta.unix_mode(),
-                meta.encrypted(),
-            )
+            (name.into_owned(), meta.is_dir(), meta.unix_mode(), meta.encrypted())
         };
         if encrypted {
             return Err(refused(&name, Problem::Encrypted));
         }
-        let entry_error =
-            |e: zip::result::ZipError| corrupt(format!("entry \"{}\": {e}", paths::shown(&name)));
+        let entry_error = |e: zip::result::ZipError| corrupt(format!("entry \"{}\": {e}", paths::shown(&name)));
         // No unix mode (e.g. made on Windows): a plain file or directory.
         let mode = mode.unwrap_or(0);
         match mode & S_IFMT {
@@ -80,18 +65,10 @@ pub(crate) fn unpack<R: Read + Seek>(reader: R, tree: &mut Tree) -> Result<(), I
                 data.take(max)
                     .read_to_end(&mut target)
                     .map_err(|e| corrupt(format!("entry \"{}\": {e}", paths::shown(&name))))?;
-                let target =
-                    String::from_utf8(target).map_err(|_| refused(&name, Problem::NotUtf8))?;
+                let target = String::from_utf8(target).map_err(|_| refused(&name, Problem::NotUtf8))?;
                 tree.symlink(&name, &target)?;
             }
-            other => {
-                return Err(refused(
-                    &name,
-                    Problem::Special {
-                        what: special_name(other).into(),
-                    },
-                ))
-            }
+            other => return Err(refused(&name, Problem::Special { what: special_name(other).into() })),
         }
     }
     Ok(())
@@ -108,8 +85,5 @@ fn special_name(file_type: u32) -> &'static str {
 }
 
 fn corrupt(detail: String) -> IntakeError {
-    IntakeError::Corrupt {
-        kind: ArchiveKind::Zip,
-        detail,
-    }
+    IntakeError::Corrupt { kind: ArchiveKind::Zip, detail }
 }

@@ -14,9 +14,7 @@ use kube::api::{Api, ListParams, LogParams};
 use tokio::task::JoinHandle;
 
 use super::job::KANIKO_CONTAINER;
-use super::status::{
-    failure_lines, failure_step, observe, parse_digest, progress_for_line, Observed,
-};
+use super::status::{failure_lines, failure_step, observe, parse_digest, progress_for_line, Observed};
 use crate::backend::BuildLog;
 use crate::error::BuildError;
 
@@ -70,11 +68,7 @@ pub(crate) fn api_err(step: &str, namespace: &str, e: kube::Error) -> BuildError
             _ => {}
         }
     }
-    BuildError::Backend {
-        backend: "kaniko",
-        step: step.into(),
-        message,
-    }
+    BuildError::Backend { backend: "kaniko", step: step.into(), message }
 }
 
 /// Consecutive failed polls tolerated before the build fails.
@@ -139,12 +133,7 @@ impl Follower {
                         ),
                     });
                 }
-                Observed::Failed {
-                    step,
-                    reason,
-                    pod,
-                    detail,
-                } => {
+                Observed::Failed { step, reason, pod, detail } => {
                     if let Some(pod) = &pod {
                         self.drain(stream.take(), pod, log, &tail).await;
                     }
@@ -157,19 +146,9 @@ impl Follower {
 
     /// The Job (`None`: gone) and its pods.
     async fn poll_once(&self) -> Result<(Option<Job>, Vec<Pod>), (&'static str, kube::Error)> {
-        let job = self
-            .jobs
-            .get_opt(&self.job_name)
-            .await
-            .map_err(|e| ("reading the Job", e))?;
-        let pods = self
-            .pods
-            .list(&ListParams::default().labels(&self.selector))
-            .await;
-        Ok((
-            job,
-            pods.map_err(|e| ("listing the build's pods", e))?.items,
-        ))
+        let job = self.jobs.get_opt(&self.job_name).await.map_err(|e| ("reading the Job", e))?;
+        let pods = self.pods.list(&ListParams::default().labels(&self.selector)).await;
+        Ok((job, pods.map_err(|e| ("listing the build's pods", e))?.items))
     }
 
     fn hide(&self, text: &str) -> String {
@@ -191,13 +170,7 @@ impl Follower {
         tail: &SharedTail,
         log: &BuildLog,
     ) -> BuildError {
-        let mut lines: Vec<String> = tail
-            .lock()
-            .expect("log tail")
-            .lines
-            .iter()
-            .cloned()
-            .collect();
+        let mut lines: Vec<String> = tail.lock().expect("log tail").lines.iter().cloned().collect();
         if lines.is_empty() {
             lines = detail.lines().map(str::to_string).collect();
         }
@@ -210,27 +183,14 @@ impl Follower {
         }
         let message = log.redact(&self.hide(&message));
         log.line(format!("kaniko: build failed while {step}: {message}"));
-        BuildError::Backend {
-            backend: "kaniko",
-            step: step.into(),
-            message,
-        }
+        BuildError::Backend { backend: "kaniko", step: step.into(), message }
     }
 
     fn spawn_stream(&self, pod: &str, log: &BuildLog, tail: &SharedTail) -> JoinHandle<()> {
-        let (pods, pod, log, tail) = (
-            self.pods.clone(),
-            pod.to_string(),
-            log.clone(),
-            tail.clone(),
-        );
+        let (pods, pod, log, tail) = (self.pods.clone(), pod.to_string(), log.clone(), tail.clone());
         tail.lock().expect("log tail").done = false;
         tokio::spawn(async move {
-            let params = LogParams {
-                container: Some(KANIKO_CONTAINER.into()),
-                follow: true,
-                ..Default::default()
-            };
+            let params = LogParams { container: Some(KANIKO_CONTAINER.into()), follow: true, ..Default::default() };
             match pods.log_stream(&pod, &params).await {
                 Ok(reader) => match read_lines(reader, &tail, &log).await {
                     Ok(()) => tail.lock().expect("log tail").done = true,
@@ -248,17 +208,12 @@ impl Follower {
     /// read are skipped).
     async fn drain(&self, stream: Option<Stream>, pod: &str, log: &BuildLog, tail: &SharedTail) {
         if let Some(mut stream) = stream.filter(|s| !s.0.is_finished()) {
-            let ended = tokio::time::timeout(DRAIN_TIMEOUT, &mut stream.0)
-                .await
-                .is_ok();
+            let ended = tokio::time::timeout(DRAIN_TIMEOUT, &mut stream.0).await.is_ok();
             if ended && tail.lock().expect("log tail").done {
                 return;
             }
         }
-        let params = LogParams {
-            container: Some(KANIKO_CONTAINER.into()),
-            ..Default::default()
-        };
+        let params = LogParams { container: Some(KANIKO_CONTAINER.into()), ..Default::default() };
         if let Ok(text) = self.pods.logs(pod, &params).await {
             let _ = read_lines(futures_util::io::Cursor::new(text.into_bytes()), tail, log).await;
         }
@@ -267,11 +222,7 @@ impl Follower {
 
 /// Reads lines (lossily decoded) from `reader` into the build log, skipping
 /// the lines an earlier, broken-off stream of the same log already gave.
-async fn read_lines(
-    reader: impl AsyncBufRead + Unpin,
-    tail: &SharedTail,
-    log: &BuildLog,
-) -> std::io::Result<()> {
+async fn read_lines(reader: impl AsyncBufRead + Unpin, tail: &SharedTail, log: &BuildLog) -> std::io::Result<()> {
     let skip = tail.lock().expect("log tail").count;
     let mut reader = reader;
     let mut seen = 0usize;
@@ -285,9 +236,7 @@ async fn read_lines(
         if seen <= skip {
             continue;
         }
-        let line = String::from_utf8_lossy(&buf)
-            .trim_end_matches(['\n', '\r'])
-            .to_string();
+        let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
         if let Some(p) = progress_for_line(&line) {
             log.progress(p);
         }
@@ -307,12 +256,12 @@ mod tests {
 
     #[tokio::test]
     async fn lines_split_across_chunks_are_read_whole_and_once() {
-        let text = "INFO Retrieving image manifest b\nsecond line\r\nINFO Pushing image to r/a:1\nno newline at the end";
+        let text =
+            "INFO Retrieving image manifest b\nsecond line\r\nINFO Pushing image to r/a:1\nno newline at the end";
         let log = BuildLog::new(vec!["second".into()]);
         let tail = SharedTail::default();
-        let small = |bytes: &'static str| {
-            futures_util::io::BufReader::with_capacity(3, futures_util::io::Cursor::new(bytes))
-        };
+        let small =
+            |bytes: &'static str| futures_util::io::BufReader::with_capacity(3, futures_util::io::Cursor::new(bytes));
         read_lines(small(text), &tail, &log).await.unwrap();
         assert_eq!(tail.lock().unwrap().count, 4);
         // A second read of the same log (a resumed stream) adds only what is new.

@@ -56,11 +56,9 @@ pub struct JobInputs {
 /// `dk-build-<buildId>`, made a valid DNS label of at most 63 characters
 /// (a long id is cut and suffixed with a hash of the whole id).
 pub fn job_name(build_id: &str) -> String {
-    bounded(
-        &format!("dk-build-{}", build_id.to_ascii_lowercase()),
-        63,
-        |c| c.is_ascii_lowercase() || c.is_ascii_digit(),
-    )
+    bounded(&format!("dk-build-{}", build_id.to_ascii_lowercase()), 63, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit()
+    })
 }
 
 /// `value` as a valid label value (at most 63 characters, alphanumeric at
@@ -74,20 +72,9 @@ pub fn label_value(value: &str) -> String {
 /// original; trims separators off both ends.
 fn bounded(value: &str, max: usize, ok: impl Fn(char) -> bool) -> String {
     let dns = !ok('A');
-    let clean: String = value
-        .chars()
-        .map(|c| {
-            if ok(c) || (!dns && matches!(c, '_' | '.')) || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let trim = |s: &str| {
-        s.trim_matches(|c: char| !c.is_ascii_alphanumeric())
-            .to_string()
-    };
+    let clean: String =
+        value.chars().map(|c| if ok(c) || (!dns && matches!(c, '_' | '.')) || c == '-' { c } else { '-' }).collect();
+    let trim = |s: &str| s.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
     if clean.len() <= max {
         return trim(&clean);
     }
@@ -120,18 +107,8 @@ pub fn kaniko_args(settings: &KanikoSettings, inputs: &JobInputs) -> Vec<String>
         format!("--cache-repo={}", inputs.cache_repo),
         "--digest-file=/dev/termination-log".to_string(),
     ];
-    args.extend(
-        inputs
-            .build_args
-            .iter()
-            .map(|(k, v)| format!("--build-arg={k}={v}")),
-    );
-    args.extend(
-        inputs
-            .insecure_registries
-            .iter()
-            .map(|r| format!("--insecure-registry={r}")),
-    );
+    args.extend(inputs.build_args.iter().map(|(k, v)| format!("--build-arg={k}={v}")));
+    args.extend(inputs.insecure_registries.iter().map(|r| format!("--insecure-registry={r}")));
     if settings.reproducible {
         args.push("--reproducible".into());
     }
@@ -147,9 +124,7 @@ pub fn job_spec(settings: &KanikoSettings, inputs: &JobInputs) -> Result<Job, Bu
     let mut kaniko_mounts = vec![workspace.clone()];
     let mut volumes = vec![json!({"name": "workspace", "emptyDir": {}})];
     if let Some(secret) = &settings.registry_secret {
-        kaniko_mounts.push(
-            json!({"name": "docker-config", "mountPath": "/kaniko/.docker", "readOnly": true}),
-        );
+        kaniko_mounts.push(json!({"name": "docker-config", "mountPath": "/kaniko/.docker", "readOnly": true}));
         volumes.push(json!({
             "name": "docker-config",
             "secret": {"secretName": secret, "items": [{"key": ".dockerconfigjson", "path": "config.json"}]},
@@ -166,8 +141,7 @@ pub fn job_spec(settings: &KanikoSettings, inputs: &JobInputs) -> Result<Job, Bu
         "terminationMessagePolicy": "FallbackToLogsOnError",
     });
     if let Some(resources) = &settings.resources {
-        kaniko["resources"] =
-            serde_json::to_value(resources).map_err(|e| spec_err(e.to_string()))?;
+        kaniko["resources"] = serde_json::to_value(resources).map_err(|e| spec_err(e.to_string()))?;
     }
     let mut pod = json!({
         "restartPolicy": "Never",
@@ -206,11 +180,7 @@ pub fn job_spec(settings: &KanikoSettings, inputs: &JobInputs) -> Result<Job, Bu
 }
 
 fn spec_err(message: String) -> BuildError {
-    BuildError::Backend {
-        backend: "kaniko",
-        step: "making the Job spec".into(),
-        message,
-    }
+    BuildError::Backend { backend: "kaniko", step: "making the Job spec".into(), message }
 }
 
 #[cfg(test)]

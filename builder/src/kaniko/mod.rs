@@ -45,9 +45,7 @@ pub struct KanikoBackend {
 
 impl fmt::Debug for KanikoBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KanikoBackend")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("KanikoBackend").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
@@ -60,13 +58,11 @@ impl KanikoBackend {
     /// `KUBECONFIG` / `~/.kube/config`.
     pub async fn try_default(settings: KanikoSettings) -> Result<Self, BuildError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::try_default()
-            .await
-            .map_err(|e| BuildError::Backend {
-                backend: "kaniko",
-                step: "connecting to the Kubernetes API".into(),
-                message: e.to_string(),
-            })?;
+        let client = Client::try_default().await.map_err(|e| BuildError::Backend {
+            backend: "kaniko",
+            step: "connecting to the Kubernetes API".into(),
+            message: e.to_string(),
+        })?;
         Ok(KanikoBackend { client, settings })
     }
 
@@ -93,9 +89,7 @@ impl KanikoBackend {
                 self.settings.context_url
             )));
         }
-        if self.settings.registry_secret.is_none()
-            && (registry.username.is_some() || registry.password.is_some())
-        {
+        if self.settings.registry_secret.is_none() && (registry.username.is_some() || registry.password.is_some()) {
             return Err(BuildError::Invalid(
                 "the registry has credentials, but Kaniko only reads them from a kubernetes.io/dockerconfigjson secret: set the kaniko registry secret".into(),
             ));
@@ -103,19 +97,11 @@ impl KanikoBackend {
         Ok(registry)
     }
 
-    async fn run(
-        &self,
-        job: &BuildJob,
-        log: &BuildLog,
-        registry: &RegistrySettings,
-    ) -> Result<BuiltImage, BuildError> {
+    async fn run(&self, job: &BuildJob, log: &BuildLog, registry: &RegistrySettings) -> Result<BuiltImage, BuildError> {
         let settings = &self.settings;
         let tar = docker_context(job)?;
         let staged = staging::stage(&settings.context_dir, &job.build_id, &tar)?;
-        log.line(format!(
-            "kaniko: build context ready ({} bytes gzipped)",
-            staged.size
-        ));
+        log.line(format!("kaniko: build context ready ({} bytes gzipped)", staged.size));
         log.progress(5);
 
         let repo = registry.repository(&job.algorithm);
@@ -146,10 +132,7 @@ impl KanikoBackend {
             },
             e => follow::api_err("creating the Job", ns, e),
         })?;
-        log.line(format!(
-            "kaniko: created Job {name} in namespace {ns} ({}), pushing {tagged}",
-            settings.image
-        ));
+        log.line(format!("kaniko: created Job {name} in namespace {ns} ({}), pushing {tagged}", settings.image));
         log.progress(10);
 
         let follower = follow::Follower {
@@ -165,12 +148,7 @@ impl KanikoBackend {
         drop(staged);
         log.line(format!("kaniko: pushed {repo}@{digest}"));
         log.progress(100);
-        Ok(BuiltImage {
-            image: format!("{repo}@{digest}"),
-            tagged: Some(tagged),
-            digest,
-            base_digest: None,
-        })
+        Ok(BuiltImage { image: format!("{repo}@{digest}"), tagged: Some(tagged), digest, base_digest: None })
     }
 
     /// Deletes the build's Job and its pod (background propagation).
@@ -191,11 +169,7 @@ impl Backend for KanikoBackend {
         "kaniko"
     }
 
-    fn build<'a>(
-        &'a self,
-        job: &'a BuildJob,
-        log: &'a BuildLog,
-    ) -> BoxFuture<'a, Result<BuiltImage, BuildError>> {
+    fn build<'a>(&'a self, job: &'a BuildJob, log: &'a BuildLog) -> BoxFuture<'a, Result<BuiltImage, BuildError>> {
         Box::pin(async move {
             let registry = self.registry(job)?;
             tokio::select! {

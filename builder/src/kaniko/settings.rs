@@ -59,11 +59,7 @@ pub struct KanikoSettings {
 impl KanikoSettings {
     /// Defaults for everything but the namespace, the context URL template
     /// and the context directory.
-    pub fn new(
-        namespace: impl Into<String>,
-        context_url: impl Into<String>,
-        context_dir: impl Into<PathBuf>,
-    ) -> Self {
+    pub fn new(namespace: impl Into<String>, context_url: impl Into<String>, context_dir: impl Into<PathBuf>) -> Self {
         KanikoSettings {
             namespace: namespace.into(),
             image: DEFAULT_IMAGE.into(),
@@ -92,8 +88,6 @@ impl KanikoSettings {
 
     /// The context URL for one build.
     pub fn context_url_for(&self, build_id: &str, token: &str) -> String {
-        self.context_url
-            .replace("{buildId}", build_id)
-            .replace("{token}", token)
+        self.context_url.replace("{buildId}", build_id).replace("{token}", token)
     }
 }

@@ -19,9 +19,7 @@ pub fn valid_build_id(build_id: &str) -> bool {
     !build_id.is_empty()
         && build_id.len() <= 200
         && !build_id.starts_with('.')
-        && build_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && build_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// The archive the server serves for `build_id`, or `None` when the id is
@@ -40,9 +38,7 @@ pub fn token_matches(dir: &Path, build_id: &str, token: &str) -> bool {
         return false;
     };
     let (a, b) = (expected.trim().as_bytes(), token.as_bytes());
-    a.len() == b.len()
-        && !a.is_empty()
-        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len() && !a.is_empty() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A staged context; removes its files when dropped. No `Debug`: it
@@ -71,12 +67,8 @@ pub(crate) fn stage(dir: &Path, build_id: &str, tar: &[u8]) -> Result<Staged, Bu
             "build id {build_id:?} cannot name a context file (letters, digits, '.', '_', '-' only)"
         )));
     }
-    fs::create_dir_all(dir).map_err(|e| {
-        BuildError::io(
-            format!("creating the context directory {}", dir.display()),
-            e,
-        )
-    })?;
+    fs::create_dir_all(dir)
+        .map_err(|e| BuildError::io(format!("creating the context directory {}", dir.display()), e))?;
     let archive = dir.join(format!("{build_id}.tar.gz"));
     let token_file = dir.join(format!("{build_id}.token"));
     let token = random_token()?;
@@ -93,17 +85,9 @@ pub(crate) fn stage(dir: &Path, build_id: &str, tar: &[u8]) -> Result<Staged, Bu
     };
     let size = write().map_err(|e| {
         let _ = fs::remove_file(&partial);
-        BuildError::io(
-            format!("writing the build context {}", archive.display()),
-            e,
-        )
+        BuildError::io(format!("writing the build context {}", archive.display()), e)
     })?;
-    Ok(Staged {
-        archive,
-        token_file,
-        token,
-        size,
-    })
+    Ok(Staged { archive, token_file, token, size })
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -120,12 +104,7 @@ fn random_token() -> Result<String, BuildError> {
     rustls::crypto::ring::default_provider()
         .secure_random
         .fill(&mut bytes)
-        .map_err(|_| {
-            BuildError::io(
-                "making a context token",
-                std::io::Error::other("no secure random source"),
-            )
-        })?;
+        .map_err(|_| BuildError::io("making a context token", std::io::Error::other("no secure random source")))?;
     Ok(hex::encode(bytes))
 }
 
@@ -141,11 +120,7 @@ mod tests {
         assert!(file.exists());
         assert_eq!(staged.token.len(), 32);
         assert!(token_matches(dir.path(), "range-0123456789", &staged.token));
-        assert!(!token_matches(
-            dir.path(),
-            "range-0123456789",
-            "0".repeat(32).as_str()
-        ));
+        assert!(!token_matches(dir.path(), "range-0123456789", "0".repeat(32).as_str()));
         assert!(!token_matches(dir.path(), "range-0123456789", ""));
         drop(staged);
         assert!(!file.exists());

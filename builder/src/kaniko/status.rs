@@ -19,12 +19,7 @@ pub enum Observed {
     /// The build failed. `pod` is set when Kaniko's log may say more;
     /// `detail` is the failed container's termination message (its last
     /// log lines), if any.
-    Failed {
-        step: String,
-        reason: String,
-        pod: Option<String>,
-        detail: String,
-    },
+    Failed { step: String, reason: String, pod: Option<String>, detail: String },
 }
 
 /// Waiting reasons that will not fix themselves: fail now rather than at
@@ -40,49 +35,32 @@ const FATAL_WAITING: &[&str] = &[
 /// The build's state from its Job (`None`: gone) and the Job's pods.
 pub fn observe(job: Option<&Job>, pods: &[Pod]) -> Observed {
     let Some(job) = job else {
-        return failed(
-            "following the Job",
-            "the Job was deleted before the build finished",
-            None,
-        );
+        return failed("following the Job", "the Job was deleted before the build finished", None);
     };
     let job_failure = job_condition(job, "Failed");
     // The deadline kills the pod: the Job's reason says more than the pod.
     if let Some((reason, message)) = &job_failure {
         if reason == "DeadlineExceeded" {
             let pod = newest(pods).and_then(|p| p.metadata.name.clone());
-            return failed(
-                "building",
-                &format!("the build passed its deadline ({reason}): {message}"),
-                pod,
-            );
+            return failed("building", &format!("the build passed its deadline ({reason}): {message}"), pod);
         }
     }
     let from_pod = newest(pods).map(observe_pod);
     match (from_pod, job_failure) {
         (Some(obs @ (Observed::Failed { .. } | Observed::Succeeded { .. })), _) => obs,
-        (_, Some((reason, message))) => failed(
-            "running the Job",
-            &format!("the Job failed ({reason}): {message}"),
-            None,
-        ),
+        (_, Some((reason, message))) => {
+            failed("running the Job", &format!("the Job failed ({reason}): {message}"), None)
+        }
         (Some(obs), None) => obs,
-        (None, None) if job_condition(job, "Complete").is_some() => failed(
-            "reading the result",
-            "the Job completed but its pod is gone, so the digest cannot be read",
-            None,
-        ),
+        (None, None) if job_condition(job, "Complete").is_some() => {
+            failed("reading the result", "the Job completed but its pod is gone, so the digest cannot be read", None)
+        }
         (None, None) => Observed::Waiting("waiting for the Job to create its pod".into()),
     }
 }
 
 fn failed(step: &str, reason: &str, pod: Option<String>) -> Observed {
-    Observed::Failed {
-        step: step.into(),
-        reason: reason.into(),
-        pod,
-        detail: String::new(),
-    }
+    Observed::Failed { step: step.into(), reason: reason.into(), pod, detail: String::new() }
 }
 
 /// `(reason, message)` of the Job's condition `kind` when it is `True`.
@@ -91,47 +69,33 @@ fn job_condition(job: &Job, kind: &str) -> Option<(String, String)> {
     conditions
         .iter()
         .find(|c| c.type_ == kind && c.status == "True")
-        .map(|c| {
-            (
-                c.reason.clone().unwrap_or_else(|| kind.to_string()),
-                c.message.clone().unwrap_or_default(),
-            )
-        })
+        .map(|c| (c.reason.clone().unwrap_or_else(|| kind.to_string()), c.message.clone().unwrap_or_default()))
 }
 
 /// The most recently created pod.
 fn newest(pods: &[Pod]) -> Option<&Pod> {
-    pods.iter()
-        .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0))
+    pods.iter().max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0))
 }
 
 fn observe_pod(pod: &Pod) -> Observed {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let status = pod.status.clone().unwrap_or_default();
     let find = |list: &Option<Vec<ContainerStatus>>, n: &str| {
-        list.as_ref()
-            .and_then(|l| l.iter().find(|c| c.name == n).cloned())
+        list.as_ref().and_then(|l| l.iter().find(|c| c.name == n).cloned())
     };
     if let Some(fetch) = find(&status.init_container_statuses, FETCH_CONTAINER) {
         let state = fetch.state.clone().unwrap_or_default();
         if let Some(t) = state.terminated.filter(|t| t.exit_code != 0) {
             return Observed::Failed {
                 step: "fetching the build context".into(),
-                reason: format!(
-                    "the {FETCH_CONTAINER} init container exited with code {}",
-                    t.exit_code
-                ),
+                reason: format!("the {FETCH_CONTAINER} init container exited with code {}", t.exit_code),
                 pod: None,
                 detail: t.message.unwrap_or_default(),
             };
         }
         if let Some(w) = state.waiting {
             let reason = w.reason.unwrap_or_default();
-            let text = format!(
-                "{FETCH_CONTAINER} ({}): {reason} {}",
-                fetch.image,
-                w.message.unwrap_or_default()
-            );
+            let text = format!("{FETCH_CONTAINER} ({}): {reason} {}", fetch.image, w.message.unwrap_or_default());
             if FATAL_WAITING.contains(&reason.as_str()) {
                 return failed("starting the init container", text.trim(), None);
             }
@@ -161,11 +125,7 @@ fn observe_pod(pod: &Pod) -> Observed {
         }
         if let Some(w) = state.waiting {
             let reason = w.reason.unwrap_or_default();
-            let text = format!(
-                "{KANIKO_CONTAINER} ({}): {reason} {}",
-                kaniko.image,
-                w.message.unwrap_or_default()
-            );
+            let text = format!("{KANIKO_CONTAINER} ({}): {reason} {}", kaniko.image, w.message.unwrap_or_default());
             if FATAL_WAITING.contains(&reason.as_str()) {
                 return failed("starting kaniko", text.trim(), None);
             }
@@ -174,22 +134,11 @@ fn observe_pod(pod: &Pod) -> Observed {
     }
     let phase = status.phase.unwrap_or_else(|| "Pending".into());
     if phase == "Failed" {
-        let why = [status.reason, status.message]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(": ");
-        return failed(
-            "running the pod",
-            &format!("pod {name} failed: {why}"),
-            None,
-        );
+        let why = [status.reason, status.message].into_iter().flatten().collect::<Vec<_>>().join(": ");
+        return failed("running the pod", &format!("pod {name} failed: {why}"), None);
     }
-    let unschedulable = status
-        .conditions
-        .unwrap_or_default()
-        .into_iter()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False");
+    let unschedulable =
+        status.conditions.unwrap_or_default().into_iter().find(|c| c.type_ == "PodScheduled" && c.status == "False");
     match unschedulable {
         Some(c) => Observed::Waiting(format!(
             "pod {name} is not scheduled: {} {}",
@@ -204,11 +153,8 @@ fn observe_pod(pod: &Pod) -> Observed {
 pub fn parse_digest(message: &str) -> Option<String> {
     let digest = message.trim();
     let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-    .then(|| digest.to_string())
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| digest.to_string())
 }
 
 /// Progress implied by one line of Kaniko's log.
@@ -222,10 +168,7 @@ pub fn progress_for_line(line: &str) -> Option<u8> {
         ("Pushing image", 85),
         ("Pushed ", 95),
     ];
-    MARKS
-        .iter()
-        .find(|(mark, _)| line.contains(mark))
-        .map(|&(_, p)| p)
+    MARKS.iter().find(|(mark, _)| line.contains(mark)).map(|&(_, p)| p)
 }
 
 /// The step a failed build was in, judged from Kaniko's log: a failure
@@ -239,17 +182,11 @@ pub fn failure_step(lines: &[String]) -> &'static str {
         "npm error",
         "has no pip",
     ];
-    if lines
-        .iter()
-        .any(|l| DEPENDENCY_ERRORS.iter().any(|e| l.contains(e)))
-    {
+    if lines.iter().any(|l| DEPENDENCY_ERRORS.iter().any(|e| l.contains(e))) {
         return "installing dependencies";
     }
     let phase = lines.iter().rev().find_map(|l| {
-        if l.contains("push permission")
-            || l.contains("Pushing image")
-            || l.contains("failed to push")
-        {
+        if l.contains("push permission") || l.contains("Pushing image") || l.contains("failed to push") {
             Some("pushing the image")
         } else if l.contains("Running: ") || l.contains("] RUN ") {
             Some("installing dependencies")
@@ -296,10 +233,7 @@ mod tests {
     #[test]
     fn failure_steps_come_from_the_log() {
         let v = |s: &[&str]| s.iter().map(|l| l.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            failure_step(&v(&["INFO Retrieving image manifest x", "error: 404"])),
-            "pulling the base image"
-        );
+        assert_eq!(failure_step(&v(&["INFO Retrieving image manifest x", "error: 404"])), "pulling the base image");
         assert_eq!(
             failure_step(&v(&[
                 "INFO RUN set -eu",
@@ -307,10 +241,7 @@ mod tests {
             ])),
             "installing dependencies"
         );
-        assert_eq!(
-            failure_step(&v(&["error checking push permissions -- make sure"])),
-            "pushing the image"
-        );
+        assert_eq!(failure_step(&v(&["error checking push permissions -- make sure"])), "pushing the image");
         // The RUN line quotes the template's pip command; a later push
         // failure is still a push failure.
         assert_eq!(

@@ -70,23 +70,12 @@ pub async fn build(request: &BuildRequest, log: Log<'_>) -> Result<BuildOutput, 
             .await?
         }
         Language::JavaScript => {
-            deps::javascript_layer(
-                &request.code_dir,
-                &base_digest,
-                &store,
-                &request.installers,
-                log,
-            )
-            .await?
+            deps::javascript_layer(&request.code_dir, &base_digest, &store, &request.installers, log).await?
         }
     };
     timings.dependencies = step.elapsed();
     match &dependencies {
-        Some(d) if d.cached => log(format!(
-            "dependency layer: cached (key {}) {}",
-            short(&d.key),
-            d.layer.digest
-        )),
+        Some(d) if d.cached => log(format!("dependency layer: cached (key {}) {}", short(&d.key), d.layer.digest)),
         Some(d) => log(format!(
             "dependency layer {} ({} files, {}) built in {} ms",
             d.layer.digest,
@@ -100,12 +89,7 @@ pub async fn build(request: &BuildRequest, log: Log<'_>) -> Result<BuildOutput, 
     let step = Instant::now();
     let code = code_layer(request, &store, dependencies.is_some()).await?;
     timings.code = step.elapsed();
-    log(format!(
-        "code layer {} ({} files, {})",
-        code.digest,
-        code.files,
-        human_size(code.size)
-    ));
+    log(format!("code layer {} ({} files, {})", code.digest, code.files, human_size(code.size)));
 
     let spec = ImageSpec {
         algorithm: &request.algorithm,
@@ -117,16 +101,10 @@ pub async fn build(request: &BuildRequest, log: Log<'_>) -> Result<BuildOutput, 
         code: &code,
     };
     let image = assemble(&base, &spec)?;
-    log(format!(
-        "image {} (config {})",
-        image.manifest_digest, image.config_digest
-    ));
+    log(format!("image {} (config {})", image.manifest_digest, image.config_digest));
 
     let step = Instant::now();
-    let mut new_layers: Vec<&Layer> = dependencies
-        .iter()
-        .map(|d: &DependencyLayer| &d.layer)
-        .collect();
+    let mut new_layers: Vec<&Layer> = dependencies.iter().map(|d: &DependencyLayer| &d.layer).collect();
     new_layers.push(&code);
     let (reference, tagged, blobs) = match &request.target {
         Target::Registry(settings) => {
@@ -135,10 +113,7 @@ pub async fn build(request: &BuildRequest, log: Log<'_>) -> Result<BuildOutput, 
                 let tagged = format!("{repository}:{}", request.version);
                 (parse_reference(&tagged)?, Some(tagged))
             } else {
-                (
-                    parse_reference(&format!("{repository}@{}", image.manifest_digest))?,
-                    None,
-                )
+                (parse_reference(&format!("{repository}@{}", image.manifest_digest))?, None)
             };
             let base_layers = layout_base_layers(&source, &base);
             let mut local = new_layers.clone();
@@ -147,31 +122,17 @@ pub async fn build(request: &BuildRequest, log: Log<'_>) -> Result<BuildOutput, 
                 BaseSource::Registry(r) => Some(r),
                 _ => None,
             };
-            let stats = registry
-                .push(&target, base_ref, &image, &local, log)
-                .await?;
-            (
-                format!("{repository}@{}", image.manifest_digest),
-                tagged,
-                stats,
-            )
+            let stats = registry.push(&target, base_ref, &image, &local, log).await?;
+            (format!("{repository}@{}", image.manifest_digest), tagged, stats)
         }
         Target::Layout(dir) => {
-            let tag = if request.version.is_empty() {
-                "latest"
-            } else {
-                request.version.as_str()
-            };
+            let tag = if request.version.is_empty() { "latest" } else { request.version.as_str() };
             let stats = write_layout(dir, tag, &source, &registry, &image, &new_layers).await?;
             (format!("oci:{}:{tag}", dir.display()), None, stats)
         }
     };
     timings.output = step.elapsed();
-    let mounted = if blobs.mounted.is_empty() {
-        String::new()
-    } else {
-        format!(", mounted {}", blobs.mounted.len())
-    };
+    let mounted = if blobs.mounted.is_empty() { String::new() } else { format!(", mounted {}", blobs.mounted.len()) };
     log(format!(
         "pushed {} blobs, skipped {}{mounted} ({} ms): {reference}",
         blobs.uploaded.len(),
@@ -187,11 +148,7 @@ pub async fn build(request: &BuildRequest, log: Log<'_>) -> Result<BuildOutput, 
         digest: image.manifest_digest.clone(),
         config_digest: image.config_digest.clone(),
         base_digest: base.digest.clone(),
-        layers: image
-            .layers
-            .iter()
-            .map(|l| l.digest().to_string())
-            .collect(),
+        layers: image.layers.iter().map(|l| l.digest().to_string()).collect(),
         dependency_layer: dependencies.as_ref().map(|d| d.layer.digest.clone()),
         dependency_cached: dependencies.as_ref().is_some_and(|d| d.cached),
         code_layer: code.digest.clone(),
@@ -204,23 +161,16 @@ fn check_request(request: &BuildRequest) -> Result<(), BuildError> {
     let name = &request.algorithm;
     let valid_name = !name.is_empty()
         && name.len() <= 128
-        && name.split(['.', '_', '-']).all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        });
+        && name
+            .split(['.', '_', '-'])
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
     if !valid_name {
         return Err(BuildError::Invalid(format!(
             "algorithm name \"{name}\" cannot name an image: use lowercase letters and digits, separated by single '.', '_' or '-'"
         )));
     }
     let entry = Path::new(&request.entry_point);
-    if request.entry_point.is_empty()
-        || entry
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-    {
+    if request.entry_point.is_empty() || entry.components().any(|c| !matches!(c, Component::Normal(_))) {
         return Err(BuildError::Invalid(format!(
             "entry point \"{}\" must be a relative path inside the upload",
             request.entry_point
@@ -233,10 +183,7 @@ fn check_request(request: &BuildRequest) -> Result<(), BuildError> {
         )));
     }
     if !request.wrapper_dir.is_dir() {
-        return Err(BuildError::Invalid(format!(
-            "wrapper directory {} does not exist",
-            request.wrapper_dir.display()
-        )));
+        return Err(BuildError::Invalid(format!("wrapper directory {} does not exist", request.wrapper_dir.display())));
     }
     Ok(())
 }
@@ -252,8 +199,7 @@ fn parse_base(s: &str) -> Result<BaseSource, BuildError> {
 }
 
 fn parse_reference(s: &str) -> Result<Reference, BuildError> {
-    s.parse()
-        .map_err(|e| BuildError::Invalid(format!("image reference \"{s}\": {e}")))
+    s.parse().map_err(|e| BuildError::Invalid(format!("image reference \"{s}\": {e}")))
 }
 
 /// Tags: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
@@ -265,24 +211,15 @@ fn valid_tag(tag: &str) -> bool {
 }
 
 /// Wrapper under `/opt/distributedkube/…`, code under `/algorithm/`.
-async fn code_layer(
-    request: &BuildRequest,
-    store: &BlobStore,
-    has_dependencies: bool,
-) -> Result<Layer, BuildError> {
-    let (store, wrapper, code) = (
-        store.clone(),
-        request.wrapper_dir.clone(),
-        request.code_dir.clone(),
-    );
+async fn code_layer(request: &BuildRequest, store: &BlobStore, has_dependencies: bool) -> Result<Layer, BuildError> {
+    let (store, wrapper, code) = (store.clone(), request.wrapper_dir.clone(), request.code_dir.clone());
     let wrapper_path = request.language.rules().image_wrapper_path;
     let skip_node_modules = has_dependencies && request.language == Language::JavaScript;
     tokio::task::spawn_blocking(move || {
         let mut builder = LayerBuilder::new();
         builder.add_tree_filtered(&wrapper, wrapper_path, &|rel, is_dir| {
             let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !(is_dir && (name == "__pycache__" || name == "node_modules"))
-                && !name.ends_with(".pyc")
+            !(is_dir && (name == "__pycache__" || name == "node_modules")) && !name.ends_with(".pyc")
         })?;
         builder.add_tree_filtered(&code, "algorithm", &|rel, is_dir| {
             !(skip_node_modules && is_dir && rel == Path::new("node_modules"))
@@ -290,12 +227,7 @@ async fn code_layer(
         store.store_layer(&builder)
     })
     .await
-    .map_err(|e| {
-        BuildError::io(
-            "building the code layer",
-            std::io::Error::other(e.to_string()),
-        )
-    })?
+    .map_err(|e| BuildError::io("building the code layer", std::io::Error::other(e.to_string())))?
 }
 
 /// Base layers of a layout base, as file-backed layers (for pushing them).
@@ -335,16 +267,12 @@ async fn write_layout(
             out.put_layer(layer)?;
         } else {
             match source {
-                BaseSource::Layout(r) => {
-                    out.copy_in(&digest, &layout::blob_path(&r.dir, &digest))?
-                }
+                BaseSource::Layout(r) => out.copy_in(&digest, &layout::blob_path(&r.dir, &digest))?,
                 BaseSource::Registry(r) => {
                     let bytes = registry.fetch_blob(r, &digest).await?;
                     out.put_bytes(&digest, &bytes)?;
                 }
-                BaseSource::Scratch => {
-                    return Err(BuildError::Invalid(format!("no source for layer {digest}")))
-                }
+                BaseSource::Scratch => return Err(BuildError::Invalid(format!("no source for layer {digest}"))),
             }
         }
         stats.uploaded.push(digest);

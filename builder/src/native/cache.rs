@@ -43,12 +43,9 @@ impl BlobStore {
     pub fn open(root: &Path) -> Result<Self, BuildError> {
         for sub in ["blobs/sha256", "diff-ids", "deps", "tmp"] {
             let dir = root.join(sub);
-            fs::create_dir_all(&dir)
-                .map_err(|e| BuildError::io(format!("creating {}", dir.display()), e))?;
+            fs::create_dir_all(&dir).map_err(|e| BuildError::io(format!("creating {}", dir.display()), e))?;
         }
-        Ok(BlobStore {
-            root: root.to_path_buf(),
-        })
+        Ok(BlobStore { root: root.to_path_buf() })
     }
 
     pub fn root(&self) -> &Path {
@@ -67,14 +64,9 @@ impl BlobStore {
     /// A fresh path under `tmp/`, unique within this machine.
     pub fn temp_path(&self, what: &str) -> PathBuf {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        self.root
-            .join("tmp")
-            .join(format!("{what}-{}-{nanos}-{n}", std::process::id()))
+        self.root.join("tmp").join(format!("{what}-{}-{nanos}-{n}", std::process::id()))
     }
 
     /// Writes the layer into the store and returns it (file-backed). If a
@@ -96,8 +88,7 @@ impl BlobStore {
             layer.size = size;
         } else {
             let dest = self.blob_path(&layer.digest);
-            fs::rename(&tmp, &dest)
-                .map_err(|e| BuildError::io(format!("storing {}", dest.display()), e))?;
+            fs::rename(&tmp, &dest).map_err(|e| BuildError::io(format!("storing {}", dest.display()), e))?;
             self.write_atomic(&index, layer.digest.as_bytes())?;
         }
         layer.data = LayerData::File(self.blob_path(&layer.digest));
@@ -153,12 +144,10 @@ impl BlobStore {
 
     fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), BuildError> {
         let tmp = self.temp_path("write");
-        fs::write(&tmp, bytes)
-            .and_then(|_| fs::rename(&tmp, dest))
-            .map_err(|e| {
-                let _ = fs::remove_file(&tmp);
-                BuildError::io(format!("writing {}", dest.display()), e)
-            })
+        fs::write(&tmp, bytes).and_then(|_| fs::rename(&tmp, dest)).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            BuildError::io(format!("writing {}", dest.display()), e)
+        })
     }
 }
 

@@ -43,10 +43,7 @@ pub struct Installers {
 
 impl Default for Installers {
     fn default() -> Self {
-        Installers {
-            pip: vec!["python3".into(), "-m".into(), "pip".into()],
-            npm: vec!["npm".into()],
-        }
+        Installers { pip: vec!["python3".into(), "-m".into(), "pip".into()], npm: vec!["npm".into()] }
     }
 }
 
@@ -98,17 +95,9 @@ pub async fn python_layer(
         &Sha256::digest(&requirements),
         base_digest.as_bytes(),
     ]);
-    let source = format!(
-        "requirements.txt sha256:{}",
-        hex::encode(Sha256::digest(&requirements))
-    );
+    let source = format!("requirements.txt sha256:{}", hex::encode(Sha256::digest(&requirements)));
     if let Some(layer) = store.dependency_layer(&key) {
-        return Ok(Some(DependencyLayer {
-            layer,
-            key,
-            cached: true,
-            source,
-        }));
+        return Ok(Some(DependencyLayer { layer, key, cached: true, source }));
     }
     let work = TempDir::new(store.temp_path("pip"))?;
     let target = work.0.join("site-packages");
@@ -129,41 +118,25 @@ pub async fn python_layer(
         args.extend(["--platform".to_string(), platform.to_string()]);
     }
     args.extend(
-        [
-            "--python-version",
-            python_version,
-            "--only-binary=:all:",
-            "--implementation",
-            "cp",
-            "-r",
-        ]
-        .map(String::from),
+        ["--python-version", python_version, "--only-binary=:all:", "--implementation", "cp", "-r"].map(String::from),
     );
     args.push(req_path.display().to_string());
-    log(format!("dependency layer: installing requirements.txt with pip for CPython {python_version} (key {})", &key[..16]));
+    log(format!(
+        "dependency layer: installing requirements.txt with pip for CPython {python_version} (key {})",
+        &key[..16]
+    ));
     let mut cmd = Command::new(&installers.pip[0]);
-    cmd.args(&args)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PIP_NO_INPUT", "1")
-        .env("PIP_ROOT_USER_ACTION", "ignore");
+    cmd.args(&args).env("PYTHONDONTWRITEBYTECODE", "1").env("PIP_NO_INPUT", "1").env("PIP_ROOT_USER_ACTION", "ignore");
     let output = run(cmd, "pip").await?;
     for line in output.text.lines().filter(|l| !l.trim().is_empty()) {
         log(format!("pip: {line}"));
     }
     if !output.success {
-        return Err(BuildError::Dependencies {
-            hint: pip_hint(&output.text, python_version),
-            log: output.text,
-        });
+        return Err(BuildError::Dependencies { hint: pip_hint(&output.text, python_version), log: output.text });
     }
     let layer = store_tree(store, &target, SITE_PACKAGES).await?;
     store.remember_dependency_layer(&key, &layer)?;
-    Ok(Some(DependencyLayer {
-        layer,
-        key,
-        cached: false,
-        source,
-    }))
+    Ok(Some(DependencyLayer { layer, key, cached: false, source }))
 }
 
 /// Explains a pip failure.
@@ -199,65 +172,32 @@ pub async fn javascript_layer(
     };
     let parsed: serde_json::Value = serde_json::from_slice(&package)
         .map_err(|e| BuildError::Invalid(format!("package.json is not valid JSON: {e}")))?;
-    let has_deps = parsed
-        .get("dependencies")
-        .and_then(|d| d.as_object())
-        .is_some_and(|d| !d.is_empty());
+    let has_deps = parsed.get("dependencies").and_then(|d| d.as_object()).is_some_and(|d| !d.is_empty());
     if !has_deps {
         return Ok(None);
     }
-    let lock_name = ["package-lock.json", "npm-shrinkwrap.json"]
-        .into_iter()
-        .find(|n| code_dir.join(n).is_file());
+    let lock_name = ["package-lock.json", "npm-shrinkwrap.json"].into_iter().find(|n| code_dir.join(n).is_file());
     let (key_file, key_bytes) = match lock_name {
-        Some(name) => (
-            name,
-            fs::read(code_dir.join(name))
-                .map_err(|e| BuildError::io(format!("reading {name}"), e))?,
-        ),
+        Some(name) => (name, fs::read(code_dir.join(name)).map_err(|e| BuildError::io(format!("reading {name}"), e))?),
         None => ("package.json", package.clone()),
     };
-    let key = sha256_hex(&[
-        b"npm-v1",
-        &Sha256::digest(&key_bytes),
-        base_digest.as_bytes(),
-    ]);
-    let source = format!(
-        "{key_file} sha256:{}",
-        hex::encode(Sha256::digest(&key_bytes))
-    );
+    let key = sha256_hex(&[b"npm-v1", &Sha256::digest(&key_bytes), base_digest.as_bytes()]);
+    let source = format!("{key_file} sha256:{}", hex::encode(Sha256::digest(&key_bytes)));
     if let Some(layer) = store.dependency_layer(&key) {
-        return Ok(Some(DependencyLayer {
-            layer,
-            key,
-            cached: true,
-            source,
-        }));
+        return Ok(Some(DependencyLayer { layer, key, cached: true, source }));
     }
     let work = TempDir::new(store.temp_path("npm"))?;
-    for name in [
-        "package.json",
-        "package-lock.json",
-        "npm-shrinkwrap.json",
-        ".npmrc",
-    ] {
+    for name in ["package.json", "package-lock.json", "npm-shrinkwrap.json", ".npmrc"] {
         let src = code_dir.join(name);
         if src.is_file() {
-            fs::copy(&src, work.0.join(name))
-                .map_err(|e| BuildError::io(format!("copying {name}"), e))?;
+            fs::copy(&src, work.0.join(name)).map_err(|e| BuildError::io(format!("copying {name}"), e))?;
         }
     }
     let verb = if lock_name.is_some() { "ci" } else { "install" };
     log(format!("dependency layer: npm {verb} (key {})", &key[..16]));
     let mut cmd = Command::new(&installers.npm[0]);
     cmd.args(&installers.npm[1..])
-        .args([
-            verb,
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
-            "--omit=dev",
-        ])
+        .args([verb, "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev"])
         .current_dir(&work.0);
     let output = run(cmd, "npm").await?;
     for line in output.text.lines().filter(|l| !l.trim().is_empty()) {
@@ -266,16 +206,9 @@ pub async fn javascript_layer(
     if !output.success {
         let hint = format!(
             "npm {verb} failed; check package.json{}",
-            if lock_name.is_some() {
-                " and its lockfile"
-            } else {
-                ""
-            }
+            if lock_name.is_some() { " and its lockfile" } else { "" }
         );
-        return Err(BuildError::Dependencies {
-            hint,
-            log: output.text,
-        });
+        return Err(BuildError::Dependencies { hint, log: output.text });
     }
     let modules = work.0.join("node_modules");
     if !modules.is_dir() {
@@ -283,35 +216,19 @@ pub async fn javascript_layer(
     }
     let layer = store_tree(store, &modules, NODE_MODULES).await?;
     store.remember_dependency_layer(&key, &layer)?;
-    Ok(Some(DependencyLayer {
-        layer,
-        key,
-        cached: false,
-        source,
-    }))
+    Ok(Some(DependencyLayer { layer, key, cached: false, source }))
 }
 
 /// Builds and stores the layer off the async threads (trees can be large).
-async fn store_tree(
-    store: &BlobStore,
-    dir: &Path,
-    prefix: &'static str,
-) -> Result<Layer, BuildError> {
+async fn store_tree(store: &BlobStore, dir: &Path, prefix: &'static str) -> Result<Layer, BuildError> {
     let (store, dir) = (store.clone(), dir.to_path_buf());
     tokio::task::spawn_blocking(move || {
         let mut builder = LayerBuilder::new();
-        builder.add_tree_filtered(&dir, prefix, &|rel, is_dir| {
-            !(is_dir && rel.ends_with("__pycache__"))
-        })?;
+        builder.add_tree_filtered(&dir, prefix, &|rel, is_dir| !(is_dir && rel.ends_with("__pycache__")))?;
         store.store_layer(&builder)
     })
     .await
-    .map_err(|e| {
-        BuildError::io(
-            "building the dependency layer",
-            std::io::Error::other(e.to_string()),
-        )
-    })?
+    .map_err(|e| BuildError::io("building the dependency layer", std::io::Error::other(e.to_string())))?
 }
 
 struct Output {
@@ -322,30 +239,20 @@ struct Output {
 /// Runs an installer with the machine's environment (proxy and CA
 /// settings included), collecting stdout then stderr.
 async fn run(mut cmd: Command, what: &str) -> Result<Output, BuildError> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = cmd.spawn().map_err(|e| BuildError::Dependencies {
-        hint: format!("could not start {what}: {e}"),
-        log: String::new(),
-    })?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let child = cmd
+        .spawn()
+        .map_err(|e| BuildError::Dependencies { hint: format!("could not start {what}: {e}"), log: String::new() })?;
     let output = tokio::time::timeout(INSTALL_TIMEOUT, child.wait_with_output())
         .await
         .map_err(|_| BuildError::Dependencies {
-            hint: format!(
-                "{what} did not finish within {} minutes",
-                INSTALL_TIMEOUT.as_secs() / 60
-            ),
+            hint: format!("{what} did not finish within {} minutes", INSTALL_TIMEOUT.as_secs() / 60),
             log: String::new(),
         })?
         .map_err(|e| BuildError::io(format!("waiting for {what}"), e))?;
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
-    Ok(Output {
-        success: output.status.success(),
-        text,
-    })
+    Ok(Output { success: output.status.success(), text })
 }
 
 /// A directory removed when dropped.
@@ -353,8 +260,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(path: PathBuf) -> Result<Self, BuildError> {
-        fs::create_dir_all(&path)
-            .map_err(|e| BuildError::io(format!("creating {}", path.display()), e))?;
+        fs::create_dir_all(&path).map_err(|e| BuildError::io(format!("creating {}", path.display()), e))?;
         Ok(TempDir(path))
     }
 }

@@ -9,9 +9,7 @@
 
 use std::collections::HashMap;
 
-use oci_spec::image::{
-    Descriptor, DescriptorBuilder, ImageManifest, ImageManifestBuilder, MediaType,
-};
+use oci_spec::image::{Descriptor, DescriptorBuilder, ImageManifest, ImageManifestBuilder, MediaType};
 use serde_json::{json, Map, Value};
 
 use super::layer::{sha256_digest, Layer, LAYER_MEDIA_TYPE};
@@ -21,8 +19,7 @@ pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+jso
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_LIST_MEDIA_TYPE: &str =
-    "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_LIST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// The timestamp written wherever the formats want one.
 pub const EPOCH: &str = "1970-01-01T00:00:00Z";
@@ -58,20 +55,11 @@ impl BaseImage {
     }
 
     /// Reads a manifest (OCI or Docker schema 2) and its config blob.
-    pub fn from_parts(
-        reference: &str,
-        digest: &str,
-        manifest: &[u8],
-        config: &[u8],
-    ) -> Result<Self, BuildError> {
-        let bad = |message: String| BuildError::BaseImage {
-            reference: reference.to_string(),
-            message,
-        };
-        let manifest: ImageManifest = serde_json::from_slice(manifest)
-            .map_err(|e| bad(format!("unreadable manifest: {e}")))?;
-        let config: Value =
-            serde_json::from_slice(config).map_err(|e| bad(format!("unreadable config: {e}")))?;
+    pub fn from_parts(reference: &str, digest: &str, manifest: &[u8], config: &[u8]) -> Result<Self, BuildError> {
+        let bad = |message: String| BuildError::BaseImage { reference: reference.to_string(), message };
+        let manifest: ImageManifest =
+            serde_json::from_slice(manifest).map_err(|e| bad(format!("unreadable manifest: {e}")))?;
+        let config: Value = serde_json::from_slice(config).map_err(|e| bad(format!("unreadable config: {e}")))?;
         if !config.is_object() {
             return Err(bad("config is not a JSON object".into()));
         }
@@ -81,22 +69,11 @@ impl BaseImage {
             layer.set_media_type(oci_layer_type(layer.media_type()).map_err(bad)?);
             layers.push(layer);
         }
-        let diff_ids = config
-            .pointer("/rootfs/diff_ids")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        let diff_ids = config.pointer("/rootfs/diff_ids").and_then(Value::as_array).map_or(0, Vec::len);
         if diff_ids != layers.len() {
-            return Err(bad(format!(
-                "{} layers but {diff_ids} diff_ids in the config",
-                layers.len()
-            )));
+            return Err(bad(format!("{} layers but {diff_ids} diff_ids in the config", layers.len())));
         }
-        Ok(BaseImage {
-            reference: reference.to_string(),
-            digest: Some(digest.to_string()),
-            config,
-            layers,
-        })
+        Ok(BaseImage { reference: reference.to_string(), digest: Some(digest.to_string()), config, layers })
     }
 }
 
@@ -106,9 +83,7 @@ fn oci_layer_type(media_type: &MediaType) -> Result<MediaType, String> {
     Ok(match s.as_str() {
         "application/vnd.docker.image.rootfs.diff.tar.gzip" => MediaType::ImageLayerGzip,
         "application/vnd.docker.image.rootfs.diff.tar" => MediaType::ImageLayer,
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
-            MediaType::ImageLayerNonDistributableGzip
-        }
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => MediaType::ImageLayerNonDistributableGzip,
         t if t.starts_with("application/vnd.oci.image.layer.") => media_type.clone(),
         t => return Err(format!("unsupported layer media type {t}")),
     })
@@ -143,18 +118,9 @@ pub fn assemble(base: &BaseImage, spec: &ImageSpec<'_>) -> Result<AssembledImage
     let mut config = base.config.clone();
     let mut new_layers: Vec<(&Layer, String)> = Vec::new();
     if let Some((layer, note)) = &spec.dependencies {
-        new_layers.push((
-            layer,
-            format!("distributedkube native: dependencies ({note})"),
-        ));
+        new_layers.push((layer, format!("distributedkube native: dependencies ({note})")));
     }
-    new_layers.push((
-        spec.code,
-        format!(
-            "distributedkube native: code and wrapper of {}",
-            spec.algorithm
-        ),
-    ));
+    new_layers.push((spec.code, format!("distributedkube native: code and wrapper of {}", spec.algorithm)));
 
     let obj = config.as_object_mut().expect("base config is an object");
     obj.insert("created".into(), json!(EPOCH));
@@ -166,16 +132,10 @@ pub fn assemble(base: &BaseImage, spec: &ImageSpec<'_>) -> Result<AssembledImage
     }
     apply_runtime_config(runtime.as_object_mut().expect("object"), spec);
 
-    let rootfs = obj
-        .entry("rootfs")
-        .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
+    let rootfs = obj.entry("rootfs").or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
     let diff_ids = rootfs
         .as_object_mut()
-        .and_then(|r| {
-            r.entry("diff_ids")
-                .or_insert_with(|| json!([]))
-                .as_array_mut()
-        })
+        .and_then(|r| r.entry("diff_ids").or_insert_with(|| json!([])).as_array_mut())
         .ok_or_else(|| BuildError::BaseImage {
             reference: base.reference.clone(),
             message: "config has no rootfs.diff_ids list".into(),
@@ -188,10 +148,7 @@ pub fn assemble(base: &BaseImage, spec: &ImageSpec<'_>) -> Result<AssembledImage
         *history = json!([]);
     }
     for (_, note) in &new_layers {
-        history
-            .as_array_mut()
-            .expect("array")
-            .push(json!({"created": EPOCH, "created_by": note}));
+        history.as_array_mut().expect("array").push(json!({"created": EPOCH, "created_by": note}));
     }
 
     let mut layers = base.layers.clone();
@@ -205,8 +162,7 @@ pub fn assemble(base: &BaseImage, spec: &ImageSpec<'_>) -> Result<AssembledImage
 pub fn finish(config: &Value, layers: Vec<Descriptor>) -> Result<AssembledImage, BuildError> {
     let config_bytes = canonical_json(config);
     let config_digest = sha256_digest(&config_bytes);
-    let config_descriptor =
-        descriptor(CONFIG_MEDIA_TYPE, &config_digest, config_bytes.len() as u64)?;
+    let config_descriptor = descriptor(CONFIG_MEDIA_TYPE, &config_digest, config_bytes.len() as u64)?;
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
@@ -229,11 +185,7 @@ fn apply_runtime_config(runtime: &mut Map<String, Value>, spec: &ImageSpec<'_>) 
     let mut env: Vec<String> = runtime
         .get("Env")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
         .unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, DEFAULT_PATH.to_string());
@@ -246,11 +198,7 @@ fn apply_runtime_config(runtime: &mut Map<String, Value>, spec: &ImageSpec<'_>) 
         if spec.dependencies.is_some() {
             path.push_str(":/opt/distributedkube/site-packages");
         }
-        if let Some(old) = env
-            .iter()
-            .find_map(|e| e.strip_prefix("PYTHONPATH="))
-            .filter(|o| !o.is_empty())
-        {
+        if let Some(old) = env.iter().find_map(|e| e.strip_prefix("PYTHONPATH=")).filter(|o| !o.is_empty()) {
             path = format!("{path}:{old}");
         }
         set_env(&mut env, "PYTHONPATH", &path);
@@ -266,14 +214,8 @@ fn apply_runtime_config(runtime: &mut Map<String, Value>, spec: &ImageSpec<'_>) 
     let labels = labels.as_object_mut().expect("object");
     labels.insert("io.distributedkube.algorithm".into(), json!(spec.algorithm));
     labels.insert("io.distributedkube.version".into(), json!(spec.version));
-    labels.insert(
-        "io.distributedkube.source-checksum".into(),
-        json!(spec.upload_checksum),
-    );
-    labels.insert(
-        "io.distributedkube.language".into(),
-        json!(spec.language.as_str()),
-    );
+    labels.insert("io.distributedkube.source-checksum".into(), json!(spec.upload_checksum));
+    labels.insert("io.distributedkube.language".into(), json!(spec.language.as_str()));
 }
 
 fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
@@ -287,9 +229,8 @@ fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
 
 /// A descriptor with a media type, digest and size.
 pub fn descriptor(media_type: &str, digest: &str, size: u64) -> Result<Descriptor, BuildError> {
-    let digest: oci_spec::image::Digest = digest
-        .parse()
-        .map_err(|e| BuildError::Invalid(format!("digest {digest}: {e}")))?;
+    let digest: oci_spec::image::Digest =
+        digest.parse().map_err(|e| BuildError::Invalid(format!("digest {digest}: {e}")))?;
     DescriptorBuilder::default()
         .media_type(MediaType::from(media_type))
         .digest(digest)
@@ -300,10 +241,7 @@ pub fn descriptor(media_type: &str, digest: &str, size: u64) -> Result<Descripto
 
 /// A descriptor with annotations (for index.json entries).
 pub fn annotated(mut d: Descriptor, annotations: &[(&str, &str)]) -> Descriptor {
-    let map: HashMap<String, String> = annotations
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let map: HashMap<String, String> = annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     d.set_annotations(Some(map));
     d
 }

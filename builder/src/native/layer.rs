@@ -71,11 +71,7 @@ impl Layer {
 #[derive(Debug, Clone)]
 enum Source {
     Dir,
-    File {
-        path: PathBuf,
-        size: u64,
-        exec: bool,
-    },
+    File { path: PathBuf, size: u64, exec: bool },
     Symlink(PathBuf),
 }
 
@@ -106,12 +102,7 @@ impl LayerBuilder {
 
     /// Like [`LayerBuilder::add_tree`], leaving out entries `keep` says no
     /// to (and everything below a directory it says no to).
-    pub fn add_tree_filtered(
-        &mut self,
-        src: &Path,
-        prefix: &str,
-        keep: Filter<'_>,
-    ) -> Result<(), BuildError> {
+    pub fn add_tree_filtered(&mut self, src: &Path, prefix: &str, keep: Filter<'_>) -> Result<(), BuildError> {
         let prefix = prefix.trim_matches('/');
         let mut parent = String::new();
         for part in prefix.split('/').filter(|p| !p.is_empty()) {
@@ -125,27 +116,19 @@ impl LayerBuilder {
         self.walk(src, Path::new(""), prefix, keep)
     }
 
-    fn walk(
-        &mut self,
-        root: &Path,
-        rel: &Path,
-        prefix: &str,
-        keep: Filter<'_>,
-    ) -> Result<(), BuildError> {
+    fn walk(&mut self, root: &Path, rel: &Path, prefix: &str, keep: Filter<'_>) -> Result<(), BuildError> {
         let dir = root.join(rel);
-        let read = fs::read_dir(&dir)
-            .map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
+        let read = fs::read_dir(&dir).map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
         for item in read {
             let item = item.map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
             let name = item.file_name();
             let path = item.path();
-            let name = name.to_str().ok_or_else(|| {
-                BuildError::Invalid(format!("{}: name is not UTF-8", path.display()))
-            })?;
+            let name =
+                name.to_str().ok_or_else(|| BuildError::Invalid(format!("{}: name is not UTF-8", path.display())))?;
             check_name(name, &path)?;
             let rel_child = rel.join(name);
-            let meta = fs::symlink_metadata(&path)
-                .map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
+            let meta =
+                fs::symlink_metadata(&path).map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
             let kind = meta.file_type();
             if !keep(&rel_child, kind.is_dir()) {
                 continue;
@@ -156,17 +139,10 @@ impl LayerBuilder {
                 self.walk(root, &rel_child, prefix, keep)?;
             } else if kind.is_file() {
                 let exec = meta.permissions().mode() & 0o111 != 0;
-                self.entries.insert(
-                    key,
-                    Source::File {
-                        path,
-                        size: meta.len(),
-                        exec,
-                    },
-                );
+                self.entries.insert(key, Source::File { path, size: meta.len(), exec });
             } else if kind.is_symlink() {
-                let target = fs::read_link(&path)
-                    .map_err(|e| BuildError::io(format!("reading link {}", path.display()), e))?;
+                let target =
+                    fs::read_link(&path).map_err(|e| BuildError::io(format!("reading link {}", path.display()), e))?;
                 self.entries.insert(key, Source::Symlink(target));
             } else {
                 return Err(BuildError::Invalid(format!(
@@ -180,10 +156,7 @@ impl LayerBuilder {
 
     /// Regular files collected so far.
     pub fn file_count(&self) -> usize {
-        self.entries
-            .values()
-            .filter(|s| matches!(s, Source::File { .. }))
-            .count()
+        self.entries.values().filter(|s| matches!(s, Source::File { .. })).count()
     }
 
     /// Writes the layer into memory.
@@ -201,8 +174,7 @@ impl LayerBuilder {
     /// Writes the compressed layer to `dest` (a file that is created or
     /// truncated). The returned layer refers to `dest`.
     pub fn build_to_file(&self, dest: &Path) -> Result<Layer, BuildError> {
-        let file = File::create(dest)
-            .map_err(|e| BuildError::io(format!("creating {}", dest.display()), e))?;
+        let file = File::create(dest).map_err(|e| BuildError::io(format!("creating {}", dest.display()), e))?;
         let out = self.write(io::BufWriter::new(file))?;
         out.inner
             .into_inner()
@@ -221,10 +193,7 @@ impl LayerBuilder {
     fn write<W: Write>(&self, sink: W) -> Result<Written<W>, BuildError> {
         let wrap = |e: io::Error| BuildError::io("writing layer", e);
         let compressed = Hashing::new(sink);
-        let gz = GzBuilder::new()
-            .mtime(0)
-            .operating_system(255)
-            .write(compressed, Compression::new(GZIP_LEVEL));
+        let gz = GzBuilder::new().mtime(0).operating_system(255).write(compressed, Compression::new(GZIP_LEVEL));
         let mut tar = tar::Builder::new(Hashing::new(gz));
         for (path, source) in &self.entries {
             let mut header = tar::Header::new_gnu();
@@ -238,27 +207,16 @@ impl LayerBuilder {
                     header.set_entry_type(tar::EntryType::Directory);
                     header.set_mode(0o755);
                     header.set_size(0);
-                    tar.append_data(&mut header, format!("{path}/"), io::empty())
-                        .map_err(wrap)?;
+                    tar.append_data(&mut header, format!("{path}/"), io::empty()).map_err(wrap)?;
                 }
-                Source::File {
-                    path: src,
-                    size,
-                    exec,
-                } => {
+                Source::File { path: src, size, exec } => {
                     header.set_entry_type(tar::EntryType::Regular);
                     header.set_mode(if *exec { 0o755 } else { 0o644 });
                     header.set_size(*size);
-                    let file = File::open(src)
-                        .map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?;
-                    let mut reader = ExactReader {
-                        inner: file.take(*size),
-                        left: *size,
-                    };
+                    let file = File::open(src).map_err(|e| BuildError::io(format!("reading {}", src.display()), e))?;
+                    let mut reader = ExactReader { inner: file.take(*size), left: *size };
                     tar.append_data(&mut header, path, &mut reader)
-                        .map_err(|e| {
-                            BuildError::io(format!("adding {} to the layer", src.display()), e)
-                        })?;
+                        .map_err(|e| BuildError::io(format!("adding {} to the layer", src.display()), e))?;
                 }
                 Source::Symlink(target) => {
                     header.set_entry_type(tar::EntryType::Symlink);
@@ -272,12 +230,7 @@ impl LayerBuilder {
         let diff_id = uncompressed.digest();
         let gz = uncompressed.inner;
         let compressed = gz.finish().map_err(wrap)?;
-        Ok(Written {
-            digest: compressed.digest(),
-            diff_id,
-            size: compressed.count,
-            inner: compressed.inner,
-        })
+        Ok(Written { digest: compressed.digest(), diff_id, size: compressed.count, inner: compressed.inner })
     }
 }
 
@@ -324,11 +277,7 @@ pub(crate) struct Hashing<W> {
 
 impl<W> Hashing<W> {
     pub(crate) fn new(inner: W) -> Self {
-        Hashing {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
+        Hashing { inner, hasher: Sha256::new(), count: 0 }
     }
 
     /// `sha256:<hex>` of everything written so far.
@@ -361,10 +310,7 @@ impl<R: Read> Read for ExactReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 && self.left > 0 && !buf.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shrank while being read",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being read"));
         }
         self.left -= n as u64;
         Ok(n)

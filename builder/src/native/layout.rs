@@ -15,9 +15,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use serde_json::Value;
 
 use super::cache::hex_of;
-use super::image::{
-    annotated, canonical_json, descriptor, AssembledImage, BaseImage, MANIFEST_MEDIA_TYPE,
-};
+use super::image::{annotated, canonical_json, descriptor, AssembledImage, BaseImage, MANIFEST_MEDIA_TYPE};
 use super::layer::{sha256_digest, Layer, LayerData};
 use crate::error::BuildError;
 
@@ -36,14 +34,10 @@ impl LayoutRef {
     pub fn parse(s: &str) -> Option<Self> {
         let rest = s.strip_prefix("oci:")?;
         match rest.rsplit_once(':') {
-            Some((dir, tag)) if !tag.is_empty() && !tag.contains('/') => Some(LayoutRef {
-                dir: PathBuf::from(dir),
-                tag: Some(tag.to_string()),
-            }),
-            _ => Some(LayoutRef {
-                dir: PathBuf::from(rest),
-                tag: None,
-            }),
+            Some((dir, tag)) if !tag.is_empty() && !tag.contains('/') => {
+                Some(LayoutRef { dir: PathBuf::from(dir), tag: Some(tag.to_string()) })
+            }
+            _ => Some(LayoutRef { dir: PathBuf::from(rest), tag: None }),
         }
     }
 }
@@ -58,15 +52,12 @@ impl Layout {
     /// Opens `dir` as a layout, creating `oci-layout` and `blobs/sha256` when missing.
     pub fn create(dir: &Path) -> Result<Self, BuildError> {
         let blobs = dir.join("blobs/sha256");
-        fs::create_dir_all(&blobs)
-            .map_err(|e| BuildError::io(format!("creating {}", blobs.display()), e))?;
+        fs::create_dir_all(&blobs).map_err(|e| BuildError::io(format!("creating {}", blobs.display()), e))?;
         let marker = dir.join("oci-layout");
         if !marker.is_file() {
             write_file(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
-        Ok(Layout {
-            dir: dir.to_path_buf(),
-        })
+        Ok(Layout { dir: dir.to_path_buf() })
     }
 
     pub fn dir(&self) -> &Path {
@@ -107,12 +98,9 @@ impl Layout {
         let dest = self.blob_path(digest);
         let tmp = dest.with_extension("partial");
         if fs::hard_link(src, &tmp).is_err() {
-            fs::copy(src, &tmp).map_err(|e| {
-                BuildError::io(format!("copying {} into the layout", src.display()), e)
-            })?;
+            fs::copy(src, &tmp).map_err(|e| BuildError::io(format!("copying {} into the layout", src.display()), e))?;
         }
-        fs::rename(&tmp, &dest)
-            .map_err(|e| BuildError::io(format!("writing {}", dest.display()), e))
+        fs::rename(&tmp, &dest).map_err(|e| BuildError::io(format!("writing {}", dest.display()), e))
     }
 
     /// Writes the image's config and manifest and names the manifest `tag`
@@ -121,10 +109,7 @@ impl Layout {
     pub fn add_image(&self, image: &AssembledImage, tag: &str) -> Result<(), BuildError> {
         for layer in &image.layers {
             if !self.has_blob(layer.digest().as_ref()) {
-                return Err(BuildError::Invalid(format!(
-                    "layer {} missing from the layout",
-                    layer.digest()
-                )));
+                return Err(BuildError::Invalid(format!("layer {} missing from the layout", layer.digest())));
             }
         }
         self.put_bytes(&image.config_digest, &image.config)?;
@@ -137,18 +122,8 @@ impl Layout {
                 .clone(),
             Err(_) => Vec::new(),
         };
-        manifests.retain(|m| {
-            m.annotations()
-                .as_ref()
-                .and_then(|a| a.get(REF_NAME))
-                .map(String::as_str)
-                != Some(tag)
-        });
-        let entry = descriptor(
-            MANIFEST_MEDIA_TYPE,
-            &image.manifest_digest,
-            image.manifest.len() as u64,
-        )?;
+        manifests.retain(|m| m.annotations().as_ref().and_then(|a| a.get(REF_NAME)).map(String::as_str) != Some(tag));
+        let entry = descriptor(MANIFEST_MEDIA_TYPE, &image.manifest_digest, image.manifest.len() as u64)?;
         manifests.push(annotated(entry, &[(REF_NAME, tag)]));
         let index = ImageIndexBuilder::default()
             .schema_version(2u32)
@@ -163,45 +138,25 @@ impl Layout {
 
 /// Reads the base image `r` (`reference` is its name for messages).
 pub fn read_base(r: &LayoutRef, reference: &str) -> Result<BaseImage, BuildError> {
-    let bad = |message: String| BuildError::BaseImage {
-        reference: reference.to_string(),
-        message,
-    };
-    let index_bytes =
-        fs::read(r.dir.join("index.json")).map_err(|e| bad(format!("reading index.json: {e}")))?;
-    let index: ImageIndex =
-        serde_json::from_slice(&index_bytes).map_err(|e| bad(format!("index.json: {e}")))?;
+    let bad = |message: String| BuildError::BaseImage { reference: reference.to_string(), message };
+    let index_bytes = fs::read(r.dir.join("index.json")).map_err(|e| bad(format!("reading index.json: {e}")))?;
+    let index: ImageIndex = serde_json::from_slice(&index_bytes).map_err(|e| bad(format!("index.json: {e}")))?;
     let named = |m: &&Descriptor| {
-        m.annotations()
-            .as_ref()
-            .and_then(|a| a.get(REF_NAME))
-            .map(String::as_str)
-            == r.tag.as_deref()
+        m.annotations().as_ref().and_then(|a| a.get(REF_NAME)).map(String::as_str) == r.tag.as_deref()
     };
     let entry = match &r.tag {
-        Some(tag) => index
-            .manifests()
-            .iter()
-            .find(named)
-            .ok_or_else(|| bad(format!("no image tagged {tag}")))?,
+        Some(tag) => index.manifests().iter().find(named).ok_or_else(|| bad(format!("no image tagged {tag}")))?,
         None if index.manifests().len() == 1 => &index.manifests()[0],
-        None => {
-            return Err(bad(
-                "the layout holds several images: name one with oci:DIR:TAG".into(),
-            ))
-        }
+        None => return Err(bad("the layout holds several images: name one with oci:DIR:TAG".into())),
     };
     let mut digest = entry.digest().to_string();
     let mut body = read_verified(&r.dir, &digest).map_err(bad)?;
     if *entry.media_type() == MediaType::ImageIndex || super::registry::is_index(&body) {
-        let nested: ImageIndex =
-            serde_json::from_slice(&body).map_err(|e| bad(format!("nested index: {e}")))?;
-        digest = super::registry::choose_linux_amd64(&nested)
-            .ok_or_else(|| bad("no linux/amd64 image".into()))?;
+        let nested: ImageIndex = serde_json::from_slice(&body).map_err(|e| bad(format!("nested index: {e}")))?;
+        digest = super::registry::choose_linux_amd64(&nested).ok_or_else(|| bad("no linux/amd64 image".into()))?;
         body = read_verified(&r.dir, &digest).map_err(bad)?;
     }
-    let manifest: Value =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("manifest: {e}")))?;
+    let manifest: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("manifest: {e}")))?;
     let config_digest = manifest
         .pointer("/config/digest")
         .and_then(Value::as_str)
@@ -210,10 +165,7 @@ pub fn read_base(r: &LayoutRef, reference: &str) -> Result<BaseImage, BuildError
     let base = BaseImage::from_parts(reference, &digest, &body, &config)?;
     for layer in &base.layers {
         if !blob_path(&r.dir, layer.digest().as_ref()).is_file() {
-            return Err(bad(format!(
-                "layer {} is missing from the layout",
-                layer.digest()
-            )));
+            return Err(bad(format!("layer {} is missing from the layout", layer.digest())));
         }
     }
     Ok(base)
@@ -226,14 +178,11 @@ pub fn blob_path(dir: &Path, digest: &str) -> PathBuf {
 
 /// Reads a blob and checks that its content matches its name.
 fn read_verified(dir: &Path, digest: &str) -> Result<Vec<u8>, String> {
-    let ok = digest
-        .strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let ok = digest.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
     if !ok {
         return Err(format!("unsupported digest {digest}"));
     }
-    let bytes =
-        fs::read(blob_path(dir, digest)).map_err(|e| format!("reading blob {digest}: {e}"))?;
+    let bytes = fs::read(blob_path(dir, digest)).map_err(|e| format!("reading blob {digest}: {e}"))?;
     if sha256_digest(&bytes) != digest {
         return Err(format!("blob {digest} does not match its digest"));
     }

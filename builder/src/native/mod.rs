@@ -168,9 +168,8 @@ pub async fn push_image(
     config: &serde_json::Value,
     layers: &[Layer],
 ) -> Result<(String, PushStats), BuildError> {
-    let target: oci_client::Reference = reference
-        .parse()
-        .map_err(|e| BuildError::Invalid(format!("image reference \"{reference}\": {e}")))?;
+    let target: oci_client::Reference =
+        reference.parse().map_err(|e| BuildError::Invalid(format!("image reference \"{reference}\": {e}")))?;
     let descriptors = layers
         .iter()
         .map(|l| image::descriptor(layer::LAYER_MEDIA_TYPE, &l.digest, l.size))
@@ -178,8 +177,6 @@ pub async fn push_image(
     let image = image::finish(config, descriptors)?;
     let registry = registry::Registry::new(Some(settings), None, &[]);
     let refs: Vec<&Layer> = layers.iter().collect();
-    let stats = registry
-        .push(&target, None, &image, &refs, &mut |_| {})
-        .await?;
+    let stats = registry.push(&target, None, &image, &refs, &mut |_| {}).await?;
     Ok((image.manifest_digest, stats))
 }

@@ -13,8 +13,8 @@ use oci_client::{Client, Reference, RegistryOperation};
 use oci_spec::image::{Arch, ImageIndex, Os};
 
 use super::image::{
-    AssembledImage, BaseImage, DOCKER_LIST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE,
-    INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
+    AssembledImage, BaseImage, DOCKER_LIST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPE,
+    MANIFEST_MEDIA_TYPE,
 };
 use super::layer::Layer;
 use crate::error::BuildError;
@@ -95,9 +95,7 @@ impl RegistrySettings {
 
     fn auth(&self) -> RegistryAuth {
         match (&self.username, &self.password) {
-            (Some(u), Some(p)) => {
-                RegistryAuth::Basic(u.expose().to_string(), p.expose().to_string())
-            }
+            (Some(u), Some(p)) => RegistryAuth::Basic(u.expose().to_string(), p.expose().to_string()),
             (None, Some(token)) => RegistryAuth::Bearer(token.expose().to_string()),
             _ => RegistryAuth::Anonymous,
         }
@@ -163,12 +161,8 @@ impl Registry {
         }
         // The machine's proxy settings, except that loopback registries are
         // always reached directly.
-        let env = |k: &str| {
-            std::env::var(k)
-                .or_else(|_| std::env::var(k.to_lowercase()))
-                .ok()
-                .filter(|v| !v.is_empty())
-        };
+        let env =
+            |k: &str| std::env::var(k).or_else(|_| std::env::var(k.to_lowercase())).ok().filter(|v| !v.is_empty());
         let no_proxy = [env("NO_PROXY"), Some("localhost,127.0.0.0/8,::1".into())];
         let config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(insecure),
@@ -179,11 +173,7 @@ impl Registry {
             no_proxy: Some(no_proxy.into_iter().flatten().collect::<Vec<_>>().join(",")),
             ..Default::default()
         };
-        Registry {
-            client: Client::new(config),
-            target: target.cloned(),
-            pull: pull.to_vec(),
-        }
+        Registry { client: Client::new(config), target: target.cloned(), pull: pull.to_vec() }
     }
 
     /// The settings that hold `host`'s credentials: the target's when it is
@@ -210,23 +200,15 @@ impl Registry {
             };
             message.push_str(&format!(" (the registry refused access: {hint})"));
         }
-        BuildError::Registry {
-            registry: reference.resolve_registry().to_string(),
-            message,
-        }
+        BuildError::Registry { registry: reference.resolve_registry().to_string(), message }
     }
 
     async fn login(&self, reference: &Reference, op: RegistryOperation) -> Result<(), BuildError> {
         let auth = self.auth_for(reference.resolve_registry());
         if auth != RegistryAuth::Anonymous {
-            self.client
-                .auth(reference, &auth, op)
-                .await
-                .map_err(|e| self.err(reference, e))?;
+            self.client.auth(reference, &auth, op).await.map_err(|e| self.err(reference, e))?;
         } else {
-            self.client
-                .store_auth_if_needed(reference.resolve_registry(), &auth)
-                .await;
+            self.client.store_auth_if_needed(reference.resolve_registry(), &auth).await;
         }
         Ok(())
     }
@@ -242,24 +224,15 @@ impl Registry {
     ) -> Result<BaseImage, BuildError> {
         self.login(reference, RegistryOperation::Pull).await?;
         let auth = self.auth_for(reference.resolve_registry());
-        let accept = [
-            MANIFEST_MEDIA_TYPE,
-            DOCKER_MANIFEST_MEDIA_TYPE,
-            INDEX_MEDIA_TYPE,
-            DOCKER_LIST_MEDIA_TYPE,
-        ];
-        let (mut body, mut digest) = self
-            .client
-            .pull_manifest_raw(reference, &auth, &accept)
-            .await
-            .map_err(|e| self.err(reference, e))?;
+        let accept = [MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPE, DOCKER_LIST_MEDIA_TYPE];
+        let (mut body, mut digest) =
+            self.client.pull_manifest_raw(reference, &auth, &accept).await.map_err(|e| self.err(reference, e))?;
         let mut platform_ref = reference.clone();
         if is_index(&body) {
             let index: ImageIndex = serde_json::from_slice(&body)
                 .map_err(|e| base_err(reference, format!("unreadable image index: {e}")))?;
-            let chosen = choose_linux_amd64(&index).ok_or_else(|| {
-                base_err(reference, "the image index has no linux/amd64 image".into())
-            })?;
+            let chosen = choose_linux_amd64(&index)
+                .ok_or_else(|| base_err(reference, "the image index has no linux/amd64 image".into()))?;
             platform_ref = reference.clone_with_digest(chosen.clone());
             (body, digest) = self
                 .client
@@ -267,16 +240,15 @@ impl Registry {
                 .await
                 .map_err(|e| self.err(reference, e))?;
         }
-        let manifest: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| base_err(reference, format!("unreadable manifest: {e}")))?;
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| base_err(reference, format!("unreadable manifest: {e}")))?;
         let config_digest = manifest
             .pointer("/config/digest")
             .and_then(|d| d.as_str())
             .ok_or_else(|| base_err(reference, "manifest has no config".into()))?;
         // Configs are content-addressed: one fetched before is reused.
-        let cached = cache
-            .filter(|c| c.has_blob(config_digest))
-            .and_then(|c| std::fs::read(c.blob_path(config_digest)).ok());
+        let cached =
+            cache.filter(|c| c.has_blob(config_digest)).and_then(|c| std::fs::read(c.blob_path(config_digest)).ok());
         let config = match cached {
             Some(bytes) => bytes,
             None => {
@@ -295,17 +267,10 @@ impl Registry {
     }
 
     /// Downloads one blob (checked against its digest).
-    pub(crate) async fn fetch_blob(
-        &self,
-        reference: &Reference,
-        digest: &str,
-    ) -> Result<Vec<u8>, BuildError> {
+    pub(crate) async fn fetch_blob(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>, BuildError> {
         self.login(reference, RegistryOperation::Pull).await?;
         let mut bytes = Vec::new();
-        self.client
-            .pull_blob(reference, digest, &mut bytes)
-            .await
-            .map_err(|e| self.err(reference, e))?;
+        self.client.pull_blob(reference, digest, &mut bytes).await.map_err(|e| self.err(reference, e))?;
         Ok(bytes)
     }
 
@@ -325,29 +290,18 @@ impl Registry {
         let mut stats = PushStats::default();
         for descriptor in &image.layers {
             let digest = descriptor.digest().to_string();
-            if stats.skipped.contains(&digest)
-                || stats.uploaded.contains(&digest)
-                || stats.mounted.contains(&digest)
-            {
+            if stats.skipped.contains(&digest) || stats.uploaded.contains(&digest) || stats.mounted.contains(&digest) {
                 continue;
             }
-            if self
-                .client
-                .blob_exists(target, &digest)
-                .await
-                .map_err(|e| self.err(target, e))?
-            {
+            if self.client.blob_exists(target, &digest).await.map_err(|e| self.err(target, e))? {
                 log(format!("blob {digest}: already in the registry"));
                 stats.skipped.push(digest);
                 continue;
             }
             let bytes = match new_layers.iter().find(|l| l.digest == digest) {
-                Some(layer) => layer
-                    .compressed()
-                    .map_err(|e| BuildError::io("reading layer", e))?,
+                Some(layer) => layer.compressed().map_err(|e| BuildError::io("reading layer", e))?,
                 None => {
-                    let base = base
-                        .ok_or_else(|| self.err(target, format!("no source for blob {digest}")))?;
+                    let base = base.ok_or_else(|| self.err(target, format!("no source for blob {digest}")))?;
                     if base.resolve_registry() == target.resolve_registry()
                         && self.client.mount_blob(target, base, &digest).await.is_ok()
                     {
@@ -358,19 +312,11 @@ impl Registry {
                     self.fetch_blob(base, &digest).await?
                 }
             };
-            self.client
-                .push_blob(target, bytes, &digest)
-                .await
-                .map_err(|e| self.err(target, e))?;
+            self.client.push_blob(target, bytes, &digest).await.map_err(|e| self.err(target, e))?;
             log(format!("blob {digest}: uploaded"));
             stats.uploaded.push(digest);
         }
-        if self
-            .client
-            .blob_exists(target, &image.config_digest)
-            .await
-            .map_err(|e| self.err(target, e))?
-        {
+        if self.client.blob_exists(target, &image.config_digest).await.map_err(|e| self.err(target, e))? {
             stats.skipped.push(image.config_digest.clone());
         } else {
             self.client
@@ -389,10 +335,7 @@ impl Registry {
 }
 
 fn base_err(reference: &Reference, message: String) -> BuildError {
-    BuildError::BaseImage {
-        reference: reference.whole(),
-        message,
-    }
+    BuildError::BaseImage { reference: reference.whole(), message }
 }
 
 /// Whether manifest bytes are an OCI index or a Docker manifest list.
@@ -411,10 +354,6 @@ pub(crate) fn choose_linux_amd64(index: &ImageIndex) -> Option<String> {
     index
         .manifests()
         .iter()
-        .find(|m| {
-            m.platform()
-                .as_ref()
-                .is_some_and(|p| *p.os() == Os::Linux && *p.architecture() == Arch::Amd64)
-        })
+        .find(|m| m.platform().as_ref().is_some_and(|p| *p.os() == Os::Linux && *p.architecture() == Arch::Amd64))
         .map(|m| m.digest().to_string())
 }

@@ -23,8 +23,7 @@ pub const JOB_NAME: &str = "dk-build-range-0123456789";
 pub const POD_NAME: &str = "dk-build-range-0123456789-x7k2p";
 pub const REGISTRY: &str = "registry.example:5000";
 pub const PASSWORD: &str = "s3cret-pass";
-pub const CONTEXT_URL: &str =
-    "http://distributedkube.default.svc:3000/api/v1/builds/context/{buildId}?token={token}";
+pub const CONTEXT_URL: &str = "http://distributedkube.default.svc:3000/api/v1/builds/context/{buildId}?token={token}";
 
 pub fn jobs_path() -> String {
     format!("/apis/batch/v1/namespaces/{NS}/jobs")
@@ -53,10 +52,7 @@ pub struct Setup {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 pub fn setup() -> Setup {
@@ -92,12 +88,7 @@ pub fn setup() -> Setup {
     let mut settings = KanikoSettings::new(NS, CONTEXT_URL, &contexts);
     settings.registry_secret = Some("registry-push".into());
     settings.poll_interval = Duration::from_millis(5);
-    Setup {
-        _dir: dir,
-        job,
-        settings,
-        contexts,
-    }
+    Setup { _dir: dir, job, settings, contexts }
 }
 
 // ---------------------------------------------------- the mocked API server
@@ -138,14 +129,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(frames: Vec<Frame>, log: &str) -> Self {
-        Cluster {
-            frames,
-            at: 0,
-            log: log.into(),
-            created: None,
-            on_create: None,
-            refuse_create: None,
-        }
+        Cluster { frames, at: 0, log: log.into(), created: None, on_create: None, refuse_create: None }
     }
 
     pub fn answer(&mut self, req: &Seen) -> (u16, String) {
@@ -206,8 +190,7 @@ pub fn fake_api(mut cluster: Cluster) -> (Client, tokio::task::JoinHandle<Vec<Se
         while let Some((request, send)) = handle.next_request().await {
             let (parts, body) = request.into_parts();
             let bytes = body.collect_bytes().await.expect("request body");
-            let body = (!bytes.is_empty())
-                .then(|| serde_json::from_slice(&bytes).expect("a JSON request body"));
+            let body = (!bytes.is_empty()).then(|| serde_json::from_slice(&bytes).expect("a JSON request body"));
             let req = Seen {
                 method: parts.method.to_string(),
                 path: parts.uri.path().to_string(),
@@ -216,11 +199,8 @@ pub fn fake_api(mut cluster: Cluster) -> (Client, tokio::task::JoinHandle<Vec<Se
             };
             let (status, reply) = cluster.answer(&req);
             seen.push(req);
-            let content_type = if status == 200 && parts.uri.path().ends_with("/log") {
-                "text/plain"
-            } else {
-                "application/json"
-            };
+            let content_type =
+                if status == 200 && parts.uri.path().ends_with("/log") { "text/plain" } else { "application/json" };
             let response = Response::builder()
                 .status(status)
                 .header("content-type", content_type)
@@ -234,21 +214,14 @@ pub fn fake_api(mut cluster: Cluster) -> (Client, tokio::task::JoinHandle<Vec<Se
 }
 
 /// Runs one build against `cluster`; the result, the log and the requests.
-pub async fn run(
-    setup: &Setup,
-    cluster: Cluster,
-) -> (Result<builder::BuiltImage, BuildError>, BuildLog, Vec<Seen>) {
+pub async fn run(setup: &Setup, cluster: Cluster) -> (Result<builder::BuiltImage, BuildError>, BuildLog, Vec<Seen>) {
     let (client, api) = fake_api(cluster);
     let backend = KanikoBackend::new(client, setup.settings.clone());
     let log = BuildLog::new(vec![PASSWORD.into()]);
-    let result = tokio::time::timeout(Duration::from_secs(20), backend.build(&setup.job, &log))
-        .await
-        .expect("the build ended");
+    let result =
+        tokio::time::timeout(Duration::from_secs(20), backend.build(&setup.job, &log)).await.expect("the build ended");
     drop(backend);
-    let seen = tokio::time::timeout(Duration::from_secs(5), api)
-        .await
-        .expect("the client was dropped")
-        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(5), api).await.expect("the client was dropped").unwrap();
     (result, log, seen)
 }
 
@@ -320,20 +293,10 @@ pub fn fetched() -> Value {
 pub fn successful_frames() -> Vec<Frame> {
     vec![
         (job_active(), Value::Null),
-        (
-            job_active(),
-            pod("Pending", running(), waiting("PodInitializing", "")),
-        ),
+        (job_active(), pod("Pending", running(), waiting("PodInitializing", ""))),
         (job_active(), pod("Running", fetched(), running())),
         (job_active(), pod("Running", fetched(), running())),
-        (
-            job_complete(),
-            pod(
-                "Succeeded",
-                fetched(),
-                terminated(0, "Completed", &digest()),
-            ),
-        ),
+        (job_complete(), pod("Succeeded", fetched(), terminated(0, "Completed", &digest()))),
     ]
 }
 
@@ -354,7 +317,8 @@ INFO[0013] Pushing image to registry.example:5000/algorithms/range:0123456789ab
 INFO[0014] Pushed registry.example:5000/algorithms/range@sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e
 ";
 
-pub const PIP_ERROR: &str = "ERROR: Could not find a version that satisfies the requirement numpy==99.0 (from versions: 1.26.4, 2.0.0)";
+pub const PIP_ERROR: &str =
+    "ERROR: Could not find a version that satisfies the requirement numpy==99.0 (from versions: 1.26.4, 2.0.0)";
 
 pub fn pip_failure_log() -> String {
     format!(

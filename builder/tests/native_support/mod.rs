@@ -45,25 +45,16 @@ pub fn ensure_tool(bin: &str, package: &str) {
     };
     if !install() {
         let _ = Command::new("apt-get").args(["update", "-qq"]).status();
-        assert!(
-            install(),
-            "could not install {package} (for {bin}) with apt-get"
-        );
+        assert!(install(), "could not install {package} (for {bin}) with apt-get");
     }
     assert!(have(bin), "{package} installed but {bin} is still missing");
 }
 
 /// The HTTP status of `GET /v2/` on 127.0.0.1:`port`, if anything answers.
 pub fn probe(port: u16) -> Option<u16> {
-    let mut stream =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
-            .ok()?;
+    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
-    )
-    .ok()?;
+    write!(stream, "GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
@@ -94,16 +85,10 @@ pub fn ensure_registry(port: u16, auth: Option<(&str, &str)>) {
     if let Some((user, password)) = auth {
         drop(_guard);
         ensure_tool("htpasswd", "apache2-utils");
-        let out = Command::new("htpasswd")
-            .args(["-Bbn", user, password])
-            .output()
-            .unwrap();
+        let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().unwrap();
         assert!(out.status.success(), "htpasswd failed");
         fs::write(dir.join("htpasswd"), out.stdout).unwrap();
-        config.push_str(&format!(
-            "auth:\n  htpasswd: {{realm: test, path: {}}}\n",
-            dir.join("htpasswd").display()
-        ));
+        config.push_str(&format!("auth:\n  htpasswd: {{realm: test, path: {}}}\n", dir.join("htpasswd").display()));
     }
     fs::write(dir.join("config.yml"), config).unwrap();
     // A watchdog shell stops the registry once this test process is gone.
@@ -122,10 +107,7 @@ pub fn ensure_registry(port: u16, auth: Option<(&str, &str)>) {
         .spawn()
         .unwrap();
     // It outlives this process on purpose (to stop the registry after it).
-    WATCHDOGS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(watchdog);
+    WATCHDOGS.lock().unwrap_or_else(|e| e.into_inner()).push(watchdog);
     let deadline = Instant::now() + Duration::from_secs(20);
     while probe(port).is_none() {
         assert!(
@@ -140,15 +122,8 @@ pub fn ensure_registry(port: u16, auth: Option<(&str, &str)>) {
 /// Runs skopeo (installed on demand) and returns stdout; panics on failure.
 pub fn skopeo(args: &[&str]) -> String {
     ensure_tool("skopeo", "skopeo");
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("running skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("skopeo").args(args).output().expect("running skopeo");
+    assert!(out.status.success(), "skopeo {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -176,33 +151,15 @@ pub fn write_tree(dir: &Path, files: &[(&str, &str)]) {
 
 /// A unique suffix for this test run (so registry content is new each run).
 pub fn nonce() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     format!("{}-{nanos}", std::process::id())
 }
 
 /// A Python request for `code` with the repository's wrapper.
-pub fn python_request(
-    name: &str,
-    code: &Path,
-    base: &str,
-    target: Target,
-    cache: &Path,
-) -> BuildRequest {
-    let mut request = BuildRequest::new(
-        name,
-        "1.0.0",
-        Language::Python,
-        code,
-        base,
-        wrapper_dir(Language::Python),
-        target,
-        cache,
-    );
-    request.upload_checksum =
-        "sha256:0000000000000000000000000000000000000000000000000000000000000000".into();
+pub fn python_request(name: &str, code: &Path, base: &str, target: Target, cache: &Path) -> BuildRequest {
+    let mut request =
+        BuildRequest::new(name, "1.0.0", Language::Python, code, base, wrapper_dir(Language::Python), target, cache);
+    request.upload_checksum = "sha256:0000000000000000000000000000000000000000000000000000000000000000".into();
     request
 }
 
@@ -214,23 +171,13 @@ pub fn logger(lines: &mut Vec<String>) -> impl FnMut(String) + Send + '_ {
 /// The names in a gzip-compressed tar.
 pub fn tar_names(compressed: &[u8]) -> Vec<String> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(compressed));
-    archive
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().display().to_string())
-        .collect()
+    archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
 }
 
 /// One layer holding /etc/os-release.
 pub fn base_layer() -> Layer {
     let dir = tempfile::tempdir().unwrap();
-    write_tree(
-        dir.path(),
-        &[(
-            "os-release",
-            "ID=dk-test\nPRETTY_NAME=\"DistributedKube test base\"\n",
-        )],
-    );
+    write_tree(dir.path(), &[("os-release", "ID=dk-test\nPRETTY_NAME=\"DistributedKube test base\"\n")]);
     layer_from_dir(dir.path(), "etc").unwrap()
 }
 
@@ -250,21 +197,19 @@ pub fn multi_arch_layout(dir: &Path) -> String {
     let mut entries = Vec::new();
     let mut amd64 = String::new();
     for arch in ["arm64", "amd64"] {
-        let desc = descriptor(
-            "application/vnd.oci.image.layer.v1.tar+gzip",
-            &layer.digest,
-            layer.size,
-        )
-        .unwrap();
+        let desc = descriptor("application/vnd.oci.image.layer.v1.tar+gzip", &layer.digest, layer.size).unwrap();
         let image = finish(&base_config(&layer, arch), vec![desc]).unwrap();
         out.put_bytes(&image.config_digest, &image.config).unwrap();
-        out.put_bytes(&image.manifest_digest, &image.manifest)
-            .unwrap();
-        entries.push(json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image.manifest_digest,
+        out.put_bytes(&image.manifest_digest, &image.manifest).unwrap();
+        entries
+            .push(json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image.manifest_digest,
             "size": image.manifest.len(), "platform": {"architecture": arch, "os": "linux"}}));
         amd64 = image.manifest_digest;
     }
-    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})).unwrap();
+    let index = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}),
+    )
+    .unwrap();
     let index_digest = builder::native::layer::sha256_digest(&index);
     out.put_bytes(&index_digest, &index).unwrap();
     let top = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",

@@ -44,10 +44,7 @@ impl Sandbox {
     pub fn assert_untouched(&self) {
         assert_eq!(listing(self.tmp.path()), vec!["box".to_owned()]);
         assert!(!self.tmp.path().join("escape.txt").exists());
-        assert!(
-            !Path::new(ABSOLUTE_PROBE).exists(),
-            "{ABSOLUTE_PROBE} was written"
-        );
+        assert!(!Path::new(ABSOLUTE_PROBE).exists(), "{ABSOLUTE_PROBE} was written");
     }
 }
 
@@ -58,12 +55,7 @@ pub fn listing(root: &Path) -> Vec<String> {
     while let Some(dir) = todo.pop() {
         for child in fs::read_dir(&dir).unwrap() {
             let child = child.unwrap();
-            let rel = child
-                .path()
-                .strip_prefix(root)
-                .unwrap()
-                .display()
-                .to_string();
+            let rel = child.path().strip_prefix(root).unwrap().display().to_string();
             if child.file_type().unwrap().is_dir() {
                 todo.push(child.path());
             }
@@ -78,10 +70,7 @@ pub fn listing(root: &Path) -> Vec<String> {
 /// the HTTP edge answers with `status`.
 pub fn assert_refused(err: &IntakeError, needle: &str, status: u16) {
     let msg = err.to_string();
-    assert!(
-        msg.contains(needle),
-        "error {msg:?} does not contain {needle:?}"
-    );
+    assert!(msg.contains(needle), "error {msg:?} does not contain {needle:?}");
     assert_eq!(status_of(err), status, "status of {msg:?}");
 }
 
@@ -94,9 +83,7 @@ pub fn status_of(err: &IntakeError) -> u16 {
         IntakeError::UploadTooLarge { .. }
         | IntakeError::UnpackedTooLarge { .. }
         | IntakeError::TooManyEntries { .. } => 413,
-        IntakeError::NotAnArchive { .. }
-        | IntakeError::Corrupt { .. }
-        | IntakeError::Refused { .. } => 400,
+        IntakeError::NotAnArchive { .. } | IntakeError::Corrupt { .. } | IntakeError::Refused { .. } => 400,
         IntakeError::Destination { .. } | IntakeError::Io { .. } => 500,
     }
 }

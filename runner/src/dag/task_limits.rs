@@ -27,7 +27,10 @@ impl Default for TaskLimits {
 impl TaskLimits {
     /// The limit for one node's expansion.
     pub fn for_node(&self) -> TaskLimit {
-        TaskLimit { max: self.per_node, describe: format!("the limit of {} tasks per node (serve --max-tasks-per-node)", self.per_node) }
+        TaskLimit {
+            max: self.per_node,
+            describe: format!("the limit of {} tasks per node (serve --max-tasks-per-node)", self.per_node),
+        }
     }
 
     /// How the per-job limit is named in a refusal.
@@ -52,7 +55,11 @@ impl Dag {
             let count = expr::count_tasks(&sizes, n.node.batch_operation, &limits.for_node())
                 .map_err(|e| DescriptorError::input(Rule::TooLarge, name, e.input, e.message))?;
             if made.saturating_add(count) > limits.per_job {
-                return Err(DescriptorError::node(Rule::TooLarge, name, format!("its {count} task(s) are more than {}", limits.job_limit(made))));
+                return Err(DescriptorError::node(
+                    Rule::TooLarge,
+                    name,
+                    format!("its {count} task(s) are more than {}", limits.job_limit(made)),
+                ));
             }
             made += count;
         }

@@ -34,14 +34,26 @@ fn each_rule_is_named() {
         (json!({"name": "s", "nodes": [n("A", json!(["@A"]))]}), Rule::Cycle, "itself"),
         (json!({"name": "u", "nodes": [n("A", json!([1, "@Nope"]))]}), Rule::UnknownNode, "node 'A', input 1"),
         (json!({"name": "d", "nodes": [n("A", json!([])), n("A", json!([]))]}), Rule::DuplicateNode, "node 'A'"),
-        (json!({"name": "a", "nodes": [{"nodeName": "A", "algorithmName": "other"}]}), Rule::UnknownAlgorithm, "'other'"),
+        (
+            json!({"name": "a", "nodes": [{"nodeName": "A", "algorithmName": "other"}]}),
+            Rule::UnknownAlgorithm,
+            "'other'",
+        ),
         (json!({"name": "m", "nodes": [n("A", json!(["@B..x"]))]}), Rule::MalformedReference, "input 0"),
         (json!({"name": "e", "nodes": []}), Rule::NoNodes, "pipeline:"),
         (json!({"name": "bad name", "nodes": [n("A", json!([]))]}), Rule::InvalidName, "bad name"),
         (json!({"name": "p", "priority": 9, "nodes": [n("A", json!([]))]}), Rule::InvalidOption, "priority"),
         (json!({"name": "r", "nodes": [n("flowInput", json!([]))]}), Rule::InvalidName, "reserved"),
-        (json!({"name": "w", "nodes": [n("A", json!(["#[1,2]"])), n("B", json!(["*@A", "@A"]))]}), Rule::MalformedReference, "wait-any"),
-        (json!({"name": "h", "webhooks": {"result": "file:///etc/passwd"}, "nodes": [n("A", json!([]))]}), Rule::InvalidOption, "http"),
+        (
+            json!({"name": "w", "nodes": [n("A", json!(["#[1,2]"])), n("B", json!(["*@A", "@A"]))]}),
+            Rule::MalformedReference,
+            "wait-any",
+        ),
+        (
+            json!({"name": "h", "webhooks": {"result": "file:///etc/passwd"}, "nodes": [n("A", json!([]))]}),
+            Rule::InvalidOption,
+            "http",
+        ),
     ];
     for (descriptor, rule, text) in cases {
         let err = build(descriptor.clone()).unwrap_err();
@@ -106,7 +118,8 @@ fn node_count_and_options_are_limited() {
         assert_eq!(err.rule, Rule::InvalidOption, "{err}");
         assert!(err.to_string().contains(field), "{err}");
     }
-    let err = build(json!({"name": "t", "nodes": [{"nodeName": "A", "algorithmName": "alg", "ttl": u64::MAX}]})).unwrap_err();
+    let err =
+        build(json!({"name": "t", "nodes": [{"nodeName": "A", "algorithmName": "alg", "ttl": u64::MAX}]})).unwrap_err();
     assert!(err.to_string().contains("node 'A'") && err.to_string().contains("ttl"), "{err}");
     assert!(one(json!({"options": {"ttl": MAX_TTL_SECONDS, "activeTtl": MAX_TTL_SECONDS}})).is_ok());
 }

@@ -18,10 +18,10 @@ use super::task::{self, TaskPlan};
 use super::{Engine, LiveJob};
 use crate::dag::Dag;
 use crate::descriptor::{Level, Pipeline, MAX_TTL_SECONDS};
-use crate::webhook::JobWebhooks;
 use crate::executor::{AlgorithmRuntime, TaskLog, TaskOutcome};
 use crate::expr::{self, TaskInput};
 use crate::store::{now, TaskRecord};
+use crate::webhook::JobWebhooks;
 
 mod finish;
 
@@ -120,7 +120,8 @@ impl JobRun {
         {
             let mut status = live.status.lock().expect("status lock");
             for n in status.nodes.iter_mut().filter(|n| reused.skip.contains(&n.node_name)) {
-                n.status = if reused.outputs.contains_key(&n.node_name) { NodeState::Cached } else { NodeState::Skipped };
+                n.status =
+                    if reused.outputs.contains_key(&n.node_name) { NodeState::Cached } else { NodeState::Skipped };
             }
             status.refresh_progress();
         }
@@ -177,7 +178,9 @@ impl JobRun {
 
         // The earlier of the job's ttl (from creation) and activeTtl (from now).
         let (deadline, limit) = match self.pipeline.options.active_ttl {
-            Some(a) if deadline(self.started_at, a) < ttl_deadline => (deadline(self.started_at, a), format!("activeTtl of {a} s")),
+            Some(a) if deadline(self.started_at, a) < ttl_deadline => {
+                (deadline(self.started_at, a), format!("activeTtl of {a} s"))
+            }
             _ => (ttl_deadline, format!("ttl of {} s", self.pipeline.options.ttl)),
         };
         let mut running: Running = FuturesUnordered::new();
@@ -281,7 +284,9 @@ impl JobRun {
             expr::expand(&dag_node.inputs, dag_node.node.batch_operation, &self.flow_input, &lookup, &limits.for_node())
                 .map_err(|e| format!("input {}: {}", e.input, e.message))
                 .and_then(|tasks| match self.tasks_made.saturating_add(tasks.len() as u64) > limits.per_job {
-                    true => Err(format!("its {} task(s) are more than {}", tasks.len(), limits.job_limit(self.tasks_made))),
+                    true => {
+                        Err(format!("its {} task(s) are more than {}", tasks.len(), limits.job_limit(self.tasks_made)))
+                    }
                     false => Ok(tasks),
                 })
         };
@@ -318,7 +323,12 @@ impl JobRun {
         let limits = self.engine.inner.settings.task_limits;
         if self.tasks_made >= limits.per_job {
             let message = format!("item {index} would be one task more than {}", limits.job_limit(self.tasks_made));
-            return self.fail(JobError { node_name: name.to_string(), task_id: None, batch_index: Some(index), message });
+            return self.fail(JobError {
+                node_name: name.to_string(),
+                task_id: None,
+                batch_index: Some(index),
+                message,
+            });
         }
         let dag_node = self.dag.node(name).expect("node exists");
         let outputs = &self.outputs;
@@ -462,7 +472,14 @@ impl JobRun {
     /// A failed batch item fails the job only once the node's failed share
     /// reaches `batchTolerance`; below it the item is reported and the
     /// node goes on. Any other failed task fails the job.
-    fn on_task_failed(&mut self, node: &str, task_id: String, batch_index: Option<u32>, message: String, running: &mut Running) {
+    fn on_task_failed(
+        &mut self,
+        node: &str,
+        task_id: String,
+        batch_index: Option<u32>,
+        message: String,
+        running: &mut Running,
+    ) {
         let tolerance = self.pipeline.options.batch_tolerance as usize;
         let run = self.nodes.get_mut(node).expect("node run");
         let (Some(index), true) = (batch_index, run.batch) else {
@@ -517,7 +534,10 @@ impl JobRun {
             any = true;
             // Wait-any children of this node may now be complete too.
             check.extend(
-                self.dag.nodes().filter(|n| n.wait_any_parent.as_deref() == Some(name.as_str())).map(|n| n.node.node_name.clone()),
+                self.dag
+                    .nodes()
+                    .filter(|n| n.wait_any_parent.as_deref() == Some(name.as_str()))
+                    .map(|n| n.node.node_name.clone()),
             );
         }
         if any {

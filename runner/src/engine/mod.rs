@@ -192,7 +192,12 @@ impl Engine {
         Ok(None)
     }
 
-    async fn start_job(&self, pipeline: Pipeline, trigger: Option<Value>, reused: Option<job::Reused>) -> Result<String, RunnerError> {
+    async fn start_job(
+        &self,
+        pipeline: Pipeline,
+        trigger: Option<Value>,
+        reused: Option<job::Reused>,
+    ) -> Result<String, RunnerError> {
         let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
         let dag = Dag::build(&pipeline, &|name| names.contains(name))?;
         crate::webhook::check_webhooks(pipeline.webhooks.as_ref(), self.inner.settings.webhooks.allow_private)?;
@@ -201,7 +206,8 @@ impl Engine {
         dag.check_task_limits(&flow_input, self.inner.settings.task_limits)?;
         let runtimes = self.runtimes(&dag).await?;
         let routes_debug = dag.nodes().any(|n| {
-            n.node.kind == crate::descriptor::NodeKind::Debug || pipeline.options.debug_override.contains(&n.node.node_name)
+            n.node.kind == crate::descriptor::NodeKind::Debug
+                || pipeline.options.debug_override.contains(&n.node.node_name)
         });
         if routes_debug && self.inner.debug.is_none() {
             return Err(RunnerError::Invalid("this server has no debug proxy to route debug nodes to".into()));
@@ -235,7 +241,7 @@ impl Engine {
                     node_name: n.node.node_name.clone(),
                     algorithm_name: n.node.algorithm_name.clone(),
                     algorithm_version: runtimes.get(&n.node.algorithm_name).map(|r| r.version.clone()),
-                    status: status::NodeState::Waiting,
+                    status: NodeState::Waiting,
                     total: 0,
                     done: 0,
                     failed: 0,
@@ -306,10 +312,13 @@ impl Engine {
                 .get_algorithm(name)
                 .await?
                 .ok_or_else(|| RunnerError::NotFound(format!("algorithm '{name}' does not exist")))?;
-            let runtime = runtime::runtime_of(&algorithm, self.inner.settings.default_max_workers).map_err(|e| match e {
-                RunnerError::Invalid(message) => RunnerError::Invalid(format!("node '{}': {message}", node.node.node_name)),
-                other => other,
-            })?;
+            let runtime =
+                runtime::runtime_of(&algorithm, self.inner.settings.default_max_workers).map_err(|e| match e {
+                    RunnerError::Invalid(message) => {
+                        RunnerError::Invalid(format!("node '{}': {message}", node.node.node_name))
+                    }
+                    other => other,
+                })?;
             out.insert(name.clone(), Arc::new(runtime));
         }
         Ok(out)
@@ -333,7 +342,9 @@ impl Engine {
         let live = self.inner.live.lock().expect("live lock");
         let mut ids: Vec<String> = live
             .iter()
-            .filter(|(_, job)| job.status.lock().expect("status lock").nodes.iter().any(|n| n.algorithm_name == algorithm))
+            .filter(|(_, job)| {
+                job.status.lock().expect("status lock").nodes.iter().any(|n| n.algorithm_name == algorithm)
+            })
             .map(|(id, _)| id.clone())
             .collect();
         ids.sort();
@@ -352,7 +363,8 @@ impl Engine {
                     state.as_str()
                 )));
             }
-            *live.stop_reason.lock().expect("reason lock") = Some(reason.unwrap_or_else(|| "stopped by request".into()));
+            *live.stop_reason.lock().expect("reason lock") =
+                Some(reason.unwrap_or_else(|| "stopped by request".into()));
             live.stop.cancel();
             return Ok(vec![job_id.to_string()]);
         }

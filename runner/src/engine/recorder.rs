@@ -86,10 +86,7 @@ async fn write(store: &Store, batch: &mut Vec<PendingRecord>) {
     if batch.is_empty() {
         return;
     }
-    let records: Vec<TaskRecord> = batch
-        .drain(..)
-        .map(|p| TaskRecord { log: p.log.lines(), ..p.record })
-        .collect();
+    let records: Vec<TaskRecord> = batch.drain(..).map(|p| TaskRecord { log: p.log.lines(), ..p.record }).collect();
     if let Err(e) = store.insert_tasks(&records).await {
         tracing::error!("could not record {} task(s): {e}", records.len());
     }

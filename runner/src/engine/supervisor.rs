@@ -16,7 +16,12 @@ use crate::store::now;
 impl Engine {
     /// Run `drive` (the job's driver) on its own task and clean up after it
     /// if it panics.
-    pub(super) async fn supervise(self, job_id: String, live: Arc<LiveJob>, drive: impl Future<Output = ()> + Send + 'static) {
+    pub(super) async fn supervise(
+        self,
+        job_id: String,
+        live: Arc<LiveJob>,
+        drive: impl Future<Output = ()> + Send + 'static,
+    ) {
         let Err(e) = tokio::spawn(drive).await else { return };
         let why = match e.try_into_panic() {
             Ok(panic) => panic
@@ -40,11 +45,14 @@ impl Engine {
             }
             serde_json::to_value(&*status).expect("status serializes")
         };
-        let result = json!({ "jobId": job_id, "status": JobState::Crashed, "data": null, "timeTook": null, "reason": reason });
+        let result =
+            json!({ "jobId": job_id, "status": JobState::Crashed, "data": null, "timeTook": null, "reason": reason });
         if let Err(e) = self.inner.storage.put_json(&keys::result(&job_id), &result).await {
             tracing::error!(job = %job_id, "could not store the result: {e}");
         }
-        if let Err(e) = self.inner.store.update_job(&job_id, JobState::Crashed.as_str(), &doc, Some(&reason), Some(&ended)).await {
+        if let Err(e) =
+            self.inner.store.update_job(&job_id, JobState::Crashed.as_str(), &doc, Some(&reason), Some(&ended)).await
+        {
             tracing::error!(job = %job_id, "could not persist the crashed job: {e}");
         }
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
@@ -76,13 +84,23 @@ mod tests {
             cpu_budget: 1.0,
             mem_budget: 1 << 30,
         };
-        let executor =
-            PoolExecutor::processes(pool, ProcessSettings { python: "python3".into(), node: "node".into(), wrappers_dir: dir.clone() });
-        let settings = EngineSettings { default_max_workers: 1, webhooks: Default::default(), task_limits: Default::default() };
-        let engine = Engine::new(store.clone(), Storage::local(&dir.join("storage")).unwrap(), Arc::new(executor), None, settings);
+        let executor = PoolExecutor::processes(
+            pool,
+            ProcessSettings { python: "python3".into(), node: "node".into(), wrappers_dir: dir.clone() },
+        );
+        let settings =
+            EngineSettings { default_max_workers: 1, webhooks: Default::default(), task_limits: Default::default() };
+        let engine = Engine::new(
+            store.clone(),
+            Storage::local(&dir.join("storage")).unwrap(),
+            Arc::new(executor),
+            None,
+            settings,
+        );
 
         let job_id = "p-000000000001".to_string();
-        let descriptor = Pipeline::parse(br#"{"name": "p", "nodes": [{"nodeName": "A", "algorithmName": "a"}]}"#).unwrap();
+        let descriptor =
+            Pipeline::parse(br#"{"name": "p", "nodes": [{"nodeName": "A", "algorithmName": "a"}]}"#).unwrap();
         let status: JobStatus = serde_json::from_value(json!({"jobId": job_id, "pipeline": "p", "status": "active", "priority": 3,
             "progress": {"done": 0, "failed": 0, "running": 1, "total": 1, "percent": 0.0},
             "nodes": [{"nodeName": "A", "algorithmName": "a", "status": "running", "total": 1, "done": 0, "failed": 0, "running": 1, "debug": false, "errors": []}],

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use crate::descriptor::{Retry, RetryPolicy};
 use super::LiveJob;
+use crate::descriptor::{Retry, RetryPolicy};
 use crate::executor::{AlgorithmRuntime, Executor, TaskLog, TaskOutcome, TaskRequest, TaskStart};
 use crate::store::now;
 

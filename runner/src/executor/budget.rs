@@ -20,7 +20,12 @@ pub fn parse_mem(text: &str) -> Option<u64> {
     for (suffix, factor) in units {
         if let Some(n) = t.strip_suffix(suffix) {
             // Negative, NaN or infinite sizes are not sizes.
-            return n.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).map(|v| (v * factor as f64) as u64);
+            return n
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(|v| (v * factor as f64) as u64);
         }
     }
     t.parse::<u64>().ok()
@@ -78,7 +83,12 @@ impl Budget {
         let cpu_free = self.cpu - used.cpu;
         let mem_free = self.mem.saturating_sub(used.mem);
         if need.cpu > cpu_free + 1e-9 {
-            return Err(format!("waiting for resources: needs cpu {}, {:.2} of {} free", need.cpu, cpu_free.max(0.0), self.cpu));
+            return Err(format!(
+                "waiting for resources: needs cpu {}, {:.2} of {} free",
+                need.cpu,
+                cpu_free.max(0.0),
+                self.cpu
+            ));
         }
         if need.mem > mem_free {
             return Err(format!(

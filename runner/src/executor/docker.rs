@@ -19,8 +19,7 @@
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
-    WaitContainerOptions,
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::future::BoxFuture;
@@ -106,7 +105,11 @@ pub struct DockerLauncher {
 impl PoolExecutor {
     /// The Docker executor: warm worker containers. Fails when Docker can't
     /// be reached.
-    pub async fn containers(pool: PoolSettings, settings: DockerSettings, instance: &str) -> Result<PoolExecutor, String> {
+    pub async fn containers(
+        pool: PoolSettings,
+        settings: DockerSettings,
+        instance: &str,
+    ) -> Result<PoolExecutor, String> {
         let launcher = DockerLauncher::connect(settings, instance).await?;
         Ok(PoolExecutor::new(pool, Arc::new(launcher)))
     }
@@ -118,7 +121,9 @@ impl DockerLauncher {
     pub async fn connect(settings: DockerSettings, instance: &str) -> Result<DockerLauncher, String> {
         let host = settings.host.clone().or_else(|| std::env::var("DOCKER_HOST").ok());
         let shown = host.clone().unwrap_or_else(|| "unix:///var/run/docker.sock".into());
-        let unreachable = |e: DockerError| format!("cannot reach Docker at {shown}: {e} (is the daemon running? set --docker-host or DOCKER_HOST)");
+        let unreachable = |e: DockerError| {
+            format!("cannot reach Docker at {shown}: {e} (is the daemon running? set --docker-host or DOCKER_HOST)")
+        };
         let docker = match &host {
             Some(h) => Docker::connect_with_host(h),
             None => Docker::connect_with_local_defaults(),
@@ -126,12 +131,7 @@ impl DockerLauncher {
         .map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
-        let launcher = DockerLauncher {
-            docker,
-            settings,
-            instance: instance.to_string(),
-            created: Arc::default(),
-        };
+        let launcher = DockerLauncher { docker, settings, instance: instance.to_string(), created: Arc::default() };
         let leftovers = launcher.remove_labelled().await;
         if leftovers > 0 {
             tracing::warn!("removed {leftovers} worker container(s) an earlier run of this server left behind");
@@ -214,11 +214,10 @@ impl DockerLauncher {
         let rt = launch.runtime;
         let name = format!("dk-{}-{}", self.instance, launch.worker_id);
         let options = CreateContainerOptions { name: Some(name), ..Default::default() };
-        let created = self
-            .docker
-            .create_container(Some(options), self.container_body(launch, image))
-            .await
-            .map_err(|e| format!("cannot create a container of image '{image}' for algorithm '{}': {e}", rt.name))?;
+        let created =
+            self.docker.create_container(Some(options), self.container_body(launch, image)).await.map_err(|e| {
+                format!("cannot create a container of image '{image}' for algorithm '{}': {e}", rt.name)
+            })?;
         let closed = {
             let mut tracked = self.created.lock().expect("created lock");
             tracked.0.insert(created.id.clone());
@@ -251,12 +250,21 @@ impl Launcher for DockerLauncher {
             let id = self.create(&launch, &image).await?;
             if let Err(e) = self.docker.start_container(&id, None).await {
                 self.forget_and_remove(&id).await;
-                return Err(format!("cannot start the container of worker '{}' (algorithm '{}'): {e}", launch.worker_id, rt.name));
+                return Err(format!(
+                    "cannot start the container of worker '{}' (algorithm '{}'): {e}",
+                    launch.worker_id, rt.name
+                ));
             }
-            tracing::info!("worker {} of algorithm '{}' started: container {} of {image}", launch.worker_id, rt.name, &id[..12.min(id.len())]);
+            tracing::info!(
+                "worker {} of algorithm '{}' started: container {} of {image}",
+                launch.worker_id,
+                rt.name,
+                &id[..12.min(id.len())]
+            );
             logs::follow(self.docker.clone(), id.clone(), launch.output.clone());
             let exit = watch_exit(self.docker.clone(), id.clone());
-            Ok(Box::new(ContainerWorker { docker: self.docker.clone(), id, exit, created: self.created.clone() }) as Box<dyn Worker>)
+            Ok(Box::new(ContainerWorker { docker: self.docker.clone(), id, exit, created: self.created.clone() })
+                as Box<dyn Worker>)
         })
     }
 

@@ -121,9 +121,7 @@ impl Output {
         state.tail.push_back(line.clone());
         // Stamped before every task we know of (a skewed remote clock):
         // the newest task, as for unstamped lines.
-        let log = at
-            .and_then(|at| state.tasks.iter().rev().find(|(_, started)| *started <= at))
-            .or(state.tasks.back());
+        let log = at.and_then(|at| state.tasks.iter().rev().find(|(_, started)| *started <= at)).or(state.tasks.back());
         if let Some((log, _)) = log {
             log.push(line);
         }

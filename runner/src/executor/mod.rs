@@ -119,7 +119,10 @@ impl TaskStart {
 pub enum TaskOutcome {
     Done(Value),
     /// The algorithm reported an error (the wrapper's `errorMessage`).
-    Failed { message: String, details: Option<String> },
+    Failed {
+        message: String,
+        details: Option<String>,
+    },
     /// The worker died or broke the protocol.
     Crashed(String),
     Stopped,
@@ -160,7 +163,11 @@ impl TaskLog {
         }
         if log.lines.len() >= Self::MAX_LINES || log.bytes + line.len() > Self::MAX_BYTES {
             log.truncated = true;
-            let note = format!("[log truncated: a task keeps at most {} lines or {} MiB]", Self::MAX_LINES, Self::MAX_BYTES >> 20);
+            let note = format!(
+                "[log truncated: a task keeps at most {} lines or {} MiB]",
+                Self::MAX_LINES,
+                Self::MAX_BYTES >> 20
+            );
             log.lines.push(note);
             return;
         }

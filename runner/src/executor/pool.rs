@@ -165,21 +165,27 @@ impl PoolExecutor {
     /// started as `worker_id`: it must present that worker's token, which is
     /// then used up. Otherwise the connection comes back with the reason to
     /// refuse it, and the real worker can still connect.
-    pub fn attach(&self, worker_id: &str, token: Option<&str>, connection: WorkerConnection) -> Result<(), (WorkerConnection, String)> {
+    pub fn attach(
+        &self,
+        worker_id: &str,
+        token: Option<&str>,
+        connection: WorkerConnection,
+    ) -> Result<(), Box<(WorkerConnection, String)>> {
         let mut connecting = self.inner.connecting.lock().expect("connecting lock");
         let Some((expected, _)) = connecting.get(worker_id) else {
-            return Err((connection, format!("no worker '{worker_id}' is waiting to connect")));
+            return Err(Box::new((connection, format!("no worker '{worker_id}' is waiting to connect"))));
         };
         match token {
-            None => return Err((connection, format!("worker '{worker_id}' connected without its token"))),
+            None => return Err(Box::new((connection, format!("worker '{worker_id}' connected without its token")))),
             Some(token) if !same_secret(token, expected) => {
-                return Err((connection, format!("worker '{worker_id}' presented a wrong token")))
+                return Err(Box::new((connection, format!("worker '{worker_id}' presented a wrong token"))))
             }
             Some(_) => {}
         }
         let (_, tx) = connecting.remove(worker_id).expect("looked up above");
         drop(connecting);
-        tx.send(connection).map_err(|connection| (connection, format!("worker '{worker_id}' is no longer waiting")))
+        tx.send(connection)
+            .map_err(|connection| Box::new((connection, format!("worker '{worker_id}' is no longer waiting"))))
     }
 
     /// Number of live workers per algorithm (for status and tests).
@@ -371,11 +377,7 @@ impl PoolExecutor {
             if waiting <= idle + starting || workers >= pool.runtime.max_workers || self.inner.shutdown.is_cancelled() {
                 return;
             }
-            if pool
-                .workers
-                .compare_exchange(workers, workers + 1, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-            {
+            if pool.workers.compare_exchange(workers, workers + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
                 if !self.reserve(pool) {
                     pool.workers.fetch_sub(1, Ordering::SeqCst);
                     return;

@@ -53,10 +53,7 @@ impl PartialOrd for Queued {
 }
 impl Ord for Queued {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.request
-            .priority
-            .cmp(&other.request.priority)
-            .then_with(|| other.seq.cmp(&self.seq))
+        self.request.priority.cmp(&other.request.priority).then_with(|| other.seq.cmp(&self.seq))
     }
 }
 
@@ -163,7 +160,8 @@ mod tests {
     async fn highest_priority_first_then_first_come_first_served() {
         let queue = TaskQueue::default();
         let mut replies = Vec::new();
-        for (label, priority) in [("low-1", 1), ("mid-1", 3), ("low-2", 1), ("high-1", 5), ("mid-2", 3), ("high-2", 5)] {
+        for (label, priority) in [("low-1", 1), ("mid-1", 3), ("low-2", 1), ("high-1", 5), ("mid-2", 3), ("high-2", 5)]
+        {
             let (tx, rx) = oneshot::channel();
             queue.push(request(label, priority), tx, Arc::new(Claim::default()));
             replies.push(rx);

@@ -97,22 +97,24 @@ fn push_log_data(request: &TaskRequest, data: Option<Value>) {
 
 /// The code API and streaming are not supported yet: answer each call with
 /// a clear error instead of leaving the algorithm waiting.
-async fn refuse_unsupported(conn: &mut WorkerConnection, command: &str, data: Option<Value>) -> Result<(), ConnectionError> {
+async fn refuse_unsupported(
+    conn: &mut WorkerConnection,
+    command: &str,
+    data: Option<Value>,
+) -> Result<(), ConnectionError> {
     let data = data.unwrap_or(Value::Null);
     let reason = format!("'{command}' is not supported by DistributedKube yet");
     let answer = match command {
-        "startAlgorithmExecution" | "stopAlgorithmExecution" => Some(Envelope::new(
-            "algorithmExecutionError",
-            json!({ "execId": data.get("execId"), "error": reason }),
-        )),
+        "startAlgorithmExecution" | "stopAlgorithmExecution" => {
+            Some(Envelope::new("algorithmExecutionError", json!({ "execId": data.get("execId"), "error": reason })))
+        }
         "startRawSubPipeline" | "startStoredSubPipeline" | "stopSubPipeline" => Some(Envelope::new(
             "subPipelineError",
             json!({ "subPipelineId": data.get("subPipelineId"), "error": reason }),
         )),
-        "dataSourceRequest" => Some(Envelope::new(
-            "dataSourceResponse",
-            json!({ "requestId": data.get("requestId"), "error": reason }),
-        )),
+        "dataSourceRequest" => {
+            Some(Envelope::new("dataSourceResponse", json!({ "requestId": data.get("requestId"), "error": reason })))
+        }
         _ => None,
     };
     match answer {

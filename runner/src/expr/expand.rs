@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{lookup, InputSpec, LiteralBatch, Reference, Source, Expr};
+use super::{lookup, Expr, InputSpec, LiteralBatch, Reference, Source};
 use crate::descriptor::BatchOperation;
 
 /// One task's inputs; `batch_index` is 1-based, None for a non-batch node.
@@ -40,7 +40,10 @@ fn eval(e: &Expr, flow_input: &Value, outputs: Outputs) -> Result<Value, String>
             Value::Array(items.iter().map(|i| eval(i, flow_input, outputs)).collect::<Result<_, _>>()?)
         }
         Expr::Object(fields) => Value::Object(
-            fields.iter().map(|(k, v)| Ok((k.clone(), eval(v, flow_input, outputs)?))).collect::<Result<_, String>>()?,
+            fields
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), eval(v, flow_input, outputs)?)))
+                .collect::<Result<_, String>>()?,
         ),
     })
 }
@@ -75,7 +78,11 @@ impl Resolved<'_> {
     }
 }
 
-fn resolve_all<'a>(specs: &'a [InputSpec], flow_input: &Value, outputs: Outputs) -> Result<Vec<Resolved<'a>>, ResolveError> {
+fn resolve_all<'a>(
+    specs: &'a [InputSpec],
+    flow_input: &Value,
+    outputs: Outputs,
+) -> Result<Vec<Resolved<'a>>, ResolveError> {
     specs
         .iter()
         .enumerate()
@@ -110,10 +117,16 @@ pub struct TaskLimit {
 /// How many tasks batch inputs of these sizes (`(input, items)`) make,
 /// counted with checked arithmetic before anything is allocated; an error
 /// names the input that takes the count past `limit`.
-pub fn count_tasks(batches: &[(usize, u64)], batch_operation: BatchOperation, limit: &TaskLimit) -> Result<u64, ResolveError> {
+pub fn count_tasks(
+    batches: &[(usize, u64)],
+    batch_operation: BatchOperation,
+    limit: &TaskLimit,
+) -> Result<u64, ResolveError> {
     let Some(&(first, _)) = batches.first() else { return Ok(1) };
     let (count, input) = match batch_operation {
-        BatchOperation::Indexed => batches.iter().map(|&(i, n)| (Some(n), i)).max_by_key(|&(n, _)| n).unwrap_or((Some(0), first)),
+        BatchOperation::Indexed => {
+            batches.iter().map(|&(i, n)| (Some(n), i)).max_by_key(|&(n, _)| n).unwrap_or((Some(0), first))
+        }
         BatchOperation::Cartesian => {
             if batches.iter().any(|&(_, n)| n == 0) {
                 return Ok(0);
@@ -136,8 +149,12 @@ pub fn count_tasks(batches: &[(usize, u64)], batch_operation: BatchOperation, li
             let sizes: Vec<String> = batches.iter().map(|(i, n)| format!("input {i}: {n}")).collect();
             let made = match (batch_operation, count) {
                 (BatchOperation::Indexed, Some(n)) => format!("batches over {n} items"),
-                (BatchOperation::Cartesian, Some(n)) => format!("makes a cartesian product of {n} items ({})", sizes.join(" × ")),
-                (_, None) => format!("makes a cartesian product of more than {} items ({})", u64::MAX, sizes.join(" × ")),
+                (BatchOperation::Cartesian, Some(n)) => {
+                    format!("makes a cartesian product of {n} items ({})", sizes.join(" × "))
+                }
+                (_, None) => {
+                    format!("makes a cartesian product of more than {} items ({})", u64::MAX, sizes.join(" × "))
+                }
             };
             Err(ResolveError { input, message: format!("{made}, more than {}", limit.describe) })
         }
@@ -154,7 +171,8 @@ pub fn expand(
     limit: &TaskLimit,
 ) -> Result<Vec<TaskInput>, ResolveError> {
     let resolved = resolve_all(specs, flow_input, outputs)?;
-    let sizes: Vec<(usize, u64)> = resolved.iter().enumerate().filter_map(|(i, r)| r.batch_len().map(|n| (i, n))).collect();
+    let sizes: Vec<(usize, u64)> =
+        resolved.iter().enumerate().filter_map(|(i, r)| r.batch_len().map(|n| (i, n))).collect();
     let base: Vec<Value> = resolved
         .iter()
         .map(|r| match r {
@@ -216,9 +234,10 @@ pub fn expand_wait_any(
         .zip(resolved)
         .enumerate()
         .map(|(i, (spec, r))| match (spec, r) {
-            (InputSpec::WaitAny(r), _) => {
-                lookup(item, &r.path).cloned().ok_or_else(|| ResolveError { input: i, message: format!("'{}' does not exist in item {index}", r.display()) })
-            }
+            (InputSpec::WaitAny(r), _) => lookup(item, &r.path).cloned().ok_or_else(|| ResolveError {
+                input: i,
+                message: format!("'{}' does not exist in item {index}", r.display()),
+            }),
             (_, Resolved::Same(v)) => Ok(v),
             (_, Resolved::Batch(_) | Resolved::Literal(_)) => {
                 Err(ResolveError { input: i, message: "a wait-any node can't also batch".into() })

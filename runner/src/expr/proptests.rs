@@ -20,7 +20,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z@#*.]{0,6}", inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-z@#*.]{0,6}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -31,8 +32,10 @@ fn input_string() -> impl Strategy<Value = String> {
         any::<String>(),
         "(@|#@|#\\[|\\*@)?[a-zA-Z0-9.\\[\\], '\"-]{0,40}",
         (any::<i64>(), any::<i64>()).prop_map(|(a, b)| format!("#[{a}...{b}]")),
-        prop::collection::vec((any::<i64>(), any::<i64>()), 1..4)
-            .prop_map(|r| format!("#[{}]", r.iter().map(|(a, b)| format!("{}...{}", a.min(b), a.max(b))).collect::<Vec<_>>().join(","))),
+        prop::collection::vec((any::<i64>(), any::<i64>()), 1..4).prop_map(|r| format!(
+            "#[{}]",
+            r.iter().map(|(a, b)| format!("{}...{}", a.min(b), a.max(b))).collect::<Vec<_>>().join(",")
+        )),
     ]
 }
 

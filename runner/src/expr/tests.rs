@@ -15,7 +15,12 @@ fn limit(max: u64) -> TaskLimit {
 }
 
 /// `expand` with a limit no test here reaches.
-fn expand(specs: &[InputSpec], op: BatchOperation, flow_input: &Value, outputs: Outputs) -> Result<Vec<TaskInput>, ResolveError> {
+fn expand(
+    specs: &[InputSpec],
+    op: BatchOperation,
+    flow_input: &Value,
+    outputs: Outputs,
+) -> Result<Vec<TaskInput>, ResolveError> {
     super::expand(specs, op, flow_input, outputs, &limit(1_000_000))
 }
 
@@ -25,14 +30,23 @@ fn forms_parse() {
     assert_eq!(spec(json!("plain")), InputSpec::Plain(Expr::Literal(json!("plain"))));
     assert_eq!(
         spec(json!("@Range.a.0")),
-        InputSpec::Plain(Expr::Ref(Reference { source: Source::Node("Range".into()), path: vec!["a".into(), "0".into()] }))
+        InputSpec::Plain(Expr::Ref(Reference {
+            source: Source::Node("Range".into()),
+            path: vec!["a".into(), "0".into()]
+        }))
     );
-    assert_eq!(spec(json!("#@flowInput.x")), InputSpec::Batch(Reference { source: Source::FlowInput, path: vec!["x".into()] }));
-    let InputSpec::LiteralBatch(batch) = spec(json!("#[1, 2, 5...7, hello, 'q', 2.5, true]")) else { panic!("a literal batch") };
+    assert_eq!(
+        spec(json!("#@flowInput.x")),
+        InputSpec::Batch(Reference { source: Source::FlowInput, path: vec!["x".into()] })
+    );
+    let InputSpec::LiteralBatch(batch) = spec(json!("#[1, 2, 5...7, hello, 'q', 2.5, true]")) else {
+        panic!("a literal batch")
+    };
     assert_eq!(batch.len(), 9);
-    assert_eq!(batch.values(), vec![
-        json!(1), json!(2), json!(5), json!(6), json!(7), json!("hello"), json!("q"), json!(2.5), json!(true)
-    ]);
+    assert_eq!(
+        batch.values(),
+        vec![json!(1), json!(2), json!(5), json!(6), json!(7), json!("hello"), json!("q"), json!(2.5), json!(true)]
+    );
     assert_eq!(spec(json!("#[]")), InputSpec::LiteralBatch(LiteralBatch::default()));
     assert!(matches!(spec(json!("*@Work")), InputSpec::WaitAny(_)));
     assert_eq!(spec(json!({"a": [1, {"b": "@A"}]})).node_refs(), vec!["A"]);
@@ -40,7 +54,18 @@ fn forms_parse() {
 
 #[test]
 fn malformed_forms_are_refused() {
-    for bad in ["@", "@.x", "@A..b", "@A.", "#@", "#[1, 2", "#[1,,2]", "#[5...1]", "*@flowInput", "#[1...99999999999999999999]"] {
+    for bad in [
+        "@",
+        "@.x",
+        "@A..b",
+        "@A.",
+        "#@",
+        "#[1, 2",
+        "#[1,,2]",
+        "#[5...1]",
+        "*@flowInput",
+        "#[1...99999999999999999999]",
+    ] {
         assert!(parse_input(&json!(bad)).is_err(), "{bad} should be refused");
     }
     let nested = parse_input(&json!({"a": "#@flowInput.x"})).unwrap_err();
@@ -70,11 +95,14 @@ fn indexed_zips_and_cartesian_multiplies() {
     let specs = vec![spec(json!("#[1, 2, 3]")), spec(json!("#[a, b]")), spec(json!("same"))];
     let zipped = expand(&specs, BatchOperation::Indexed, &json!({}), &no_outputs).unwrap();
     let inputs: Vec<Vec<Value>> = zipped.into_iter().map(|t| t.input).collect();
-    assert_eq!(inputs, vec![
-        vec![json!(1), json!("a"), json!("same")],
-        vec![json!(2), json!("b"), json!("same")],
-        vec![json!(3), json!(null), json!("same")],
-    ]);
+    assert_eq!(
+        inputs,
+        vec![
+            vec![json!(1), json!("a"), json!("same")],
+            vec![json!(2), json!("b"), json!("same")],
+            vec![json!(3), json!(null), json!("same")],
+        ]
+    );
     let product = expand(&specs, BatchOperation::Cartesian, &json!({}), &no_outputs).unwrap();
     assert_eq!(product.len(), 6);
     assert_eq!(product[1].input, vec![json!(1), json!("b"), json!("same")]);
@@ -87,7 +115,8 @@ fn resolve_errors_name_the_input_and_problem() {
     let e = expand(&specs, BatchOperation::Indexed, &json!({"n": 5}), &no_outputs).unwrap_err();
     assert_eq!(e.input, 1);
     assert!(e.message.contains("must be a list") && e.message.contains("a number"), "{e}");
-    let e = expand(&[spec(json!("@flowInput.a.b"))], BatchOperation::Indexed, &json!({"a": {}}), &no_outputs).unwrap_err();
+    let e =
+        expand(&[spec(json!("@flowInput.a.b"))], BatchOperation::Indexed, &json!({"a": {}}), &no_outputs).unwrap_err();
     assert!(e.message.contains("flowInput.a.b"), "{e}");
     let empty = expand(&[spec(json!("#[]"))], BatchOperation::Indexed, &json!({}), &no_outputs).unwrap();
     assert!(empty.is_empty());
@@ -112,7 +141,8 @@ fn ranges_are_counted_before_they_are_expanded() {
 
     // Many ranges in one batch add up.
     let many = spec(json!("#[1...999999,1...999999,1...999999]"));
-    let e = super::expand(&[spec(json!(0)), many], BatchOperation::Indexed, &json!({}), &no_outputs, &limit(1_000_000)).unwrap_err();
+    let e = super::expand(&[spec(json!(0)), many], BatchOperation::Indexed, &json!({}), &no_outputs, &limit(1_000_000))
+        .unwrap_err();
     assert_eq!(e.input, 1, "{e}");
     assert!(e.message.contains("2999997 items"), "{e}");
 
@@ -122,9 +152,16 @@ fn ranges_are_counted_before_they_are_expanded() {
     assert_eq!(e.input, 2, "the third input takes the product past the limit: {e}");
     assert!(e.message.contains("cartesian") && e.message.contains("1000000000"), "{e}");
     // Just at the limit is fine, and a zero-sized input makes no tasks at all.
-    assert_eq!(super::expand(&three[..2], BatchOperation::Cartesian, &json!({}), &no_outputs, &limit(1_000_000)).unwrap().len(), 1_000_000);
+    assert_eq!(
+        super::expand(&three[..2], BatchOperation::Cartesian, &json!({}), &no_outputs, &limit(1_000_000))
+            .unwrap()
+            .len(),
+        1_000_000
+    );
     let with_empty = vec![spec(json!("#[]")), spec(json!("#[-9223372036854775808...9223372036854775807]"))];
-    assert!(super::expand(&with_empty, BatchOperation::Cartesian, &json!({}), &no_outputs, &limit(10)).unwrap().is_empty());
+    assert!(super::expand(&with_empty, BatchOperation::Cartesian, &json!({}), &no_outputs, &limit(10))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -132,5 +169,8 @@ fn batches_over_outputs_are_limited_too() {
     let outputs = |_: &str| Some(json!([1, 2, 3, 4, 5, 6]));
     let e = super::expand(&[spec(json!("#@A"))], BatchOperation::Indexed, &json!({}), &outputs, &limit(5)).unwrap_err();
     assert!(e.message.contains("6 items") && e.message.contains("limit of 5"), "{e}");
-    assert_eq!(super::expand(&[spec(json!("#@A"))], BatchOperation::Indexed, &json!({}), &outputs, &limit(6)).unwrap().len(), 6);
+    assert_eq!(
+        super::expand(&[spec(json!("#@A"))], BatchOperation::Indexed, &json!({}), &outputs, &limit(6)).unwrap().len(),
+        6
+    );
 }

@@ -20,9 +20,9 @@ pub struct CodecError(pub String);
 
 pub fn encode(encoding: Encoding, envelope: &Envelope) -> Result<Frame, CodecError> {
     match encoding {
-        Encoding::Json => serde_json::to_string(envelope)
-            .map(Frame::Text)
-            .map_err(|e| CodecError(format!("json encode: {e}"))),
+        Encoding::Json => {
+            serde_json::to_string(envelope).map(Frame::Text).map_err(|e| CodecError(format!("json encode: {e}")))
+        }
         Encoding::Msgpack => {
             let value = to_msgpack(&envelope_value(envelope));
             let mut buf = Vec::new();
@@ -56,9 +56,7 @@ pub fn decode(encoding: Encoding, frame: &Frame) -> Result<Envelope, CodecError>
         (Frame::Binary(bytes), Encoding::Bson) => {
             let mut doc = bson::Document::from_reader(&bytes[..])
                 .map_err(|e| CodecError(format!("invalid BSON message: {e}")))?;
-            let data = doc
-                .remove("data")
-                .ok_or_else(|| CodecError("BSON message has no 'data' field".into()))?;
+            let data = doc.remove("data").ok_or_else(|| CodecError("BSON message has no 'data' field".into()))?;
             data.into_relaxed_extjson()
         }
     };
@@ -84,9 +82,9 @@ fn to_msgpack(value: &Value) -> rmpv::Value {
         }
         Value::String(s) => rmpv::Value::from(s.as_str()),
         Value::Array(items) => rmpv::Value::Array(items.iter().map(to_msgpack).collect()),
-        Value::Object(map) => rmpv::Value::Map(
-            map.iter().map(|(k, v)| (rmpv::Value::from(k.as_str()), to_msgpack(v))).collect(),
-        ),
+        Value::Object(map) => {
+            rmpv::Value::Map(map.iter().map(|(k, v)| (rmpv::Value::from(k.as_str()), to_msgpack(v))).collect())
+        }
     }
 }
 

@@ -95,15 +95,14 @@ impl ConnectParams {
     pub fn negotiate(storage: Option<&str>, encoding: Option<&str>) -> Result<ConnectParams, String> {
         match storage.unwrap_or("v1") {
             "v1" => {}
-            "v3" => {
-                return Err("storage=v3 is not supported: set STORAGE_PROTOCOL=v1 so results travel inline".into())
-            }
+            "v3" => return Err("storage=v3 is not supported: set STORAGE_PROTOCOL=v1 so results travel inline".into()),
             other => return Err(format!("unknown storage protocol '{other}': only v1 is supported")),
         }
         let encoding = match encoding {
             None | Some("") => Encoding::Json,
-            Some(e) => Encoding::parse(e)
-                .ok_or_else(|| format!("unknown encoding '{e}': use json, msgpack or bson"))?,
+            Some(e) => {
+                Encoding::parse(e).ok_or_else(|| format!("unknown encoding '{e}': use json, msgpack or bson"))?
+            }
         };
         Ok(ConnectParams { encoding })
     }

@@ -105,9 +105,9 @@ impl Store {
             .bind(now())
             .execute(self.pool())
             .await?;
-        self.get_version(&spec.name, &version)
-            .await?
-            .ok_or_else(|| RunnerError::Inconsistent(format!("version {version} of '{}' vanished after being stored", spec.name)))
+        self.get_version(&spec.name, &version).await?.ok_or_else(|| {
+            RunnerError::Inconsistent(format!("version {version} of '{}' vanished after being stored", spec.name))
+        })
     }
 
     /// Make `version` the one new jobs use; keeps the algorithm's creation time.
@@ -124,26 +124,27 @@ impl Store {
             .bind(&version.version)
             .execute(self.pool())
             .await?;
-        let current = self
-            .get_algorithm(&version.name)
-            .await?
-            .ok_or_else(|| RunnerError::Inconsistent(format!("algorithm '{}' vanished after being stored", version.name)))?;
+        let current = self.get_algorithm(&version.name).await?.ok_or_else(|| {
+            RunnerError::Inconsistent(format!("algorithm '{}' vanished after being stored", version.name))
+        })?;
         self.tell(AlgorithmChange::Current(&current));
         Ok(current)
     }
 
     pub async fn get_algorithm(&self, name: &str) -> Result<Option<Algorithm>, RunnerError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ALGORITHM_COLUMNS} FROM algorithms WHERE name = ?")))
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ALGORITHM_COLUMNS} FROM algorithms WHERE name = ?")))
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?;
         row.map(|r| from_row(&r)).transpose()
     }
 
     pub async fn list_algorithms(&self) -> Result<Vec<Algorithm>, RunnerError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ALGORITHM_COLUMNS} FROM algorithms ORDER BY name")))
-            .fetch_all(self.pool())
-            .await?;
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ALGORITHM_COLUMNS} FROM algorithms ORDER BY name")))
+                .fetch_all(self.pool())
+                .await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -165,19 +166,23 @@ impl Store {
 
     /// Newest first.
     pub async fn list_versions(&self, name: &str) -> Result<Vec<AlgorithmVersion>, RunnerError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {VERSION_COLUMNS} FROM algorithm_versions WHERE name = ? ORDER BY seq DESC")))
-            .bind(name)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM algorithm_versions WHERE name = ? ORDER BY seq DESC"
+        )))
+        .bind(name)
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(version_from_row).collect()
     }
 
     pub async fn get_version(&self, name: &str, version: &str) -> Result<Option<AlgorithmVersion>, RunnerError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {VERSION_COLUMNS} FROM algorithm_versions WHERE name = ? AND version = ?")))
-            .bind(name)
-            .bind(version)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM algorithm_versions WHERE name = ? AND version = ?"
+        )))
+        .bind(name)
+        .bind(version)
+        .fetch_optional(self.pool())
+        .await?;
         row.map(|r| version_from_row(&r)).transpose()
     }
 }

@@ -149,10 +149,12 @@ impl Store {
 
     /// Newest first.
     pub async fn list_builds(&self, algorithm: &str) -> Result<Vec<BuildRecord>, RunnerError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM builds WHERE algorithm = ? ORDER BY created DESC, rowid DESC")))
-            .bind(algorithm)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM builds WHERE algorithm = ? ORDER BY created DESC, rowid DESC"
+        )))
+        .bind(algorithm)
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(from_row).collect()
     }
 

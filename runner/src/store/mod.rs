@@ -10,8 +10,8 @@ mod pipelines;
 mod wal;
 mod webhooks;
 
-pub use builds::{BuildRecord, NewBuild};
 pub use algorithms::{AlgorithmChange, AlgorithmListener, AlgorithmVersion};
+pub use builds::{BuildRecord, NewBuild};
 pub use jobs::{JobRecord, JobSummary, TaskRecord};
 pub use webhooks::WebhookDelivery;
 
@@ -32,7 +32,7 @@ pub struct Store {
     checkpoints: Arc<Checkpoints>,
     /// Told, in order, whenever an algorithm's current version changes or
     /// it is deleted (see [`Store::on_algorithm_change`]).
-    algorithm_listeners: std::sync::Arc<std::sync::Mutex<Vec<AlgorithmListener>>>,
+    algorithm_listeners: Arc<std::sync::Mutex<Vec<AlgorithmListener>>>,
 }
 
 /// The background checkpointer: it copies committed transactions from the
@@ -159,7 +159,7 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(std::time::Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         let verdict: Vec<String> = sqlx::query_scalar("PRAGMA quick_check").fetch_all(&pool).await?;
         if verdict != ["ok"] {
@@ -172,11 +172,14 @@ impl Store {
         }
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         for (table, column, ty) in ADDED_COLUMNS {
-            let present: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
-                .fetch_all(&pool)
-                .await?;
+            let present: Vec<String> =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
+                    .fetch_all(&pool)
+                    .await?;
             if !present.iter().any(|c| c == column) {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))).execute(&pool).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} ADD COLUMN {column} {ty}")))
+                    .execute(&pool)
+                    .await?;
             }
         }
         make_private(path)?;

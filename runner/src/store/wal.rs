@@ -119,7 +119,11 @@ fn checksum(big_endian: bool, (mut s0, mut s1): (u32, u32), data: &[u8]) -> (u32
     for pair in data.chunks_exact(8) {
         let w = |b: &[u8]| {
             let b: [u8; 4] = b.try_into().expect("4 bytes");
-            if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
         };
         s0 = s0.wrapping_add(w(&pair[..4])).wrapping_add(s1);
         s1 = s1.wrapping_add(w(&pair[4..])).wrapping_add(s0);

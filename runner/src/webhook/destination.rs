@@ -142,22 +142,46 @@ mod tests {
     #[test]
     fn metadata_link_local_private_and_their_ipv6_forms_are_refused() {
         for ip in [
-            "169.254.169.254", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.100.100.200", "0.0.0.0", "224.0.0.1",
-            "fd00:ec2::254", "fe80::1", "fc00::1", "::", "::ffff:169.254.169.254", "::ffff:10.0.0.1",
-            "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "::a9fe:a9fe", "ff02::1",
+            "169.254.169.254",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.100.100.200",
+            "0.0.0.0",
+            "224.0.0.1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "fc00::1",
+            "::",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "::a9fe:a9fe",
+            "ff02::1",
         ] {
             assert!(kind(ip).is_some(), "{ip} should be refused");
         }
-        for ip in ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1", "93.184.216.34", "2606:4700::1111", "100.128.0.1"] {
+        for ip in
+            ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1", "93.184.216.34", "2606:4700::1111", "100.128.0.1"]
+        {
             assert_eq!(kind(ip), None, "{ip} should be allowed");
         }
     }
 
     #[test]
     fn a_literal_address_is_refused_naming_the_field_unless_allowed() {
-        let hooks = Webhooks { progress: Some("http://127.0.0.1:9/p".into()), result: Some("http://[::ffff:a9fe:a9fe]/latest".into()) };
+        let hooks = Webhooks {
+            progress: Some("http://127.0.0.1:9/p".into()),
+            result: Some("http://[::ffff:a9fe:a9fe]/latest".into()),
+        };
         let err = check_webhooks(Some(&hooks), false).unwrap_err().to_string();
-        assert!(err.contains("webhooks.result") && err.contains("169.254.169.254") && err.contains("--allow-private-webhooks"), "{err}");
+        assert!(
+            err.contains("webhooks.result")
+                && err.contains("169.254.169.254")
+                && err.contains("--allow-private-webhooks"),
+            "{err}"
+        );
         check_webhooks(Some(&hooks), true).unwrap();
         // A decimal IPv4 is a literal too once parsed.
         let hooks = Webhooks { progress: Some("http://2852039166/".into()), result: None };

@@ -80,7 +80,8 @@ pub async fn follow(api: &Api, build_id: &str, quiet: bool) -> Result<Value> {
         }
         Some(other) => {
             let step = end["error"]["step"].as_str().unwrap_or("build");
-            let message = end["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| end["error"].to_string());
+            let message =
+                end["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| end["error"].to_string());
             bail!("build {build_id} {other} at step '{step}': {message}")
         }
         None => bail!("build {build_id}: the server did not say how it ended"),

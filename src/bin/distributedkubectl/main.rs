@@ -89,7 +89,9 @@ async fn run(cli: Cli) -> Result<()> {
         Ok(Ctx { api: client::Api::new(&endpoint, settings.reject_unauthorized(), token.as_deref())?, format })
     };
     match cli.command {
-        Command::Config(command) => commands::config::run(command, &path, settings.clone(), &endpoint, token.as_deref(), format),
+        Command::Config(command) => {
+            commands::config::run(command, &path, settings.clone(), &endpoint, token.as_deref(), format)
+        }
         Command::Algorithm(command) => algorithm::run(command, &ctx()?).await,
         Command::Pipeline(command) => pipeline::run(command, &ctx()?).await,
         Command::Build(command) => commands::build::run(command, &ctx()?).await,

@@ -55,7 +55,11 @@ impl JobRun {
             let status = self.live.status.lock().expect("status lock").clone();
             let details = reason.clone().unwrap_or_else(|| format!("job {}", state.as_str()));
             hooks.progress(level, state.as_str(), status.progress.percent, details);
-            hooks.result(state.as_str(), result["data"].clone(), reason.clone().filter(|_| state != JobState::Completed));
+            hooks.result(
+                state.as_str(),
+                result["data"].clone(),
+                reason.clone().filter(|_| state != JobState::Completed),
+            );
         }
         self.engine.inner.live.lock().expect("live lock").remove(&self.job_id);
         if state == JobState::Completed {
@@ -85,10 +89,11 @@ impl JobRun {
                         data.push(entry);
                     }
                 }
-                (_, output) => data.push(json!({"nodeName": name, "algorithmName": node.algorithm_name, "result": output})),
+                (_, output) => {
+                    data.push(json!({"nodeName": name, "algorithmName": node.algorithm_name, "result": output}))
+                }
             }
         }
         Value::Array(data)
     }
-
 }

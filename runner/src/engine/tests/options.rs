@@ -35,7 +35,10 @@ async fn a_task_past_its_node_ttl_fails_without_a_retry() {
     let job = bench.run(json!({"name": "p", "nodes": [{"nodeName": "A", "algorithmName": "a", "ttl": 2}]})).await;
     let status = bench.ended(&job).await;
     assert_eq!(status.status, JobState::Failed);
-    assert_eq!(status.reason.as_deref(), Some("node 'A' failed: A ran longer than the node's ttl of 2 s and was stopped"));
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("node 'A' failed: A ran longer than the node's ttl of 2 s and was stopped")
+    );
     assert_eq!(bench.executor.labels(), ["A"], "a ttl failure is not a crash, so onCrash does not retry it");
 }
 
@@ -146,7 +149,9 @@ async fn batch_items_may_fail_below_the_batch_tolerance() {
     let job = bench.run(batch("S")).await;
     let status = bench.ended(&job).await;
     assert_eq!(status.status, JobState::Completed);
-    assert!(matches!(&status.nodes[0].errors[..], [ItemError { batch_index: 2, message, .. }] if message == "bad item"));
+    assert!(
+        matches!(&status.nodes[0].errors[..], [ItemError { batch_index: 2, message, .. }] if message == "bad item")
+    );
     let results = bench.engine.results(&job).await.unwrap();
     let data = results["data"].as_array().unwrap();
     assert_eq!(data.len(), 4);

@@ -39,14 +39,21 @@ async fn a_rerun_from_a_node_runs_it_and_what_follows_on_stored_outputs() {
     assert_eq!(node_states(&status), [("A", "cached"), ("B", "completed"), ("C", "completed"), ("D", "skipped")]);
     assert_eq!(status.trigger, Some(json!({"type": "caching", "jobId": first, "nodeName": "B"})));
     let results = bench.engine.results(&second).await.unwrap();
-    assert_eq!(results["data"], json!([{"nodeName": "C", "algorithmName": "c", "result": [[[1]]]}]), "B was fed A's stored output");
+    assert_eq!(
+        results["data"],
+        json!([{"nodeName": "C", "algorithmName": "c", "result": [[[1]]]}]),
+        "B was fed A's stored output"
+    );
 
     // From a rerun that skipped A: A's output is found in the job it came from.
     let third = bench.engine.run_from(&first, "C", false).await.unwrap();
     bench.ended(&third).await;
     let fourth = bench.engine.run_from(&third, "B", false).await.unwrap();
     assert_eq!(bench.ended(&fourth).await.status, JobState::Completed);
-    assert_eq!((ran(&bench, &third), ran(&bench, &fourth)), (vec!["C".to_string()], vec!["B".to_string(), "C".to_string()]));
+    assert_eq!(
+        (ran(&bench, &third), ran(&bench, &fourth)),
+        (vec!["C".to_string()], vec!["B".to_string(), "C".to_string()])
+    );
 }
 
 #[tokio::test(start_paused = true)]

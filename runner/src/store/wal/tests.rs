@@ -25,7 +25,12 @@ impl Logged {
 
     async fn insert(&self, range: std::ops::Range<i64>) {
         for n in range {
-            sqlx::query("INSERT INTO t VALUES (?, ?)").bind(n).bind("x".repeat(100)).execute(&self._writer).await.unwrap();
+            sqlx::query("INSERT INTO t VALUES (?, ?)")
+                .bind(n)
+                .bind("x".repeat(100))
+                .execute(&self._writer)
+                .await
+                .unwrap();
         }
     }
 

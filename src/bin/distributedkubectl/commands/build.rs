@@ -21,22 +21,16 @@ Examples:
 #[command(after_help = EXAMPLES)]
 pub enum Command {
     /// Show a build: status, progress, image, error and log
-    Status {
-        build_id: String,
-    },
+    Status { build_id: String },
     /// Print a build's log; follows it while the build runs
-    Logs {
-        build_id: String,
-    },
+    Logs { build_id: String },
     /// List an algorithm's builds, newest first
     List {
         /// Algorithm name
         name: String,
     },
     /// Stop a running build
-    Stop {
-        build_id: String,
-    },
+    Stop { build_id: String },
     /// Build again from the same stored upload, and follow it
     Rerun {
         build_id: String,

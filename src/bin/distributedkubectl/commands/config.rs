@@ -39,7 +39,14 @@ pub enum Key {
 }
 
 /// `endpoint` and `token` are the ones in force (flag, environment, file or default).
-pub fn run(command: Command, path: &Path, config: Config, endpoint: &str, token: Option<&str>, format: Format) -> Result<()> {
+pub fn run(
+    command: Command,
+    path: &Path,
+    config: Config,
+    endpoint: &str,
+    token: Option<&str>,
+    format: Format,
+) -> Result<()> {
     match command {
         Command::Set { key, value } => {
             let mut config = config;

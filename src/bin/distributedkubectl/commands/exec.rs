@@ -60,7 +60,9 @@ pub enum Command {
         no_wait: bool,
     },
     /// Run a job again: all of it, or from one node on the stored outputs of its parents
-    #[command(after_help = "Examples:\n  distributedkubectl exec rerun numbers-1a2b3c4d5e6f\n  distributedkubectl exec rerun numbers-1a2b3c4d5e6f --from Reduce    # no Range or Multiply task runs")]
+    #[command(
+        after_help = "Examples:\n  distributedkubectl exec rerun numbers-1a2b3c4d5e6f\n  distributedkubectl exec rerun numbers-1a2b3c4d5e6f --from Reduce    # no Range or Multiply task runs"
+    )]
     Rerun {
         /// The job to run again
         job_id: String,

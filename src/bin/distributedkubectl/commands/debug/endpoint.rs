@@ -8,7 +8,13 @@ use crate::client::seg;
 /// the endpoint token taken from the URL the server advertises (needed off
 /// loopback), and the API token in force (the wrapper's websocket client
 /// sends no Authorization header, so the server takes it from the query).
-pub(super) fn socket_url(endpoint: &str, algorithm: &str, advertised: &str, me: &str, api_token: Option<&str>) -> Result<String> {
+pub(super) fn socket_url(
+    endpoint: &str,
+    algorithm: &str,
+    advertised: &str,
+    me: &str,
+    api_token: Option<&str>,
+) -> Result<String> {
     let base = match endpoint.split_once("://") {
         Some(("http", rest)) => format!("ws://{rest}"),
         Some(("https", rest)) => format!("wss://{rest}"),
@@ -55,14 +61,16 @@ mod tests {
 
     #[test]
     fn socket_url_follows_the_endpoint_and_keeps_the_token() {
-        let url =
-            socket_url("http://127.0.0.1:3000", "multiply", "ws://0.0.0.0:3000/hkube/debug/multiply", "me", None).unwrap();
+        let url = socket_url("http://127.0.0.1:3000", "multiply", "ws://0.0.0.0:3000/hkube/debug/multiply", "me", None)
+            .unwrap();
         assert_eq!(url, "ws://127.0.0.1:3000/api/v1/debug/multiply?hostname=me");
-        let url = socket_url("https://kube.example/prefix", "a b", "wss://x/hkube/debug/a?token=abc", "h-1", None).unwrap();
+        let url =
+            socket_url("https://kube.example/prefix", "a b", "wss://x/hkube/debug/a?token=abc", "h-1", None).unwrap();
         assert_eq!(url, "wss://kube.example/prefix/api/v1/debug/a%20b?hostname=h-1&token=abc");
         assert_eq!(hide_token(&url), "wss://kube.example/prefix/api/v1/debug/a%20b?hostname=h-1&token=…");
         assert!(socket_url("ftp://x", "a", "", "me", None).is_err());
-        let url = socket_url("http://h:1", "a", "ws://h:1/hkube/debug/a?token=abc", "me", Some("api-0123456789abcdef")).unwrap();
+        let url = socket_url("http://h:1", "a", "ws://h:1/hkube/debug/a?token=abc", "me", Some("api-0123456789abcdef"))
+            .unwrap();
         assert_eq!(url, "ws://h:1/api/v1/debug/a?hostname=me&token=abc&access_token=api-0123456789abcdef");
         assert_eq!(hide_token(&url), "ws://h:1/api/v1/debug/a?hostname=me&token=…&access_token=…");
     }

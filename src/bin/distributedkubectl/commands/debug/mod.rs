@@ -36,10 +36,10 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::Ctx;
 use crate::client::{seg, Api};
-use runner::algorithm::Env;
 use endpoint::{client_name, hide_token, socket_url};
 use launch::{exit_code, stop, wait_child, Launch};
 use monitor::Monitor;
+use runner::algorithm::Env;
 use vscode::prepare_inspect;
 use watch::{next_change, Changes};
 
