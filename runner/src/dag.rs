@@ -1,16 +1,15 @@
 //! The graph of a pipeline: nodes linked by the references in their inputs,
-//! validated (names, algorithms, references, cycles, options) and ordered.
+//! validated (references and cycles; the rules that need only the
+//! descriptor are [`descriptor::validate`](crate::descriptor::validate)'s) and ordered.
 
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
-use crate::descriptor::{DescriptorError, Node, Pipeline, Rule, MAX_TTL_SECONDS};
+use crate::descriptor::validate;
+pub use crate::descriptor::validate::{is_algorithm_name, MAX_NODES};
+use crate::descriptor::{DescriptorError, Node, Pipeline, Rule};
 use crate::expr::{self, InputSpec, Source};
 pub use task_limits::TaskLimits;
-
-/// The most nodes a pipeline may have. Every check over the graph is
-/// iterative and linear, so a pipeline this large validates in milliseconds.
-pub const MAX_NODES: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct DagNode {
@@ -28,117 +27,11 @@ pub struct Dag {
     index: HashMap<String, usize>,
 }
 
-fn is_pipeline_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 100
-        && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
-}
-
-fn is_node_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 100 && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
-}
-
-/// DNS-label-like: lowercase letters, digits and '-', at most 63.
-pub fn is_algorithm_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
 impl Dag {
     /// Validate everything that does not need flowInput data, and link the graph.
     pub fn build(pipeline: &Pipeline, algorithm_exists: &dyn Fn(&str) -> bool) -> Result<Dag, DescriptorError> {
-        if !is_pipeline_name(&pipeline.name) {
-            return Err(DescriptorError::pipeline(
-                Rule::InvalidName,
-                format!("pipeline name '{}' must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit", pipeline.name),
-            ));
-        }
-        if pipeline.nodes.is_empty() {
-            return Err(DescriptorError::pipeline(Rule::NoNodes, "a pipeline needs at least one node"));
-        }
-        if pipeline.nodes.len() > MAX_NODES {
-            return Err(DescriptorError::pipeline(
-                Rule::TooLarge,
-                format!(
-                    "the pipeline has {} nodes, more than the limit of {MAX_NODES} nodes per pipeline",
-                    pipeline.nodes.len()
-                ),
-            ));
-        }
-        if !(1..=5).contains(&pipeline.priority) {
-            return Err(DescriptorError::pipeline(
-                Rule::InvalidOption,
-                format!("priority {} is not between 1 and 5", pipeline.priority),
-            ));
-        }
-        if pipeline.options.batch_tolerance > 100 {
-            return Err(DescriptorError::pipeline(
-                Rule::InvalidOption,
-                format!("options.batchTolerance {} is not a percentage (0-100)", pipeline.options.batch_tolerance),
-            ));
-        }
-        check_options(pipeline)?;
-        if let Some(hooks) = &pipeline.webhooks {
-            for url in [&hooks.progress, &hooks.result].into_iter().flatten() {
-                crate::webhook::check_url(url).map_err(|m| DescriptorError::pipeline(Rule::InvalidOption, m))?;
-            }
-        }
-        if let Some(triggers) = &pipeline.triggers {
-            if let Some(cron) = &triggers.cron {
-                crate::trigger::parse_pattern(&cron.pattern)
-                    .map_err(|m| DescriptorError::pipeline(Rule::InvalidOption, m))?;
-            }
-            if triggers.pipelines.iter().any(|n| n == &pipeline.name) {
-                return Err(DescriptorError::pipeline(
-                    Rule::InvalidOption,
-                    format!("triggers.pipelines names '{}' itself: it would run forever", pipeline.name),
-                ));
-            }
-        }
-        let mut index = HashMap::new();
-        for (i, node) in pipeline.nodes.iter().enumerate() {
-            let name = &node.node_name;
-            if !is_node_name(name) {
-                return Err(DescriptorError::node(
-                    Rule::InvalidName,
-                    name,
-                    "node names are 1-100 letters, digits, '_' or '-'",
-                ));
-            }
-            if name == "flowInput" {
-                return Err(DescriptorError::node(
-                    Rule::InvalidName,
-                    name,
-                    "'flowInput' is reserved for @flowInput references",
-                ));
-            }
-            if index.insert(name.clone(), i).is_some() {
-                return Err(DescriptorError::node(Rule::DuplicateNode, name, "another node has the same name"));
-            }
-            if !is_algorithm_name(&node.algorithm_name) {
-                return Err(DescriptorError::node(
-                    Rule::InvalidName,
-                    name,
-                    format!(
-                        "algorithm name '{}' is not DNS-label-like (lowercase letters, digits, '-')",
-                        node.algorithm_name
-                    ),
-                ));
-            }
-            if !algorithm_exists(&node.algorithm_name) {
-                return Err(DescriptorError::node(
-                    Rule::UnknownAlgorithm,
-                    name,
-                    format!("algorithm '{}' is not registered (apply it first)", node.algorithm_name),
-                ));
-            }
-        }
+        validate::pipeline(pipeline)?;
+        let index = validate::nodes(pipeline, algorithm_exists)?;
         let mut nodes = Vec::with_capacity(pipeline.nodes.len());
         for node in &pipeline.nodes {
             nodes.push(link(node, &index)?);
@@ -307,33 +200,6 @@ impl Dag {
         }
         self.topological_order().into_iter().filter(|n| wanted.contains(n)).collect()
     }
-}
-
-/// The ttls are at most [`MAX_TTL_SECONDS`] (a deadline further away than
-/// the clock can count would never come), and `concurrentPipelines.amount`
-/// lets at least one job run.
-fn check_options(pipeline: &Pipeline) -> Result<(), DescriptorError> {
-    let too_long =
-        |field: &str, ttl: u64| format!("{field} {ttl} is more than the limit of {MAX_TTL_SECONDS} seconds (one year)");
-    let options = &pipeline.options;
-    if options.ttl > MAX_TTL_SECONDS {
-        return Err(DescriptorError::pipeline(Rule::InvalidOption, too_long("options.ttl", options.ttl)));
-    }
-    if let Some(active) = options.active_ttl.filter(|&a| a > MAX_TTL_SECONDS) {
-        return Err(DescriptorError::pipeline(Rule::InvalidOption, too_long("options.activeTtl", active)));
-    }
-    if options.concurrent_pipelines.as_ref().is_some_and(|c| c.amount == 0) {
-        return Err(DescriptorError::pipeline(
-            Rule::InvalidOption,
-            "options.concurrentPipelines.amount is 0: no job could ever run; use at least 1",
-        ));
-    }
-    for node in &pipeline.nodes {
-        if let Some(ttl) = node.ttl.filter(|&t| t > MAX_TTL_SECONDS) {
-            return Err(DescriptorError::node(Rule::InvalidOption, &node.node_name, too_long("ttl", ttl)));
-        }
-    }
-    Ok(())
 }
 
 /// Parse a node's inputs and find its parents.

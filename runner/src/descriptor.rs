@@ -1,6 +1,8 @@
 //! The pipeline descriptor: HKube's document format, parsed from JSON or
 //! YAML, and the error every refusal of a descriptor is reported with.
 
+pub mod validate;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+use crate::descriptor::validate::cron_pattern;
 use crate::descriptor::Pipeline;
 use crate::engine::Engine;
 use crate::error::RunnerError;
@@ -36,16 +37,6 @@ impl CronClock {
     }
 }
 
-/// Standard 5-field patterns (minute granularity); a 6th leading field for
-/// seconds is accepted as an extension.
-pub fn parse_pattern(pattern: &str) -> Result<croner::Cron, String> {
-    let fields = pattern.split_whitespace().count();
-    if !pattern.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
-        return Err(format!("cron pattern '{pattern}' has {fields} fields; use 5 (minute hour day month weekday)"));
-    }
-    pattern.parse::<croner::Cron>().map_err(|e| format!("cron pattern '{pattern}' is invalid: {e}"))
-}
-
 /// One line of `GET /cron/list`.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -63,7 +54,7 @@ pub async fn list(store: &Store) -> Result<Vec<CronEntry>, RunnerError> {
     let mut out = Vec::new();
     for p in store.list_pipelines().await? {
         let Some(cron) = p.triggers.as_ref().and_then(|t| t.cron.clone()) else { continue };
-        let next_run = parse_pattern(&cron.pattern)
+        let next_run = cron_pattern(&cron.pattern)
             .ok()
             .filter(|_| cron.enabled)
             .and_then(|c| c.find_next_occurrence(&Utc::now(), false).ok())
@@ -131,7 +122,7 @@ async fn fire_if_due(
     fired: &mut HashMap<String, DateTime<Utc>>,
 ) -> Result<(), RunnerError> {
     let Some(cron) = p.triggers.as_ref().and_then(|t| t.cron.as_ref()).filter(|c| c.enabled) else { return Ok(()) };
-    let schedule = parse_pattern(&cron.pattern).map_err(RunnerError::Invalid)?;
+    let schedule = cron_pattern(&cron.pattern).map_err(RunnerError::Invalid)?;
     let last = match fired.get(&p.name) {
         Some(t) => Some(*t),
         None => store
@@ -172,86 +163,5 @@ pub async fn run_pipeline_triggers(engine: &Engine, store: &Store, pipeline: &st
             Ok(new_job) => tracing::info!(job = %new_job, "pipeline '{name}' triggered by {job_id}"),
             Err(e) => tracing::warn!("pipeline '{name}' was not triggered by {job_id}: {e}"),
         }
-    }
-}
-
-/// The chain of pipeline triggers that would lead from `new` back to
-/// itself if it were stored beside `stored` (where it replaces any pipeline
-/// of its name), e.g. `["a", "b", "a"]`: after `a` completes `b` runs,
-/// after `b` completes `a` runs, forever.
-pub fn trigger_cycle(new: &Pipeline, stored: &[Pipeline]) -> Option<Vec<String>> {
-    let all: Vec<&Pipeline> = std::iter::once(new).chain(stored.iter().filter(|p| p.name != new.name)).collect();
-    // Pipelines that run after `name` completes, last first (walked by popping).
-    let after = |name: &str| -> Vec<&str> {
-        all.iter()
-            .rev()
-            .filter(|p| p.triggers.as_ref().is_some_and(|t| t.pipelines.iter().any(|n| n == name)))
-            .map(|p| p.name.as_str())
-            .collect()
-    };
-    // Depth-first with an explicit stack (stored pipelines may chain
-    // thousands deep): each entry is a pipeline on the path and the
-    // pipelines that run after it, not yet walked.
-    let mut path: Vec<(&str, Vec<&str>)> = vec![(new.name.as_str(), after(&new.name))];
-    let mut seen = std::collections::HashSet::new();
-    while let Some((_, next)) = path.last_mut() {
-        let Some(next) = next.pop() else {
-            path.pop();
-            continue;
-        };
-        if next == new.name {
-            let mut chain: Vec<String> = path.iter().map(|(p, _)| p.to_string()).collect();
-            chain.push(next.to_string());
-            return Some(chain);
-        }
-        if seen.insert(next) {
-            path.push((next, after(next)));
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pipeline(name: &str, after: &[&str]) -> Pipeline {
-        Pipeline::parse(
-            serde_json::json!({"name": name, "nodes": [{"nodeName": "A", "algorithmName": "x", "input": []}],
-                                           "triggers": {"pipelines": after}})
-            .to_string()
-            .as_bytes(),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn trigger_cycles_are_found_through_stored_pipelines() {
-        let stored = vec![pipeline("b", &["a"]), pipeline("c", &["b"]), pipeline("d", &[])];
-        assert_eq!(trigger_cycle(&pipeline("a", &[]), &stored), None);
-        assert_eq!(trigger_cycle(&pipeline("a", &["d"]), &stored), None);
-        assert_eq!(
-            trigger_cycle(&pipeline("a", &["c"]), &stored),
-            Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
-        );
-        // Replacing a stored pipeline judges its new triggers, not its old ones.
-        assert_eq!(trigger_cycle(&pipeline("b", &["d"]), &[pipeline("a", &["b"]), pipeline("b", &["a"])]), None);
-    }
-
-    #[test]
-    fn a_long_trigger_chain_is_walked_without_recursion() {
-        let stored: Vec<Pipeline> = (1..3_000).map(|i| pipeline(&format!("p{i}"), &[&format!("p{}", i - 1)])).collect();
-        assert_eq!(trigger_cycle(&pipeline("p0", &[]), &stored), None);
-        let chain = trigger_cycle(&pipeline("p0", &["p2999"]), &stored).unwrap();
-        assert_eq!((chain.len(), chain[1].as_str()), (3_001, "p1"));
-    }
-
-    #[test]
-    fn patterns() {
-        assert!(parse_pattern("0 * * * *").is_ok());
-        assert!(parse_pattern("*/2 * * * * *").is_ok());
-        assert!(parse_pattern("@hourly").is_ok());
-        assert!(parse_pattern("* * *").unwrap_err().contains("3 fields"));
-        assert!(parse_pattern("61 * * * *").unwrap_err().contains("invalid"));
     }
 }

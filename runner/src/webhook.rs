@@ -37,15 +37,6 @@ impl Default for WebhookSettings {
     }
 }
 
-/// Only absolute http(s) URLs are accepted.
-pub fn check_url(url: &str) -> Result<(), String> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(u) => Err(format!("webhook URL '{url}' must be http or https, not '{}'", u.scheme())),
-        Err(e) => Err(format!("webhook URL '{url}' is not a URL: {e}")),
-    }
-}
-
 enum Event {
     Progress { payload: Value },
     Result { payload: Value },

@@ -21,7 +21,7 @@ async fn validated(state: &AppState, body: &[u8]) -> Result<Pipeline, ApiError> 
     // Only a pipeline that runs after others can close a cycle through itself.
     if pipeline.triggers.as_ref().is_some_and(|t| !t.pipelines.is_empty()) {
         let stored = state.store.list_pipelines().await?;
-        if let Some(chain) = runner::trigger::trigger_cycle(&pipeline, &stored) {
+        if let Some(chain) = runner::descriptor::validate::trigger_cycle(&pipeline, &stored) {
             return Err(ApiError::bad_request(format!(
                 "triggers.pipelines would make pipelines trigger each other forever: {} (each runs after the one before it completes)",
                 chain.join(" → ")
