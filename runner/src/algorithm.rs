@@ -34,12 +34,39 @@ impl Resources {
             return Err(format!("resources.gpu {gpu} must be between 0 and {MAX_CPU}"));
         }
         if let Some(mem) = &self.mem {
-            if crate::executor::budget::parse_mem(mem).is_none_or(|m| m == 0) {
+            if parse_mem(mem).is_none_or(|m| m == 0) {
                 return Err(format!("resources.mem '{mem}' is not a positive size like 512Mi or 2Gi"));
             }
         }
         Ok(())
     }
+}
+
+/// `512Mi`, `1Gi`, `256M`, `2G`, `1024Ki`, or plain bytes.
+pub fn parse_mem(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let units: [(&str, u64); 8] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+        ("K", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+        ("T", 1_000_000_000_000),
+    ];
+    for (suffix, factor) in units {
+        if let Some(n) = t.strip_suffix(suffix) {
+            // Negative, NaN or infinite sizes are not sizes.
+            return n
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(|v| (v * factor as f64) as u64);
+        }
+    }
+    t.parse::<u64>().ok()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -198,6 +225,15 @@ mod tests {
             assert!(m.contains("code.entryPoint") && m.contains("relative"), "{bad}: {m}");
         }
         assert!(AlgorithmSpec::parse(br#"{"name": "a", "code": {"entryPoint": "src/main.py"}}"#).is_ok());
+    }
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_mem("512Mi"), Some(512 << 20));
+        assert_eq!(parse_mem("1.5Gi"), Some(3 << 29));
+        assert_eq!(parse_mem("2G"), Some(2_000_000_000));
+        assert_eq!(parse_mem("4096"), Some(4096));
+        assert_eq!(parse_mem("lots"), None);
     }
 
     #[test]

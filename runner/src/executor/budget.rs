@@ -4,32 +4,9 @@
 
 use std::sync::Mutex;
 
-/// `512Mi`, `1Gi`, `256M`, `2G`, `1024Ki`, or plain bytes.
-pub fn parse_mem(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let units: [(&str, u64); 8] = [
-        ("Ki", 1 << 10),
-        ("Mi", 1 << 20),
-        ("Gi", 1 << 30),
-        ("Ti", 1 << 40),
-        ("K", 1_000),
-        ("M", 1_000_000),
-        ("G", 1_000_000_000),
-        ("T", 1_000_000_000_000),
-    ];
-    for (suffix, factor) in units {
-        if let Some(n) = t.strip_suffix(suffix) {
-            // Negative, NaN or infinite sizes are not sizes.
-            return n
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .map(|v| (v * factor as f64) as u64);
-        }
-    }
-    t.parse::<u64>().ok()
-}
+// Sizes are written as an algorithm's `resources.mem` is; the budget
+// (`serve --mem-budget`) reads them the same way.
+pub use crate::algorithm::parse_mem;
 
 pub fn show_mem(bytes: u64) -> String {
     format!("{:.0}Mi", bytes as f64 / (1u64 << 20) as f64)
@@ -113,15 +90,6 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn memory_units() {
-        assert_eq!(parse_mem("512Mi"), Some(512 << 20));
-        assert_eq!(parse_mem("1.5Gi"), Some(3 << 29));
-        assert_eq!(parse_mem("2G"), Some(2_000_000_000));
-        assert_eq!(parse_mem("4096"), Some(4096));
-        assert_eq!(parse_mem("lots"), None);
-    }
 
     #[test]
     fn reservations_fit_or_say_what_is_short() {
