@@ -226,6 +226,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             task_limits: config.task_limits,
         },
     );
+    // Subscribed before any job can start, so no completion goes unheard.
+    let job_ended = engine.job_ended();
     let failed = store.fail_unfinished_builds("the server stopped while the build was running; rerun it").await?;
     if failed > 0 {
         tracing::warn!("{failed} build(s) were still running when the server last stopped: marked failed");
@@ -247,6 +249,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         config.cron_clock.clone(),
         shutdown.clone(),
     ));
+    tokio::spawn(runner::trigger::run_pipeline_triggers(engine.clone(), store.clone(), job_ended, shutdown.clone()));
     let state = AppState {
         engine: engine.clone(),
         workers: executor.clone(),

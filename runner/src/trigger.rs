@@ -1,5 +1,6 @@
 //! Triggers on stored pipelines: `cron` patterns, and `pipelines` (run
-//! after each successful completion of the named pipelines).
+//! after each successful completion of the named pipelines, heard of as
+//! the engine's job-ended events: the engine does not call in here).
 //!
 //! Cron state is persisted: the enabled flag lives in the stored
 //! descriptor, the last occurrence fired in the database. An occurrence is
@@ -12,11 +13,12 @@ use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::descriptor::validate::cron_pattern;
 use crate::descriptor::Pipeline;
-use crate::engine::Engine;
+use crate::engine::{Engine, JobEnded, JobState};
 use crate::error::RunnerError;
 use crate::store::Store;
 
@@ -146,9 +148,34 @@ async fn fire_if_due(
     Ok(())
 }
 
-/// After a job of `pipeline` completed: start every stored pipeline that
-/// lists it in `triggers.pipelines`, recording the triggering job.
-pub async fn run_pipeline_triggers(engine: &Engine, store: &Store, pipeline: &str, job_id: &str) {
+/// Start pipeline-triggered jobs as jobs end, until `shutdown`: after each
+/// successful completion, every stored pipeline that lists the completed
+/// one in `triggers.pipelines` (see [`Engine::job_ended`]).
+pub async fn run_pipeline_triggers(
+    engine: Engine,
+    store: Store,
+    mut ended: mpsc::UnboundedReceiver<JobEnded>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            event = ended.recv() => match event {
+                Some(event) => event,
+                None => return,
+            },
+        };
+        if event.status != JobState::Completed {
+            continue;
+        }
+        let (engine, store) = (engine.clone(), store.clone());
+        tokio::spawn(async move { start_triggered(&engine, &store, &event.pipeline, &event.job_id).await });
+    }
+}
+
+/// After job `job_id` of `pipeline` completed: start every stored pipeline
+/// that lists it in `triggers.pipelines`, recording the triggering job.
+async fn start_triggered(engine: &Engine, store: &Store, pipeline: &str, job_id: &str) {
     let stored = match store.list_pipelines().await {
         Ok(p) => p,
         Err(e) => return tracing::error!("pipeline triggers: cannot list pipelines: {e}"),

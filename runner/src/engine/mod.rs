@@ -2,6 +2,7 @@
 //! expands nodes into tasks, hands them to the executor, gathers outputs
 //! and results, and answers status, result and stop requests.
 
+mod events;
 mod job;
 mod recorder;
 mod runtime;
@@ -22,6 +23,7 @@ use crate::error::RunnerError;
 use crate::executor::{AlgorithmRuntime, Executor};
 use crate::storage::{keys, Storage};
 use crate::store::{JobRecord, Store, TaskRecord};
+pub use events::JobEnded;
 pub use recorder::Recorder;
 pub use status::{JobState, JobStatus, NodeState};
 
@@ -54,6 +56,8 @@ struct Inner {
     /// `concurrentPipelines`: an active job holds a permit; tokio's
     /// semaphores are fair, so waiting jobs start in the order they came.
     slots: Mutex<HashMap<(String, u32), Arc<tokio::sync::Semaphore>>>,
+    /// Who hears of jobs ending (the pipeline triggers).
+    events: events::JobEvents,
 }
 
 /// A job that is running in this process.
@@ -83,8 +87,16 @@ impl Engine {
                 settings,
                 live: Mutex::new(HashMap::new()),
                 slots: Mutex::new(HashMap::new()),
+                events: Default::default(),
             }),
         }
+    }
+
+    /// Every job that ends from now on, in the order they end: what
+    /// pipeline triggers follow (see `trigger::run_pipeline_triggers`), so
+    /// the engine need not know about triggers.
+    pub fn job_ended(&self) -> tokio::sync::mpsc::UnboundedReceiver<JobEnded> {
+        self.inner.events.subscribe()
     }
 
     /// Whether webhooks may go to private addresses (`--allow-private-webhooks`).
@@ -102,14 +114,9 @@ impl Engine {
         self.run_triggered(pipeline, None).await
     }
 
-    /// [`Engine::run`], recording what triggered the job. (Boxed: a finished
-    /// job may trigger new jobs, so the future types would otherwise nest.)
-    pub fn run_triggered(
-        &self,
-        pipeline: Pipeline,
-        trigger: Option<Value>,
-    ) -> futures_util::future::BoxFuture<'_, Result<String, RunnerError>> {
-        Box::pin(self.start_job(pipeline, trigger, None))
+    /// [`Engine::run`], recording what triggered the job.
+    pub async fn run_triggered(&self, pipeline: Pipeline, trigger: Option<Value>) -> Result<String, RunnerError> {
+        self.start_job(pipeline, trigger, None).await
     }
 
     /// `exec/rerun`: the same descriptor and flowInput as job `job_id`, again.
@@ -409,10 +416,6 @@ impl Engine {
             .get_job(job_id)
             .await?
             .ok_or_else(|| RunnerError::NotFound(format!("job '{job_id}' does not exist")))
-    }
-
-    pub(crate) fn store(&self) -> &Store {
-        &self.inner.store
     }
 
     pub async fn tasks(&self, job_id: &str) -> Result<Vec<TaskRecord>, RunnerError> {

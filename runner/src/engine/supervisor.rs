@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::status::{JobState, NodeState};
-use super::{Engine, LiveJob};
+use super::{Engine, JobEnded, LiveJob};
 use crate::storage::keys;
 use crate::store::now;
 
@@ -56,6 +56,8 @@ impl Engine {
             tracing::error!(job = %job_id, "could not persist the crashed job: {e}");
         }
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
+        let pipeline = doc["pipeline"].as_str().unwrap_or_default().to_string();
+        self.inner.events.publish(JobEnded { job_id, pipeline, status: JobState::Crashed });
     }
 }
 

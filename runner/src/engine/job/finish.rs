@@ -1,11 +1,12 @@
 //! Ending a job: its final state and reason, the result list, the outputs
-//! kept for reruns, the final webhooks, and the pipelines it triggers.
+//! kept for reruns, the final webhooks, and the news that it ended.
 
 use serde_json::{json, Value};
 
 use super::JobRun;
 use crate::descriptor::Level;
 use crate::engine::status::{JobState, NodeState};
+use crate::engine::JobEnded;
 use crate::storage::keys;
 use crate::store::now;
 
@@ -62,13 +63,11 @@ impl JobRun {
             );
         }
         self.engine.inner.live.lock().expect("live lock").remove(&self.job_id);
-        if state == JobState::Completed {
-            let engine = self.engine.clone();
-            let (pipeline, job_id) = (self.pipeline.name.clone(), self.job_id.clone());
-            tokio::spawn(async move {
-                crate::trigger::run_pipeline_triggers(&engine, engine.store(), &pipeline, &job_id).await;
-            });
-        }
+        self.engine.inner.events.publish(JobEnded {
+            job_id: self.job_id.clone(),
+            pipeline: self.pipeline.name.clone(),
+            status: state,
+        });
         tracing::info!(job = %self.job_id, status = state.as_str(), "job ended{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
     }
 

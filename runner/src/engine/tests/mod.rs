@@ -10,6 +10,7 @@
 //! ([`drive_clock`]): [`TICK`] at a time, and only while no query is in flight.
 
 mod options;
+mod pipeline_triggers;
 mod rerun;
 
 use serde_json::{json, Value};
