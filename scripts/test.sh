@@ -10,6 +10,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 echo "== Format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# No import circles between the modules of runner, builder or the server.
+python3 scripts/module-cycles.py
 
 bash scripts/install-test-deps.sh
 # Docker Engine, the registries and the offline base images (cached across runs).
