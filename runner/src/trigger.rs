@@ -10,7 +10,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -18,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::descriptor::validate::cron_pattern;
 use crate::descriptor::Pipeline;
-use crate::engine::{Engine, JobEnded, JobState};
+use crate::engine::{Engine, JobEnded, JobState, JobTrigger};
 use crate::error::RunnerError;
 use crate::store::Store;
 
@@ -142,7 +141,7 @@ async fn fire_if_due(
     let occurrence = next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     store.set_cron_last_fired(&p.name, &occurrence).await?;
     fired.insert(p.name.clone(), next);
-    let trigger = json!({"type": "cron", "pattern": cron.pattern, "occurrence": occurrence});
+    let trigger = JobTrigger::Cron { pattern: cron.pattern.clone(), occurrence: occurrence.clone() };
     let job_id = engine.run_triggered(p.clone(), Some(trigger)).await?;
     tracing::info!(pipeline = %p.name, job = %job_id, "cron trigger fired for {occurrence}");
     Ok(())
@@ -184,7 +183,7 @@ async fn start_triggered(engine: &Engine, store: &Store, pipeline: &str, job_id:
         if !p.triggers.as_ref().is_some_and(|t| t.pipelines.iter().any(|n| n == pipeline)) {
             continue;
         }
-        let trigger = json!({"type": "pipeline", "pipeline": pipeline, "jobId": job_id});
+        let trigger = JobTrigger::Pipeline { pipeline: pipeline.to_string(), job_id: job_id.to_string() };
         let name = p.name.clone();
         match engine.run_triggered(p, Some(trigger)).await {
             Ok(new_job) => tracing::info!(job = %new_job, "pipeline '{name}' triggered by {job_id}"),

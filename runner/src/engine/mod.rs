@@ -4,6 +4,7 @@
 
 mod events;
 mod job;
+mod job_trigger;
 mod recorder;
 mod runtime;
 pub mod status;
@@ -24,6 +25,7 @@ use crate::executor::{AlgorithmRuntime, Executor};
 use crate::storage::{keys, Storage};
 use crate::store::{JobRecord, Store, TaskRecord};
 pub use events::JobEnded;
+pub use job_trigger::JobTrigger;
 pub use recorder::Recorder;
 pub use status::{JobState, JobStatus, NodeState};
 
@@ -115,7 +117,7 @@ impl Engine {
     }
 
     /// [`Engine::run`], recording what triggered the job.
-    pub async fn run_triggered(&self, pipeline: Pipeline, trigger: Option<Value>) -> Result<String, RunnerError> {
+    pub async fn run_triggered(&self, pipeline: Pipeline, trigger: Option<JobTrigger>) -> Result<String, RunnerError> {
         self.start_job(pipeline, trigger, None).await
     }
 
@@ -123,7 +125,7 @@ impl Engine {
     pub async fn rerun(&self, job_id: &str) -> Result<String, RunnerError> {
         let job = self.job(job_id).await?;
         let descriptor = Self::without_flag_debug(&job);
-        self.start_job(descriptor, Some(json!({"type": "rerun", "jobId": job_id})), None).await
+        self.start_job(descriptor, Some(JobTrigger::Rerun { job_id: job_id.to_string() }), None).await
     }
 
     /// Job `job`'s descriptor without the node a `debug: true` rerun put in
@@ -131,9 +133,10 @@ impl Engine {
     /// while a pipeline's own `kind: debug` and `debugOverride` stay.
     fn without_flag_debug(job: &JobRecord) -> Pipeline {
         let mut descriptor = job.descriptor.clone();
-        let trigger = job.status_doc.as_ref().and_then(|s| s.get("trigger"));
-        if let Some(added) = trigger.and_then(|t| t["debugNode"].as_str()) {
-            descriptor.options.debug_override.retain(|n| n != added);
+        if let Some(JobTrigger::Caching { debug_node: Some(added), .. }) =
+            JobTrigger::of_status_doc(job.status_doc.as_ref())
+        {
+            descriptor.options.debug_override.retain(|n| *n != added);
         }
         descriptor
     }
@@ -144,11 +147,12 @@ impl Engine {
     pub async fn run_from(&self, job_id: &str, node: &str, debug: bool) -> Result<String, RunnerError> {
         let job = self.job(job_id).await?;
         let mut descriptor = Self::without_flag_debug(&job);
-        let mut trigger = json!({"type": "caching", "jobId": job_id, "nodeName": node});
+        let mut debug_node = None;
         if debug && !descriptor.options.debug_override.iter().any(|n| n == node) {
             descriptor.options.debug_override.push(node.to_string());
-            trigger["debugNode"] = json!(node);
+            debug_node = Some(node.to_string());
         }
+        let trigger = JobTrigger::Caching { job_id: job_id.to_string(), node_name: node.to_string(), debug_node };
         let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
         let dag = Dag::build(&descriptor, &|name| names.contains(name))?;
         if dag.node(node).is_none() {
@@ -190,9 +194,8 @@ impl Engine {
                 return Ok(Some(output));
             }
             let Some(record) = self.inner.store.get_job(&job_id).await? else { return Ok(None) };
-            let trigger = record.status_doc.as_ref().and_then(|s| s.get("trigger"));
-            match trigger.filter(|t| t["type"] == "caching").and_then(|t| t["jobId"].as_str()) {
-                Some(earlier) if earlier != job_id => job_id = earlier.to_string(),
+            match JobTrigger::of_status_doc(record.status_doc.as_ref()) {
+                Some(JobTrigger::Caching { job_id: earlier, .. }) if earlier != job_id => job_id = earlier,
                 _ => return Ok(None),
             }
         }
@@ -202,7 +205,7 @@ impl Engine {
     async fn start_job(
         &self,
         pipeline: Pipeline,
-        trigger: Option<Value>,
+        trigger: Option<JobTrigger>,
         reused: Option<job::Reused>,
     ) -> Result<String, RunnerError> {
         let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();

@@ -180,7 +180,8 @@ pub struct JobStatus {
     /// What started the job when not a request: `{type: cron, occurrence}`
     /// or `{type: pipeline, pipeline, jobId}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trigger: Option<serde_json::Value>,
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub trigger: Option<super::JobTrigger>,
 }
 
 impl JobStatus {

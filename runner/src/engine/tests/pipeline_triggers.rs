@@ -47,7 +47,7 @@ async fn a_completed_job_starts_the_pipelines_it_triggers_and_a_failed_one_does_
     };
     let status = bench.ended(&triggered).await;
     assert_eq!(status.status, JobState::Completed);
-    assert_eq!(status.trigger, Some(json!({"type": "pipeline", "pipeline": "first", "jobId": first})));
+    assert_eq!(json!(status.trigger), json!({"type": "pipeline", "pipeline": "first", "jobId": first}));
     assert_eq!(jobs_of(&bench, "after").await.len(), 1, "only the completed job triggered");
     shutdown.cancel();
 }

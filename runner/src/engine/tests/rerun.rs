@@ -37,7 +37,7 @@ async fn a_rerun_from_a_node_runs_it_and_what_follows_on_stored_outputs() {
     assert_eq!(status.status, JobState::Completed);
     assert_eq!(ran(&bench, &second), ["B", "C"]);
     assert_eq!(node_states(&status), [("A", "cached"), ("B", "completed"), ("C", "completed"), ("D", "skipped")]);
-    assert_eq!(status.trigger, Some(json!({"type": "caching", "jobId": first, "nodeName": "B"})));
+    assert_eq!(json!(status.trigger), json!({"type": "caching", "jobId": first, "nodeName": "B"}));
     let results = bench.engine.results(&second).await.unwrap();
     assert_eq!(
         results["data"],
@@ -64,7 +64,7 @@ async fn a_rerun_runs_every_node_again() {
     let again = bench.engine.rerun(&first).await.unwrap();
     let status = bench.ended(&again).await;
     assert_eq!(status.status, JobState::Completed);
-    assert_eq!(status.trigger, Some(json!({"type": "rerun", "jobId": first})));
+    assert_eq!(json!(status.trigger), json!({"type": "rerun", "jobId": first}));
     let mut nodes = ran(&bench, &again);
     nodes.sort();
     assert_eq!(nodes, ["A", "B", "C", "D"]);

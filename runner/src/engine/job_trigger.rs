@@ -1,0 +1,108 @@
+//! What started a job when it was not a plain request: a cron occurrence,
+//! another pipeline's completion, or a rerun of an earlier job.
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// A job's `trigger` in its status, tagged by `type`. The JSON is what it
+/// was when this was a free-form object, keys in sorted order:
+/// `{"occurrence", "pattern", "type": "cron"}`,
+/// `{"jobId", "pipeline", "type": "pipeline"}`, `{"jobId", "type": "rerun"}`
+/// and `{"debugNode"?, "jobId", "nodeName", "type": "caching"}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", rename_all_fields = "camelCase")]
+pub enum JobTrigger {
+    /// A cron trigger's occurrence came.
+    Cron { pattern: String, occurrence: String },
+    /// Job `job_id` of `pipeline` completed, and this pipeline lists it in
+    /// `triggers.pipelines`.
+    Pipeline { pipeline: String, job_id: String },
+    /// `exec/rerun` of job `job_id`.
+    Rerun { job_id: String },
+    /// `exec/caching` of job `job_id` from `node_name`; `debug_node` is the
+    /// node a `debug: true` request routed to a debugger for this job only.
+    Caching {
+        job_id: String,
+        node_name: String,
+        #[serde(default)]
+        debug_node: Option<String>,
+    },
+}
+
+impl JobTrigger {
+    /// The trigger recorded in a stored status document, if any.
+    pub fn of_status_doc(doc: Option<&Value>) -> Option<JobTrigger> {
+        doc.and_then(|d| d.get("trigger")).and_then(|t| serde_json::from_value(t.clone()).ok())
+    }
+}
+
+/// By hand rather than derived: serde's tagged enums put the tag first,
+/// while the stored and served documents have always had sorted keys (a
+/// `serde_json::Map` keeps them so).
+impl Serialize for JobTrigger {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut doc = Map::new();
+        let mut put = |key: &str, value: &str| doc.insert(key.to_string(), Value::String(value.to_string()));
+        match self {
+            JobTrigger::Cron { pattern, occurrence } => {
+                put("type", "cron");
+                put("pattern", pattern);
+                put("occurrence", occurrence);
+            }
+            JobTrigger::Pipeline { pipeline, job_id } => {
+                put("type", "pipeline");
+                put("pipeline", pipeline);
+                put("jobId", job_id);
+            }
+            JobTrigger::Rerun { job_id } => {
+                put("type", "rerun");
+                put("jobId", job_id);
+            }
+            JobTrigger::Caching { job_id, node_name, debug_node } => {
+                put("type", "caching");
+                put("jobId", job_id);
+                put("nodeName", node_name);
+                if let Some(node) = debug_node {
+                    put("debugNode", node);
+                }
+            }
+        }
+        doc.serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_json_is_the_free_form_objects_it_replaced_and_reads_back() {
+        let cases = [
+            (
+                JobTrigger::Cron { pattern: "* * * * *".into(), occurrence: "2026-01-01T00:00:00.000Z".into() },
+                r#"{"occurrence":"2026-01-01T00:00:00.000Z","pattern":"* * * * *","type":"cron"}"#,
+            ),
+            (
+                JobTrigger::Pipeline { pipeline: "a".into(), job_id: "j".into() },
+                r#"{"jobId":"j","pipeline":"a","type":"pipeline"}"#,
+            ),
+            (JobTrigger::Rerun { job_id: "j".into() }, r#"{"jobId":"j","type":"rerun"}"#),
+            (
+                JobTrigger::Caching { job_id: "j".into(), node_name: "B".into(), debug_node: None },
+                r#"{"jobId":"j","nodeName":"B","type":"caching"}"#,
+            ),
+            (
+                JobTrigger::Caching { job_id: "j".into(), node_name: "B".into(), debug_node: Some("B".into()) },
+                r#"{"debugNode":"B","jobId":"j","nodeName":"B","type":"caching"}"#,
+            ),
+        ];
+        for (trigger, text) in cases {
+            assert_eq!(serde_json::to_string(&trigger).unwrap(), text);
+            assert_eq!(serde_json::from_str::<JobTrigger>(text).unwrap(), trigger);
+        }
+        let doc = json!({"trigger": {"type": "rerun", "jobId": "j"}});
+        assert_eq!(JobTrigger::of_status_doc(Some(&doc)), Some(JobTrigger::Rerun { job_id: "j".into() }));
+        assert_eq!(JobTrigger::of_status_doc(Some(&json!({}))), None);
+    }
+}
