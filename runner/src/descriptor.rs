@@ -1,5 +1,6 @@
 //! The pipeline descriptor: HKube's document format, parsed from JSON or
 //! YAML, and the error every refusal of a descriptor is reported with.
+//! The rules that need nothing but descriptors are in [`validate`].
 
 pub mod validate;
 

@@ -5,6 +5,11 @@
 //! It owns the worker websocket endpoint's logic but not the HTTP API around
 //! it, and it knows nothing about how images are built (the `builder` crate)
 //! or about debugging sessions (the `debug-proxy` crate).
+//!
+//! Its modules import each other without circles (`scripts/module-cycles.py`
+//! checks): descriptor rules are pure (`descriptor::validate`), and the
+//! engine announces ended jobs ([`engine::JobEnded`]) instead of calling
+//! the triggers that listen for them.
 
 pub mod algorithm;
 pub mod dag;
