@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
-use crate::data_dir::{create_private_dir, DataDirLock};
+use crate::data_dir::{DataDir, DataDirLock};
 use runner::engine::{Engine, EngineSettings};
 use runner::executor::docker::DockerSettings;
 use runner::executor::pool::{PoolExecutor, PoolSettings};
@@ -86,7 +86,7 @@ impl ServerConfig {
             debug_ping: Duration::from_secs(15),
             cpu_budget: machine.cpu,
             mem_budget: machine.mem,
-            builds: crate::builds::BuildSettings::none(data_dir.join("images")),
+            builds: crate::builds::BuildSettings::none(DataDir::new(&data_dir).images()),
             executor: ExecutorChoice::Process,
             code_root: None,
             api_tokens: None,
@@ -151,7 +151,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     }
     // Outgoing HTTPS (webhooks) uses rustls with ring; install it once.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let data = &config.data_dir;
+    let data = &DataDir::new(&config.data_dir);
     let code_root = match &config.code_root {
         Some(root) => Some(
             root.canonicalize()
@@ -162,20 +162,18 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         None => None,
     };
     // Before the database: a second server must not mark this one's jobs crashed.
-    let mut lock = DataDirLock::acquire(data)?;
-    let store = Store::open(&data.join("distributedkube.db")).await.context("opening the database")?;
+    let mut lock = data.lock()?;
+    let store = Store::open(&data.database()).await.context("opening the database")?;
     let crashed =
         store.mark_unfinished_crashed("the server stopped while the job was running", &runner::store::now()).await?;
     if crashed > 0 {
         tracing::warn!("{crashed} job(s) were still running when the server last stopped: marked crashed");
     }
-    for private in ["storage", "algorithms"] {
-        create_private_dir(&data.join(private))?;
-    }
-    let storage = Storage::local(&data.join("storage"))?;
+    data.create_folders()?;
+    let storage = Storage::local(&data.storage())?;
     let wrappers_dir = match &config.wrappers_dir {
         Some(dir) => dir.clone(),
-        None => crate::wrappers::install(&data.join("wrappers")).context("installing the wrappers")?,
+        None => crate::wrappers::install(&data.wrappers()).context("installing the wrappers")?,
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -203,7 +201,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             },
         ),
         ExecutorChoice::Docker(docker) => {
-            let instance = runner::executor::docker::instance_id(data).context("writing the server's instance id")?;
+            let instance = runner::executor::docker::instance_id(&data.docker_instance_id())
+                .context("writing the server's instance id")?;
             PoolExecutor::containers(pool, docker.clone(), &instance).await.map_err(anyhow::Error::msg)?
         }
     };
@@ -253,8 +252,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         store: store.clone(),
         relay,
         builds,
-        build_contexts_dir: crate::builds::settings::kaniko_context_dir(data),
-        algorithms_dir: data.join("algorithms"),
+        build_contexts_dir: data.kaniko_contexts(),
+        algorithms_dir: data.algorithms(),
         code_root,
         intake_limits: config.intake_limits.clone(),
         max_message_bytes: config.max_message_bytes,
@@ -263,6 +262,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let app = api::router(state);
     let signal = shutdown.clone();
     let task = tokio::spawn(crate::connections::serve(listener, app, config.connections.clone(), signal));
-    tracing::info!("listening on http://{addr} (data in {})", data.display());
+    tracing::info!("listening on http://{addr} (data in {})", data.root().display());
     Ok(RunningServer { addr, engine, workers: executor, shutdown, task, store, lock })
 }

@@ -193,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
                     anyhow::anyhow!("--header-read-timeout-seconds {timeout}: give a positive number of seconds")
                 })?;
             config.api_tokens = args.auth_token_file.as_deref().map(ApiTokens::load).transpose()?;
-            config.builds = args.builds.settings(&data_dir)?;
+            config.builds = args.builds.settings(&distributedkube::data_dir::DataDir::new(&data_dir))?;
             config.executor = args.executor.choice()?;
             config.python = args.python;
             config.node = args.node;

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::data_dir::DataDir;
 use builder::{Backend, BuildLog, LogEvent};
 use runner::algorithm::{AlgorithmSpec, Env};
 use runner::engine::Engine;
@@ -77,7 +78,7 @@ impl Builds {
         engine: Engine,
         settings: BuildSettings,
         backend: Option<Arc<dyn Backend>>,
-        data_dir: &Path,
+        data_dir: &DataDir,
         wrappers_dir: PathBuf,
     ) -> Builds {
         Builds {
@@ -86,9 +87,9 @@ impl Builds {
                 engine,
                 settings,
                 backend,
-                uploads_dir: data_dir.join("uploads"),
+                uploads_dir: data_dir.uploads(),
                 wrappers_dir,
-                cache_dir: data_dir.join("build-cache"),
+                cache_dir: data_dir.build_cache(),
                 live: Mutex::new(HashMap::new()),
             }),
         }

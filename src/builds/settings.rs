@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use builder::native::RegistrySettings;
 
+use crate::data_dir::DataDir;
+
 /// Which backend builds images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
@@ -105,15 +107,10 @@ impl BuildSettings {
     }
 }
 
-/// Where the kaniko backend stages build contexts for the server to serve.
-pub fn kaniko_context_dir(data_dir: &std::path::Path) -> PathBuf {
-    data_dir.join("kaniko-contexts")
-}
-
 /// The backend `settings` choose, ready to build.
 pub async fn backend(
     settings: &BuildSettings,
-    data_dir: &std::path::Path,
+    data_dir: &DataDir,
 ) -> anyhow::Result<Option<std::sync::Arc<dyn builder::Backend>>> {
     use anyhow::Context;
     Ok(match settings.backend {
@@ -141,7 +138,7 @@ pub async fn backend(
                 settings.registry.is_some(),
                 "--build-backend kaniko needs --registry: Kaniko pushes to a registry"
             );
-            let mut kaniko = builder::kaniko::KanikoSettings::new(&k.namespace, url, kaniko_context_dir(data_dir));
+            let mut kaniko = builder::kaniko::KanikoSettings::new(&k.namespace, url, data_dir.kaniko_contexts());
             kaniko.registry_secret = k.registry_secret.clone();
             kaniko.image = k.image.clone();
             let backend =
@@ -214,7 +211,7 @@ pub struct BuildArgs {
 }
 
 impl BuildArgs {
-    pub fn settings(&self, data_dir: &std::path::Path) -> anyhow::Result<BuildSettings> {
+    pub fn settings(&self, data_dir: &DataDir) -> anyhow::Result<BuildSettings> {
         use builder::native::Secret;
         let password = match &self.registry_password_file {
             Some(file) => Some(
@@ -251,7 +248,7 @@ impl BuildArgs {
             backend,
             registry,
             pull_registries,
-            layout_dir: self.image_layout_dir.clone().unwrap_or_else(|| data_dir.join("images")),
+            layout_dir: self.image_layout_dir.clone().unwrap_or_else(|| data_dir.images()),
             base_python: self.base_image_python.clone(),
             base_javascript: self.base_image_nodejs.clone(),
             extra_ca_bundle: self.extra_ca_bundle.clone(),

@@ -78,17 +78,17 @@ impl std::str::FromStr for PullPolicy {
     }
 }
 
-/// This server's identity on the Docker host, kept in its data dir so that
-/// a restart finds (and removes) the containers an earlier run left behind.
-pub fn instance_id(data_dir: &Path) -> std::io::Result<String> {
-    let file = data_dir.join("docker-instance-id");
-    if let Ok(id) = std::fs::read_to_string(&file) {
+/// This server's identity on the Docker host, kept in `file` (in its data
+/// dir) so that a restart finds (and removes) the containers an earlier run
+/// left behind.
+pub fn instance_id(file: &Path) -> std::io::Result<String> {
+    if let Ok(id) = std::fs::read_to_string(file) {
         if !id.trim().is_empty() {
             return Ok(id.trim().to_string());
         }
     }
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    std::fs::write(&file, &id)?;
+    std::fs::write(file, &id)?;
     Ok(id)
 }
 
