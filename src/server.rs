@@ -2,7 +2,6 @@
 //! the wrappers, bind the listener, and serve until asked to stop.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -11,95 +10,12 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::data_dir::{DataDir, DataDirLock};
 use runner::engine::{Engine, EngineSettings};
-use runner::executor::docker::DockerSettings;
 use runner::executor::pool::{PoolExecutor, PoolSettings};
 use runner::executor::process::ProcessSettings;
 use runner::storage::Storage;
 use runner::store::Store;
 
-/// Everything `distributedkube serve` can be told.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    pub python: String,
-    pub node: String,
-    /// Use wrappers from this folder instead of the embedded ones.
-    pub wrappers_dir: Option<PathBuf>,
-    pub worker_idle: Duration,
-    pub stop_grace: Duration,
-    pub max_message_bytes: usize,
-    pub default_max_workers: usize,
-    pub intake_limits: builder::intake::Limits,
-    pub webhooks: runner::webhook::WebhookSettings,
-    /// How often cron triggers are checked.
-    pub cron_tick: Duration,
-    /// The time cron triggers go by (the system clock unless a test shifts it).
-    pub cron_clock: runner::trigger::CronClock,
-    /// How often the debug relay pings a developer's connection.
-    pub debug_ping: Duration,
-    /// The cpu and memory algorithms' `resources` reserve from.
-    pub cpu_budget: f64,
-    pub mem_budget: u64,
-    /// Image builds: backend, registry, base images.
-    pub builds: crate::builds::BuildSettings,
-    /// What runs the workers: local processes or containers.
-    pub executor: ExecutorChoice,
-    /// Folders under this one may be named as an algorithm's server-side
-    /// `code.path`; `None` (the default) refuses server-side code paths.
-    pub code_root: Option<PathBuf>,
-    /// API tokens (`--auth-token-file`); required off loopback.
-    pub api_tokens: Option<api::auth::ApiTokens>,
-    /// Header read timeout and connection limit of the HTTP listener.
-    pub connections: crate::connections::ConnectionLimits,
-    /// Most tasks per node and per job.
-    pub task_limits: runner::dag::TaskLimits,
-}
-
-/// What runs algorithms' workers.
-#[derive(Debug, Clone, Default)]
-pub enum ExecutorChoice {
-    /// Wrapper processes on this machine (the embedded default).
-    #[default]
-    Process,
-    /// Containers of the algorithms' images, through Docker.
-    Docker(DockerSettings),
-}
-
-impl ServerConfig {
-    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> ServerConfig {
-        let machine = runner::executor::budget::Budget::of_machine();
-        ServerConfig {
-            listen,
-            data_dir: data_dir.clone(),
-            python: "python3".into(),
-            node: "node".into(),
-            wrappers_dir: None,
-            worker_idle: Duration::from_secs(120),
-            stop_grace: Duration::from_secs(2),
-            max_message_bytes: 256 * 1024 * 1024,
-            default_max_workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
-            intake_limits: Default::default(),
-            webhooks: Default::default(),
-            cron_tick: Duration::from_secs(1),
-            cron_clock: Default::default(),
-            debug_ping: Duration::from_secs(15),
-            cpu_budget: machine.cpu,
-            mem_budget: machine.mem,
-            builds: crate::builds::BuildSettings::none(DataDir::new(&data_dir).images()),
-            executor: ExecutorChoice::Process,
-            code_root: None,
-            api_tokens: None,
-            connections: Default::default(),
-            task_limits: Default::default(),
-        }
-    }
-}
-
-/// The per-user default: `~/.local/share/distributedkube` on Linux.
-pub fn default_data_dir() -> PathBuf {
-    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("distributedkube")
-}
+pub use crate::config::{default_data_dir, ExecutorChoice, ServerConfig};
 
 pub struct RunningServer {
     pub addr: SocketAddr,

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::descriptor::{DescriptorError, Node, Pipeline, Rule, MAX_TTL_SECONDS};
 use crate::expr::{self, InputSpec, Source};
-pub use task_limits::TaskLimits;
+pub use task_limits::{TaskLimits, DEFAULT_MAX_TASKS};
 
 /// The most nodes a pipeline may have. Every check over the graph is
 /// iterative and linear, so a pipeline this large validates in milliseconds.

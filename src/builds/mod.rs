@@ -10,7 +10,7 @@
 
 mod error;
 pub mod password_handoff;
-mod pull_auth;
+pub(crate) mod pull_auth;
 mod run;
 pub mod settings;
 

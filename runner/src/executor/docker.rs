@@ -40,6 +40,11 @@ pub const LABEL_WORKER: &str = "distributedkube.worker";
 pub const LABEL_ALGORITHM: &str = "distributedkube.algorithm";
 pub const LABEL_SERVER: &str = "distributedkube.server";
 
+/// The worker containers' network mode unless told otherwise.
+pub const DEFAULT_NETWORK: &str = "host";
+/// When images are pulled unless told otherwise (a [`PullPolicy`] name).
+pub const DEFAULT_PULL: &str = "if-not-present";
+
 /// How containers are run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DockerSettings {
@@ -54,7 +59,7 @@ pub struct DockerSettings {
 
 impl Default for DockerSettings {
     fn default() -> Self {
-        DockerSettings { host: None, network: "host".into(), pull: PullPolicy::IfNotPresent }
+        DockerSettings { host: None, network: DEFAULT_NETWORK.into(), pull: PullPolicy::IfNotPresent }
     }
 }
 
