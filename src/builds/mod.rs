@@ -22,7 +22,7 @@ use crate::data_dir::DataDir;
 use builder::{Backend, BuildLog, LogEvent};
 use runner::algorithm::{AlgorithmSpec, Env};
 use runner::engine::Engine;
-use runner::store::{BuildRecord, NewBuild, Store};
+use runner::store::{BuildRecord, BuildStatus, NewBuild, Store};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -114,7 +114,7 @@ impl Builds {
         let key = Self::trigger_key(spec, upload.checksum);
         if !upload.force_build {
             if let Some(build) = self.inner.store.reusable_build(&spec.name, &key).await? {
-                if build.status == "completed" {
+                if build.status == BuildStatus::Completed {
                     let image = build.image.clone().unwrap_or_default();
                     let version = self
                         .inner
