@@ -213,3 +213,45 @@ impl ExecutorArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Args, FromArgMatches};
+
+    /// `serve` with no flags and no environment.
+    fn no_flags() -> ServeArgs {
+        let command = ServeArgs::augment_args(clap::Command::new("serve")).mut_args(|a| a.env(None));
+        ServeArgs::from_arg_matches(&command.get_matches_from(["serve"])).unwrap()
+    }
+
+    #[test]
+    fn no_flags_give_the_library_defaults() {
+        // The flags' defaults and ServerConfig::new read the same constants;
+        // this catches one of them going back to a literal of its own.
+        let from_flags = no_flags().into_config(1024).unwrap();
+        let library = ServerConfig::new(DEFAULT_LISTEN.parse().unwrap(), crate::config::default_data_dir());
+        assert_eq!(from_flags.listen, library.listen);
+        assert_eq!(from_flags.data_dir, library.data_dir);
+        assert_eq!((&from_flags.python, &from_flags.node), (&library.python, &library.node));
+        assert_eq!(from_flags.worker_idle, library.worker_idle);
+        assert_eq!(from_flags.stop_grace, library.stop_grace);
+        assert_eq!(from_flags.max_message_bytes, library.max_message_bytes);
+        assert_eq!(from_flags.intake_limits, library.intake_limits);
+        assert_eq!(from_flags.task_limits, library.task_limits);
+        assert_eq!(from_flags.connections.header_read_timeout, library.connections.header_read_timeout);
+        assert_eq!(from_flags.builds.layout_dir, library.builds.layout_dir);
+        assert_eq!(from_flags.builds.base_python, library.builds.base_python);
+        assert_eq!(from_flags.builds.base_javascript, library.builds.base_javascript);
+        assert_eq!(from_flags.builds.backend, library.builds.backend);
+        assert_eq!(from_flags.webhooks.allow_private, library.webhooks.allow_private);
+    }
+
+    #[test]
+    fn docker_flags_default_to_the_docker_settings_default() {
+        let mut args = no_flags();
+        args.executor.executor = ExecutorKind::Docker;
+        let Ok(ExecutorChoice::Docker(docker)) = args.executor.choice() else { panic!("docker chosen") };
+        assert_eq!(docker, DockerSettings::default());
+    }
+}
