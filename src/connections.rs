@@ -37,6 +37,9 @@ const DESCRIPTOR_HEADROOM: u64 = 256;
 /// The default connection limit never goes above this.
 const MAX_DEFAULT_CONNECTIONS: u64 = 4096;
 
+/// Seconds a client has to send a request head, unless told otherwise.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECONDS: f64 = 10.0;
+
 /// How long and how many clients may hold a connection.
 #[derive(Debug, Clone)]
 pub struct ConnectionLimits {
@@ -48,7 +51,10 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        ConnectionLimits { header_read_timeout: Duration::from_secs(10), max_connections: default_max_connections() }
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs_f64(DEFAULT_HEADER_READ_TIMEOUT_SECONDS),
+            max_connections: default_max_connections(),
+        }
     }
 }
 

@@ -10,6 +10,10 @@
 //! Everything under the directory holds users' data (database, job data,
 //! uploaded code), so the directory and what the server creates in it are
 //! made private (`0700` folders, `0600` files) whatever the umask says.
+//!
+//! [`DataDir`] is the only code that knows the directory's layout: everyone
+//! else asks it for a path (`data_dir.database()`, `.algorithms()`, ...)
+//! instead of joining names of their own.
 
 use anyhow::{bail, Context};
 use std::fs::{DirBuilder, File, OpenOptions, Permissions, TryLockError};
@@ -17,6 +21,86 @@ use std::io::{Read, Seek, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// A server's data directory, and what lives where inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file a running server holds locked (see [`DataDirLock`]).
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+
+    /// The SQLite database (with its `-wal` and `-shm` files beside it).
+    pub fn database(&self) -> PathBuf {
+        self.root.join("distributedkube.db")
+    }
+
+    /// Job data: tasks' inputs and outputs.
+    pub fn storage(&self) -> PathBuf {
+        self.root.join("storage")
+    }
+
+    /// Uploaded algorithm code, unpacked.
+    pub fn algorithms(&self) -> PathBuf {
+        self.root.join("algorithms")
+    }
+
+    /// The embedded wrappers, installed at start.
+    pub fn wrappers(&self) -> PathBuf {
+        self.root.join("wrappers")
+    }
+
+    /// OCI image layouts, when builds have no registry (`--image-layout-dir`'s default).
+    pub fn images(&self) -> PathBuf {
+        self.root.join("images")
+    }
+
+    /// Uploads kept for image builds.
+    pub fn uploads(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+
+    /// The native builder's layer and dependency cache.
+    pub fn build_cache(&self) -> PathBuf {
+        self.root.join("build-cache")
+    }
+
+    /// Build contexts the kaniko backend stages for its build pods to fetch.
+    pub fn kaniko_contexts(&self) -> PathBuf {
+        self.root.join("kaniko-contexts")
+    }
+
+    /// This server's identity on the Docker host (the docker executor).
+    pub fn docker_instance_id(&self) -> PathBuf {
+        self.root.join("docker-instance-id")
+    }
+
+    /// Lock the directory for this server (creating it, private, if needed).
+    pub fn lock(&self) -> anyhow::Result<DataDirLock> {
+        DataDirLock::acquire(&self.root)
+    }
+
+    /// Create the folders every server needs, private.
+    pub fn create_folders(&self) -> anyhow::Result<()> {
+        for private in [self.storage(), self.algorithms()] {
+            create_private_dir(&private)?;
+        }
+        Ok(())
+    }
+}
 
 /// Held while a server runs on a data directory; dropping it releases the lock.
 #[derive(Debug)]
@@ -29,7 +113,7 @@ impl DataDirLock {
     /// Create `dir` (private) if needed and lock it, or say who holds it.
     pub fn acquire(dir: &Path) -> anyhow::Result<DataDirLock> {
         create_private_dir(dir).with_context(|| format!("cannot create the data dir {}", dir.display()))?;
-        let path = dir.join("lock");
+        let path = DataDir::new(dir).lock_file();
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -99,6 +183,38 @@ fn tighten(path: &Path, mode: u32) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_layout_is_the_one_earlier_servers_wrote() {
+        // Existing data dirs must keep working: these names are on disk.
+        let data = DataDir::new("/srv/dk");
+        assert_eq!(data.root(), Path::new("/srv/dk"));
+        let names = [
+            (data.lock_file(), "lock"),
+            (data.database(), "distributedkube.db"),
+            (data.storage(), "storage"),
+            (data.algorithms(), "algorithms"),
+            (data.wrappers(), "wrappers"),
+            (data.images(), "images"),
+            (data.uploads(), "uploads"),
+            (data.build_cache(), "build-cache"),
+            (data.kaniko_contexts(), "kaniko-contexts"),
+            (data.docker_instance_id(), "docker-instance-id"),
+        ];
+        for (path, name) in names {
+            assert_eq!(path, Path::new("/srv/dk").join(name));
+        }
+    }
+
+    #[test]
+    fn create_folders_makes_storage_and_algorithms_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("state"));
+        data.create_folders().unwrap();
+        for folder in [data.storage(), data.algorithms()] {
+            assert_eq!(std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+    }
 
     #[test]
     fn a_second_lock_names_the_holder_and_the_first_release_frees_it() {

@@ -2,104 +2,20 @@
 //! the wrappers, bind the listener, and serve until asked to stop.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
-use crate::data_dir::{create_private_dir, DataDirLock};
+use crate::data_dir::{DataDir, DataDirLock};
 use runner::engine::{Engine, EngineSettings};
-use runner::executor::docker::DockerSettings;
 use runner::executor::pool::{PoolExecutor, PoolSettings};
 use runner::executor::process::ProcessSettings;
 use runner::storage::Storage;
 use runner::store::Store;
 
-/// Everything `distributedkube serve` can be told.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    pub python: String,
-    pub node: String,
-    /// Use wrappers from this folder instead of the embedded ones.
-    pub wrappers_dir: Option<PathBuf>,
-    pub worker_idle: Duration,
-    pub stop_grace: Duration,
-    pub max_message_bytes: usize,
-    pub default_max_workers: usize,
-    pub intake_limits: builder::intake::Limits,
-    pub webhooks: runner::webhook::WebhookSettings,
-    /// How often cron triggers are checked.
-    pub cron_tick: Duration,
-    /// The time cron triggers go by (the system clock unless a test shifts it).
-    pub cron_clock: runner::trigger::CronClock,
-    /// How often the debug relay pings a developer's connection.
-    pub debug_ping: Duration,
-    /// The cpu and memory algorithms' `resources` reserve from.
-    pub cpu_budget: f64,
-    pub mem_budget: u64,
-    /// Image builds: backend, registry, base images.
-    pub builds: crate::builds::BuildSettings,
-    /// What runs the workers: local processes or containers.
-    pub executor: ExecutorChoice,
-    /// Folders under this one may be named as an algorithm's server-side
-    /// `code.path`; `None` (the default) refuses server-side code paths.
-    pub code_root: Option<PathBuf>,
-    /// API tokens (`--auth-token-file`); required off loopback.
-    pub api_tokens: Option<api::auth::ApiTokens>,
-    /// Header read timeout and connection limit of the HTTP listener.
-    pub connections: crate::connections::ConnectionLimits,
-    /// Most tasks per node and per job.
-    pub task_limits: runner::dag::TaskLimits,
-}
-
-/// What runs algorithms' workers.
-#[derive(Debug, Clone, Default)]
-pub enum ExecutorChoice {
-    /// Wrapper processes on this machine (the embedded default).
-    #[default]
-    Process,
-    /// Containers of the algorithms' images, through Docker.
-    Docker(DockerSettings),
-}
-
-impl ServerConfig {
-    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> ServerConfig {
-        let machine = runner::executor::budget::Budget::of_machine();
-        ServerConfig {
-            listen,
-            data_dir: data_dir.clone(),
-            python: "python3".into(),
-            node: "node".into(),
-            wrappers_dir: None,
-            worker_idle: Duration::from_secs(120),
-            stop_grace: Duration::from_secs(2),
-            max_message_bytes: 256 * 1024 * 1024,
-            default_max_workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
-            intake_limits: Default::default(),
-            webhooks: Default::default(),
-            cron_tick: Duration::from_secs(1),
-            cron_clock: Default::default(),
-            debug_ping: Duration::from_secs(15),
-            cpu_budget: machine.cpu,
-            mem_budget: machine.mem,
-            builds: crate::builds::BuildSettings::none(data_dir.join("images")),
-            executor: ExecutorChoice::Process,
-            code_root: None,
-            api_tokens: None,
-            connections: Default::default(),
-            task_limits: Default::default(),
-        }
-    }
-}
-
-/// The per-user default: `~/.local/share/distributedkube` on Linux.
-pub fn default_data_dir() -> PathBuf {
-    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("distributedkube")
-}
+pub use crate::config::{default_data_dir, ExecutorChoice, ServerConfig};
 
 pub struct RunningServer {
     pub addr: SocketAddr,
@@ -151,7 +67,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     }
     // Outgoing HTTPS (webhooks) uses rustls with ring; install it once.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let data = &config.data_dir;
+    let data = &DataDir::new(&config.data_dir);
     let code_root = match &config.code_root {
         Some(root) => Some(
             root.canonicalize()
@@ -162,20 +78,18 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         None => None,
     };
     // Before the database: a second server must not mark this one's jobs crashed.
-    let mut lock = DataDirLock::acquire(data)?;
-    let store = Store::open(&data.join("distributedkube.db")).await.context("opening the database")?;
+    let mut lock = data.lock()?;
+    let store = Store::open(&data.database()).await.context("opening the database")?;
     let crashed =
         store.mark_unfinished_crashed("the server stopped while the job was running", &runner::store::now()).await?;
     if crashed > 0 {
         tracing::warn!("{crashed} job(s) were still running when the server last stopped: marked crashed");
     }
-    for private in ["storage", "algorithms"] {
-        create_private_dir(&data.join(private))?;
-    }
-    let storage = Storage::local(&data.join("storage"))?;
+    data.create_folders()?;
+    let storage = Storage::local(&data.storage())?;
     let wrappers_dir = match &config.wrappers_dir {
         Some(dir) => dir.clone(),
-        None => crate::wrappers::install(&data.join("wrappers")).context("installing the wrappers")?,
+        None => crate::wrappers::install(&data.wrappers()).context("installing the wrappers")?,
     };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -203,7 +117,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             },
         ),
         ExecutorChoice::Docker(docker) => {
-            let instance = runner::executor::docker::instance_id(data).context("writing the server's instance id")?;
+            let instance = runner::executor::docker::instance_id(&data.docker_instance_id())
+                .context("writing the server's instance id")?;
             PoolExecutor::containers(pool, docker.clone(), &instance).await.map_err(anyhow::Error::msg)?
         }
     };
@@ -256,8 +171,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         store: store.clone(),
         relay,
         builds,
-        build_contexts_dir: crate::builds::settings::kaniko_context_dir(data),
-        algorithms_dir: data.join("algorithms"),
+        build_contexts_dir: data.kaniko_contexts(),
+        algorithms_dir: data.algorithms(),
         code_root,
         intake_limits: config.intake_limits.clone(),
         max_message_bytes: config.max_message_bytes,
@@ -266,6 +181,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let app = api::router(state);
     let signal = shutdown.clone();
     let task = tokio::spawn(crate::connections::serve(listener, app, config.connections.clone(), signal));
-    tracing::info!("listening on http://{addr} (data in {})", data.display());
+    tracing::info!("listening on http://{addr} (data in {})", data.root().display());
     Ok(RunningServer { addr, engine, workers: executor, shutdown, task, store, lock })
 }

@@ -17,6 +17,11 @@ use tokio_util::sync::CancellationToken;
 use crate::error::BuildError;
 use crate::native::{self, Installers, Language, Target};
 
+/// The base image of Python algorithms that name none (`baseImage`), unless told otherwise.
+pub const DEFAULT_BASE_PYTHON: &str = "python:3.11-slim";
+/// The base image of JavaScript algorithms that name none, unless told otherwise.
+pub const DEFAULT_BASE_NODEJS: &str = "node:18-slim";
+
 /// One build, as every backend sees it.
 #[derive(Debug, Clone)]
 pub struct BuildJob {

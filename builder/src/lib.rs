@@ -20,6 +20,8 @@ pub mod intake;
 pub mod kaniko;
 pub mod native;
 
-pub use backend::{Backend, BuildJob, BuildLog, BuiltImage, LogEvent, NativeBackend};
+pub use backend::{
+    Backend, BuildJob, BuildLog, BuiltImage, LogEvent, NativeBackend, DEFAULT_BASE_NODEJS, DEFAULT_BASE_PYTHON,
+};
 pub use error::BuildError;
 pub use intake::{unpack, unpack_file, ArchiveKind, IntakeError, Limits, Problem, Unpacked};

@@ -9,7 +9,7 @@ use crate::descriptor::validate;
 pub use crate::descriptor::validate::{is_algorithm_name, MAX_NODES};
 use crate::descriptor::{DescriptorError, Node, Pipeline, Rule};
 use crate::expr::{self, InputSpec, Source};
-pub use task_limits::TaskLimits;
+pub use task_limits::{TaskLimits, DEFAULT_MAX_TASKS};
 
 #[derive(Debug, Clone)]
 pub struct DagNode {

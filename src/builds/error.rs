@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use runner::store::BuildStatus;
 use runner::RunnerError;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,10 +16,10 @@ pub enum BuildsError {
     NotFound(String),
     /// A rerun asked for a build that has not finished.
     #[error("build {build_id} is still {status}: stop it first")]
-    StillRunning { build_id: String, status: String },
+    StillRunning { build_id: String, status: BuildStatus },
     /// A stop asked for a build that has finished.
     #[error("build {build_id} already ended: {status}")]
-    AlreadyEnded { build_id: String, status: String },
+    AlreadyEnded { build_id: String, status: BuildStatus },
     /// A rerun's kept upload was removed from the data dir.
     #[error("build {build_id}: its upload {upload} is gone from this server; apply the code again")]
     UploadGone { build_id: String, upload: String },

@@ -10,7 +10,7 @@
 
 mod error;
 pub mod password_handoff;
-mod pull_auth;
+pub(crate) mod pull_auth;
 mod run;
 pub mod settings;
 
@@ -18,10 +18,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::data_dir::DataDir;
 use builder::{Backend, BuildLog, LogEvent};
 use runner::algorithm::{AlgorithmSpec, Env};
 use runner::engine::Engine;
-use runner::store::{BuildRecord, NewBuild, Store};
+use runner::store::{BuildRecord, BuildStatus, NewBuild, Store};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -77,7 +78,7 @@ impl Builds {
         engine: Engine,
         settings: BuildSettings,
         backend: Option<Arc<dyn Backend>>,
-        data_dir: &Path,
+        data_dir: &DataDir,
         wrappers_dir: PathBuf,
     ) -> Builds {
         Builds {
@@ -86,9 +87,9 @@ impl Builds {
                 engine,
                 settings,
                 backend,
-                uploads_dir: data_dir.join("uploads"),
+                uploads_dir: data_dir.uploads(),
                 wrappers_dir,
-                cache_dir: data_dir.join("build-cache"),
+                cache_dir: data_dir.build_cache(),
                 live: Mutex::new(HashMap::new()),
             }),
         }
@@ -113,7 +114,7 @@ impl Builds {
         let key = Self::trigger_key(spec, upload.checksum);
         if !upload.force_build {
             if let Some(build) = self.inner.store.reusable_build(&spec.name, &key).await? {
-                if build.status == "completed" {
+                if build.status == BuildStatus::Completed {
                     let image = build.image.clone().unwrap_or_default();
                     let version = self
                         .inner

@@ -8,7 +8,7 @@ use std::time::Duration;
 use builder::native::Target;
 use builder::{BuildError, BuildJob, BuiltImage};
 use runner::algorithm::Env;
-use runner::store::BuildRecord;
+use runner::store::{BuildRecord, BuildStatus};
 use serde_json::json;
 
 use super::{Builds, BuildsError, LiveBuild};
@@ -27,7 +27,7 @@ impl Builds {
                         let _ = store
                             .finish_build(
                                 &id,
-                                "completed",
+                                BuildStatus::Completed,
                                 100,
                                 Some(&version),
                                 Some(&built.image),
@@ -38,17 +38,17 @@ impl Builds {
                             .await;
                         Ok(())
                     }
-                    Err(e) => Err((json!({"step": "version", "message": e.to_string()}), "failed")),
+                    Err(e) => Err((json!({"step": "version", "message": e.to_string()}), BuildStatus::Failed)),
                 }
             }
             Err(BuildError::Stopped) => {
                 log.line("build stopped");
-                Err((json!({"step": "stopped", "message": "the build was stopped"}), "stopped"))
+                Err((json!({"step": "stopped", "message": "the build was stopped"}), BuildStatus::Stopped))
             }
             Err(e) => {
                 let message = log.redact(&e.to_string());
                 log.line(format!("build failed: {message}"));
-                Err((json!({"step": step_of(&e), "message": message}), "failed"))
+                Err((json!({"step": step_of(&e), "message": message}), BuildStatus::Failed))
             }
         };
         if let Err((error, status)) = outcome {
@@ -70,10 +70,10 @@ impl Builds {
     async fn build(&self, record: &BuildRecord, live: &LiveBuild) -> Result<BuiltImage, BuildError> {
         let backend = self.inner.backend.clone().expect("builds start only with a backend");
         let store = &self.inner.store;
-        let status = |s: &'static str| async move {
+        let status = |s: BuildStatus| async move {
             let _ = store.set_build_status(&record.build_id, s, live.log.current_progress()).await;
         };
-        let _ = store.start_build(&record.build_id, "creating").await;
+        let _ = store.start_build(&record.build_id, BuildStatus::Creating).await;
         let job = self.job(record, live)?;
         live.log.line(format!(
             "building {} from {} with the {} backend, base image {}",
@@ -82,7 +82,7 @@ impl Builds {
             backend.name(),
             job.base_image
         ));
-        status("active").await;
+        status(BuildStatus::Active).await;
         let build = backend.build(&job, &live.log);
         tokio::pin!(build);
         // Persist progress now and then, so status answers stay current for
@@ -91,7 +91,7 @@ impl Builds {
         loop {
             tokio::select! {
                 out = &mut build => return out,
-                _ = tick.tick() => status("active").await,
+                _ = tick.tick() => status(BuildStatus::Active).await,
             }
         }
     }

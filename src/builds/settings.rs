@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use builder::native::RegistrySettings;
 
+use crate::data_dir::DataDir;
+
 /// Which backend builds images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
@@ -78,8 +80,8 @@ impl BuildSettings {
             registry: None,
             pull_registries: Vec::new(),
             layout_dir,
-            base_python: "python:3.11-slim".into(),
-            base_javascript: "node:18-slim".into(),
+            base_python: builder::DEFAULT_BASE_PYTHON.into(),
+            base_javascript: builder::DEFAULT_BASE_NODEJS.into(),
             extra_ca_bundle: None,
             python_version: None,
             kaniko: KanikoArgs::default(),
@@ -105,15 +107,10 @@ impl BuildSettings {
     }
 }
 
-/// Where the kaniko backend stages build contexts for the server to serve.
-pub fn kaniko_context_dir(data_dir: &std::path::Path) -> PathBuf {
-    data_dir.join("kaniko-contexts")
-}
-
 /// The backend `settings` choose, ready to build.
 pub async fn backend(
     settings: &BuildSettings,
-    data_dir: &std::path::Path,
+    data_dir: &DataDir,
 ) -> anyhow::Result<Option<std::sync::Arc<dyn builder::Backend>>> {
     use anyhow::Context;
     Ok(match settings.backend {
@@ -141,7 +138,7 @@ pub async fn backend(
                 settings.registry.is_some(),
                 "--build-backend kaniko needs --registry: Kaniko pushes to a registry"
             );
-            let mut kaniko = builder::kaniko::KanikoSettings::new(&k.namespace, url, kaniko_context_dir(data_dir));
+            let mut kaniko = builder::kaniko::KanikoSettings::new(&k.namespace, url, data_dir.kaniko_contexts());
             kaniko.registry_secret = k.registry_secret.clone();
             kaniko.image = k.image.clone();
             let backend =
@@ -149,114 +146,4 @@ pub async fn backend(
             Some(std::sync::Arc::new(backend))
         }
     })
-}
-
-/// `distributedkube serve`'s image build flags.
-#[derive(Debug, Clone, clap::Args)]
-#[command(next_help_heading = "Image builds")]
-pub struct BuildArgs {
-    /// Push algorithm images to this registry (host[:port]); turns image builds on.
-    #[arg(long, env = "DISTRIBUTEDKUBE_REGISTRY")]
-    pub registry: Option<String>,
-    /// Repository prefix in the registry: images are REGISTRY/NAMESPACE/<algorithm>.
-    #[arg(long, default_value = "algorithms")]
-    pub registry_namespace: String,
-    /// Registry user name.
-    #[arg(long, env = "DISTRIBUTEDKUBE_REGISTRY_USER")]
-    pub registry_user: Option<String>,
-    /// Registry password or token. Prefer the environment variable or
-    /// --registry-password-file: command lines are visible to other users.
-    /// The server takes the variable out of its environment at start (it
-    /// re-executes itself, reading the password from a pipe on stdin), so
-    /// algorithms can't read it.
-    #[arg(long, env = "DISTRIBUTEDKUBE_REGISTRY_PASSWORD", hide_env_values = true)]
-    pub registry_password: Option<String>,
-    /// Read the registry password from this file.
-    #[arg(long, conflicts_with = "registry_password")]
-    pub registry_password_file: Option<PathBuf>,
-    /// Talk plain HTTP to the registry (loopback registries always are).
-    #[arg(long)]
-    pub registry_insecure: bool,
-    /// Credentials for pulling base images, as a docker config.json (what
-    /// `docker login` writes: {"auths": {"HOST": {"auth": "base64(user:pass)"}}}).
-    /// Base images in the push registry use its credentials already. The
-    /// kaniko backend reads pull credentials from --kaniko-registry-secret.
-    #[arg(long, env = "DISTRIBUTEDKUBE_BASE_REGISTRY_AUTH", value_name = "CONFIG_JSON")]
-    pub base_registry_auth: Option<PathBuf>,
-    /// Pull base images from HOST over plain HTTP (repeat for several;
-    /// loopback registries always are). The docker backend needs HOST in the
-    /// Engine's insecure-registries too.
-    #[arg(long, value_name = "HOST")]
-    pub base_registry_insecure: Vec<String>,
-    /// How images are built: native (no daemon), docker (Docker Engine), kaniko
-    /// (Kubernetes Jobs), or none [default: native with --registry or
-    /// --image-layout-dir, else none: the process executor runs code as uploaded].
-    #[arg(long)]
-    pub build_backend: Option<BackendChoice>,
-    /// Without a registry, write images as OCI layouts here [default: DATA_DIR/images].
-    #[arg(long)]
-    pub image_layout_dir: Option<PathBuf>,
-    /// Base image for Python algorithms without baseImage.
-    #[arg(long, default_value = "python:3.11-slim")]
-    pub base_image_python: String,
-    /// Base image for JavaScript algorithms without baseImage.
-    #[arg(long, default_value = "node:18-slim")]
-    pub base_image_nodejs: String,
-    /// The Python version (X.Y) of the Python base image, for choosing wheels.
-    #[arg(long)]
-    pub base_python_version: Option<String>,
-    /// A CA bundle to trust while installing packages in builds (for
-    /// TLS-intercepting proxies).
-    #[arg(long)]
-    pub extra_ca_bundle: Option<PathBuf>,
-    #[command(flatten)]
-    pub kaniko: KanikoArgs,
-}
-
-impl BuildArgs {
-    pub fn settings(&self, data_dir: &std::path::Path) -> anyhow::Result<BuildSettings> {
-        use builder::native::Secret;
-        let password = match &self.registry_password_file {
-            Some(file) => Some(
-                std::fs::read_to_string(file)
-                    .map_err(|e| anyhow::anyhow!("--registry-password-file {}: {e}", file.display()))?
-                    .trim_end()
-                    .to_string(),
-            ),
-            None => self.registry_password.clone(),
-        };
-        let registry = self.registry.as_ref().map(|host| RegistrySettings {
-            host: host.clone(),
-            namespace: self.registry_namespace.clone(),
-            insecure_http: self.registry_insecure || builder::native::registry::is_loopback(host),
-            username: self.registry_user.clone().map(Secret::new),
-            password: password.map(Secret::new),
-        });
-        let backend = match self.build_backend {
-            Some(b) => b,
-            None if registry.is_some() || self.image_layout_dir.is_some() => BackendChoice::Native,
-            None => BackendChoice::None,
-        };
-        if backend == BackendChoice::Kaniko && self.base_registry_auth.is_some() {
-            anyhow::bail!(
-                "--base-registry-auth is not read by the kaniko backend: build pods pull with the docker config in --kaniko-registry-secret; add the base registry's entry there"
-            );
-        }
-        let pull_registries =
-            super::pull_auth::pull_registries(self.base_registry_auth.as_deref(), &self.base_registry_insecure)?;
-        if let Some(ca) = &self.extra_ca_bundle {
-            anyhow::ensure!(ca.is_file(), "--extra-ca-bundle {} is not a file", ca.display());
-        }
-        Ok(BuildSettings {
-            backend,
-            registry,
-            pull_registries,
-            layout_dir: self.image_layout_dir.clone().unwrap_or_else(|| data_dir.join("images")),
-            base_python: self.base_image_python.clone(),
-            base_javascript: self.base_image_nodejs.clone(),
-            extra_ca_bundle: self.extra_ca_bundle.clone(),
-            python_version: self.base_python_version.clone(),
-            kaniko: self.kaniko.clone(),
-        })
-    }
 }

@@ -48,12 +48,19 @@ pub struct Limits {
     pub max_depth: usize,
 }
 
+/// [`Limits::max_upload_bytes`]'s default, in MiB.
+pub const DEFAULT_MAX_UPLOAD_MIB: u64 = 256;
+/// [`Limits::max_unpacked_bytes`]'s default, in MiB.
+pub const DEFAULT_MAX_UNPACKED_MIB: u64 = 1024;
+/// [`Limits::max_files`]'s default.
+pub const DEFAULT_MAX_FILES: u64 = 20_000;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_upload_bytes: 256 << 20,
-            max_unpacked_bytes: 1 << 30,
-            max_files: 20_000,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_MIB << 20,
+            max_unpacked_bytes: DEFAULT_MAX_UNPACKED_MIB << 20,
+            max_files: DEFAULT_MAX_FILES,
             max_path_len: 1024,
             max_depth: 64,
         }

@@ -10,6 +10,9 @@ use super::{Dag, DagNode};
 use crate::descriptor::{DescriptorError, Rule};
 use crate::expr::{self, InputSpec, Source, TaskLimit};
 
+/// Most tasks per node and per job unless told otherwise.
+pub const DEFAULT_MAX_TASKS: u64 = 1_000_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskLimits {
     /// Most tasks one node may expand into (`serve --max-tasks-per-node`).
@@ -20,7 +23,7 @@ pub struct TaskLimits {
 
 impl Default for TaskLimits {
     fn default() -> Self {
-        TaskLimits { per_node: 1_000_000, per_job: 1_000_000 }
+        TaskLimits { per_node: DEFAULT_MAX_TASKS, per_job: DEFAULT_MAX_TASKS }
     }
 }
 

@@ -20,7 +20,7 @@ use crate::dag::Dag;
 use crate::descriptor::{Level, Pipeline, MAX_TTL_SECONDS};
 use crate::executor::{AlgorithmRuntime, TaskLog, TaskOutcome};
 use crate::expr::{self, TaskInput};
-use crate::store::{now, TaskRecord};
+use crate::store::{now, TaskRecord, TaskStatus};
 use crate::webhook::JobWebhooks;
 
 mod finish;
@@ -403,10 +403,10 @@ impl JobRun {
 
     async fn on_finished(&mut self, f: Finished, running: &mut Running) {
         let (status, error) = match &f.outcome {
-            TaskOutcome::Done(_) => ("succeed", None),
-            TaskOutcome::Failed { message, .. } => ("failed", Some(message.clone())),
-            TaskOutcome::Crashed(message) => ("crashed", Some(message.clone())),
-            TaskOutcome::Stopped => ("stopped", None),
+            TaskOutcome::Done(_) => (TaskStatus::Succeed, None),
+            TaskOutcome::Failed { message, .. } => (TaskStatus::Failed, Some(message.clone())),
+            TaskOutcome::Crashed(message) => (TaskStatus::Crashed, Some(message.clone())),
+            TaskOutcome::Stopped => (TaskStatus::Stopped, None),
         };
         if let TaskOutcome::Failed { details: Some(d), .. } = &f.outcome {
             f.log.push(d.clone());
@@ -417,7 +417,7 @@ impl JobRun {
                 job_id: self.job_id.clone(),
                 node_name: f.node.clone(),
                 batch_index: f.batch_index,
-                status: status.into(),
+                status,
                 error: error.clone(),
                 started: f.left.started.clone(),
                 ended: Some(now()),
@@ -438,7 +438,7 @@ impl JobRun {
             n.retries += retries;
             if ok {
                 n.done += 1;
-            } else if status != "stopped" {
+            } else if status != TaskStatus::Stopped {
                 n.failed += 1;
             }
         });

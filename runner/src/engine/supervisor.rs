@@ -88,7 +88,11 @@ mod tests {
         };
         let executor = PoolExecutor::processes(
             pool,
-            ProcessSettings { python: "python3".into(), node: "node".into(), wrappers_dir: dir.clone() },
+            ProcessSettings {
+                python: crate::executor::process::DEFAULT_PYTHON.into(),
+                node: crate::executor::process::DEFAULT_NODE.into(),
+                wrappers_dir: dir.clone(),
+            },
         );
         let settings =
             EngineSettings { default_max_workers: 1, webhooks: Default::default(), task_limits: Default::default() };

@@ -40,6 +40,11 @@ pub const LABEL_WORKER: &str = "distributedkube.worker";
 pub const LABEL_ALGORITHM: &str = "distributedkube.algorithm";
 pub const LABEL_SERVER: &str = "distributedkube.server";
 
+/// The worker containers' network mode unless told otherwise.
+pub const DEFAULT_NETWORK: &str = "host";
+/// When images are pulled unless told otherwise (a [`PullPolicy`] name).
+pub const DEFAULT_PULL: &str = "if-not-present";
+
 /// How containers are run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DockerSettings {
@@ -54,7 +59,7 @@ pub struct DockerSettings {
 
 impl Default for DockerSettings {
     fn default() -> Self {
-        DockerSettings { host: None, network: "host".into(), pull: PullPolicy::IfNotPresent }
+        DockerSettings { host: None, network: DEFAULT_NETWORK.into(), pull: PullPolicy::IfNotPresent }
     }
 }
 
@@ -78,17 +83,17 @@ impl std::str::FromStr for PullPolicy {
     }
 }
 
-/// This server's identity on the Docker host, kept in its data dir so that
-/// a restart finds (and removes) the containers an earlier run left behind.
-pub fn instance_id(data_dir: &Path) -> std::io::Result<String> {
-    let file = data_dir.join("docker-instance-id");
-    if let Ok(id) = std::fs::read_to_string(&file) {
+/// This server's identity on the Docker host, kept in `file` (in its data
+/// dir) so that a restart finds (and removes) the containers an earlier run
+/// left behind.
+pub fn instance_id(file: &Path) -> std::io::Result<String> {
+    if let Ok(id) = std::fs::read_to_string(file) {
         if !id.trim().is_empty() {
             return Ok(id.trim().to_string());
         }
     }
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    std::fs::write(&file, &id)?;
+    std::fs::write(file, &id)?;
     Ok(id)
 }
 

@@ -25,6 +25,12 @@ use super::launcher::Launcher;
 use super::queue::{Claim, TaskQueue};
 use super::{AlgorithmRuntime, TaskOutcome, TaskRequest};
 
+/// Seconds an idle worker is kept warm before it is reaped, unless told otherwise.
+pub const DEFAULT_IDLE_SECONDS: u64 = 120;
+/// Seconds a stopped task is given to answer before its worker is killed,
+/// unless told otherwise.
+pub const DEFAULT_STOP_GRACE_SECONDS: f64 = 2.0;
+
 /// What every pool shares, whatever starts its workers.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {

@@ -55,6 +55,11 @@ fn inherited_env() -> impl Iterator<Item = (std::ffi::OsString, std::ffi::OsStri
 }
 
 /// How wrappers are started.
+/// The Python interpreter run for Python algorithms unless told otherwise.
+pub const DEFAULT_PYTHON: &str = "python3";
+/// The Node.js run for JavaScript algorithms unless told otherwise.
+pub const DEFAULT_NODE: &str = "node";
+
 #[derive(Debug, Clone)]
 pub struct ProcessSettings {
     pub python: String,

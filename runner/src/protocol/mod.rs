@@ -13,6 +13,9 @@ use serde_json::Value;
 
 pub use codec::{decode, encode, Frame};
 
+/// The largest websocket message to or from a wrapper, in MiB, unless told otherwise.
+pub const DEFAULT_MAX_MESSAGE_MIB: usize = 256;
+
 /// The three encodings the wrappers speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 
+use super::states::{stored, BuildStatus};
 use super::{now, Store};
 use crate::algorithm::AlgorithmSpec;
 use crate::error::RunnerError;
@@ -34,7 +35,8 @@ pub struct NewBuild {
 pub struct BuildRecord {
     pub build_id: String,
     pub algorithm_name: String,
-    pub status: String,
+    #[schemars(with = "String")]
+    pub status: BuildStatus,
     pub progress: i64,
     pub backend: String,
     #[serde(skip)]
@@ -62,7 +64,7 @@ pub struct BuildRecord {
 
 impl BuildRecord {
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "completed" | "failed" | "stopped")
+        self.status.is_finished()
     }
 }
 
@@ -91,9 +93,9 @@ impl Store {
 
     /// Move a build to `status` (`creating`, `active`), recording the start
     /// time the first time it leaves `pending`.
-    pub async fn start_build(&self, build_id: &str, status: &str) -> Result<(), RunnerError> {
+    pub async fn start_build(&self, build_id: &str, status: BuildStatus) -> Result<(), RunnerError> {
         sqlx::query("UPDATE builds SET status = ?, started = COALESCE(started, ?) WHERE build_id = ?")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now())
             .bind(build_id)
             .execute(self.pool())
@@ -101,9 +103,9 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_build_status(&self, build_id: &str, status: &str, progress: u8) -> Result<(), RunnerError> {
+    pub async fn set_build_status(&self, build_id: &str, status: BuildStatus, progress: u8) -> Result<(), RunnerError> {
         sqlx::query("UPDATE builds SET status = ?, progress = ? WHERE build_id = ? AND status NOT IN ('completed', 'failed', 'stopped')")
-            .bind(status)
+            .bind(status.as_str())
             .bind(progress as i64)
             .bind(build_id)
             .execute(self.pool())
@@ -116,7 +118,7 @@ impl Store {
     pub async fn finish_build(
         &self,
         build_id: &str,
-        status: &str,
+        status: BuildStatus,
         progress: u8,
         version: Option<&str>,
         image: Option<&str>,
@@ -125,7 +127,7 @@ impl Store {
         log: &str,
     ) -> Result<(), RunnerError> {
         sqlx::query("UPDATE builds SET status = ?, progress = ?, version = ?, image = ?, base_digest = ?, error = ?, log = ?, ended = ? WHERE build_id = ?")
-            .bind(status)
+            .bind(status.as_str())
             .bind(progress as i64)
             .bind(version)
             .bind(image)
@@ -190,7 +192,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BuildRecord, RunnerError> {
     Ok(BuildRecord {
         build_id: row.get(0),
         algorithm_name: row.get(1),
-        status: row.get(2),
+        status: stored(row.get(2), "stored build status is unreadable")?,
         progress: row.get(3),
         backend: row.get(4),
         trigger_key: row.get(5),

@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 
+use super::states::{stored, TaskStatus};
 use super::Store;
 use crate::descriptor::Pipeline;
 use crate::error::RunnerError;
@@ -46,7 +47,8 @@ pub struct TaskRecord {
     pub node_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_index: Option<u32>,
-    pub status: String,
+    #[schemars(with = "String")]
+    pub status: TaskStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub started: Option<String>,
@@ -149,7 +151,7 @@ impl Store {
                 .bind(&t.job_id)
                 .bind(&t.node_name)
                 .bind(t.batch_index.map(|b| b as i64))
-                .bind(&t.status)
+                .bind(t.status.as_str())
                 .bind(&t.error)
                 .bind(&t.started)
                 .bind(&t.ended)
@@ -167,21 +169,22 @@ impl Store {
             .bind(job_id)
             .fetch_all(self.pool())
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| TaskRecord {
-                task_id: r.get(0),
-                job_id: r.get(1),
-                node_name: r.get(2),
-                batch_index: r.get::<Option<i64>, _>(3).map(|b| b as u32),
-                status: r.get(4),
-                error: r.get(5),
-                started: r.get(6),
-                ended: r.get(7),
-                attempts: r.get::<i64, _>(8) as u32,
-                log: r.get::<Option<String>, _>(9).and_then(|l| serde_json::from_str(&l).ok()).unwrap_or_default(),
+        rows.iter()
+            .map(|r| {
+                Ok(TaskRecord {
+                    task_id: r.get(0),
+                    job_id: r.get(1),
+                    node_name: r.get(2),
+                    batch_index: r.get::<Option<i64>, _>(3).map(|b| b as u32),
+                    status: stored(r.get(4), "stored task status is unreadable")?,
+                    error: r.get(5),
+                    started: r.get(6),
+                    ended: r.get(7),
+                    attempts: r.get::<i64, _>(8) as u32,
+                    log: r.get::<Option<String>, _>(9).and_then(|l| serde_json::from_str(&l).ok()).unwrap_or_default(),
+                })
             })
-            .collect())
+            .collect()
     }
 }
 

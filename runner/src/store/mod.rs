@@ -7,12 +7,14 @@ mod builds;
 mod cron;
 mod jobs;
 mod pipelines;
+mod states;
 mod wal;
 mod webhooks;
 
 pub use algorithms::{AlgorithmChange, AlgorithmListener, AlgorithmVersion};
 pub use builds::{BuildRecord, NewBuild};
 pub use jobs::{JobRecord, JobSummary, TaskRecord};
+pub use states::{BuildStatus, TaskStatus};
 pub use webhooks::WebhookDelivery;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};

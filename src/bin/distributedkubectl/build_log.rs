@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
+use runner::store::BuildStatus;
 use serde_json::Value;
 use std::io::IsTerminal;
 
@@ -73,17 +74,13 @@ pub async fn follow(api: &Api, build_id: &str, quiet: bool) -> Result<Value> {
         // The stream was cut; ask for the outcome instead.
         end = api.get(&format!("/builds/status/{}", seg(build_id))).await?;
     }
-    match end["status"].as_str() {
-        Some("completed") => {
-            eprintln!("build {build_id} completed: version {}", end["version"].as_str().unwrap_or("?"));
-            Ok(end)
-        }
-        Some(other) => {
-            let step = end["error"]["step"].as_str().unwrap_or("build");
-            let message =
-                end["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| end["error"].to_string());
-            bail!("build {build_id} {other} at step '{step}': {message}")
-        }
-        None => bail!("build {build_id}: the server did not say how it ended"),
+    let Some(status) = end["status"].as_str() else { bail!("build {build_id}: the server did not say how it ended") };
+    if BuildStatus::parse(status) == Some(BuildStatus::Completed) {
+        eprintln!("build {build_id} completed: version {}", end["version"].as_str().unwrap_or("?"));
+        return Ok(end);
     }
+    // Any other state is printed as the server named it.
+    let step = end["error"]["step"].as_str().unwrap_or("build");
+    let message = end["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| end["error"].to_string());
+    bail!("build {build_id} {status} at step '{step}': {message}")
 }

@@ -4,6 +4,8 @@
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
+use runner::engine::JobState;
+use serde::Deserialize;
 use serde_json::Value;
 use std::future::Future;
 use std::io::IsTerminal;
@@ -11,7 +13,10 @@ use std::time::Duration;
 
 use crate::client::Api;
 
-const JOB_DONE: [&str; 4] = ["completed", "failed", "stopped", "crashed"];
+/// A status document's job state; `None` when it has none this CLI knows.
+pub fn job_state(status: &Value) -> Option<JobState> {
+    JobState::deserialize(&status["status"]).ok()
+}
 
 /// A spinner with a message on a terminal, plain lines on change otherwise.
 struct Reporter {
@@ -62,7 +67,7 @@ pub fn job_line(status: &Value) -> String {
         num(progress, "done"),
         num(progress, "total"),
     );
-    let active = status["status"] == "active";
+    let active = job_state(status) == Some(JobState::Active);
     let running: Vec<String> = status["nodes"]
         .as_array()
         .into_iter()
@@ -83,7 +88,7 @@ pub fn job_line(status: &Value) -> String {
         line = format!("{line}  priority {p}");
     }
     // Why it isn't moving: queued behind concurrentPipelines, or waiting for resources.
-    if status["status"] == "pending" {
+    if job_state(status) == Some(JobState::Pending) {
         if let Some(reason) = status["reason"].as_str() {
             line = format!("{line}  {reason}");
         }
@@ -133,7 +138,7 @@ pub async fn wait_job(api: &Api, job_id: &str) -> Result<Value> {
                 delay = Duration::from_millis(200);
             }
             reporter.show(line);
-            if JOB_DONE.contains(&status["status"].as_str().unwrap_or("")) {
+            if job_state(&status).is_some_and(|s| s.is_final()) {
                 return Ok(status);
             }
             tokio::time::sleep(delay).await;

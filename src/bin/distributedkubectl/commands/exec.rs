@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Result};
 use clap::Subcommand;
+use runner::engine::JobState;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -153,7 +154,7 @@ async fn follow(ctx: &Ctx, started: Value, no_wait: bool) -> Result<()> {
         return print(&json!({ "jobId": job_id }), ctx.format);
     }
     let status = wait::wait_job(&ctx.api, job_id).await?;
-    if status["status"] != "completed" {
+    if wait::job_state(&status) != Some(JobState::Completed) {
         bail!("{} (partial results: distributedkubectl exec result {job_id})", wait::failure_message(&status));
     }
     let results = ctx.api.get(&format!("/exec/results/{}", seg(job_id))).await?;

@@ -117,10 +117,10 @@ pub struct DebugArgs {
     #[arg(long = "wait-for-debugger", requires = "inspect")]
     pub wait_for_debugger: bool,
     /// Python interpreter
-    #[arg(long, default_value = "python3", value_name = "PROGRAM")]
+    #[arg(long, default_value = runner::executor::process::DEFAULT_PYTHON, value_name = "PROGRAM")]
     pub python: String,
     /// Node.js executable
-    #[arg(long, default_value = "node", value_name = "PROGRAM")]
+    #[arg(long, default_value = runner::executor::process::DEFAULT_NODE, value_name = "PROGRAM")]
     pub node: String,
 }
 

@@ -1,6 +1,7 @@
 //! Following the debug endpoint and the jobs it serves, saying what happens.
 
 use anyhow::Result;
+use runner::engine::JobState;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::process::Child;
@@ -132,8 +133,8 @@ impl<'a> Monitor<'a> {
                 eprintln!("    {line}");
                 *said = line;
             }
-            match status["status"].as_str() {
-                Some("completed") => {
+            match wait::job_state(&status) {
+                Some(JobState::Completed) => {
                     let results = self.api.get(&format!("/exec/results/{}", seg(job))).await.unwrap_or(Value::Null);
                     match self.format {
                         Format::Json => println!("{}", json!({"jobId": job, "results": results})),
@@ -141,7 +142,7 @@ impl<'a> Monitor<'a> {
                     }
                     ended.push(job.clone());
                 }
-                Some("failed" | "stopped" | "crashed") => {
+                Some(JobState::Failed | JobState::Stopped | JobState::Crashed) => {
                     say(wait::failure_message(&status));
                     ended.push(job.clone());
                 }
