@@ -7,10 +7,11 @@
 mod common;
 
 use common::binary::ServerProcess;
+use common::cli::said;
 use common::*;
 use distributedkube::api::auth::ApiTokens;
 use serde_json::{json, Value};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -157,24 +158,6 @@ async fn an_open_loopback_server_refuses_what_a_web_page_could_send() {
     h.stop().await;
 }
 
-/// `distributedkubectl` against `server` with its own config file and `env`.
-fn ctl(server: &ServerProcess, config: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
-        .arg("--endpoint")
-        .arg(&server.endpoint)
-        .args(args)
-        .env("DISTRIBUTEDKUBECTL_CONFIG", server.data_dir().join(config))
-        .env_remove("DISTRIBUTEDKUBE_TOKEN")
-        .envs(env.iter().copied())
-        .current_dir(repo())
-        .output()
-        .expect("the CLI runs")
-}
-
-fn said(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
 #[test]
 fn the_cli_sends_its_token_from_config_env_and_flag() {
     let dir = tempfile::tempdir().unwrap();
@@ -182,35 +165,34 @@ fn the_cli_sends_its_token_from_config_env_and_flag() {
     std::fs::write(&file, token_file()).unwrap();
     let server = ServerProcess::start(&["--auth-token-file", file.to_str().unwrap()], &[]);
 
-    let out = ctl(&server, "none.yml", &[], &["pipeline", "list"]);
+    let out = server.ctl_as("none.yml", &[], &["pipeline", "list"]);
     assert!(!out.status.success());
     assert!(said(&out).contains("needs an API token"), "{}", said(&out));
 
     // From the config file: a multipart upload and a run.
-    let set = ctl(&server, "mine.yml", &[], &["config", "set", "token", WRITE]);
+    let set = server.ctl_as("mine.yml", &[], &["config", "set", "token", WRITE]);
     assert!(set.status.success(), "{}", said(&set));
     assert!(!said(&set).contains(WRITE), "config set does not echo the token: {}", said(&set));
-    let out = ctl(&server, "mine.yml", &[], &["algorithm", "apply", "--f", "fixtures/algorithms/range.yml"]);
+    let out = server.ctl_as("mine.yml", &[], &["algorithm", "apply", "--f", "fixtures/algorithms/range.yml"]);
     assert!(out.status.success(), "{}", said(&out));
     for name in ["multiply", "reduce"] {
         let out =
-            ctl(&server, "mine.yml", &[], &["algorithm", "apply", "--f", &format!("fixtures/algorithms/{name}.yml")]);
+            server.ctl_as("mine.yml", &[], &["algorithm", "apply", "--f", &format!("fixtures/algorithms/{name}.yml")]);
         assert!(out.status.success(), "{}", said(&out));
     }
-    let out = ctl(&server, "mine.yml", &[], &["exec", "raw", "--f", "fixtures/pipelines/numbers.yml"]);
+    let out = server.ctl_as("mine.yml", &[], &["exec", "raw", "--f", "fixtures/pipelines/numbers.yml"]);
     assert!(out.status.success() && said(&out).contains("result: 30"), "{}", said(&out));
 
     // From the environment: a read token reads, and may not write.
     let env = [("DISTRIBUTEDKUBE_TOKEN", READ)];
-    let out = ctl(&server, "none.yml", &env, &["algorithm", "list"]);
+    let out = server.ctl_as("none.yml", &env, &["algorithm", "list"]);
     assert!(out.status.success() && said(&out).contains("range"), "{}", said(&out));
-    let out = ctl(&server, "none.yml", &env, &["pipeline", "store", "--f", "fixtures/pipelines/numbers.yml"]);
+    let out = server.ctl_as("none.yml", &env, &["pipeline", "store", "--f", "fixtures/pipelines/numbers.yml"]);
     assert!(!out.status.success());
     assert!(said(&out).contains("may only read"), "{}", said(&out));
 
     // --token wins over both.
-    let out = ctl(
-        &server,
+    let out = server.ctl_as(
         "mine.yml",
         &env,
         &["--token", READ, "pipeline", "store", "--f", "fixtures/pipelines/numbers.yml"],

@@ -11,20 +11,7 @@ use std::time::{Duration, Instant};
 
 use distributedkube::builds::{BackendChoice, BuildSettings};
 
-struct Env {
-    registry: String,
-    base_python: String,
-    base_nodejs: String,
-}
-
-fn env() -> Env {
-    let var = |k: &str| {
-        std::env::var(k).unwrap_or_else(|_| {
-            panic!("{k} is not set: run `bash scripts/test-env.sh` and `source ~/.cache/distributedkube/env/env.sh` (scripts/test.sh does both)")
-        })
-    };
-    Env { registry: var("DK_REGISTRY"), base_python: var("DK_BASE_PYTHON"), base_nodejs: var("DK_BASE_NODEJS") }
-}
+use common::env::Images;
 
 /// A server that builds natively and pushes to the test registry under a
 /// namespace of its own.
@@ -33,7 +20,7 @@ async fn building_server(namespace: &str) -> Harness {
 }
 
 async fn building_server_with(namespace: &str, backend: BackendChoice) -> Harness {
-    let e = env();
+    let e = Images::require();
     let namespace = format!("{namespace}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     Harness::start_with(move |c| {
         let mut settings = BuildSettings::none(c.data_dir.join("images"));
@@ -335,24 +322,13 @@ async fn a_job_keeps_the_version_it_started_with() {
     h.stop().await;
 }
 
-fn ctl(h: &Harness, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
-        .arg("--endpoint")
-        .arg(&h.base)
-        .args(args)
-        .env("DISTRIBUTEDKUBECTL_CONFIG", h.data.path().join("cli.yml"))
-        .current_dir(repo())
-        .output()
-        .expect("the CLI runs")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_follows_builds_and_manages_them() {
     let h = building_server("dk-cli").await;
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
 
     // apply uploads, streams the build log, and prints the image on stdout.
-    let out = ctl(&h, &["algorithm", "apply", "--f", "fixtures/algorithms/range.yml"]);
+    let out = h.ctl(&["algorithm", "apply", "--f", "fixtures/algorithms/range.yml"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}{stderr}");
     let image = stdout.lines().last().unwrap().trim().to_string();
@@ -362,26 +338,26 @@ async fn the_cli_follows_builds_and_manages_them() {
 
     let (_, list) = h.get("/builds/list/range").await;
     let build_id = list[0]["buildId"].as_str().unwrap().to_string();
-    let out = ctl(&h, &["--json", "build", "list", "range"]);
+    let out = h.ctl(&["--json", "build", "list", "range"]);
     let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON list");
     assert_eq!(listed[0]["buildId"], build_id.as_str());
     assert_eq!(listed[0]["image"], image.as_str());
 
-    let out = ctl(&h, &["--json", "build", "status", &build_id]);
+    let out = h.ctl(&["--json", "build", "status", &build_id]);
     let status: Value = serde_json::from_slice(&out.stdout).expect("JSON status");
     assert_eq!(status["status"], "completed");
     assert!(status["log"].to_string().contains("pushed"), "{status}");
 
-    let out = ctl(&h, &["build", "logs", &build_id]);
+    let out = h.ctl(&["build", "logs", &build_id]);
     assert!(out.status.success());
     assert!(text(&out.stderr).contains("code layer"), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), image);
 
-    let out = ctl(&h, &["build", "rerun", &build_id]);
+    let out = h.ctl(&["build", "rerun", &build_id]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), image, "a rerun of the same upload gives the same image");
 
-    let out = ctl(&h, &["--json", "algorithm", "versions", "range"]);
+    let out = h.ctl(&["--json", "algorithm", "versions", "range"]);
     let versions: Value = serde_json::from_slice(&out.stdout).expect("JSON versions");
     assert!(
         versions.as_array().unwrap().iter().any(|v| v["current"] == true && v["image"] == image.as_str()),
@@ -398,14 +374,14 @@ async fn the_cli_follows_builds_and_manages_them() {
         "name: badreq\nenv: python\ncode: {path: ./code, entryPoint: main.py}\n",
     )
     .unwrap();
-    let out = ctl(&h, &["algorithm", "apply", "--f", dir.path().join("bad.yml").to_str().unwrap()]);
+    let out = h.ctl(&["algorithm", "apply", "--f", dir.path().join("bad.yml").to_str().unwrap()]);
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "a failed build fails the command");
     assert!(stderr.contains("failed at step 'dependencies'"), "{stderr}");
     assert!(stderr.contains("No matching distribution found"), "{stderr}");
 
     // Unknown builds are named.
-    let out = ctl(&h, &["build", "stop", "nosuchbuild"]);
+    let out = h.ctl(&["build", "stop", "nosuchbuild"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("nosuchbuild"), "{}", text(&out.stderr));
     h.stop().await;
@@ -413,7 +389,7 @@ async fn the_cli_follows_builds_and_manages_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_registry_images_go_to_an_oci_layout_that_skopeo_reads() {
-    let e = env();
+    let e = Images::require();
     let h = Harness::start_with(move |c| {
         let mut settings = BuildSettings::none(c.data_dir.join("images"));
         settings.backend = BackendChoice::Native;
@@ -508,7 +484,7 @@ async fn the_docker_backend_builds_through_the_same_api() {
 
 /// `base/python:3.11` under a second tag in the test registry.
 fn retagged_python_base(tag: &str) -> String {
-    let e = env();
+    let e = Images::require();
     let target = format!("{}/base/python:{tag}", e.registry);
     let out = Command::new("skopeo")
         .args(["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false"])

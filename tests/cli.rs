@@ -5,26 +5,13 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use std::process::Output;
-
-fn ctl(h: &Harness, args: &[&str]) -> Output {
-    let config = h.data.path().join("cli.yml");
-    std::process::Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
-        .arg("--endpoint")
-        .arg(&h.base)
-        .args(args)
-        .env("DISTRIBUTEDKUBECTL_CONFIG", config)
-        .current_dir(repo())
-        .output()
-        .expect("the CLI runs")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn ok(h: &Harness, args: &[&str]) -> String {
-    let out = ctl(h, args);
+    let out = h.ctl(args);
     assert!(out.status.success(), "{args:?} failed: {}{}", text(&out.stdout), text(&out.stderr));
     text(&out.stdout)
 }
@@ -74,7 +61,7 @@ async fn walkthrough_with_the_cli() {
     assert_eq!(stored["nodes"][1]["input"], json!(["#@Range", "@flowInput.mul"]), "{stored}");
     assert_eq!(stored["flowInput"], json!({"data": 5, "mul": 2}), "{stored}");
     ok(&h, &["pipeline", "delete", "numbers"]);
-    let out = ctl(&h, &["pipeline", "get", "numbers"]);
+    let out = h.ctl(&["pipeline", "get", "numbers"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("pipeline 'numbers' is not stored"), "{}", text(&out.stderr));
     ok(&h, &["algorithm", "delete", "reduce"]);
@@ -86,7 +73,7 @@ async fn walkthrough_with_the_cli() {
         .map(|a| a["name"].clone())
         .collect();
     assert!(!names.contains(&json!("reduce")) && names.len() == 2, "{names:?}");
-    let out = ctl(&h, &["algorithm", "get", "reduce"]);
+    let out = h.ctl(&["algorithm", "get", "reduce"]);
     assert!(!out.status.success(), "a deleted algorithm is gone");
     h.stop().await;
 }
@@ -100,7 +87,7 @@ async fn failures_exit_non_zero_with_the_servers_message() {
     let failing = dir.path().join("failing.yml");
     std::fs::write(&failing, "name: failing\nnodes:\n  - nodeName: Boom\n    algorithmName: boom\n    input: []\n")
         .unwrap();
-    let out = ctl(&h, &["exec", "raw", "--f", failing.to_str().unwrap()]);
+    let out = h.ctl(&["exec", "raw", "--f", failing.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("bad value 42") && err.contains("Boom"), "{err}");
@@ -109,7 +96,7 @@ async fn failures_exit_non_zero_with_the_servers_message() {
     let unknown = dir.path().join("unknown.yml");
     std::fs::write(&unknown, "name: unknown\nnodes:\n  - nodeName: A\n    algorithmName: nosuch\n    input: []\n")
         .unwrap();
-    let out = ctl(&h, &["exec", "raw", "--f", unknown.to_str().unwrap()]);
+    let out = h.ctl(&["exec", "raw", "--f", unknown.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("unknown-algorithm") && err.contains("nosuch"), "{err}");

@@ -80,19 +80,6 @@ impl Drop for Running {
     }
 }
 
-/// Run the CLI to its end (without blocking the server's runtime).
-async fn ctl(h: &Harness, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
-        .args(["--endpoint", &h.base])
-        .args(args)
-        .env("DISTRIBUTEDKUBECTL_CONFIG", h.data.path().join("cli.yml"))
-        .env("XDG_CACHE_HOME", h.data.path().join("cache"))
-        .current_dir(repo())
-        .output()
-        .await
-        .expect("the CLI runs")
-}
-
 fn copy_fixture(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(repo().join("fixtures/algorithms").join(name)).unwrap() {
@@ -198,7 +185,7 @@ async fn saving_the_code_reruns_the_node_on_the_same_inputs() {
     cli.wait_for("connected: tasks of 'multiply'", Duration::from_secs(10)).await;
 
     // Route Multiply of the finished job to this machine, as a user would.
-    let out = ctl(&h, &["--json", "exec", "rerun", &original, "--from", "Multiply", "--debug"]).await;
+    let out = h.ctl_async(&["--json", "exec", "rerun", &original, "--from", "Multiply", "--debug"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(results_of(&printed), vec![json!(30)]);
@@ -292,7 +279,7 @@ async fn inspect_runs_python_under_debugpy_or_says_to_install_it() {
         .is_ok_and(|s| s.success());
     if !has_debugpy {
         eprintln!("debugpy is not installed: checking that --inspect says how to install it");
-        let out = ctl(&h, &args).await;
+        let out = h.ctl_async(&args).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{stderr}");
         assert!(stderr.contains("pip install debugpy"), "{stderr}");

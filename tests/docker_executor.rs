@@ -8,6 +8,7 @@
 mod common;
 
 use builder::native::{build, BuildRequest, Language, RegistrySettings, Target};
+use common::env::{test_env, SETUP};
 use common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -16,27 +17,21 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
-const SETUP: &str = "run scripts/test-env.sh and source ~/.cache/distributedkube/env/env.sh";
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {SETUP}"))
-}
-
 /// Builds are serialized: they share one layer cache.
 static BUILDS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Builds `code_dir` into `DK_REGISTRY/dk-exec-test/<name>` and returns
 /// `repo@sha256:…`. Unchanged code gives the same image from the cache.
 async fn image(name: &str, language: Language, code_dir: &Path) -> String {
-    assert!(std::env::var("DOCKER_HOST").is_ok(), "DOCKER_HOST is not set: {SETUP}");
+    test_env("DOCKER_HOST");
     let (base, wrapper) = match language {
-        Language::Python => (var("DK_BASE_PYTHON"), repo().join("base-images/python/distributedkube_wrapper")),
-        Language::JavaScript => (var("DK_BASE_NODEJS"), repo().join("base-images/nodejs/wrapper")),
+        Language::Python => (test_env("DK_BASE_PYTHON"), repo().join("base-images/python/distributedkube_wrapper")),
+        Language::JavaScript => (test_env("DK_BASE_NODEJS"), repo().join("base-images/nodejs/wrapper")),
     };
     let registry = RegistrySettings {
         namespace: "dk-exec-test".into(),
         insecure_http: true,
-        ..RegistrySettings::new(var("DK_REGISTRY"))
+        ..RegistrySettings::new(test_env("DK_REGISTRY"))
     };
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dk-exec-test-cache");
     let request =
@@ -323,7 +318,7 @@ async fn images_are_pulled_when_absent_and_pull_failures_are_clear() {
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(results_of(&results), vec![json!("pulled")]);
 
-    let missing = format!("{}/dk-exec-test/missing@sha256:{}", var("DK_REGISTRY"), "0".repeat(64));
+    let missing = format!("{}/dk-exec-test/missing@sha256:{}", test_env("DK_REGISTRY"), "0".repeat(64));
     store_with_image(&h, json!({"name": "missing", "env": "python"}), missing.clone()).await;
     let (status, _) = h
         .run_to_end(&json!({"name": "m", "nodes": [{"nodeName": "M", "algorithmName": "missing", "input": [0], "retry": {"policy": "Never"}}]}))
@@ -356,7 +351,7 @@ async fn an_algorithm_without_an_image_is_a_clear_error() {
 async fn leftovers_of_an_earlier_run_are_removed_at_start() {
     let instance = format!("leftover{}", std::process::id());
     let label = format!("--label={}", server_label(&instance));
-    let base = var("DK_BASE_PYTHON");
+    let base = test_env("DK_BASE_PYTHON");
     docker(&["pull", "-q", &base]);
     let leftover = docker(&["create", &label, &base, "python3", "-c", "pass"]);
     let h = Harness::start_docker(|c| std::fs::write(c.data_dir.join("docker-instance-id"), &instance).unwrap()).await;

@@ -6,17 +6,9 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use std::path::PathBuf;
 use std::time::Duration;
 
-fn hkube_python() -> PathBuf {
-    let venv = std::env::var("DK_HKUBE_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| dirs::cache_dir().unwrap().join("distributedkube/hkube-venv38"));
-    let python = venv.join("bin/python");
-    assert!(python.exists(), "{} is missing: run scripts/install-test-deps.sh", python.display());
-    python
-}
+use common::env::hkube_python;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hkube_python_wrapper_debug_mode_in_every_encoding() {

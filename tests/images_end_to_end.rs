@@ -7,7 +7,8 @@
 
 mod common;
 
-use common::binary::{test_env, ServerProcess};
+use common::binary::ServerProcess;
+use common::env::Images;
 use serde_json::{json, Value};
 use std::process::Command;
 
@@ -19,8 +20,7 @@ fn skopeo_json(args: &[&str]) -> Value {
 
 fn numbers_in_containers(backend: &str) {
     let namespace = format!("e2e-{backend}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let (registry, base_python, base_nodejs) =
-        (test_env("DK_REGISTRY"), test_env("DK_BASE_PYTHON"), test_env("DK_BASE_NODEJS"));
+    let Images { registry, base_python, base_nodejs } = Images::require();
     let server = ServerProcess::start(
         &[
             "--executor",

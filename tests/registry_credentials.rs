@@ -10,12 +10,9 @@ use serde_json::{json, Value};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::binary::{test_env, ServerProcess};
+use common::binary::ServerProcess;
+use common::env::test_env;
 use common::{repo, tar_gz_dir};
-
-fn var(k: &str) -> String {
-    test_env(k)
-}
 
 struct Server {
     process: ServerProcess,
@@ -30,7 +27,8 @@ impl Server {
     }
 
     fn start(password: &str) -> Server {
-        let (base_python, registry, user) = (var("DK_BASE_PYTHON"), var("DK_AUTH_REGISTRY"), var("DK_AUTH_USER"));
+        let (base_python, registry, user) =
+            (test_env("DK_BASE_PYTHON"), test_env("DK_AUTH_REGISTRY"), test_env("DK_AUTH_USER"));
         let process = ServerProcess::start(
             &["--base-image-python", &base_python, "--registry-namespace", "dk-creds"],
             &[
@@ -88,26 +86,26 @@ async fn apply_and_collect(server: &Server) -> (Value, String) {
 }
 
 fn assert_no_secret(what: &str, text: &str, password: &str) {
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", var("DK_AUTH_USER")));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", test_env("DK_AUTH_USER")));
     assert!(!text.contains(password), "{what} contains the registry password:\n{text}");
     assert!(!text.contains(&basic), "{what} contains base64(user:password):\n{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn registry_credentials_appear_in_no_log_api_answer_or_build_log() {
-    let password = var("DK_AUTH_PASSWORD");
+    let password = test_env("DK_AUTH_PASSWORD");
     let server = Server::start(&password);
     let (status, answers) = apply_and_collect(&server).await;
     assert_eq!(status["status"], "completed", "the push with credentials works: {status}");
     let image = status["image"].as_str().unwrap();
-    assert!(image.starts_with(&var("DK_AUTH_REGISTRY")), "{image}");
+    assert!(image.starts_with(&test_env("DK_AUTH_REGISTRY")), "{image}");
     // Independently: the image is in the protected registry.
     let out = Command::new("skopeo")
         .args([
             "inspect",
             "--tls-verify=false",
             "--creds",
-            &format!("{}:{password}", var("DK_AUTH_USER")),
+            &format!("{}:{password}", test_env("DK_AUTH_USER")),
             &format!("docker://{image}"),
         ])
         .output()
@@ -133,11 +131,11 @@ async fn a_wrong_password_fails_the_build_without_echoing_it() {
 
 /// The offline Python base, copied into the htpasswd registry (idempotent).
 fn protected_base() -> String {
-    let base = format!("{}/dk-bases/python:3.11", var("DK_AUTH_REGISTRY"));
+    let base = format!("{}/dk-bases/python:3.11", test_env("DK_AUTH_REGISTRY"));
     let out = Command::new("skopeo")
         .args(["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", "--dest-creds"])
-        .arg(format!("{}:{}", var("DK_AUTH_USER"), var("DK_AUTH_PASSWORD")))
-        .arg(format!("docker://{}", var("DK_BASE_PYTHON")))
+        .arg(format!("{}:{}", test_env("DK_AUTH_USER"), test_env("DK_AUTH_PASSWORD")))
+        .arg(format!("docker://{}", test_env("DK_BASE_PYTHON")))
         .arg(format!("docker://{base}"))
         .output()
         .unwrap();
@@ -148,8 +146,8 @@ fn protected_base() -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn base_images_are_pulled_with_the_base_registry_auth_file() {
     let base = protected_base();
-    let password = var("DK_AUTH_PASSWORD");
-    let registry = var("DK_REGISTRY");
+    let password = test_env("DK_AUTH_PASSWORD");
+    let registry = test_env("DK_REGISTRY");
     let args = ["--base-image-python", &base, "--registry", &registry, "--registry-namespace", "dk-pull-creds"];
 
     // Without pull credentials: the build fails and says for which registry.
@@ -157,14 +155,14 @@ async fn base_images_are_pulled_with_the_base_registry_auth_file() {
     let (status, _) = apply_and_collect(&server).await;
     assert_eq!(status["status"], "failed", "{status}");
     let message = status["error"]["message"].as_str().unwrap();
-    assert!(message.contains(&var("DK_AUTH_REGISTRY")) && message.contains("no credentials are set"), "{message}");
+    assert!(message.contains(&test_env("DK_AUTH_REGISTRY")) && message.contains("no credentials are set"), "{message}");
     drop(server);
 
     // With a docker config.json as `docker login` writes it.
     let dir = tempfile::tempdir().unwrap();
     let auth_file = dir.path().join("config.json");
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", var("DK_AUTH_USER")));
-    std::fs::write(&auth_file, json!({"auths": {var("DK_AUTH_REGISTRY"): {"auth": basic}}}).to_string()).unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", test_env("DK_AUTH_USER")));
+    std::fs::write(&auth_file, json!({"auths": {test_env("DK_AUTH_REGISTRY"): {"auth": basic}}}).to_string()).unwrap();
     let mut with_auth = args.to_vec();
     with_auth.extend(["--base-registry-auth", auth_file.to_str().unwrap()]);
     let server = Server::with(&with_auth, &[("RUST_LOG", "debug")]);
@@ -184,7 +182,7 @@ async fn base_images_are_pulled_with_the_base_registry_auth_file() {
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let base_layers =
-        inspect(&base, Some(format!("{}:{password}", var("DK_AUTH_USER"))))["Layers"].as_array().unwrap().clone();
+        inspect(&base, Some(format!("{}:{password}", test_env("DK_AUTH_USER"))))["Layers"].as_array().unwrap().clone();
     let layers = inspect(image, None)["Layers"].as_array().unwrap().clone();
     assert!(
         layers.len() > base_layers.len() && layers[..base_layers.len()] == base_layers[..],

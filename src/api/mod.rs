@@ -11,6 +11,7 @@ mod error;
 mod exec;
 mod openapi;
 mod pipelines;
+mod trace;
 mod upgrade;
 mod webhooks;
 mod workers;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::new(404, format!("no such endpoint: {uri} (see /api/v1/docs)"))
         })
+        .layer(trace::layer())
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(state.access.clone(), auth::guard))
         .layer(from_fn(error::json_errors))

@@ -56,13 +56,10 @@ impl Builds {
             let _ = store
                 .finish_build(&id, status, progress, None, None, None, Some(&error), &log.lines().join("\n"))
                 .await;
-            tracing::warn!(
-                "build {id} of '{}' {status}: {}",
-                record.algorithm_name,
-                error["message"].as_str().unwrap_or("")
-            );
+            let message = error["message"].as_str().unwrap_or("");
+            tracing::warn!(build = %id, algorithm = %record.algorithm_name, "build {status}: {message}");
         } else {
-            tracing::info!("build {id} of '{}' completed", record.algorithm_name);
+            tracing::info!(build = %id, algorithm = %record.algorithm_name, "build completed");
         }
         self.inner.live.lock().expect("builds lock").remove(&id);
     }
@@ -171,7 +168,7 @@ impl Builds {
                     .and_then(|v| v.rsplit('.').next().and_then(|n| n.parse::<i64>().ok()));
                 if newer.is_none_or(|seq| seq < version.seq) {
                     let _ = this.inner.store.make_current(&version).await;
-                    tracing::info!("version {} of '{}' is now current", version.version, version.name);
+                    tracing::info!(algorithm = %version.name, version = %version.version, "version is now current");
                 }
             });
         }

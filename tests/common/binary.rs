@@ -80,12 +80,15 @@ impl ServerProcess {
 
     /// `distributedkubectl --endpoint … ARGS`, from the repository root.
     pub fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
-            .arg("--endpoint")
-            .arg(&self.endpoint)
+        self.ctl_as("cli.yml", &[], args)
+    }
+
+    /// [`ServerProcess::ctl`] with the config file `config` in the data dir
+    /// and the variables `env` (as another user of the same server).
+    pub fn ctl_as(&self, config: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
+        super::cli::command(&self.endpoint, &self.data.path().join(config))
             .args(args)
-            .env("DISTRIBUTEDKUBECTL_CONFIG", self.data.path().join("cli.yml"))
-            .current_dir(super::repo())
+            .envs(env.iter().copied())
             .output()
             .expect("the CLI runs")
     }
@@ -195,11 +198,4 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A variable of scripts/test-env.sh's env.sh, or a panic saying how to get it.
-pub fn test_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run `bash scripts/test-env.sh` and `source ~/.cache/distributedkube/env/env.sh` (scripts/test.sh does both)")
-    })
 }

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod cli;
+pub mod env;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::dag::Dag;
 use crate::descriptor::Pipeline;
@@ -54,6 +55,8 @@ struct Inner {
     recorder: Recorder,
     settings: EngineSettings,
     live: Mutex<HashMap<String, Arc<LiveJob>>>,
+    /// Every live job's driving task, so shutdown can wait for them to end.
+    jobs: TaskTracker,
     /// One semaphore of `amount` permits per pipeline (and amount) with
     /// `concurrentPipelines`: an active job holds a permit; tokio's
     /// semaphores are fair, so waiting jobs start in the order they came.
@@ -88,6 +91,7 @@ impl Engine {
                 recorder,
                 settings,
                 live: Mutex::new(HashMap::new()),
+                jobs: TaskTracker::new(),
                 slots: Mutex::new(HashMap::new()),
                 events: Default::default(),
             }),
@@ -303,7 +307,7 @@ impl Engine {
             slot,
         };
         let run = job::JobRun::new(self.clone(), setup);
-        tokio::spawn(self.clone().supervise(job_id.clone(), live_for_supervisor, run.drive()));
+        self.inner.jobs.spawn(self.clone().supervise(job_id.clone(), live_for_supervisor, run.drive()));
         Ok(job_id)
     }
 
@@ -434,11 +438,12 @@ impl Engine {
             *job.stop_reason.lock().expect("reason lock") = Some("the server is shutting down".into());
             job.stop.cancel();
         }
-        for _ in 0..100 {
-            if self.inner.live.lock().expect("live lock").is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Stopped jobs end within moments (tasks get their stop grace); a
+        // job that does not is left to be marked crashed at the next start.
+        self.inner.jobs.close();
+        let patience = std::time::Duration::from_secs(5);
+        if tokio::time::timeout(patience, self.inner.jobs.wait()).await.is_err() {
+            tracing::warn!(left = self.inner.jobs.len(), "jobs still ending after {patience:?}: stopping anyway");
         }
         self.inner.recorder.flush().await;
         self.inner.executor.shutdown().await;

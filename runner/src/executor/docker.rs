@@ -172,7 +172,7 @@ impl DockerLauncher {
             PullPolicy::Never | PullPolicy::IfNotPresent if present => return Ok(()),
             _ => {}
         }
-        tracing::info!("pulling {image} for algorithm '{algorithm}'");
+        tracing::info!(algorithm, image, "pulling the image");
         let options = CreateImageOptions { from_image: Some(pull_reference(image)), ..Default::default() };
         let mut progress = self.docker.create_image(Some(options), None, None);
         while let Some(item) = progress.next().await {
@@ -260,12 +260,8 @@ impl Launcher for DockerLauncher {
                     launch.worker_id, rt.name
                 ));
             }
-            tracing::info!(
-                "worker {} of algorithm '{}' started: container {} of {image}",
-                launch.worker_id,
-                rt.name,
-                &id[..12.min(id.len())]
-            );
+            let container = &id[..12.min(id.len())];
+            tracing::info!(worker = %launch.worker_id, algorithm = %rt.name, container, image, "worker container started");
             logs::follow(self.docker.clone(), id.clone(), launch.output.clone());
             let exit = watch_exit(self.docker.clone(), id.clone());
             Ok(Box::new(ContainerWorker { docker: self.docker.clone(), id, exit, created: self.created.clone() })

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::budget::Budget;
 use super::connection::WorkerConnection;
@@ -63,6 +64,8 @@ pub(super) struct Inner {
     /// Workers launched since the executor started (for status and tests).
     pub launched: AtomicUsize,
     pub shutdown: CancellationToken,
+    /// Every worker's serving task, so shutdown can wait for them to end.
+    pub workers: TaskTracker,
     pub budget: Budget,
 }
 
@@ -145,6 +148,7 @@ impl PoolExecutor {
                 next_worker: AtomicUsize::new(1),
                 launched: AtomicUsize::new(0),
                 shutdown: CancellationToken::new(),
+                workers: TaskTracker::new(),
             }),
         }
     }
@@ -213,9 +217,10 @@ impl PoolExecutor {
     /// remove what is left.
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
-        let deadline = tokio::time::Instant::now() + self.inner.settings.stop_grace + Duration::from_secs(5);
-        while self.worker_counts().values().sum::<usize>() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        self.inner.workers.close();
+        let patience = self.inner.settings.stop_grace + Duration::from_secs(5);
+        if tokio::time::timeout(patience, self.inner.workers.wait()).await.is_err() {
+            tracing::warn!(left = self.inner.workers.len(), "workers still running after {patience:?}: removing them");
         }
         self.inner.launcher.shutdown().await;
     }
@@ -286,12 +291,12 @@ impl PoolExecutor {
             }
             if let Err(short) = self.inner.budget.reserve(pool.runtime.need) {
                 pool.workers.fetch_sub(1, Ordering::SeqCst);
-                tracing::info!("algorithm '{}': not starting more hot workers now ({short})", pool.runtime.name);
+                tracing::info!(algorithm = %pool.runtime.name, "not starting more hot workers now ({short})");
                 return;
             }
             let executor = self.clone();
             let pool = pool.clone();
-            tokio::spawn(async move { executor.run_worker(pool).await });
+            self.inner.workers.spawn(async move { executor.run_worker(pool).await });
         }
     }
 
@@ -390,7 +395,7 @@ impl PoolExecutor {
                 }
                 let executor = self.clone();
                 let pool = pool.clone();
-                tokio::spawn(async move { executor.run_worker(pool).await });
+                self.inner.workers.spawn(async move { executor.run_worker(pool).await });
             }
         }
     }

@@ -1,0 +1,52 @@
+//! What the test environment provides, and the one message for when it is
+//! missing. `scripts/test-env.sh` starts Docker Engine, the registries and
+//! the offline base images and writes their addresses to `env.sh`;
+//! `scripts/install-test-deps.sh` installs HKube's own Python wrapper.
+//! Tests that need them fail (never skip) with that message.
+
+use std::path::PathBuf;
+
+/// How to get the test environment, for every message that needs it.
+pub const SETUP: &str = "this test needs the test environment: run `bash scripts/test-env.sh` and \
+     `source ~/.cache/distributedkube/env/env.sh` (scripts/test.sh does both)";
+
+/// A variable of the test environment's `env.sh`, or a failure saying how to get it.
+pub fn test_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set; {SETUP}"))
+}
+
+/// The registry and base images the image tests build on.
+pub struct Images {
+    /// `host:port` of the plain-HTTP test registry.
+    pub registry: String,
+    pub base_python: String,
+    pub base_nodejs: String,
+}
+
+impl Images {
+    /// The test environment's registry and base images (and its Docker
+    /// Engine, which every test that needs them also uses).
+    pub fn require() -> Images {
+        test_env("DOCKER_HOST");
+        Images {
+            registry: test_env("DK_REGISTRY"),
+            base_python: test_env("DK_BASE_PYTHON"),
+            base_nodejs: test_env("DK_BASE_NODEJS"),
+        }
+    }
+}
+
+/// The Python of the virtualenv holding HKube's own wrapper
+/// (`DK_HKUBE_VENV`, by default in the cache), or a failure saying how to get it.
+pub fn hkube_python() -> PathBuf {
+    let venv = std::env::var("DK_HKUBE_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| dirs::cache_dir().expect("a cache dir").join("distributedkube/hkube-venv38"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing; this test needs HKube's Python wrapper: run `bash scripts/install-test-deps.sh`",
+        python.display()
+    );
+    python
+}
