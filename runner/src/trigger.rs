@@ -186,8 +186,8 @@ async fn start_triggered(engine: &Engine, store: &Store, pipeline: &str, job_id:
         let trigger = JobTrigger::Pipeline { pipeline: pipeline.to_string(), job_id: job_id.to_string() };
         let name = p.name.clone();
         match engine.run_triggered(p, Some(trigger)).await {
-            Ok(new_job) => tracing::info!(job = %new_job, "pipeline '{name}' triggered by {job_id}"),
-            Err(e) => tracing::warn!("pipeline '{name}' was not triggered by {job_id}: {e}"),
+            Ok(new_job) => tracing::info!(job = %new_job, pipeline = %name, by = %job_id, "pipeline triggered"),
+            Err(e) => tracing::warn!(pipeline = %name, by = %job_id, "pipeline was not triggered: {e}"),
         }
     }
 }
