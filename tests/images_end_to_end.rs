@@ -107,10 +107,10 @@ fn numbers_in_containers(backend: &str) {
     // The tasks ran in containers of the built images.
     let log = server.output.lock().unwrap().clone();
     for name in ["range", "multiply", "reduce"] {
-        let started = format!("of algorithm '{name}' started: container ");
+        let algorithm = format!("algorithm={name} ");
         let line = log
             .lines()
-            .find(|l| l.contains(&started))
+            .find(|l| l.contains("worker container started") && l.contains(&algorithm))
             .unwrap_or_else(|| panic!("the server log says {name} ran in a container:\n{log}"));
         assert!(line.contains(&format!("{registry}/{namespace}/{name}@sha256:")), "{line}");
     }

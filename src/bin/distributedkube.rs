@@ -33,6 +33,8 @@ async fn main() -> anyhow::Result<()> {
     // First, before any worker exists: not even the server's initial environment keeps the password.
     distributedkube::builds::password_handoff::reexec_without_password()?;
     tracing_subscriber::fmt()
+        // Colours for a person at a terminal, plain text for files and collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
