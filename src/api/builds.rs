@@ -6,12 +6,56 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::exec::parse_body;
 use super::{ApiError, AppState};
 use builder::LogEvent;
+use runner::algorithm::AlgorithmRecord;
+use runner::store::{AlgorithmVersion, BuildRecord};
+
+/// A build with its log so far.
+#[derive(Serialize, JsonSchema)]
+pub struct BuildStatus {
+    #[serde(flatten)]
+    record: BuildRecord,
+    /// The build log so far (credentials redacted).
+    log: Vec<String>,
+}
+
+/// The answer to `POST /builds/stop`.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildStopped {
+    build_id: String,
+    message: String,
+}
+
+/// The answer to `POST /builds/rerun`.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildRerun {
+    /// The new build.
+    build_id: String,
+    rerun_of: String,
+}
+
+/// One of an algorithm's versions, the current one marked.
+#[derive(Serialize, JsonSchema)]
+pub struct VersionEntry {
+    #[serde(flatten)]
+    version: AlgorithmVersion,
+    current: bool,
+}
+
+/// The answer to `POST /versions/algorithms/apply`.
+#[derive(Serialize, JsonSchema)]
+pub struct VersionSet {
+    message: String,
+    algorithm: AlgorithmRecord,
+}
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -20,31 +64,31 @@ pub struct BuildRef {
 }
 
 /// `GET /builds/status/{buildId}`: the record, its progress and log.
-pub async fn status(State(state): State<AppState>, Path(build_id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let (record, lines) = state.builds.status(&build_id).await?;
-    let mut doc = serde_json::to_value(&record).expect("a build record serializes");
-    doc["log"] = json!(lines);
-    Ok(Json(doc))
+pub async fn status(
+    State(state): State<AppState>,
+    Path(build_id): Path<String>,
+) -> Result<Json<BuildStatus>, ApiError> {
+    let (record, log) = state.builds.status(&build_id).await?;
+    Ok(Json(BuildStatus { record, log }))
 }
 
 /// `GET /builds/list/{algorithmName}`: newest first.
-pub async fn list(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    let builds = state.store.list_builds(&name).await?;
-    Ok(Json(serde_json::to_value(builds).expect("build records serialize")))
+pub async fn list(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Vec<BuildRecord>>, ApiError> {
+    Ok(Json(state.store.list_builds(&name).await?))
 }
 
 /// `POST /builds/stop {buildId}`.
-pub async fn stop(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn stop(State(state): State<AppState>, body: Bytes) -> Result<Json<BuildStopped>, ApiError> {
     let request: BuildRef = parse_body(&body)?;
     let record = state.builds.stop(&request.build_id).await?;
-    Ok(Json(json!({ "buildId": record.build_id, "message": "stop requested" })))
+    Ok(Json(BuildStopped { build_id: record.build_id, message: "stop requested".into() }))
 }
 
 /// `POST /builds/rerun {buildId}`: a new build from the same stored upload.
-pub async fn rerun(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn rerun(State(state): State<AppState>, body: Bytes) -> Result<Json<BuildRerun>, ApiError> {
     let request: BuildRef = parse_body(&body)?;
     let record = state.builds.rerun(&request.build_id).await?;
-    Ok(Json(json!({ "buildId": record.build_id, "rerunOf": request.build_id })))
+    Ok(Json(BuildRerun { build_id: record.build_id, rerun_of: request.build_id }))
 }
 
 /// `GET /builds/logs/{buildId}`: newline-delimited JSON, streamed while the
@@ -107,21 +151,20 @@ where
 }
 
 /// `GET /versions/algorithms/{name}`: newest first, the current one marked.
-pub async fn versions(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn versions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<VersionEntry>>, ApiError> {
     let current = state.store.get_algorithm(&name).await?.and_then(|a| a.version);
     let versions = state.store.list_versions(&name).await?;
     if versions.is_empty() {
         return Err(ApiError::new(404, format!("algorithm '{name}' has no versions (apply it first)")));
     }
-    let docs: Vec<Value> = versions
-        .iter()
-        .map(|v| {
-            let mut doc = serde_json::to_value(v).expect("a version serializes");
-            doc["current"] = json!(current.as_deref() == Some(v.version.as_str()));
-            doc
-        })
+    let entries = versions
+        .into_iter()
+        .map(|version| VersionEntry { current: current.as_deref() == Some(version.version.as_str()), version })
         .collect();
-    Ok(Json(Value::Array(docs)))
+    Ok(Json(entries))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -131,7 +174,7 @@ pub struct VersionRef {
 }
 
 /// `POST /versions/algorithms/apply {name, version}`: make a version current.
-pub async fn apply_version(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn apply_version(State(state): State<AppState>, body: Bytes) -> Result<Json<VersionSet>, ApiError> {
     let request: VersionRef = parse_body(&body)?;
     let version = state.store.get_version(&request.name, &request.version).await?.ok_or_else(|| {
         ApiError::new(
@@ -143,9 +186,10 @@ pub async fn apply_version(State(state): State<AppState>, body: Bytes) -> Result
         )
     })?;
     let algorithm = state.store.make_current(&version).await?;
-    Ok(Json(
-        json!({ "message": format!("version {} of '{}' is current", version.version, version.name), "algorithm": algorithm.to_json() }),
-    ))
+    Ok(Json(VersionSet {
+        message: format!("version {} of '{}' is current", version.version, version.name),
+        algorithm: algorithm.record(),
+    }))
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,10 @@
 //! The REST API (HKube's paths under `/api/v1`) and the workers' websocket.
-//! Handlers stay small: they parse, call the runner or builder, and map
-//! errors to `{"error": {"code", "message"}}`.
+//! Handlers stay small: they parse, call the runner or builder, and answer
+//! a typed value (`Serialize + JsonSchema`) or an [`ApiError`], which
+//! becomes `{"error": {"code", "message"}}`.
+//!
+//! Every route is one entry of [`routes::table`]; the router and the
+//! OpenAPI document are both built from it.
 
 mod algorithms;
 pub mod auth;
@@ -25,6 +29,18 @@ use std::path::PathBuf;
 pub use error::ApiError;
 use runner::engine::Engine;
 use runner::store::Store;
+
+/// An answer that only says what happened.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Message {
+    pub message: String,
+}
+
+impl Message {
+    pub fn new(message: impl Into<String>) -> Message {
+        Message { message: message.into() }
+    }
+}
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -7,11 +7,12 @@
 
 use axum::routing::{on, MethodFilter, MethodRouter};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
-use serde_json::Value;
 
-use super::{algorithms, builds, cron, debug, exec, pipelines, webhooks, workers, AppState};
-use runner::algorithm::AlgorithmSpec;
+use super::{algorithms, builds, cron, debug, exec, pipelines, webhooks, workers, AppState, Message};
+use debug_proxy::EndpointInfo;
+use runner::algorithm::{AlgorithmRecord, AlgorithmSpec};
 use runner::descriptor::Pipeline;
+use runner::engine::results::JobResults;
 use runner::engine::status::JobStatus;
 use runner::store::{BuildRecord, JobSummary, TaskRecord, WebhookDelivery};
 use runner::trigger::CronEntry;
@@ -61,8 +62,6 @@ pub enum Body {
     None,
     /// JSON of a type, its schema derived with schemars.
     Json(fn(&mut SchemaGenerator) -> Schema),
-    /// A JSON schema written out, for bodies without a type of their own.
-    Inline(fn() -> Value),
     /// A pipeline descriptor, as JSON or YAML.
     Descriptor,
     /// `payload` (spec JSON), `options` (JSON), `file` (the code archive).
@@ -196,41 +195,39 @@ fn delete(path: &'static str, handler: fn(MethodFilter) -> MethodRouter<AppState
     Route::new(Method::Delete, path, handler)
 }
 
-use super::openapi::inline;
-
 /// Every route of the server except `/healthz`, the docs and the fallback.
 pub fn table() -> Vec<Route> {
     vec![
         post("/exec/raw", |m| on(m, exec::raw))
             .summary("Run a pipeline descriptor (JSON or YAML) now")
             .request(Body::Descriptor)
-            .answer(Body::Inline(inline::job_id)),
+            .answer(json::<exec::Started>()),
         post("/exec/stored", |m| on(m, exec::stored))
             .summary("Run a stored pipeline, with flowInput, options, priority or webhooks merged over it")
-            .request(Body::Inline(inline::exec_stored))
-            .answer(Body::Inline(inline::job_id)),
+            .request(json::<exec::StoredRequest>())
+            .answer(json::<exec::Started>()),
         post("/exec/stop", |m| on(m, exec::stop))
             .summary("Stop a pending or active job")
             .request(json::<exec::StopRequest>())
-            .answer(Body::Inline(inline::stopped)),
+            .answer(json::<exec::Stopped>()),
         post("/exec/caching", |m| on(m, exec::caching))
             .summary("Rerun nodeName and its descendants on the stored outputs of its parents from jobId (debug: route the node to a debugger)")
             .request(json::<exec::CachingRequest>())
-            .answer(Body::Inline(inline::job_id)),
+            .answer(json::<exec::Started>()),
         post("/exec/rerun", |m| on(m, exec::rerun))
             .summary("Run job jobId's descriptor and flowInput again")
             .request(json::<exec::RerunRequest>())
-            .answer(Body::Inline(inline::job_id)),
+            .answer(json::<exec::Started>()),
         post("/exec/algorithm", |m| on(m, exec::algorithm))
             .summary("Run one algorithm as a one-node pipeline")
             .request(json::<exec::AlgorithmRequest>())
-            .answer(Body::Inline(inline::job_id)),
+            .answer(json::<exec::Started>()),
         get("/exec/status/{jobId}", |m| on(m, exec::status))
             .summary("Status, progress, per-node counts and waiting reasons, timings and error of a job")
             .answer(json::<JobStatus>()),
         get("/exec/results/{jobId}", |m| on(m, exec::results))
             .summary("The results of a job's leaf nodes (data is null until it ends)")
-            .answer(Body::Inline(inline::results)),
+            .answer(json::<JobResults>()),
         get("/exec/pipelines/{jobId}", |m| on(m, exec::pipeline))
             .summary("The descriptor a job ran (after merging)")
             .answer(json::<Pipeline>()),
@@ -262,32 +259,32 @@ pub fn table() -> Vec<Route> {
             .answer(json::<Pipeline>()),
         delete("/store/pipelines/{name}", |m| on(m, pipelines::delete))
             .summary("Delete a stored pipeline")
-            .answer(Body::Inline(inline::message)),
+            .answer(json::<Message>()),
         get("/store/algorithms", |m| on(m, algorithms::list))
             .summary("All algorithms")
-            .answer(Body::Inline(inline::algorithms)),
+            .answer(json::<Vec<AlgorithmRecord>>()),
         post("/store/algorithms", |m| on(m, algorithms::insert))
             .summary("Add an algorithm given as an image or a server-side code path")
             .request(json::<AlgorithmSpec>())
-            .answer(Body::Inline(inline::algorithm)),
+            .answer(json::<AlgorithmRecord>()),
         put("/store/algorithms", |m| on(m, algorithms::update))
             .summary("Add or replace an algorithm given as an image or a server-side code path")
             .request(json::<AlgorithmSpec>())
-            .answer(Body::Inline(inline::algorithm)),
+            .answer(json::<AlgorithmRecord>()),
         get("/store/algorithms/{name}", |m| on(m, algorithms::get))
             .summary("One algorithm")
-            .answer(Body::Inline(inline::algorithm)),
+            .answer(json::<AlgorithmRecord>()),
         delete("/store/algorithms/{name}", |m| on(m, algorithms::delete))
             .summary("Delete an algorithm")
-            .answer(Body::Inline(inline::message)),
+            .answer(json::<Message>()),
         post("/store/algorithms/apply", |m| on(m, algorithms::apply))
             .summary("Upload an algorithm's code (and spec); builds an image when the inputs changed")
             .request(Body::Apply)
-            .answer(Body::Inline(inline::apply_answer))
+            .answer(json::<algorithms::Applied>())
             .layer(Layer::UploadLimit),
         get("/builds/status/{buildId}", |m| on(m, builds::status))
             .summary("A build: status, progress, image, error and log")
-            .answer(Body::Inline(inline::build_status)),
+            .answer(json::<builds::BuildStatus>()),
         get("/builds/list/{name}", |m| on(m, builds::list))
             .summary("An algorithm's builds, newest first")
             .answer(json::<Vec<BuildRecord>>()),
@@ -297,26 +294,26 @@ pub fn table() -> Vec<Route> {
         post("/builds/stop", |m| on(m, builds::stop))
             .summary("Stop a running build")
             .request(json::<builds::BuildRef>())
-            .answer(Body::Inline(inline::build_stopped)),
+            .answer(json::<builds::BuildStopped>()),
         post("/builds/rerun", |m| on(m, builds::rerun))
             .summary("Build again from a build's stored upload")
             .request(json::<builds::BuildRef>())
-            .answer(Body::Inline(inline::build_rerun)),
+            .answer(json::<builds::BuildRerun>()),
         get("/builds/context/{buildId}", |m| on(m, builds::context))
             .hidden("the Kaniko build pod fetches its build context here, with a one-build ?token="),
         get("/versions/algorithms/{name}", |m| on(m, builds::versions))
             .summary("An algorithm's versions (one per completed build)")
-            .answer(Body::Inline(inline::versions)),
+            .answer(json::<Vec<builds::VersionEntry>>()),
         post("/versions/algorithms/apply", |m| on(m, builds::apply_version))
             .summary("Make a version current")
             .request(json::<builds::VersionRef>())
-            .answer(Body::Inline(inline::algorithm_set)),
+            .answer(json::<builds::VersionSet>()),
         get("/debug", |m| on(m, debug::list))
             .summary("Debug endpoints: URL, connected client, waiting and last task")
-            .answer(Body::Inline(inline::debug_endpoint)),
+            .answer(json::<EndpointInfo>()),
         get("/debug/{algorithm}", |m| on(m, debug::api_endpoint))
             .summary("One debug endpoint; a websocket upgrade of this path (or /hkube/debug/{algorithm}) connects a local wrapper")
-            .answer(Body::Inline(inline::debug_endpoint))
+            .answer(json::<EndpointInfo>())
             .layer(Layer::UpgradeGuard),
         get("/hkube/debug/{algorithm}", |m| on(m, debug::endpoint))
             .at_root()
