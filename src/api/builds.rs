@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::exec::parse_body;
 use super::{ApiError, AppState};
@@ -91,13 +91,37 @@ pub async fn rerun(State(state): State<AppState>, body: Bytes) -> Result<Json<Bu
     Ok(Json(BuildRerun { build_id: record.build_id, rerun_of: request.build_id }))
 }
 
+/// One line of `GET /builds/logs/{buildId}`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum LogLine {
+    Line {
+        text: String,
+    },
+    Progress {
+        percent: u8,
+    },
+    /// The last line: how the build ended.
+    End {
+        status: String,
+        image: Option<String>,
+        version: Option<String>,
+        error: Option<Value>,
+    },
+}
+
+impl LogLine {
+    fn ndjson(&self) -> Bytes {
+        Bytes::from(format!("{}\n", serde_json::to_string(self).expect("a log line serializes")))
+    }
+}
+
 /// `GET /builds/logs/{buildId}`: newline-delimited JSON, streamed while the
 /// build runs: `{"type":"line","text":…}`, `{"type":"progress","percent":…}`,
 /// and finally `{"type":"end","status":…,"image":…,"error":…}`.
 pub async fn logs(State(state): State<AppState>, Path(build_id): Path<String>) -> Result<Response, ApiError> {
     let record = state.builds.get(&build_id).await?;
     let follow = if record.is_finished() { None } else { state.builds.follow(&build_id) };
-    let ndjson = |v: Value| Bytes::from(format!("{v}\n"));
     let builds = state.builds.clone();
     let stream = async_stream(move |tx| async move {
         let (lines, mut events) = match follow {
@@ -105,21 +129,21 @@ pub async fn logs(State(state): State<AppState>, Path(build_id): Path<String>) -
             None => (builds.status(&build_id).await.map(|(_, l)| l).unwrap_or_default(), None),
         };
         for line in lines {
-            if tx.send(ndjson(json!({"type": "line", "text": line}))).await.is_err() {
+            if tx.send(LogLine::Line { text: line }.ndjson()).await.is_err() {
                 return;
             }
         }
         if let Some(events) = events.as_mut() {
             loop {
                 let event = match events.recv().await {
-                    Ok(LogEvent::Line(text)) => json!({"type": "line", "text": text}),
-                    Ok(LogEvent::Progress(p)) => json!({"type": "progress", "percent": p}),
+                    Ok(LogEvent::Line(text)) => LogLine::Line { text },
+                    Ok(LogEvent::Progress(percent)) => LogLine::Progress { percent },
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        json!({"type": "line", "text": format!("[{n} log lines skipped: the reader was too slow]")})
+                        LogLine::Line { text: format!("[{n} log lines skipped: the reader was too slow]") }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 };
-                if tx.send(ndjson(event)).await.is_err() {
+                if tx.send(event.ndjson()).await.is_err() {
                     return;
                 }
             }
@@ -133,7 +157,15 @@ pub async fn logs(State(state): State<AppState>, Path(build_id): Path<String>) -
             }
         };
         let _ = tx
-            .send(ndjson(json!({"type": "end", "status": record.status, "image": record.image, "version": record.version, "error": record.error})))
+            .send(
+                LogLine::End {
+                    status: record.status,
+                    image: record.image,
+                    version: record.version,
+                    error: record.error,
+                }
+                .ndjson(),
+            )
             .await;
     });
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
@@ -220,4 +252,27 @@ pub async fn context(
         .await
         .map_err(|e| ApiError::new(404, format!("build {build_id}: its context is gone ({e})")))?;
     Ok(([(header::CONTENT_TYPE, "application/gzip")], bytes).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parsed(line: LogLine) -> Value {
+        let bytes = line.ndjson();
+        assert!(bytes.ends_with(b"}\n"), "one JSON object per line");
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn log_lines_have_the_type_and_fields_clients_read() {
+        assert_eq!(parsed(LogLine::Line { text: "x".into() }), json!({"type": "line", "text": "x"}));
+        assert_eq!(parsed(LogLine::Progress { percent: 40 }), json!({"type": "progress", "percent": 40}));
+        let end = LogLine::End { status: "failed".into(), image: None, version: None, error: Some(json!({"m": 1})) };
+        assert_eq!(
+            parsed(end),
+            json!({"type": "end", "status": "failed", "image": null, "version": null, "error": {"m": 1}})
+        );
+    }
 }
