@@ -10,11 +10,6 @@ use serde_json::{json, Map, Value};
 
 use super::routes::{self, Body, Doc};
 
-fn error_schema() -> Value {
-    json!({"type": "object", "properties": {"error": {"type": "object", "properties": {
-        "code": {"type": "integer"}, "message": {"type": "string", "description": "what was wrong, and where (node, input, file)"}}}}})
-}
-
 /// A body's schema; types register their definitions with `generator`.
 fn schema_of(body: Body, generator: &mut SchemaGenerator) -> Option<Value> {
     match body {
@@ -69,12 +64,13 @@ fn operation(route: &routes::Route, generator: &mut SchemaGenerator) -> Value {
             |(name, what)| json!({"name": name, "in": "query", "description": what, "schema": {"type": "string"}}),
         ),
     );
+    let refusal = generator.subschema_for::<super::error::ErrorBody>().to_value();
     let mut op = json!({
         "summary": route.summary,
         "parameters": params,
         "responses": {
             route.ok.to_string(): answer(route.answer, route.ok, generator),
-            "4XX": {"description": "Refused: what was wrong and where", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            "4XX": {"description": "Refused: what was wrong and where", "content": {"application/json": {"schema": refusal}}}
         }
     });
     if let Some(body) = request_body(route.request, generator) {
@@ -91,8 +87,7 @@ pub fn document() -> Value {
         let entry = paths.entry(route.full_path()).or_insert_with(|| json!({}));
         entry[route.method.as_str()] = op;
     }
-    let mut schemas = generator.take_definitions(true);
-    schemas.insert("Error".into(), error_schema());
+    let schemas = generator.take_definitions(true);
     json!({
         "openapi": "3.0.3",
         "info": {"title": "DistributedKube API", "version": env!("CARGO_PKG_VERSION"),
