@@ -51,8 +51,10 @@ pub async fn stored(State(state): State<AppState>, body: Bytes) -> Answer<Starte
     Ok(Json(Started { job_id }))
 }
 
-/// What `POST /exec/stored` reads, for the document: the handler merges
-/// the body as JSON, key by key, over the stored pipeline.
+// Only for the document: the handler merges the body as JSON, key by key,
+// over the stored pipeline, so it reads a `Value`.
+/// A stored pipeline's name, and what is merged key by key over it
+/// (`nodes` can't be overridden).
 #[derive(JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(dead_code)]

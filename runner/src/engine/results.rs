@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::status::JobState;
 
+/// A job's results; `data` is null until it ends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobResults {
