@@ -15,7 +15,7 @@ pub(crate) struct Pending {
     pub reply: oneshot::Sender<TaskOutcome>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskInfo {
     pub job_id: String,
@@ -41,7 +41,7 @@ impl TaskInfo {
 }
 
 /// What `GET /api/v1/debug` shows of an endpoint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointInfo {
     pub algorithm: String,

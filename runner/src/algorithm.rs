@@ -179,24 +179,46 @@ pub struct Algorithm {
     pub modified: String,
 }
 
+/// An algorithm as the API answers it: its spec and what the store adds.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct AlgorithmRecord {
+    #[serde(flatten)]
+    pub spec: AlgorithmSpec,
+    /// sha256 of the last upload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// The current version's image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub created: String,
+    pub modified: String,
+}
+
 impl Algorithm {
-    /// The JSON the API returns: the spec plus bookkeeping fields.
-    pub fn to_json(&self) -> Value {
-        let mut v = serde_json::to_value(&self.spec).unwrap_or(Value::Null);
-        if let Value::Object(map) = &mut v {
-            if let Some(c) = &self.checksum {
-                map.insert("checksum".into(), Value::String(c.clone()));
-            }
-            if let Some(image) = &self.image {
-                map.insert("image".into(), Value::String(image.clone()));
-            }
-            if let Some(version) = &self.version {
-                map.insert("version".into(), Value::String(version.clone()));
-            }
-            map.insert("created".into(), Value::String(self.created.clone()));
-            map.insert("modified".into(), Value::String(self.modified.clone()));
+    /// What the API answers. The store's fields win over spec fields of the
+    /// same name (a spec may carry them back from an earlier answer).
+    pub fn record(&self) -> AlgorithmRecord {
+        let mut spec = self.spec.clone();
+        let set = [
+            ("checksum", self.checksum.is_some()),
+            ("image", self.image.is_some()),
+            ("version", self.version.is_some()),
+            ("created", true),
+            ("modified", true),
+        ];
+        for (field, _) in set.iter().filter(|(_, set)| *set) {
+            spec.extra.remove(*field);
         }
-        v
+        AlgorithmRecord {
+            spec,
+            checksum: self.checksum.clone(),
+            image: self.image.clone(),
+            version: self.version.clone(),
+            created: self.created.clone(),
+            modified: self.modified.clone(),
+        }
     }
 }
 
@@ -251,5 +273,26 @@ mod tests {
             assert!(m.contains(field), "{resources}: {m}");
         }
         assert!(AlgorithmSpec::parse(br#"{"name": "a", "resources": {"cpu": 0.5, "gpu": 0, "mem": "512Mi"}}"#).is_ok());
+    }
+
+    #[test]
+    fn a_record_is_the_spec_plus_the_stores_fields_which_win() {
+        let spec =
+            AlgorithmSpec::parse(br#"{"name": "a", "env": "python", "created": "old", "image": "kept"}"#).unwrap();
+        let algorithm = Algorithm {
+            spec,
+            code_dir: None,
+            checksum: Some("sha256:1".into()),
+            image: None,
+            version: None,
+            created: "c".into(),
+            modified: "m".into(),
+        };
+        let answer = serde_json::to_value(algorithm.record()).unwrap();
+        let expected = serde_json::json!({"name": "a", "env": "python", "checksum": "sha256:1",
+            "image": "kept", "created": "c", "modified": "m"});
+        assert_eq!(answer, expected);
+        let text = serde_json::to_string(&algorithm.record()).unwrap();
+        assert_eq!(text.matches("\"created\"").count(), 1, "{text}");
     }
 }

@@ -6,12 +6,23 @@ use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
 
 use super::exec::parse_body;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Message};
 use crate::algorithms::{Algorithms, Apply};
-use runner::algorithm::AlgorithmSpec;
+use runner::algorithm::{AlgorithmRecord, AlgorithmSpec};
+
+/// The answer to an apply.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    /// The algorithm as stored now (null while its first build runs).
+    algorithm: Option<AlgorithmRecord>,
+    /// What happened, in order.
+    messages: Vec<String>,
+    /// The build started or followed; null when no build is needed.
+    build_id: Option<String>,
+}
 
 /// The `options` part of an apply.
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
@@ -23,37 +34,40 @@ pub struct ApplyOptions {
     force_update: bool,
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<AlgorithmRecord>>, ApiError> {
     let all = state.store.list_algorithms().await?;
-    Ok(Json(Value::Array(all.iter().map(|a| a.to_json()).collect())))
+    Ok(Json(all.iter().map(|a| a.record()).collect()))
 }
 
-pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<AlgorithmRecord>, ApiError> {
     match state.store.get_algorithm(&name).await? {
-        Some(a) => Ok(Json(a.to_json())),
+        Some(a) => Ok(Json(a.record())),
         None => Err(ApiError::new(404, format!("algorithm '{name}' does not exist"))),
     }
 }
 
-pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Message>, ApiError> {
     if state.store.delete_algorithm(&name).await? {
         // Its debug endpoint goes too, unless a task still waits there.
         state.relay.forget_idle(|n| n != name);
-        Ok(Json(json!({ "message": format!("algorithm '{name}' deleted") })))
+        Ok(Json(Message::new(format!("algorithm '{name}' deleted"))))
     } else {
         Err(ApiError::new(404, format!("algorithm '{name}' does not exist")))
     }
 }
 
 /// `POST /store/algorithms`: a spec with an image or a server-side code path.
-pub async fn insert(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn insert(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<AlgorithmRecord>), ApiError> {
     let stored = state.algorithms().insert(spec_from(&body)?).await?;
-    Ok((StatusCode::CREATED, Json(stored.to_json())))
+    Ok((StatusCode::CREATED, Json(stored.record())))
 }
 
-pub async fn update(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn update(State(state): State<AppState>, body: Bytes) -> Result<Json<AlgorithmRecord>, ApiError> {
     let stored = state.algorithms().store_local(spec_from(&body)?).await?;
-    Ok(Json(stored.to_json()))
+    Ok(Json(stored.record()))
 }
 
 /// Parse and check a spec (JSON or YAML); errors name the field.
@@ -62,7 +76,7 @@ fn spec_from(body: &[u8]) -> Result<AlgorithmSpec, ApiError> {
 }
 
 /// `POST /store/algorithms/apply`: multipart `payload` (spec), `options`, `file`.
-pub async fn apply(State(state): State<AppState>, mut multipart: Multipart) -> Result<Json<Value>, ApiError> {
+pub async fn apply(State(state): State<AppState>, mut multipart: Multipart) -> Result<Json<Applied>, ApiError> {
     let mut payload = None;
     let mut file = None;
     let mut options = None;
@@ -97,8 +111,11 @@ pub async fn apply(State(state): State<AppState>, mut multipart: Multipart) -> R
     };
     let request = Apply { spec, file, force_build: options.force_build, force_update: options.force_update };
     let applied = state.algorithms().apply(request).await?;
-    let algorithm = applied.algorithm.map(|a| a.to_json()).unwrap_or(Value::Null);
-    Ok(Json(json!({ "algorithm": algorithm, "messages": applied.messages, "buildId": applied.build_id })))
+    Ok(Json(Applied {
+        algorithm: applied.algorithm.map(|a| a.record()),
+        messages: applied.messages,
+        build_id: applied.build_id,
+    }))
 }
 
 impl AppState {

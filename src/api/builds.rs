@@ -6,12 +6,56 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::exec::parse_body;
 use super::{ApiError, AppState};
 use builder::LogEvent;
+use runner::algorithm::AlgorithmRecord;
+use runner::store::{AlgorithmVersion, BuildRecord};
+
+/// A build with its log so far.
+#[derive(Serialize, JsonSchema)]
+pub struct BuildStatus {
+    #[serde(flatten)]
+    record: BuildRecord,
+    /// The build log so far (credentials redacted).
+    log: Vec<String>,
+}
+
+/// The answer to `POST /builds/stop`.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildStopped {
+    build_id: String,
+    message: String,
+}
+
+/// The answer to `POST /builds/rerun`.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildRerun {
+    /// The new build.
+    build_id: String,
+    rerun_of: String,
+}
+
+/// One of an algorithm's versions, the current one marked.
+#[derive(Serialize, JsonSchema)]
+pub struct VersionEntry {
+    #[serde(flatten)]
+    version: AlgorithmVersion,
+    current: bool,
+}
+
+/// The answer to `POST /versions/algorithms/apply`.
+#[derive(Serialize, JsonSchema)]
+pub struct VersionSet {
+    message: String,
+    algorithm: AlgorithmRecord,
+}
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -20,31 +64,56 @@ pub struct BuildRef {
 }
 
 /// `GET /builds/status/{buildId}`: the record, its progress and log.
-pub async fn status(State(state): State<AppState>, Path(build_id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let (record, lines) = state.builds.status(&build_id).await?;
-    let mut doc = serde_json::to_value(&record).expect("a build record serializes");
-    doc["log"] = json!(lines);
-    Ok(Json(doc))
+pub async fn status(
+    State(state): State<AppState>,
+    Path(build_id): Path<String>,
+) -> Result<Json<BuildStatus>, ApiError> {
+    let (record, log) = state.builds.status(&build_id).await?;
+    Ok(Json(BuildStatus { record, log }))
 }
 
 /// `GET /builds/list/{algorithmName}`: newest first.
-pub async fn list(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    let builds = state.store.list_builds(&name).await?;
-    Ok(Json(serde_json::to_value(builds).expect("build records serialize")))
+pub async fn list(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Vec<BuildRecord>>, ApiError> {
+    Ok(Json(state.store.list_builds(&name).await?))
 }
 
 /// `POST /builds/stop {buildId}`.
-pub async fn stop(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn stop(State(state): State<AppState>, body: Bytes) -> Result<Json<BuildStopped>, ApiError> {
     let request: BuildRef = parse_body(&body)?;
     let record = state.builds.stop(&request.build_id).await?;
-    Ok(Json(json!({ "buildId": record.build_id, "message": "stop requested" })))
+    Ok(Json(BuildStopped { build_id: record.build_id, message: "stop requested".into() }))
 }
 
 /// `POST /builds/rerun {buildId}`: a new build from the same stored upload.
-pub async fn rerun(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn rerun(State(state): State<AppState>, body: Bytes) -> Result<Json<BuildRerun>, ApiError> {
     let request: BuildRef = parse_body(&body)?;
     let record = state.builds.rerun(&request.build_id).await?;
-    Ok(Json(json!({ "buildId": record.build_id, "rerunOf": request.build_id })))
+    Ok(Json(BuildRerun { build_id: record.build_id, rerun_of: request.build_id }))
+}
+
+/// One line of `GET /builds/logs/{buildId}`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum LogLine {
+    Line {
+        text: String,
+    },
+    Progress {
+        percent: u8,
+    },
+    /// The last line: how the build ended.
+    End {
+        status: runner::store::BuildStatus,
+        image: Option<String>,
+        version: Option<String>,
+        error: Option<Value>,
+    },
+}
+
+impl LogLine {
+    fn ndjson(&self) -> Bytes {
+        Bytes::from(format!("{}\n", serde_json::to_string(self).expect("a log line serializes")))
+    }
 }
 
 /// `GET /builds/logs/{buildId}`: newline-delimited JSON, streamed while the
@@ -53,7 +122,6 @@ pub async fn rerun(State(state): State<AppState>, body: Bytes) -> Result<Json<Va
 pub async fn logs(State(state): State<AppState>, Path(build_id): Path<String>) -> Result<Response, ApiError> {
     let record = state.builds.get(&build_id).await?;
     let follow = if record.is_finished() { None } else { state.builds.follow(&build_id) };
-    let ndjson = |v: Value| Bytes::from(format!("{v}\n"));
     let builds = state.builds.clone();
     let stream = async_stream(move |tx| async move {
         let (lines, mut events) = match follow {
@@ -61,21 +129,21 @@ pub async fn logs(State(state): State<AppState>, Path(build_id): Path<String>) -
             None => (builds.status(&build_id).await.map(|(_, l)| l).unwrap_or_default(), None),
         };
         for line in lines {
-            if tx.send(ndjson(json!({"type": "line", "text": line}))).await.is_err() {
+            if tx.send(LogLine::Line { text: line }.ndjson()).await.is_err() {
                 return;
             }
         }
         if let Some(events) = events.as_mut() {
             loop {
                 let event = match events.recv().await {
-                    Ok(LogEvent::Line(text)) => json!({"type": "line", "text": text}),
-                    Ok(LogEvent::Progress(p)) => json!({"type": "progress", "percent": p}),
+                    Ok(LogEvent::Line(text)) => LogLine::Line { text },
+                    Ok(LogEvent::Progress(percent)) => LogLine::Progress { percent },
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        json!({"type": "line", "text": format!("[{n} log lines skipped: the reader was too slow]")})
+                        LogLine::Line { text: format!("[{n} log lines skipped: the reader was too slow]") }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 };
-                if tx.send(ndjson(event)).await.is_err() {
+                if tx.send(event.ndjson()).await.is_err() {
                     return;
                 }
             }
@@ -89,7 +157,15 @@ pub async fn logs(State(state): State<AppState>, Path(build_id): Path<String>) -
             }
         };
         let _ = tx
-            .send(ndjson(json!({"type": "end", "status": record.status, "image": record.image, "version": record.version, "error": record.error})))
+            .send(
+                LogLine::End {
+                    status: record.status,
+                    image: record.image,
+                    version: record.version,
+                    error: record.error,
+                }
+                .ndjson(),
+            )
             .await;
     });
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
@@ -107,21 +183,20 @@ where
 }
 
 /// `GET /versions/algorithms/{name}`: newest first, the current one marked.
-pub async fn versions(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn versions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<VersionEntry>>, ApiError> {
     let current = state.store.get_algorithm(&name).await?.and_then(|a| a.version);
     let versions = state.store.list_versions(&name).await?;
     if versions.is_empty() {
         return Err(ApiError::new(404, format!("algorithm '{name}' has no versions (apply it first)")));
     }
-    let docs: Vec<Value> = versions
-        .iter()
-        .map(|v| {
-            let mut doc = serde_json::to_value(v).expect("a version serializes");
-            doc["current"] = json!(current.as_deref() == Some(v.version.as_str()));
-            doc
-        })
+    let entries = versions
+        .into_iter()
+        .map(|version| VersionEntry { current: current.as_deref() == Some(version.version.as_str()), version })
         .collect();
-    Ok(Json(Value::Array(docs)))
+    Ok(Json(entries))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -131,7 +206,7 @@ pub struct VersionRef {
 }
 
 /// `POST /versions/algorithms/apply {name, version}`: make a version current.
-pub async fn apply_version(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn apply_version(State(state): State<AppState>, body: Bytes) -> Result<Json<VersionSet>, ApiError> {
     let request: VersionRef = parse_body(&body)?;
     let version = state.store.get_version(&request.name, &request.version).await?.ok_or_else(|| {
         ApiError::new(
@@ -143,9 +218,10 @@ pub async fn apply_version(State(state): State<AppState>, body: Bytes) -> Result
         )
     })?;
     let algorithm = state.store.make_current(&version).await?;
-    Ok(Json(
-        json!({ "message": format!("version {} of '{}' is current", version.version, version.name), "algorithm": algorithm.to_json() }),
-    ))
+    Ok(Json(VersionSet {
+        message: format!("version {} of '{}' is current", version.version, version.name),
+        algorithm: algorithm.record(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -176,4 +252,32 @@ pub async fn context(
         .await
         .map_err(|e| ApiError::new(404, format!("build {build_id}: its context is gone ({e})")))?;
     Ok(([(header::CONTENT_TYPE, "application/gzip")], bytes).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parsed(line: LogLine) -> Value {
+        let bytes = line.ndjson();
+        assert!(bytes.ends_with(b"}\n"), "one JSON object per line");
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn log_lines_have_the_type_and_fields_clients_read() {
+        assert_eq!(parsed(LogLine::Line { text: "x".into() }), json!({"type": "line", "text": "x"}));
+        assert_eq!(parsed(LogLine::Progress { percent: 40 }), json!({"type": "progress", "percent": 40}));
+        let end = LogLine::End {
+            status: runner::store::BuildStatus::Failed,
+            image: None,
+            version: None,
+            error: Some(json!({"m": 1})),
+        };
+        assert_eq!(
+            parsed(end),
+            json!({"type": "end", "status": "failed", "image": null, "version": null, "error": {"m": 1}})
+        );
+    }
 }

@@ -8,18 +8,18 @@ use axum::extract::ws::{close_code, CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::{ApiError, AppState};
+use debug_proxy::EndpointInfo;
 use runner::protocol::ConnectParams;
 
 /// The endpoints; those of deleted algorithms go once they are idle.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<EndpointInfo>>, ApiError> {
     let names: std::collections::HashSet<String> = state.store.algorithm_names().await?.into_iter().collect();
     state.relay.forget_idle(|name| names.contains(name));
-    Ok(Json(serde_json::to_value(state.relay.list()).expect("serializes")))
+    Ok(Json(state.relay.list()))
 }
 
 /// Only algorithms that exist (or still have tasks at the relay) have an
@@ -78,7 +78,7 @@ async fn serve_endpoint(
         return refusal.into_response();
     }
     let Ok(upgrade) = upgrade else {
-        return Json(serde_json::to_value(state.relay.info(&algorithm)).expect("serializes")).into_response();
+        return Json(state.relay.info(&algorithm)).into_response();
     };
     if own_token && state.relay.check_token(&algorithm, query.get("token").map(String::as_str)).is_err() {
         return ApiError::new(

@@ -12,7 +12,6 @@ use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -30,13 +29,29 @@ impl ApiError {
     }
 }
 
+/// The body of every refusal.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Error")]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorDetail {
+    /// The HTTP status.
+    code: u16,
+    /// What was wrong, and where (node, input, file).
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status >= 500 {
             tracing::error!("{}", self.message);
         }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(json!({ "error": { "code": self.status, "message": self.message } }))).into_response()
+        let body = ErrorBody { error: ErrorDetail { code: self.status, message: self.message } };
+        (status, Json(body)).into_response()
     }
 }
 

@@ -3,24 +3,42 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
 use runner::descriptor::Pipeline;
+use runner::engine::results::JobResults;
+use runner::engine::status::JobStatus;
+use runner::store::{JobSummary, TaskRecord};
 
-type ApiResult = Result<Json<Value>, ApiError>;
+/// The answer to a request that started a job.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Started {
+    pub job_id: String,
+}
+
+/// The answer to `POST /exec/stop`: the job and the jobs stopped with it.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Stopped {
+    pub stopped_job_ids: Vec<String>,
+}
+
+type Answer<T> = Result<Json<T>, ApiError>;
 
 /// `POST /exec/raw`: a whole descriptor (JSON or YAML) → `{jobId}`.
-pub async fn raw(State(state): State<AppState>, body: Bytes) -> ApiResult {
+pub async fn raw(State(state): State<AppState>, body: Bytes) -> Answer<Started> {
     let pipeline = Pipeline::parse(&body)?;
     let job_id = state.engine.run(pipeline).await?;
-    Ok(Json(json!({ "jobId": job_id })))
+    Ok(Json(Started { job_id }))
 }
 
 /// `POST /exec/stored`: `{name, flowInput?, options?, priority?, …}` merged
 /// over the stored pipeline → `{jobId}`.
-pub async fn stored(State(state): State<AppState>, body: Bytes) -> ApiResult {
+pub async fn stored(State(state): State<AppState>, body: Bytes) -> Answer<Started> {
     let request: Value = parse_body(&body)?;
     let Some(name) = request.get("name").and_then(Value::as_str) else {
         return Err(ApiError::bad_request("exec/stored needs the 'name' of a stored pipeline"));
@@ -30,7 +48,24 @@ pub async fn stored(State(state): State<AppState>, body: Bytes) -> ApiResult {
     })?;
     let pipeline = merge_over(&stored, &request)?;
     let job_id = state.engine.run(pipeline).await?;
-    Ok(Json(json!({ "jobId": job_id })))
+    Ok(Json(Started { job_id }))
+}
+
+// Only for the document: the handler merges the body as JSON, key by key,
+// over the stored pipeline, so it reads a `Value`.
+/// A stored pipeline's name, and what is merged key by key over it
+/// (`nodes` can't be overridden).
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct StoredRequest {
+    /// The stored pipeline.
+    name: String,
+    flow_input: Option<serde_json::Map<String, Value>>,
+    options: Option<runner::descriptor::PipelineOptions>,
+    #[schemars(range(min = 1, max = 5))]
+    priority: Option<u8>,
+    webhooks: Option<runner::descriptor::Webhooks>,
 }
 
 /// Objects merge key by key (recursively); anything else replaces.
@@ -72,10 +107,10 @@ pub struct CachingRequest {
 /// `POST /exec/caching`: `{jobId, nodeName, debug?}` → `{jobId}` of a job
 /// that runs `nodeName` (on a developer's machine with `debug`) and its
 /// descendants on the stored outputs of its parents.
-pub async fn caching(State(state): State<AppState>, body: Bytes) -> ApiResult {
+pub async fn caching(State(state): State<AppState>, body: Bytes) -> Answer<Started> {
     let request: CachingRequest = parse_body(&body)?;
     let job_id = state.engine.run_from(&request.job_id, &request.node_name, request.debug).await?;
-    Ok(Json(json!({ "jobId": job_id })))
+    Ok(Json(Started { job_id }))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -85,10 +120,10 @@ pub struct RerunRequest {
 }
 
 /// `POST /exec/rerun`: `{jobId}` → the same descriptor and flowInput again.
-pub async fn rerun(State(state): State<AppState>, body: Bytes) -> ApiResult {
+pub async fn rerun(State(state): State<AppState>, body: Bytes) -> Answer<Started> {
     let request: RerunRequest = parse_body(&body)?;
     let job_id = state.engine.rerun(&request.job_id).await?;
-    Ok(Json(json!({ "jobId": job_id })))
+    Ok(Json(Started { job_id }))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -101,14 +136,14 @@ pub struct AlgorithmRequest {
 }
 
 /// `POST /exec/algorithm`: `{name, input}` runs one algorithm as a one-node pipeline.
-pub async fn algorithm(State(state): State<AppState>, body: Bytes) -> ApiResult {
+pub async fn algorithm(State(state): State<AppState>, body: Bytes) -> Answer<Started> {
     let request: AlgorithmRequest = parse_body(&body)?;
     let kind = if request.debug { "debug" } else { "algorithm" };
     let descriptor = json!({"name": request.name,
         "nodes": [{"nodeName": request.name, "algorithmName": request.name, "input": request.input, "kind": kind}]});
     let pipeline = Pipeline::parse(&serde_json::to_vec(&descriptor).expect("serializes"))?;
     let job_id = state.engine.run(pipeline).await?;
-    Ok(Json(json!({ "jobId": job_id })))
+    Ok(Json(Started { job_id }))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -119,29 +154,28 @@ pub struct StopRequest {
 }
 
 /// `POST /exec/stop`: `{jobId, reason?}` → `{stoppedJobIds}`.
-pub async fn stop(State(state): State<AppState>, body: Bytes) -> ApiResult {
+pub async fn stop(State(state): State<AppState>, body: Bytes) -> Answer<Stopped> {
     let request: StopRequest = parse_body(&body)?;
-    let stopped = state.engine.stop(&request.job_id, request.reason).await?;
-    Ok(Json(json!({ "stoppedJobIds": stopped })))
+    let stopped_job_ids = state.engine.stop(&request.job_id, request.reason).await?;
+    Ok(Json(Stopped { stopped_job_ids }))
 }
 
-pub async fn status(State(state): State<AppState>, Path(job_id): Path<String>) -> ApiResult {
-    Ok(Json(serde_json::to_value(state.engine.status(&job_id).await?).expect("status serializes")))
+pub async fn status(State(state): State<AppState>, Path(job_id): Path<String>) -> Answer<JobStatus> {
+    Ok(Json(state.engine.status(&job_id).await?))
 }
 
-pub async fn results(State(state): State<AppState>, Path(job_id): Path<String>) -> ApiResult {
-    Ok(Json(state.engine.results(&job_id).await?))
+pub async fn results(State(state): State<AppState>, Path(job_id): Path<String>) -> Answer<JobResults> {
+    Ok(Json(state.engine.job_results(&job_id).await?))
 }
 
 /// `GET /exec/pipelines/{jobId}`: the descriptor the job ran (after merging).
-pub async fn pipeline(State(state): State<AppState>, Path(job_id): Path<String>) -> ApiResult {
-    let job = state.engine.job(&job_id).await?;
-    Ok(Json(serde_json::to_value(job.descriptor).expect("descriptor serializes")))
+pub async fn pipeline(State(state): State<AppState>, Path(job_id): Path<String>) -> Answer<Pipeline> {
+    Ok(Json(state.engine.job(&job_id).await?.descriptor))
 }
 
 /// `GET /exec/tasks/{jobId}`: every task record of the job, with its log.
-pub async fn tasks(State(state): State<AppState>, Path(job_id): Path<String>) -> ApiResult {
-    Ok(Json(serde_json::to_value(state.engine.tasks(&job_id).await?).expect("tasks serialize")))
+pub async fn tasks(State(state): State<AppState>, Path(job_id): Path<String>) -> Answer<Vec<TaskRecord>> {
+    Ok(Json(state.engine.tasks(&job_id).await?))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -152,12 +186,12 @@ pub struct JobsQuery {
     limit: Option<u32>,
 }
 
-pub async fn jobs(State(state): State<AppState>, Query(q): Query<JobsQuery>) -> ApiResult {
+pub async fn jobs(State(state): State<AppState>, Query(q): Query<JobsQuery>) -> Answer<Vec<JobSummary>> {
     let jobs = state
         .store
         .list_jobs(q.status.as_deref(), q.pipeline_name.as_deref(), q.limit.unwrap_or(100).min(10_000))
         .await?;
-    Ok(Json(serde_json::to_value(jobs).expect("jobs serialize")))
+    Ok(Json(jobs))
 }
 
 /// Bodies are JSON, or YAML where users upload documents by hand.

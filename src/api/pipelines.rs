@@ -4,10 +4,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashSet;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Message};
 use runner::dag::Dag;
 use runner::descriptor::Pipeline;
 
@@ -31,32 +31,32 @@ async fn validated(state: &AppState, body: &[u8]) -> Result<Pipeline, ApiError> 
     Ok(pipeline)
 }
 
-pub async fn insert(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn insert(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Pipeline>), ApiError> {
     let pipeline = validated(&state, &body).await?;
     state.store.insert_pipeline(&pipeline).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(&pipeline).expect("serializes"))))
+    Ok((StatusCode::CREATED, Json(pipeline)))
 }
 
-pub async fn update(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn update(State(state): State<AppState>, body: Bytes) -> Result<Json<Pipeline>, ApiError> {
     let pipeline = validated(&state, &body).await?;
     state.store.upsert_pipeline(&pipeline).await?;
-    Ok(Json(serde_json::to_value(&pipeline).expect("serializes")))
+    Ok(Json(pipeline))
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(serde_json::to_value(state.store.list_pipelines().await?).expect("serializes")))
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Pipeline>>, ApiError> {
+    Ok(Json(state.store.list_pipelines().await?))
 }
 
-pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Pipeline>, ApiError> {
     match state.store.get_pipeline(&name).await? {
-        Some(p) => Ok(Json(serde_json::to_value(p).expect("serializes"))),
+        Some(p) => Ok(Json(p)),
         None => Err(ApiError::new(404, format!("pipeline '{name}' is not stored"))),
     }
 }
 
-pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Message>, ApiError> {
     if state.store.delete_pipeline(&name).await? {
-        Ok(Json(json!({ "message": format!("pipeline '{name}' deleted") })))
+        Ok(Json(Message::new(format!("pipeline '{name}' deleted"))))
     } else {
         Err(ApiError::new(404, format!("pipeline '{name}' is not stored")))
     }

@@ -3,20 +3,25 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::Value;
 
 use super::{ApiError, AppState};
+use runner::store::WebhookDelivery;
 
-async fn deliveries(state: &AppState, job_id: &str, kind: &str) -> Result<Json<Value>, ApiError> {
+async fn deliveries(state: &AppState, job_id: &str, kind: &str) -> Result<Json<Vec<WebhookDelivery>>, ApiError> {
     state.engine.job(job_id).await?;
-    let list = state.store.webhook_deliveries(job_id, kind).await?;
-    Ok(Json(serde_json::to_value(list).expect("deliveries serialize")))
+    Ok(Json(state.store.webhook_deliveries(job_id, kind).await?))
 }
 
-pub async fn progress(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn progress(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<Vec<WebhookDelivery>>, ApiError> {
     deliveries(&state, &job_id, "progress").await
 }
 
-pub async fn results(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn results(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<Vec<WebhookDelivery>>, ApiError> {
     deliveries(&state, &job_id, "result").await
 }

@@ -6,6 +6,7 @@ mod events;
 mod job;
 mod job_trigger;
 mod recorder;
+pub mod results;
 mod runtime;
 pub mod status;
 mod supervisor;
@@ -13,7 +14,7 @@ mod task;
 #[cfg(test)]
 mod tests;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -409,12 +410,25 @@ impl Engine {
     }
 
     /// `{jobId, status, data, timeTook}`; `data` is null until the job ends.
-    pub async fn results(&self, job_id: &str) -> Result<Value, RunnerError> {
+    pub async fn job_results(&self, job_id: &str) -> Result<results::JobResults, RunnerError> {
         let status = self.status(job_id).await?;
         if let Some(stored) = self.inner.storage.get_json::<Value>(&keys::result(job_id)).await? {
-            return Ok(stored);
+            return serde_json::from_value(stored)
+                .map_err(|e| RunnerError::unreadable(format!("job '{job_id}' results unreadable"), e));
         }
-        Ok(json!({ "jobId": job_id, "status": status.status, "data": Value::Null, "timeTook": Value::Null }))
+        Ok(results::JobResults {
+            job_id: job_id.to_string(),
+            status: status.status,
+            time_took: None,
+            reason: None,
+            data: None,
+        })
+    }
+
+    /// [`Engine::job_results`] as JSON, for callers that pick fields out of it.
+    pub async fn results(&self, job_id: &str) -> Result<Value, RunnerError> {
+        let results = self.job_results(job_id).await?;
+        Ok(serde_json::to_value(results).expect("results serialize"))
     }
 
     pub async fn job(&self, job_id: &str) -> Result<JobRecord, RunnerError> {
