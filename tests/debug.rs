@@ -276,16 +276,7 @@ async fn a_flooding_debug_client_costs_the_server_bounded_memory() {
     let server = binary::ServerProcess::start(&[], &[]);
     server.ctl_ok(&["algorithm", "apply", "--f", "fixtures/algorithms/multiply.yml"]);
     let pipeline = json!({"name": "flood", "nodes": [{"nodeName": "Only", "algorithmName": "multiply", "kind": "debug", "input": [2, 3]}]});
-    let http = reqwest::Client::new();
-    let body: Value = http
-        .post(format!("{}/api/v1/exec/raw", server.endpoint))
-        .json(&pipeline)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = server.api_post("/exec/raw", &pipeline).await;
     let job = body["jobId"].as_str().unwrap().to_string();
     let url = format!("{}/hkube/debug/multiply?encoding=json&hostname=flooder", server.endpoint.replace("http", "ws"));
     let mut c = tokio_tungstenite::connect_async(url).await.expect("debug endpoint accepts").0;
@@ -296,7 +287,6 @@ async fn a_flooding_debug_client_costs_the_server_bounded_memory() {
     send(&mut c, "started", Value::Null).await;
 
     let line = "y".repeat(1024 * 1024);
-    let tasks_url = format!("{}/api/v1/exec/tasks/{job}", server.endpoint);
     // A send returns once its bytes are in the socket buffers (a few MiB),
     // so the client can't run ahead of the server by more than that.
     let mut peaks = vec![server.memory_kib("VmHWM") / 1024];
@@ -310,14 +300,7 @@ async fn a_flooding_debug_client_costs_the_server_bounded_memory() {
     send(&mut c, "done", json!(6)).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
-        let s: Value = http
-            .get(format!("{}/api/v1/exec/status/{job}", server.endpoint))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let s = server.api_get(&format!("/exec/status/{job}")).await;
         if s["status"] != "active" && s["status"] != "pending" {
             break s;
         }
@@ -331,7 +314,7 @@ async fn a_flooding_debug_client_costs_the_server_bounded_memory() {
     assert!(peaks[1] - peaks[0] < 48, "the first 128 MiB cost {} MiB: {peaks:?}", peaks[1] - peaks[0]);
     assert!(peaks[3] - peaks[1] < 24, "the second 128 MiB grew the peak again: {peaks:?}");
 
-    let tasks: Value = http.get(&tasks_url).send().await.unwrap().json().await.unwrap();
+    let tasks = server.api_get(&format!("/exec/tasks/{job}")).await;
     let log: Vec<&str> = tasks[0]["log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
     let bytes: usize = log.iter().map(|l| l.len()).sum();
     assert!(bytes <= 9 * 1024 * 1024, "the task log holds {bytes} bytes");

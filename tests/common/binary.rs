@@ -142,6 +142,19 @@ impl ServerProcess {
             .unwrap_or_else(|| panic!("no {field} in /proc status"))
     }
 
+    /// `GET /api/v1{path}`, answered with JSON.
+    pub async fn api_get(&self, path: &str) -> serde_json::Value {
+        let res = reqwest::get(format!("{}/api/v1{path}", self.endpoint)).await.expect("the server answers");
+        res.json().await.expect("a JSON answer")
+    }
+
+    /// `POST /api/v1{path}` with a JSON body, answered with JSON.
+    pub async fn api_post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let url = format!("{}/api/v1{path}", self.endpoint);
+        let res = reqwest::Client::new().post(url).json(body).send().await.expect("the server answers");
+        res.json().await.expect("a JSON answer")
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.data.path()
     }
