@@ -43,6 +43,30 @@ if ! "$hkube_venv/bin/python" -c 'import hkube_python_wrapper' 2>/dev/null; then
   "$hkube_venv/bin/pip" install -q hkube-python-wrapper==2.4.2
 fi
 
+# hkube-notebook, HKube's Jupyter client, for the compatibility tests of the
+# REST API. A virtualenv of its own (Python 3.8 too), since it pulls a newer
+# pyzmq than the wrapper's pin. Its listener tracker stops its progress server
+# through werkzeug.server.shutdown, gone after Werkzeug 2.0, and "apply by
+# functions" runs pipreqs (0.4.13: newer ones need a Jupyter stack).
+notebook_venv="${DK_HKUBE_NOTEBOOK_VENV:-$HOME/.cache/distributedkube/hkube-notebook-venv38}"
+notebook_pins="hkube-notebook==1.0.0.dev3 flask==2.0.3 werkzeug==2.0.3 pipreqs==0.4.13"
+if [ "$(cat "$notebook_venv/.installed" 2>/dev/null)" != "$notebook_pins" ]; then
+  py38=
+  for candidate in "$(pyenv root 2>/dev/null || echo /root/.pyenv)"/versions/3.8*/bin/python3 python3.8; do
+    if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 8)' 2>/dev/null; then
+      py38=$candidate
+      break
+    fi
+  done
+  [ -n "$py38" ] || { echo "Python 3.8 is needed for hkube-notebook 1.0.0.dev3 (install it with pyenv)" >&2; exit 1; }
+  echo "installing hkube-notebook 1.0.0.dev3 into $notebook_venv"
+  rm -rf "$notebook_venv"
+  "$py38" -m venv "$notebook_venv"
+  # shellcheck disable=SC2086
+  "$notebook_venv/bin/pip" install -q $notebook_pins
+  echo "$notebook_pins" >"$notebook_venv/.installed"
+fi
+
 # debugpy, so `distributedkubectl debug --inspect` is tested under the real
 # Python debugger (without it the test checks the "pip install debugpy" message).
 if ! python3 -c 'import debugpy' 2>/dev/null; then

@@ -110,6 +110,8 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
         };
         let service = app.clone().map_request(move |mut request: axum::extract::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            // HKube's clients' paths (prefix, trailing slash) become ours before routing.
+            crate::api::hkube_paths::normalize(request.uri_mut());
             request
         });
         let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)).with_upgrades();

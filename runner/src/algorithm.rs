@@ -80,17 +80,61 @@ pub struct CodeSpec {
     pub entry_point: Option<String>,
 }
 
-/// The algorithm spec as users write it (HKube's fields).
+/// `env` as the user spelled it: HKube's `nodejs` is our `javascript`, and
+/// is answered back as `nodejs`, so HKube's clients see what they sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvName {
+    env: Env,
+    spelled: String,
+}
+
+impl From<Env> for EnvName {
+    fn from(env: Env) -> EnvName {
+        EnvName { env, spelled: env.as_str().to_string() }
+    }
+}
+
+impl Serialize for EnvName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.spelled)
+    }
+}
+
+impl<'de> Deserialize<'de> for EnvName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<EnvName, D::Error> {
+        let spelled = String::deserialize(deserializer)?;
+        let env = Env::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(&spelled))?;
+        Ok(EnvName { env, spelled })
+    }
+}
+
+/// The algorithm spec as users write it: ours (`code`, `resources`) and
+/// HKube's flat form (`entryPoint`, `cpu`, `gpu`, `mem` at the top), which
+/// hkubectl and hkube-notebook send. [`AlgorithmSpec::parse`] makes the two
+/// agree, so a stored spec answers both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlgorithmSpec {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<Env>,
+    #[schemars(with = "Option<Env>")]
+    env: Option<EnvName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<CodeSpec>,
+    /// HKube's flat `code.entryPoint`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entry_point: Option<String>,
+    /// HKube's flat `resources.cpu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cpu: Option<f64>,
+    /// HKube's flat `resources.gpu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gpu: Option<f64>,
+    /// HKube's flat `resources.mem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mem: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub algorithm_image: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,9 +164,57 @@ impl AlgorithmSpec {
             let de = serde_yaml::Deserializer::from_slice(bytes);
             serde_path_to_error::deserialize(de).map_err(|e| format!("{}: {}", e.path(), e.inner()))
         };
-        let spec = parsed.map_err(|m| RunnerError::Invalid(format!("algorithm spec: {m}")))?;
+        let mut spec = parsed.map_err(|m| RunnerError::Invalid(format!("algorithm spec: {m}")))?;
+        spec.reconcile_forms().map_err(|m| RunnerError::Invalid(format!("algorithm '{}': {m}", spec.name)))?;
         spec.check()?;
         Ok(spec)
+    }
+
+    /// Make HKube's flat fields and ours agree: each filled from the other,
+    /// a contradiction refused naming both fields.
+    fn reconcile_forms(&mut self) -> Result<(), String> {
+        fn agree<T: Clone + PartialEq + std::fmt::Debug>(
+            flat: &mut Option<T>,
+            nested: &mut Option<T>,
+            names: (&str, &str),
+        ) -> Result<(), String> {
+            match (flat.as_ref(), nested.as_ref()) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(format!("{} {a:?} and {} {b:?} disagree; give one of them", names.0, names.1))
+                }
+                (Some(a), None) => *nested = Some(a.clone()),
+                (None, Some(b)) => *flat = Some(b.clone()),
+                _ => {}
+            }
+            Ok(())
+        }
+        let mut code = self.code.take().unwrap_or_default();
+        agree(&mut self.entry_point, &mut code.entry_point, ("entryPoint", "code.entryPoint"))?;
+        self.code = (code != CodeSpec::default()).then_some(code);
+        let mut resources = self.resources.take().unwrap_or_default();
+        agree(&mut self.cpu, &mut resources.cpu, ("cpu", "resources.cpu"))?;
+        agree(&mut self.gpu, &mut resources.gpu, ("gpu", "resources.gpu"))?;
+        agree(&mut self.mem, &mut resources.mem, ("mem", "resources.mem"))?;
+        self.resources = (resources != Resources::default()).then_some(resources);
+        Ok(())
+    }
+
+    /// The language, if the spec or its code said.
+    pub fn env(&self) -> Option<Env> {
+        self.env.as_ref().map(|e| e.env)
+    }
+
+    /// Set the language (detected from the code), keeping a spelling that means the same.
+    pub fn set_env(&mut self, env: Env) {
+        if self.env() != Some(env) {
+            self.env = Some(env.into());
+        }
+    }
+
+    /// Set the entry point, in both forms.
+    pub fn set_entry_point(&mut self, entry: String) {
+        self.code.get_or_insert_with(Default::default).entry_point = Some(entry.clone());
+        self.entry_point = Some(entry);
     }
 
     pub fn check(&self) -> Result<(), RunnerError> {
@@ -294,5 +386,27 @@ mod tests {
         assert_eq!(answer, expected);
         let text = serde_json::to_string(&algorithm.record()).unwrap();
         assert_eq!(text.matches("\"created\"").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn hkube_flat_fields_and_ours_agree_and_nodejs_is_answered_as_sent() {
+        let spec = AlgorithmSpec::parse(
+            br#"{"name": "a", "env": "nodejs", "entryPoint": "lib/run.js", "cpu": 0.5, "mem": "256Mi"}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.env(), Some(Env::JavaScript));
+        assert_eq!(spec.entry_point(), Some("lib/run.js"));
+        assert_eq!(spec.resources.as_ref().unwrap().cpu, Some(0.5), "flat cpu is reserved");
+        let answer = serde_json::to_value(&spec).unwrap();
+        assert_eq!(answer["env"], "nodejs");
+        assert_eq!(answer["entryPoint"], "lib/run.js");
+        assert_eq!(answer["code"]["entryPoint"], "lib/run.js");
+        assert_eq!(answer["resources"]["mem"], "256Mi");
+        let ours = AlgorithmSpec::parse(br#"{"name": "a", "resources": {"gpu": 1}}"#).unwrap();
+        assert_eq!(serde_json::to_value(&ours).unwrap()["gpu"], 1.0, "ours is answered in HKube's form too");
+        let m = refusal(r#"{"name": "a", "cpu": 1, "resources": {"cpu": 2}}"#);
+        assert!(m.contains("cpu 1.0 and resources.cpu 2.0 disagree"), "{m}");
+        let m = refusal(r#"{"name": "a", "cpu": 0}"#);
+        assert!(m.contains("cpu"), "flat values are checked too: {m}");
     }
 }

@@ -119,6 +119,8 @@ pub enum Level {
 #[serde(rename_all = "camelCase")]
 pub struct Node {
     pub node_name: String,
+    /// Required but for `kind: output` nodes, which run no algorithm.
+    #[serde(default)]
     pub algorithm_name: String,
     #[serde(default)]
     pub input: Vec<Value>,
@@ -142,6 +144,9 @@ pub enum NodeKind {
     #[default]
     Algorithm,
     Debug,
+    /// HKube's output node: runs no code; its resolved input is its
+    /// output, so it names what the job's result is. At most one.
+    Output,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]

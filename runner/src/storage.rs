@@ -12,6 +12,8 @@ use crate::error::{RunnerError, StorageError};
 #[derive(Clone)]
 pub struct Storage {
     inner: Arc<dyn ObjectStore>,
+    /// What kind of storage this is, in HKube's words (`storageModule`).
+    module: &'static str,
 }
 
 impl Storage {
@@ -21,7 +23,13 @@ impl Storage {
         std::fs::create_dir_all(root).map_err(|source| StorageError::Create { root: root_buf(), source })?;
         let fs =
             LocalFileSystem::new_with_prefix(root).map_err(|source| StorageError::Open { root: root_buf(), source })?;
-        Ok(Storage { inner: Arc::new(fs) })
+        Ok(Storage { inner: Arc::new(fs), module: "fs" })
+    }
+
+    /// HKube's name for this kind of storage (`fs` for local files), as
+    /// `exec/results` answers it in `storageModule`.
+    pub fn module(&self) -> &'static str {
+        self.module
     }
 
     pub async fn put_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), RunnerError> {

@@ -30,12 +30,12 @@ pub(super) fn server_code_dir(root: Option<&Path>, name: &str, path: &str) -> Re
 /// folder of the server.
 pub(super) fn check_code(spec: &mut AlgorithmSpec, root: &Path, list_files: bool) -> Result<(), AlgorithmsError> {
     let name = spec.name.clone();
-    let env = match (spec.env, Env::detect(root)) {
+    let env = match (spec.env(), Env::detect(root)) {
         (Some(e), _) => e,
         (None, Some(d)) => d,
         (None, None) => return Err(AlgorithmsError::NoLanguage { name }),
     };
-    spec.env = Some(env);
+    spec.set_env(env);
     let entry = spec.entry_point().unwrap_or(env.default_entry_point()).to_string();
     if Env::of_entry_point(&entry).is_some_and(|of_entry| of_entry != env) {
         return Err(AlgorithmsError::WrongLanguage { name, env, entry });
@@ -51,7 +51,6 @@ pub(super) fn check_code(spec: &mut AlgorithmSpec, root: &Path, list_files: bool
         let top = if top.is_empty() { "none".into() } else { top.join(", ") };
         return Err(AlgorithmsError::EntryPointNotUploaded { name, entry, top });
     }
-    let code = spec.code.get_or_insert_with(Default::default);
-    code.entry_point = Some(entry);
+    spec.set_entry_point(entry);
     Ok(())
 }

@@ -20,7 +20,9 @@ pub struct Applied {
     algorithm: Option<AlgorithmRecord>,
     /// What happened, in order.
     messages: Vec<String>,
-    /// The build started or followed; null when no build is needed.
+    /// The build started or followed; left out when no build is needed
+    /// (hkube-notebook would poll `builds/status/None`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     build_id: Option<String>,
 }
 
@@ -93,7 +95,8 @@ pub async fn apply(State(state): State<AppState>, mut multipart: Multipart) -> R
         })?;
         match name.as_str() {
             "payload" => payload = Some(bytes),
-            "file" => file = Some(bytes),
+            // hkubectl's `apply --image` sends an empty file part: no code, the image runs it.
+            "file" => file = (!bytes.is_empty()).then_some(bytes),
             "options" => options = Some(bytes),
             other => {
                 return Err(ApiError::bad_request(format!(

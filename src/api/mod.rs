@@ -13,6 +13,7 @@ mod cron;
 mod debug;
 mod error;
 mod exec;
+pub mod hkube_paths;
 mod openapi;
 mod pipelines;
 pub mod routes;

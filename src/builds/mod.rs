@@ -102,7 +102,7 @@ impl Builds {
 
     /// The hash of everything that decides an algorithm's image.
     pub fn trigger_key(spec: &AlgorithmSpec, checksum: &str) -> String {
-        let env = spec.env.map(|e| format!("{e:?}")).unwrap_or_default();
+        let env = spec.env().map(|e| format!("{e:?}")).unwrap_or_default();
         let text = serde_json::json!([checksum, env, spec.base_image, spec.dependency_install_cmd]).to_string();
         builder::intake::upload_checksum(text.as_bytes())
     }
@@ -173,7 +173,7 @@ impl Builds {
         let builds = self.inner.store.list_builds(&spec.name).await?;
         let Some(last) = builds.first() else { return Ok("first build of this algorithm".into()) };
         let show = |v: Option<String>| v.map(|s| format!("'{s}'")).unwrap_or_else(|| "unset".into());
-        let env = |s: &AlgorithmSpec| s.env.map(|e| format!("{e:?}").to_lowercase());
+        let env = |s: &AlgorithmSpec| s.env().map(|e| format!("{e:?}").to_lowercase());
         let mut changed = Vec::new();
         if last.checksum != checksum {
             changed.push("the code changed".to_string());
@@ -275,7 +275,7 @@ impl Builds {
 
     /// The language's base image: the spec's, or the server's default.
     fn base_image(&self, spec: &AlgorithmSpec) -> String {
-        spec.base_image.clone().unwrap_or_else(|| match spec.env {
+        spec.base_image.clone().unwrap_or_else(|| match spec.env() {
             Some(Env::JavaScript) => self.inner.settings.base_javascript.clone(),
             _ => self.inner.settings.base_python.clone(),
         })

@@ -95,7 +95,7 @@ impl Builds {
 
     fn job(&self, record: &BuildRecord, live: &LiveBuild) -> Result<BuildJob, BuildError> {
         let spec = &record.spec;
-        let language = spec.env.unwrap_or(Env::Python);
+        let language = spec.env().unwrap_or(Env::Python);
         let (env_dir, wrapper) = (language.rules().wrapper_dir, language.rules().wrapper_package);
         let settings = &self.inner.settings;
         let target = match &settings.registry {

@@ -39,13 +39,23 @@ impl Images {
 /// The Python of the virtualenv holding HKube's own wrapper
 /// (`DK_HKUBE_VENV`, by default in the cache), or a failure saying how to get it.
 pub fn hkube_python() -> PathBuf {
-    let venv = std::env::var("DK_HKUBE_VENV")
+    venv_python("DK_HKUBE_VENV", "hkube-venv38", "HKube's Python wrapper")
+}
+
+/// The Python of the virtualenv holding hkube-notebook (`DK_HKUBE_NOTEBOOK_VENV`,
+/// by default in the cache), or a failure saying how to get it.
+pub fn hkube_notebook_python() -> PathBuf {
+    venv_python("DK_HKUBE_NOTEBOOK_VENV", "hkube-notebook-venv38", "hkube-notebook")
+}
+
+fn venv_python(variable: &str, default: &str, what: &str) -> PathBuf {
+    let venv = std::env::var(variable)
         .map(PathBuf::from)
-        .unwrap_or_else(|_| dirs::cache_dir().expect("a cache dir").join("distributedkube/hkube-venv38"));
+        .unwrap_or_else(|_| dirs::cache_dir().expect("a cache dir").join("distributedkube").join(default));
     let python = venv.join("bin/python");
     assert!(
         python.exists(),
-        "{} is missing; this test needs HKube's Python wrapper: run `bash scripts/install-test-deps.sh`",
+        "{} is missing; this test needs {what}: run `bash scripts/install-test-deps.sh`",
         python.display()
     );
     python

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{DescriptorError, Pipeline, Rule, MAX_TTL_SECONDS};
+use super::{DescriptorError, NodeKind, Pipeline, Rule, MAX_TTL_SECONDS};
 
 /// The most nodes a pipeline may have. Every check over the graph is
 /// iterative and linear, so a pipeline this large validates in milliseconds.
@@ -50,6 +50,24 @@ pub fn pipeline(pipeline: &Pipeline) -> Result<(), DescriptorError> {
     }
     if pipeline.nodes.is_empty() {
         return Err(DescriptorError::pipeline(Rule::NoNodes, "a pipeline needs at least one node"));
+    }
+    if let Some(kind) = pipeline.extra.get("kind").filter(|k| k.as_str() != Some("batch")) {
+        return Err(DescriptorError::pipeline(
+            Rule::InvalidOption,
+            format!("kind {kind} is not supported: streaming pipelines do not exist here yet, only kind \"batch\" (the default)"),
+        ));
+    }
+    let outputs: Vec<&str> =
+        pipeline.nodes.iter().filter(|n| n.kind == NodeKind::Output).map(|n| n.node_name.as_str()).collect();
+    if outputs.len() > 1 {
+        return Err(DescriptorError::pipeline(
+            Rule::InvalidOption,
+            format!(
+                "a pipeline can have at most one output node, this one has {}: {}",
+                outputs.len(),
+                outputs.join(", ")
+            ),
+        ));
     }
     if pipeline.nodes.len() > MAX_NODES {
         return Err(DescriptorError::pipeline(
@@ -145,6 +163,10 @@ pub fn nodes(
         }
         if index.insert(name.clone(), i).is_some() {
             return Err(DescriptorError::node(Rule::DuplicateNode, name, "another node has the same name"));
+        }
+        if node.kind == NodeKind::Output {
+            // Runs no algorithm: nothing to look up.
+            continue;
         }
         if !is_algorithm_name(&node.algorithm_name) {
             return Err(DescriptorError::node(

@@ -3,6 +3,7 @@
 //! and results, and answers status, result and stop requests.
 
 mod events;
+mod hkube_fields;
 mod job;
 mod job_trigger;
 mod recorder;
@@ -209,10 +210,16 @@ impl Engine {
 
     async fn start_job(
         &self,
-        pipeline: Pipeline,
+        mut pipeline: Pipeline,
         trigger: Option<JobTrigger>,
         reused: Option<job::Reused>,
     ) -> Result<String, RunnerError> {
+        // HKube names an output node's algorithm after its pipeline.
+        for node in pipeline.nodes.iter_mut().filter(|n| n.kind == crate::descriptor::NodeKind::Output) {
+            if node.algorithm_name.is_empty() {
+                node.algorithm_name = format!("{}-output", pipeline.name);
+            }
+        }
         let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
         let dag = Dag::build(&pipeline, &|name| names.contains(name))?;
         crate::webhook::check_webhooks(pipeline.webhooks.as_ref(), self.inner.settings.webhooks.allow_private)?;
@@ -271,6 +278,9 @@ impl Engine {
                 .collect(),
             timings: status::Timings { created: crate::store::now(), ..Default::default() },
             error: None,
+            timestamp: 0,
+            level: String::new(),
+            data: Default::default(),
             trigger,
         };
         let mut status = status;
@@ -316,7 +326,7 @@ impl Engine {
     /// version it started with.
     async fn runtimes(&self, dag: &Dag) -> Result<HashMap<String, Arc<AlgorithmRuntime>>, RunnerError> {
         let mut out = HashMap::new();
-        for node in dag.nodes() {
+        for node in dag.nodes().filter(|n| n.node.kind != crate::descriptor::NodeKind::Output) {
             let name = &node.node.algorithm_name;
             if out.contains_key(name) {
                 continue;
@@ -402,27 +412,37 @@ impl Engine {
                     _ => self.inner.executor.waiting(&node.algorithm_name),
                 };
             }
+            hkube_fields::fill_status(&mut status);
             return Ok(status);
         }
         let job = self.job(job_id).await?;
         let doc = job.status_doc.ok_or_else(|| RunnerError::Inconsistent(format!("job '{job_id}' has no status")))?;
-        serde_json::from_value(doc).map_err(|e| RunnerError::unreadable(format!("job '{job_id}' status unreadable"), e))
+        let mut status: JobStatus = serde_json::from_value(doc)
+            .map_err(|e| RunnerError::unreadable(format!("job '{job_id}' status unreadable"), e))?;
+        hkube_fields::fill_status(&mut status);
+        Ok(status)
     }
 
     /// `{jobId, status, data, timeTook}`; `data` is null until the job ends.
     pub async fn job_results(&self, job_id: &str) -> Result<results::JobResults, RunnerError> {
         let status = self.status(job_id).await?;
-        if let Some(stored) = self.inner.storage.get_json::<Value>(&keys::result(job_id)).await? {
-            return serde_json::from_value(stored)
-                .map_err(|e| RunnerError::unreadable(format!("job '{job_id}' results unreadable"), e));
-        }
-        Ok(results::JobResults {
-            job_id: job_id.to_string(),
-            status: status.status,
-            time_took: None,
-            reason: None,
-            data: None,
-        })
+        let mut results = match self.inner.storage.get_json::<Value>(&keys::result(job_id)).await? {
+            Some(stored) => serde_json::from_value(stored)
+                .map_err(|e| RunnerError::unreadable(format!("job '{job_id}' results unreadable"), e))?,
+            None => results::JobResults {
+                job_id: job_id.to_string(),
+                status: status.status,
+                time_took: None,
+                reason: None,
+                data: None,
+                pipeline: String::new(),
+                start_time: String::new(),
+                timestamp: String::new(),
+                storage_module: String::new(),
+            },
+        };
+        hkube_fields::fill_results(&mut results, &status, self.inner.storage.module());
+        Ok(results)
     }
 
     /// [`Engine::job_results`] as JSON, for callers that pick fields out of it.

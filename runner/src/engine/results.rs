@@ -19,6 +19,18 @@ pub struct JobResults {
     pub reason: Option<String>,
     /// The outputs of the leaf nodes; null until the job ends (and unless it completed).
     pub data: Option<Vec<NodeResult>>,
+    /// HKube's: the pipeline's name.
+    #[serde(default)]
+    pub pipeline: String,
+    /// HKube's: when the job started (RFC 3339).
+    #[serde(default)]
+    pub start_time: String,
+    /// HKube's: when the job ended, or now while it runs (RFC 3339).
+    #[serde(default)]
+    pub timestamp: String,
+    /// HKube's: where the results are kept (`fs`, `s3`).
+    #[serde(default)]
+    pub storage_module: String,
 }
 
 /// The output of one leaf node, or of one batch item of it.

@@ -28,7 +28,7 @@ pub(crate) fn runtime_of(algorithm: &Algorithm, default_max_workers: usize) -> R
         }
     };
     let entry_point = spec.entry_point().map(str::to_string);
-    let env = spec.env.unwrap_or_else(|| entry_point.as_deref().and_then(Env::of_entry_point).unwrap_or(Env::Python));
+    let env = spec.env().unwrap_or_else(|| entry_point.as_deref().and_then(Env::of_entry_point).unwrap_or(Env::Python));
     let resources = spec.resources.clone().unwrap_or_default();
     let mem = match resources.mem.as_deref() {
         None => 0,

@@ -182,6 +182,26 @@ pub struct JobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Value>")]
     pub trigger: Option<super::JobTrigger>,
+    /// HKube's: when this status was last written, in epoch milliseconds.
+    #[serde(default)]
+    pub timestamp: u64,
+    /// HKube's: `info`, or `error` once the job failed or crashed.
+    #[serde(default)]
+    pub level: String,
+    /// HKube's summary: percent done, tasks by HKube state, one line.
+    #[serde(default)]
+    pub data: StatusData,
+}
+
+/// HKube's `data` of a status (hkube-notebook's trackers poll it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StatusData {
+    /// Percent of the job's tasks done.
+    pub progress: f64,
+    /// Task counts by HKube's task states (`succeed`, `failed`, `active`, `pending`).
+    pub states: std::collections::BTreeMap<String, u64>,
+    /// `"75% completed, 3 succeed, 1 active"`.
+    pub details: String,
 }
 
 impl JobStatus {

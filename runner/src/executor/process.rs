@@ -91,6 +91,15 @@ impl Launcher for ProcessLauncher {
         Box::pin(async move {
             let s = &self.settings;
             let rt = launch.runtime;
+            if rt.code_dir.as_os_str().is_empty() {
+                // An image-only algorithm (`apply --image`): no code here to run.
+                return Err(format!(
+                    "algorithm '{}' has no code on this server, only the image {}: the process executor runs code on \
+                     this machine, so serve with --executor docker to run images (or apply the algorithm with its code)",
+                    rt.name,
+                    rt.image.as_deref().unwrap_or("?")
+                ));
+            }
             let mut command = Command::new(if rt.env == Env::Python { &s.python } else { &s.node });
             command.env_clear().envs(inherited_env());
             match rt.env {

@@ -9,6 +9,7 @@
 //! the pool's own acquire timeout. So the bench drives the clock itself
 //! ([`drive_clock`]): [`TICK`] at a time, and only while no query is in flight.
 
+mod node_kinds;
 mod options;
 mod pipeline_triggers;
 mod rerun;

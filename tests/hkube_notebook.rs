@@ -1,0 +1,62 @@
+//! HKube compatibility: the real hkube-notebook 1.0.0.dev3 (from PyPI,
+//! installed by scripts/install-test-deps.sh), driven as a notebook user
+//! drives it (fixtures/hkube/notebook_session.py), against the embedded
+//! default through HKube's ingress prefix: apply by folder and by functions,
+//! store, exec with both trackers, results, status, running jobs, stop.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+use common::env::hkube_notebook_python;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notebook_session_applies_stores_runs_follows_and_stops() {
+    let python = hkube_notebook_python();
+    // The listener tracker's progress server listens on this machine's host
+    // name, which need not resolve to loopback.
+    let h = Harness::start_with(|c| c.webhooks.allow_private = true).await;
+    let work = tempfile::tempdir().unwrap();
+    let venv_bin = python.parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default());
+    let session = tokio::process::Command::new(&python)
+        .arg(repo().join("fixtures/hkube/notebook_session.py"))
+        .arg(format!("{}/hkube/api-server", h.base))
+        .arg(work.path())
+        // `apply by functions` runs the venv's pipreqs.
+        .env("PATH", path)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(240), session).await.expect("the session ends").unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the notebook session failed:\n{stdout}\n{stderr}");
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}\n{stderr}"));
+
+    // Applied by folder: HKube's flat fields reserved as resources, no buildId.
+    let by_folder = &summary["by_folder"];
+    assert!(by_folder.get("buildId").is_none(), "no build, no buildId: {by_folder}");
+    assert_eq!(by_folder["algorithm"]["entryPoint"], "double.py");
+    assert_eq!(by_folder["algorithm"]["resources"], json!({"cpu": 0.5, "mem": "256Mi"}));
+    assert_eq!(summary["by_functions"]["algorithm"]["entryPoint"], "alg.py");
+    assert_eq!(summary["algorithm_names"], json!(["nb-double", "nb-slow", "nb-triple"]));
+    assert_eq!(summary["stored"], true);
+    assert_eq!(summary["stored_names"], json!(["nb-pipe"]));
+
+    // Both trackers followed their job to the end and read its results.
+    let result = |key: &str| summary[key].as_array().map(|items| items.iter().map(|i| i["result"].clone()).collect());
+    assert_eq!(result("polling_results"), Some(vec![json!([6, 12, 18])]), "{summary}");
+    assert_eq!(result("listener_results"), Some(vec![json!([30])]), "{summary}");
+
+    // The long job was running, listed among running jobs, and stopped.
+    let slow = summary["slow_job_id"].as_str().expect("the slow job started").to_string();
+    assert_eq!(summary["slow_status"], "active");
+    assert!(summary["running_job_ids"].as_array().unwrap().contains(&json!(slow)), "{summary}");
+    assert_eq!(summary["stopped"], true);
+    let status = h.wait(&slow, Duration::from_secs(30)).await;
+    assert_eq!(status["status"], "stopped", "{status}");
+    assert_eq!(status["data"]["details"].as_str().map(|d| d.contains("completed")), Some(true), "{status}");
+}
