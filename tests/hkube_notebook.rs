@@ -10,19 +10,18 @@ use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-use common::env::hkube_notebook_python;
+use common::env::{hkube_notebook_python, Images};
+use distributedkube::builds::{BackendChoice, BuildSettings};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_notebook_session_applies_stores_runs_follows_and_stops() {
+/// Run a notebook script (`fixtures/hkube/NAME`) against `h` through HKube's
+/// ingress prefix; its last line of output, as JSON.
+async fn notebook(h: &Harness, script: &str) -> Value {
     let python = hkube_notebook_python();
-    // The listener tracker's progress server listens on this machine's host
-    // name, which need not resolve to loopback.
-    let h = Harness::start_with(|c| c.webhooks.allow_private = true).await;
     let work = tempfile::tempdir().unwrap();
     let venv_bin = python.parent().unwrap().to_path_buf();
     let path = format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default());
     let session = tokio::process::Command::new(&python)
-        .arg(repo().join("fixtures/hkube/notebook_session.py"))
+        .arg(repo().join("fixtures/hkube").join(script))
         .arg(format!("{}/hkube/api-server", h.base))
         .arg(work.path())
         // `apply by functions` runs the venv's pipreqs.
@@ -32,9 +31,17 @@ async fn a_notebook_session_applies_stores_runs_follows_and_stops() {
     let output = tokio::time::timeout(Duration::from_secs(240), session).await.expect("the session ends").unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the notebook session failed:\n{stdout}\n{stderr}");
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no summary ({e}):\n{stdout}\n{stderr}"));
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{script} printed no summary ({e}):\n{stdout}\n{stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notebook_session_applies_stores_runs_follows_and_stops() {
+    // The listener tracker's progress server listens on this machine's host
+    // name, which need not resolve to loopback.
+    let h = Harness::start_with(|c| c.webhooks.allow_private = true).await;
+    let summary = notebook(&h, "notebook_session.py").await;
 
     // Applied by folder: HKube's flat fields reserved as resources, no buildId.
     let by_folder = &summary["by_folder"];
@@ -59,4 +66,27 @@ async fn a_notebook_session_applies_stores_runs_follows_and_stops() {
     let status = h.wait(&slow, Duration::from_secs(30)).await;
     assert_eq!(status["status"], "stopped", "{status}");
     assert_eq!(status["data"]["details"].as_str().map(|d| d.contains("completed")), Some(true), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notebooks_blocking_apply_follows_the_build_to_completed() {
+    let e = Images::require();
+    let namespace = format!("notebook-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let h = Harness::start_with(move |c| {
+        let mut settings = BuildSettings::none(c.data_dir.join("images"));
+        settings.backend = BackendChoice::Native;
+        let mut registry = builder::native::RegistrySettings::new(e.registry.clone());
+        registry.namespace = namespace;
+        registry.insecure_http = true;
+        settings.registry = Some(registry);
+        settings.base_python = e.base_python;
+        settings.base_javascript = e.base_nodejs;
+        c.builds = settings;
+    })
+    .await;
+    let state = notebook(&h, "notebook_build.py").await;
+    assert_eq!(state["status"], "completed", "{state}");
+    assert_eq!(state["algorithmName"], "nb-built");
+    let (_, algorithm) = h.get("/store/algorithms/nb-built").await;
+    assert!(algorithm["image"].as_str().is_some_and(|i| i.contains("@sha256:")), "built and stored: {algorithm}");
 }
