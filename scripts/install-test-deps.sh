@@ -67,6 +67,19 @@ if [ "$(cat "$notebook_venv/.installed" 2>/dev/null)" != "$notebook_pins" ]; the
   echo "$notebook_pins" >"$notebook_venv/.installed"
 fi
 
+# The real Helm library (there is no helm binary on the registries) and
+# Kubernetes' schemas, for scripts/chart-check.py.
+helm_venv="${DK_HELM_VENV:-$HOME/.cache/distributedkube/helm-venv}"
+helm_pins="helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 PyYAML==6.0.2"
+if [ "$(cat "$helm_venv/.installed" 2>/dev/null)" != "$helm_pins" ]; then
+  echo "installing $helm_pins into $helm_venv"
+  rm -rf "$helm_venv"
+  python3 -m venv "$helm_venv"
+  # shellcheck disable=SC2086
+  "$helm_venv/bin/pip" install -q $helm_pins
+  echo "$helm_pins" >"$helm_venv/.installed"
+fi
+
 # debugpy, so `distributedkubectl debug --inspect` is tested under the real
 # Python debugger (without it the test checks the "pip install debugpy" message).
 if ! python3 -c 'import debugpy' 2>/dev/null; then

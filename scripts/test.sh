@@ -19,6 +19,8 @@ bash scripts/test-env.sh
 # shellcheck disable=SC1091
 source "${DK_STATE:-$HOME/.cache/distributedkube/env}/env.sh"
 
+echo "== Helm chart (lint, render, Kubernetes schemas, values schema)"
+"${DK_HELM_VENV:-$HOME/.cache/distributedkube/helm-venv}/bin/python" scripts/chart-check.py
 echo "== Python wrapper tests"
 python3 -m unittest discover -s base-images/python/tests -t base-images/python
 echo "== Node.js wrapper tests"

@@ -1,0 +1,94 @@
+"""Checks charts/distributedkube with the real Helm library (helm-python-sdk)
+and Kubernetes' own schemas (kubernetes-validate), as `helm lint`, `helm
+template` and a manifest validator would:
+
+- lint is clean (strict: warnings count);
+- it renders with the defaults and with every optional part switched on,
+  and every manifest validates against the oldest and the newest Kubernetes
+  schemas the validator knows;
+- values.schema.json refuses bad values, naming the value.
+
+Run with the helm venv's Python (scripts/install-test-deps.sh makes it):
+    python scripts/chart-check.py [CHART_DIR]
+Prints one line per check and exits non-zero on the first failure.
+"""
+import os
+import sys
+
+import helm_python as helm
+import kubernetes_validate
+import kubernetes_validate.utils
+import yaml
+
+chart_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "charts", "distributedkube")
+chart = helm.Chart.load(chart_dir)
+
+
+def fail(message):
+    print(f"FAIL: {message}")
+    sys.exit(1)
+
+
+report = helm.lint(chart_dir, strict=True)
+problems = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2] + report.get("errors", [])
+if problems:
+    fail(f"helm lint: {problems}")
+notes = "; ".join(m.get("error", "") for m in report.get("messages", []))
+print(f"ok: helm lint --strict, no warnings ({notes or 'no messages'})")
+
+everything = {
+    "apiTokens": "abc write\n# a comment\nviewer read",
+    "build_secret": {
+        "push": {"registry": "registry.example.com:5000", "namespace": "team", "username": "u", "password": "p"},
+        "pull": {"registry": "docker.io", "username": "pu", "password": "pp"},
+    },
+    "persistence": {"enabled": False},
+    "ingress": {"enabled": True, "className": "nginx", "host": "dk.example.com", "tls": True},
+    "nodeSelector": {"pool": "cpu"},
+}
+# The validator's schemas start at 1.25; the local cluster (1.20) is the
+# install test's to check.
+known = kubernetes_validate.utils.all_versions()
+versions = [known[0], known[-1]]
+for label, values in [("defaults", None), ("every option", everything)]:
+    manifests = chart.render(values, name="dk", namespace="pipelines", is_install=True)
+    kinds = []
+    for path, text in sorted(manifests.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if not doc:
+                continue
+            kinds.append(doc["kind"])
+            for version in versions:
+                try:
+                    kubernetes_validate.validate(doc, version, strict=True)
+                except kubernetes_validate.ValidationError as e:
+                    fail(f"{label}: {path} ({doc['kind']}) is not valid Kubernetes {version}: {e.message} at {list(e.path)}")
+    print(f"ok: renders with {label}: {', '.join(kinds)}; valid for Kubernetes {', '.join(versions)}")
+    if label == "every option":
+        needed = {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "Secret", "Ingress"}
+        if not needed <= set(kinds):
+            fail(f"every option: missing {needed - set(kinds)}")
+        deployment = yaml.safe_load(manifests["distributedkube/templates/deployment.yaml"])
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        for expected in ["--registry=registry.example.com:5000", "--registry-namespace=team", "--registry-user=u"]:
+            if expected not in args:
+                fail(f"the server is not given {expected}: {args}")
+        print("ok: the registry settings reach the server's flags")
+
+for bad, named in [
+    ({"executor": "magic"}, "executor"),
+    ({"apiTokens": "token admin"}, "apiTokens"),
+    ({"service": {"port": 70000}}, "port"),
+    ({"build_secret": {"push": {"registy": "typo"}}}, "registy"),
+]:
+    try:
+        chart.validate_schema(chart.merge_values(bad))
+    except helm.HelmError as e:
+        if named not in str(e):
+            fail(f"{bad} was refused without naming {named}: {e}")
+        print(f"ok: refuses {bad}: {' '.join(str(e).split())[:160]}")
+    else:
+        fail(f"{bad} was accepted")
+print("chart checks passed")
