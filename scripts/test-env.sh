@@ -6,6 +6,7 @@
 #   - offline base images made from Debian packages (nothing can be pulled from Docker Hub):
 #       127.0.0.1:5000/base/python:3.11  (debootstrap minbase + python3)
 #       127.0.0.1:5000/base/nodejs:18    (debootstrap minbase + nodejs)
+#       127.0.0.1:5000/base/server:bookworm (minbase + python3, nodejs: the server image's base)
 #     Their root file systems are cached as tarballs in the state dir, so debootstrap runs once.
 #   - ${DK_STATE}/env.sh with the variables the tests read.
 # State (logs, registry storage, tarballs, env.sh) lives in ${DK_STATE:-$HOME/.cache/distributedkube/env}.
@@ -21,6 +22,7 @@ DOCKER_SOCK=/var/run/docker.sock
 export DOCKER_HOST="unix://$DOCKER_SOCK"
 BASE_PYTHON="$REGISTRY/base/python:3.11"
 BASE_NODEJS="$REGISTRY/base/nodejs:18"
+BASE_SERVER="$REGISTRY/base/server:bookworm"
 
 mkdir -p "$STATE"
 # One run at a time (two CI steps calling this together must not both debootstrap).
@@ -241,6 +243,8 @@ base_image() {
 
 base_image python "$BASE_PYTHON" python3 python3
 base_image nodejs "$BASE_NODEJS" nodejs node
+# The server's own image (base-images/server) runs both languages' workers.
+base_image server "$BASE_SERVER" python3,nodejs,ca-certificates sh
 
 # ---------------------------------------------------------------- 5. env.sh
 t_start
@@ -252,6 +256,7 @@ export DK_AUTH_USER=$AUTH_USER
 export DK_AUTH_PASSWORD=$AUTH_PASSWORD
 export DK_BASE_PYTHON=$BASE_PYTHON
 export DK_BASE_NODEJS=$BASE_NODEJS
+export DK_BASE_SERVER=$BASE_SERVER
 export DOCKER_HOST=$DOCKER_HOST
 EOF
 )
