@@ -37,6 +37,7 @@ notes = "; ".join(m.get("error", "") for m in report.get("messages", []))
 print(f"ok: helm lint --strict, no warnings ({notes or 'no messages'})")
 
 everything = {
+    "executor": "kubernetes",
     "apiTokens": "abc write\n# a comment\nviewer read",
     "build_secret": {
         "push": {"registry": "registry.example.com:5000", "namespace": "team", "username": "u", "password": "p"},
@@ -72,10 +73,12 @@ for label, values in [("defaults", None), ("every option", everything)]:
             fail(f"every option: missing {needed - set(kinds)}")
         deployment = yaml.safe_load(manifests["distributedkube/templates/deployment.yaml"])
         args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-        for expected in ["--registry=registry.example.com:5000", "--registry-namespace=team", "--registry-user=u"]:
+        for expected in ["--registry=registry.example.com:5000", "--registry-namespace=team", "--registry-user=u",
+                         "--executor=kubernetes", "--kubernetes-server-url=ws://dk-distributedkube.pipelines.svc:3000",
+                         "--kubernetes-image-pull-secret=dk-distributedkube-push"]:
             if expected not in args:
                 fail(f"the server is not given {expected}: {args}")
-        print("ok: the registry settings reach the server's flags")
+        print("ok: the registry and executor settings reach the server's flags")
 
 for bad, named in [
     ({"executor": "magic"}, "executor"),

@@ -18,6 +18,10 @@ bash scripts/install-test-deps.sh
 bash scripts/test-env.sh
 # shellcheck disable=SC1091
 source "${DK_STATE:-$HOME/.cache/distributedkube/env}/env.sh"
+# A real local Kubernetes cluster (its binaries are built once, then cached).
+bash scripts/k8s-env.sh start
+# shellcheck disable=SC1091
+source "${DK_K8S:-/tmp/distributedkube-k8s}/env.sh"
 
 echo "== Helm chart (lint, render, Kubernetes schemas, values schema)"
 "${DK_HELM_VENV:-$HOME/.cache/distributedkube/helm-venv}/bin/python" scripts/chart-check.py

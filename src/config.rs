@@ -64,6 +64,12 @@ pub enum ExecutorChoice {
     Process,
     /// Containers of the algorithms' images, through Docker.
     Docker(DockerSettings),
+    /// Pods of the algorithms' images in a Kubernetes cluster.
+    Kubernetes {
+        settings: runner::executor::kubernetes::KubernetesSettings,
+        /// `ws://host:port` where pods reach this server; `None`: the listen address.
+        server_url: Option<String>,
+    },
 }
 
 impl ServerConfig {

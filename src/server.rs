@@ -121,6 +121,18 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                 .context("writing the server's instance id")?;
             PoolExecutor::containers(pool, docker.clone(), &instance).await.map_err(anyhow::Error::msg)?
         }
+        ExecutorChoice::Kubernetes { settings, server_url } => {
+            let instance = runner::executor::docker::instance_id(&data.docker_instance_id())
+                .context("writing the server's instance id")?;
+            let mut pool = pool;
+            if let Some(url) = server_url {
+                pool.socket_base = format!("{}/api/v1/internal/workers", url.trim_end_matches('/'));
+            }
+            // Pods may wait for a node and pull their image first; failures
+            // that never resolve end the worker at once (executor::kubernetes).
+            pool.connect_timeout = pool.connect_timeout.max(Duration::from_secs(300));
+            PoolExecutor::pods(pool, settings.clone(), &instance).await.map_err(anyhow::Error::msg)?
+        }
     };
     let relay = debug_proxy::Relay::new(debug_proxy::RelaySettings {
         public_base: format!("ws://{worker_host}:{}", addr.port()),

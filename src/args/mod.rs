@@ -19,6 +19,7 @@ use crate::api::auth::ApiTokens;
 use crate::config::{ExecutorChoice, ServerConfig, DEFAULT_LISTEN};
 use crate::data_dir::DataDir;
 use runner::executor::docker::{self, DockerSettings};
+use runner::executor::kubernetes::KubernetesSettings;
 use runner::executor::{pool, process};
 
 pub use builds::BuildArgs;
@@ -125,8 +126,9 @@ struct ConnectionArgs {
 #[derive(clap::Args)]
 #[command(next_help_heading = "Executor")]
 struct ExecutorArgs {
-    /// What runs the workers: wrapper processes on this machine, or
-    /// containers of the algorithms' images through Docker.
+    /// What runs the workers: wrapper processes on this machine, containers
+    /// of the algorithms' images through Docker, or pods of them in a
+    /// Kubernetes cluster (KUBECONFIG, or the server's own pod's account).
     #[arg(long, value_enum, default_value_t = ExecutorKind::Process)]
     executor: ExecutorKind,
     /// The Docker daemon [default: DOCKER_HOST, else unix:///var/run/docker.sock].
@@ -139,12 +141,35 @@ struct ExecutorArgs {
     /// When images are pulled before a container starts: if-not-present, always, never.
     #[arg(long, default_value = docker::DEFAULT_PULL)]
     docker_pull: String,
+    /// The cluster's kubeconfig [default: KUBECONFIG, ~/.kube/config, or the
+    /// service account of the server's own pod].
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Namespace of worker pods [default: the kubeconfig's, or the server pod's].
+    #[arg(long, value_name = "NAMESPACE")]
+    kubernetes_namespace: Option<String>,
+    /// Where worker pods reach this server, as ws://HOST:PORT (a Service's
+    /// address when the server runs in the cluster) [default: the listen address].
+    #[arg(long, value_name = "URL")]
+    kubernetes_server_url: Option<String>,
+    /// Run worker pods on the node's network (clusters without a pod
+    /// network, or a server listening on the node itself).
+    #[arg(long)]
+    kubernetes_host_network: bool,
+    /// A nodeSelector entry for every worker pod (repeat for several);
+    /// algorithms add their own `nodeSelector`.
+    #[arg(long, value_name = "KEY=VALUE")]
+    kubernetes_node_selector: Vec<String>,
+    /// A Secret worker pods pull algorithm images with.
+    #[arg(long, value_name = "SECRET")]
+    kubernetes_image_pull_secret: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum ExecutorKind {
     Process,
     Docker,
+    Kubernetes,
 }
 
 impl ServeArgs {
@@ -210,6 +235,36 @@ impl ExecutorArgs {
                 network: self.docker_network,
                 pull: self.docker_pull.parse().map_err(|e: String| anyhow::anyhow!("--docker-pull: {e}"))?,
             }),
+            ExecutorKind::Kubernetes => {
+                let mut node_selector = std::collections::BTreeMap::new();
+                for entry in &self.kubernetes_node_selector {
+                    let (key, value) = entry
+                        .split_once('=')
+                        .ok_or_else(|| anyhow::anyhow!("--kubernetes-node-selector {entry}: expected KEY=VALUE"))?;
+                    node_selector.insert(key.to_string(), value.to_string());
+                }
+                if let Some(url) = &self.kubernetes_server_url {
+                    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                        anyhow::bail!("--kubernetes-server-url {url}: expected ws://HOST:PORT or wss://HOST:PORT");
+                    }
+                }
+                ExecutorChoice::Kubernetes {
+                    settings: KubernetesSettings {
+                        kubeconfig: self.kubeconfig,
+                        namespace: self.kubernetes_namespace,
+                        host_network: self.kubernetes_host_network,
+                        node_selector,
+                        image_pull_secret: self.kubernetes_image_pull_secret,
+                        pull_policy: None,
+                        // The chart passes the server pod's name and uid (downward API).
+                        owner: match (std::env::var("POD_NAME"), std::env::var("POD_UID")) {
+                            (Ok(name), Ok(uid)) if !name.is_empty() && !uid.is_empty() => Some((name, uid)),
+                            _ => None,
+                        },
+                    },
+                    server_url: self.kubernetes_server_url,
+                }
+            }
         })
     }
 }

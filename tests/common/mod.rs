@@ -6,6 +6,7 @@
 pub mod binary;
 pub mod cli;
 pub mod env;
+pub mod images;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

@@ -52,6 +52,17 @@ pub(crate) fn runtime_of(algorithm: &Algorithm, default_max_workers: usize) -> R
         version: algorithm.version.clone().or(algorithm.checksum.clone()).unwrap_or(algorithm.modified.clone()),
         need: Need { cpu: resources.cpu.unwrap_or(0.0).max(0.0), mem },
         min_hot_workers: spec.min_hot_workers.unwrap_or(0) as usize,
+        gpu: resources.gpu.unwrap_or(0.0).max(0.0).ceil() as u32,
+        node_selector: spec
+            .extra
+            .get("nodeSelector")
+            .and_then(|s| s.as_object())
+            .map(|s| {
+                s.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

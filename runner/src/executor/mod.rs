@@ -10,6 +10,7 @@
 pub mod budget;
 pub mod connection;
 pub mod docker;
+pub mod kubernetes;
 pub mod launcher;
 pub mod pool;
 pub mod process;
@@ -67,6 +68,10 @@ pub struct AlgorithmRuntime {
     /// Workers kept warm even with nothing to run (`minHotWorkers`, capped
     /// at `max_workers`).
     pub min_hot_workers: usize,
+    /// GPUs each worker asks for (`resources.gpu`; pods only).
+    pub gpu: u32,
+    /// Where its workers may run (HKube's `nodeSelector`; pods only).
+    pub node_selector: Vec<(String, String)>,
 }
 
 impl AlgorithmRuntime {

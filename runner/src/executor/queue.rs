@@ -144,6 +144,8 @@ mod tests {
             version: "1".into(),
             need: Default::default(),
             min_hot_workers: 0,
+            gpu: 0,
+            node_selector: Vec::new(),
         });
         TaskRequest {
             runtime,

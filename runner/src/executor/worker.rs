@@ -131,11 +131,9 @@ impl PoolExecutor {
             },
             code = worker.exited() => {
                 tokio::time::sleep(Duration::from_millis(100)).await; // let its output drain
-                format!(
-                    "the worker for algorithm '{}' exited with code {code} before connecting{}",
-                    rt.name,
-                    output.tail_text()
-                )
+                // -1: no exit code to tell (a pod that never ran); its output says why.
+                let ended = if code == -1 { "ended".to_string() } else { format!("exited with code {code}") };
+                format!("the worker for algorithm '{}' {ended} before connecting{}", rt.name, output.tail_text())
             }
             _ = tokio::time::sleep(s.connect_timeout) => format!(
                 "the worker for algorithm '{}' did not connect within {:?}{}",

@@ -1,0 +1,187 @@
+//! The Kubernetes executor end to end, on the real local cluster that
+//! scripts/k8s-env.sh starts (etcd, API server, scheduler, controller
+//! manager, a kubelet on the test Docker Engine): algorithm images built
+//! into the test registry, run as warm worker pods on the kubelet, connected
+//! to the server over real websockets. The cluster has no pod network, so
+//! pods use the host network and reach the server on 127.0.0.1.
+
+mod common;
+
+use common::binary;
+use common::env::test_env;
+use common::images::{image, store_fixture, store_inline};
+use common::*;
+use distributedkube::server::ExecutorChoice;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use runner::executor::kubernetes::{KubernetesSettings, LABEL_SERVER};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn kubeconfig() -> PathBuf {
+    PathBuf::from(test_env("DK_KUBECONFIG"))
+}
+
+async fn kubernetes_server() -> Harness {
+    let kubeconfig = kubeconfig();
+    Harness::start_with(move |c| {
+        c.executor = ExecutorChoice::Kubernetes {
+            settings: KubernetesSettings { kubeconfig: Some(kubeconfig), host_network: true, ..Default::default() },
+            server_url: None,
+        };
+    })
+    .await
+}
+
+fn instance(h: &Harness) -> String {
+    std::fs::read_to_string(h.data.path().join("docker-instance-id")).expect("an instance id")
+}
+
+async fn pod_api() -> Api<Pod> {
+    let file = kube::config::Kubeconfig::read_from(kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(file, &Default::default()).await.unwrap();
+    Api::namespaced(kube::Client::try_from(config).unwrap(), "default")
+}
+
+/// Server `instance`'s worker pods in the default namespace.
+async fn pods_of(instance: &str) -> Vec<Pod> {
+    pod_api().await.list(&ListParams::default().labels(&format!("{LABEL_SERVER}={instance}"))).await.unwrap().items
+}
+
+async fn pods(h: &Harness) -> Vec<Pod> {
+    pods_of(&instance(h)).await
+}
+
+/// Stop the server; its pods must be gone (deleted, or terminating).
+async fn stop_and_check_pods_deleted(h: Harness) {
+    let instance = instance(&h);
+    h.stop().await;
+    let left: Vec<_> = pods_of(&instance)
+        .await
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert!(left.is_empty(), "stopping the server left worker pods: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_runs_in_pods_on_the_kubelet_and_failures_say_why() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let h = kubernetes_server().await;
+    for name in ["range", "multiply", "reduce"] {
+        store_fixture(&h, name).await;
+    }
+    let (status, results) = h.run_to_end(&numbers_pipeline()).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(results_of(&results), vec![json!(30)]);
+    // The workers were pods the kubelet ran, and they stay warm.
+    let running = pods(&h).await;
+    let phases: Vec<_> = running.iter().filter_map(|p| p.status.as_ref()?.phase.clone()).collect();
+    assert!(phases.len() >= 3 && phases.iter().all(|p| p == "Running"), "{phases:?}");
+    let (status, results) = h.run_to_end(&numbers_pipeline()).await;
+    assert_eq!((status["status"].as_str(), results_of(&results)), (Some("completed"), vec![json!(30)]));
+    assert_eq!(pods(&h).await.len(), running.len(), "the second job reused the warm pods");
+
+    // An image that does not exist fails its task within seconds, naming it.
+    let missing = format!("{}/dk-k8s-test/does-not-exist:1", test_env("DK_REGISTRY"));
+    let (code, body) =
+        h.post("/store/algorithms", &json!({"name": "missing", "env": "python", "algorithmImage": missing})).await;
+    assert_eq!(code, 201, "{body}");
+    let started = Instant::now();
+    let one = |algorithm: &str| json!({"name": "p", "nodes": [{"nodeName": "a", "algorithmName": algorithm}]});
+    let (status, _) = h.run_to_end(&one("missing")).await;
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    let reason = status["reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains(&missing) && reason.contains("cannot be pulled"), "{status}");
+
+    // A pod no node can take says what the scheduler said.
+    store_inline(
+        &h,
+        json!({"name": "nowhere", "env": "python", "nodeSelector": {"disktype": "ssd"}}),
+        "def start(args):\n    return 1\n",
+    )
+    .await;
+    let (status, _) = h.run_to_end(&one("nowhere")).await;
+    let reason = status["reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("cannot be scheduled: 0/1 nodes are available"), "{status}");
+
+    stop_and_check_pods_deleted(h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_pod_fails_its_task_and_the_retry_gets_a_new_pod() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let h = kubernetes_server().await;
+    store_inline(
+        &h,
+        json!({"name": "slow", "env": "python"}),
+        "import time\n\ndef start(args):\n    time.sleep(float(args['input'][0]))\n    return 'slept'\n",
+    )
+    .await;
+    let job = h
+        .run(&json!({"name": "p", "nodes": [{"nodeName": "a", "algorithmName": "slow", "input": [4],
+            "retry": {"policy": "OnCrash", "limit": 2}}]}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        let running: Vec<_> = pods(&h)
+            .await
+            .into_iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .collect();
+        if let Some(pod) = running.first() {
+            let (_, status) = h.get(&format!("/exec/status/{job}")).await;
+            if status["nodes"][0]["running"] == 1 {
+                break pod.metadata.name.clone().unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "no worker pod ran the task");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    pod_api()
+        .await
+        .delete(&first, &kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() })
+        .await
+        .unwrap();
+    let status = h.wait(&job, Duration::from_secs(90)).await;
+    assert_eq!(status["status"], "completed", "the retry finished the task: {status}");
+    assert_eq!(status["nodes"][0]["retries"], 1, "{status}");
+    let names: Vec<_> = pods(&h).await.into_iter().filter_map(|p| p.metadata.name).collect();
+    assert!(!names.contains(&first), "the killed pod is gone: {names:?}");
+    stop_and_check_pods_deleted(h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_removes_the_pods_its_crashed_run_left() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let code = tempfile::tempdir().unwrap();
+    std::fs::write(code.path().join("main.py"), "def start(args):\n    return 'warm'\n").unwrap();
+    let built = image("warm", builder::native::Language::Python, code.path()).await;
+    let kubeconfig = kubeconfig().display().to_string();
+    let flags = ["--executor", "kubernetes", "--kubeconfig", &kubeconfig, "--kubernetes-host-network"];
+    let mut first = binary::ServerProcess::start(&flags, &[]);
+    let stored =
+        first.api_post("/store/algorithms", &json!({"name": "warm", "env": "python", "algorithmImage": built})).await;
+    assert_eq!(stored["name"], "warm", "{stored}");
+    let started =
+        first.api_post("/exec/raw", &json!({"name": "p", "nodes": [{"nodeName": "a", "algorithmName": "warm"}]})).await;
+    let job = started["jobId"].as_str().expect("a job").to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while first.api_get(&format!("/exec/status/{job}")).await["status"] != "completed" {
+        assert!(Instant::now() < deadline, "the job did not complete");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let instance = std::fs::read_to_string(first.state_dir().join("docker-instance-id")).unwrap();
+    assert_eq!(pods_of(&instance).await.len(), 1, "a warm worker pod");
+    first.kill();
+    assert_eq!(pods_of(&instance).await.len(), 1, "a crashed server cannot remove its pods");
+
+    let second = binary::ServerProcess::start_in(tempfile::tempdir().unwrap(), &first.state_dir(), &flags, &[]);
+    let left: Vec<_> =
+        pods_of(&instance).await.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
+    assert!(left.is_empty(), "the restarted server removed the leftover pod");
+    let log = second.stop();
+    assert!(log.contains("removed 1 worker pod(s) an earlier run of this server left behind"), "{log}");
+}
