@@ -5,6 +5,7 @@
 mod events;
 mod job;
 mod job_trigger;
+mod pause;
 mod recorder;
 pub mod results;
 mod runtime;
@@ -71,6 +72,8 @@ pub(crate) struct LiveJob {
     pub status: Mutex<JobStatus>,
     pub stop: CancellationToken,
     pub stop_reason: Mutex<Option<String>>,
+    /// `exec/pause`: while set, no new task goes to a worker.
+    pub pause: pause::Pause,
 }
 
 impl Engine {
@@ -294,6 +297,7 @@ impl Engine {
             status: Mutex::new(status),
             stop: CancellationToken::new(),
             stop_reason: Mutex::new(None),
+            pause: Default::default(),
         });
         self.inner.live.lock().expect("live lock").insert(job_id.clone(), live.clone());
         let live_for_supervisor = live.clone();
