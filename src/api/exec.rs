@@ -90,8 +90,10 @@ fn merge_over(stored: &Pipeline, request: &Value) -> Result<Pipeline, ApiError> 
         // As HKube: a request's flowInput replaces the stored one whole,
         // unless it asks for `mergeFlowInput: true`.
         let merge_flow_input = o.remove("mergeFlowInput").and_then(|v| v.as_bool()).unwrap_or(false);
-        if let (false, Some(flow_input), Value::Object(b)) = (merge_flow_input, o.remove("flowInput"), &mut base) {
-            b.insert("flowInput".into(), flow_input);
+        if !merge_flow_input {
+            if let (Some(flow_input), Value::Object(b)) = (o.remove("flowInput"), &mut base) {
+                b.insert("flowInput".into(), flow_input);
+            }
         }
         if o.contains_key("nodes") {
             return Err(ApiError::bad_request(

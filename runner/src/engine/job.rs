@@ -399,11 +399,9 @@ impl JobRun {
         let progress = task::TaskProgress::queued(self.live.clone(), name);
         let live = self.live.clone();
         running.push(Box::pin(async move {
-            // A paused job's task waits here, counted as queued.
-            let result = match live.pause.wait_until_resumed(&job_stop).await {
-                true => task::run(executor, plan, job_stop, log.clone(), progress.clone()).await,
-                false => task::TaskResult { outcome: TaskOutcome::Stopped, attempts: 0 },
-            };
+            // Held back while the job is paused (see pause.rs).
+            let result =
+                super::pause::run_task(&live.pause, executor, plan, job_stop, log.clone(), progress.clone()).await;
             let left = progress.left();
             Finished { node, task_id, batch_index, left, outcome: result.outcome, attempts: result.attempts, log }
         }));

@@ -1,15 +1,19 @@
 //! Pausing a job (HKube's `exec/pause` and `exec/resume`): while a job is
 //! paused no new task of it goes to a worker; tasks already on a worker
-//! run to their end, as in HKube. Tasks made while paused (children of
-//! nodes that complete meanwhile) wait, counted as queued, and go out on
-//! resume. A paused job can still be stopped, and its ttl still runs.
+//! run to their end, as in HKube. Tasks waiting in the executor's queue
+//! are withdrawn from it, and they and tasks made while paused (children
+//! of nodes that complete meanwhile) wait, counted as queued, and go out
+//! on resume. A paused job can still be stopped, and its ttl still runs.
 
+use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::status::JobState;
+use super::task::{self, TaskPlan, TaskProgress, TaskResult};
 use super::Engine;
 use crate::error::RunnerError;
+use crate::executor::{Executor, TaskLog, TaskOutcome};
 
 /// One job's pause switch.
 pub(crate) struct Pause {
@@ -35,6 +39,55 @@ impl Pause {
 
     fn set(&self, paused: bool) {
         self.paused.send_replace(paused);
+    }
+
+    /// Returns when the job is paused.
+    async fn paused(&self) {
+        let mut paused = self.paused.subscribe();
+        let _ = paused.wait_for(|p| *p).await;
+    }
+}
+
+/// [`task::run`], held back while the job is paused: the task waits
+/// before it goes to the executor, and a task still queued there when the
+/// job is paused is withdrawn (its attempt token cancelled before a worker
+/// got it) and goes again on resume.
+pub(super) async fn run_task(
+    pause: &Pause,
+    executor: Arc<dyn Executor>,
+    plan: TaskPlan,
+    job_stop: CancellationToken,
+    log: TaskLog,
+    progress: Arc<TaskProgress>,
+) -> TaskResult {
+    loop {
+        if !pause.wait_until_resumed(&job_stop).await {
+            return TaskResult { outcome: TaskOutcome::Stopped, attempts: 0 };
+        }
+        let attempt_stop = job_stop.child_token();
+        let run = task::run(executor.clone(), plan.clone(), attempt_stop.clone(), log.clone(), progress.clone());
+        tokio::pin!(run);
+        let mut withdrawn = false;
+        let mut started = false;
+        let result = loop {
+            tokio::select! {
+                result = &mut run => break result,
+                _ = pause.paused(), if !withdrawn && !started => {
+                    if progress.left().started.is_none() {
+                        withdrawn = true;
+                        attempt_stop.cancel();
+                    } else {
+                        // On a worker already: it runs to its end.
+                        started = true;
+                    }
+                }
+            }
+        };
+        let stopped = matches!(result.outcome, TaskOutcome::Stopped);
+        if !(withdrawn && stopped) || job_stop.is_cancelled() {
+            return result;
+        }
+        progress.requeued();
     }
 }
 
