@@ -72,6 +72,20 @@ async fn store_takes_arrays_and_overwrite_as_hkubectl_import_sends_them() {
     assert_eq!(body[0]["error"]["code"], 409, "{body}");
     let (code, body) = h.post("/store/algorithms?overwrite=true", &image("img-a")).await;
     assert_eq!(code, 201, "{body}");
+
+    // hkubectl `sync start` overwrites with only {name, options}: merged
+    // over what is stored, so the image, or the uploaded code, stays.
+    let dev = |name: &str| json!({"name": name, "options": {"devMode": true, "devFolder": "/dev/x"}});
+    let (code, body) = h.post("/store/algorithms?overwrite=true", &dev("img-a")).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["algorithmImage"], "docker.io/hkube/example:1.0", "{body}");
+    assert_eq!(body["options"]["devMode"], true, "{body}");
+    let (code, body) = h.post("/store/algorithms?overwrite=true", &dev("multiply")).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["env"], "python", "{body}");
+    let (status, results) = h.run_to_end(&numbers_pipeline()).await;
+    assert_eq!(status["status"], "completed", "the uploaded code still runs: {status}");
+    assert_eq!(results_of(&results), vec![json!(30)]);
     h.stop().await;
 }
 
@@ -111,8 +125,7 @@ async fn a_paused_job_starts_no_task_until_resumed() {
     h.post("/exec/pause", &json!({"jobId": job_id})).await;
     let (code, body) = h.post("/exec/stop", &json!({"jobId": job_id})).await;
     assert_eq!(code, 200, "{body}");
-    let end = h.wait(&job_id, Duration::from_secs(30)).await;
-    assert_eq!(end["status"], "stopped", "{end}");
+    until(&h, &job_id, "the paused job stopping", |s| s["status"] == "stopped").await;
     h.stop().await;
 }
 
@@ -215,6 +228,17 @@ async fn running_list_search_history_and_job_views() {
     assert!(res.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
     let file: Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
     assert_eq!(file["data"][0]["result"], 30);
+
+    let (_, older_path) = h.get("/exec/pipelines/list").await;
+    assert_eq!(older_path, list, "hkube-notebook's path answers the same");
+
+    // hkubectl sync watch "deletes the pods": the workers restart, jobs still run.
+    let res = h.client.delete(h.url("/kubernetes/algorithms/pods/multiply")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, results) = h.run_to_end(&numbers_pipeline()).await;
+    assert_eq!((status["status"].as_str(), results_of(&results)), (Some("completed"), vec![json!(30)]));
+    let res = h.client.delete(h.url("/kubernetes/algorithms/pods/ghost")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
 
     h.post("/exec/stop", &json!({"jobId": long})).await;
     h.stop().await;

@@ -272,6 +272,9 @@ pub fn table() -> Vec<Route> {
         get("/exec/results/{jobId}", |m| on(m, exec::results))
             .summary("The results of a job's leaf nodes (data is null until it ends)")
             .answer(json::<JobResults>()),
+        get("/exec/pipelines/list", |m| on(m, hkube_exec::pipeline_list))
+            .summary("As exec/pipeline/list (HKube's older path, which hkube-notebook calls)")
+            .answer(json::<Vec<serde_json::Value>>()),
         get("/exec/pipelines/{jobId}", |m| on(m, exec::pipeline))
             .summary("The descriptor a job ran (after merging)")
             .answer(json::<Pipeline>()),
@@ -467,6 +470,12 @@ pub fn table() -> Vec<Route> {
         get("/storage/download/pipeline/result/{jobId}", |m| on(m, system::download_result))
             .summary("A job's results document as a file")
             .answer(json::<JobResults>()),
+        delete("/kubernetes/algorithms/pods/{algName}", |m| on(m, system::restart_workers))
+            .summary("Restart an algorithm's workers (HKube deletes its pods): idle ones exit now, busy ones after their task")
+            .answer(json::<Message>()),
+        delete("/kubernetes/algorithms/jobs/{algName}", |m| on(m, system::restart_workers))
+            .summary("As kubernetes/algorithms/pods/{algName}")
+            .answer(json::<Message>()),
         get("/webhooks/status/{jobId}", |m| on(m, webhooks::progress))
             .summary("Progress webhook deliveries of a job")
             .answer(json::<Vec<WebhookDelivery>>()),

@@ -70,11 +70,52 @@ pub async fn insert_pipelines(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
+/// Objects merge key by key (recursively); anything else replaces.
+fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
 async fn store_algorithm(state: &AppState, body: &[u8], overwrite: bool) -> Result<Value, ApiError> {
     let spec = algorithms::spec_from(body)?;
-    let stored = match overwrite {
-        true => state.algorithms().store_local(spec).await?,
-        false => state.algorithms().insert(spec).await?,
+    let existing = match overwrite {
+        true => state.store.get_algorithm(&spec.name).await?,
+        false => None,
+    };
+    let Some(existing) = existing else {
+        let stored = match overwrite {
+            true => state.algorithms().store_local(spec).await?,
+            false => state.algorithms().insert(spec).await?,
+        };
+        return Ok(serde_json::to_value(stored.record()).expect("record serializes"));
+    };
+    // As HKube: what is sent is merged over the stored algorithm (hkubectl
+    // `sync start` sends only {name, options}).
+    let mut merged = serde_json::to_value(&existing.spec).expect("spec serializes");
+    merge(&mut merged, &serde_json::to_value(&spec).expect("spec serializes"));
+    let merged = algorithms::spec_from(&serde_json::to_vec(&merged).expect("JSON serializes"))?;
+    // An upload (it has a checksum) or a build (an image) stays what it was.
+    let uploaded_or_built = existing.checksum.is_some() || existing.image.is_some();
+    let stored = if !uploaded_or_built {
+        state.algorithms().store_local(merged).await?
+    } else {
+        let version = state
+            .store
+            .add_version(
+                &merged,
+                existing.code_dir.as_deref(),
+                existing.checksum.as_deref(),
+                existing.image.as_deref(),
+                None,
+            )
+            .await?;
+        state.store.make_current(&version).await?
     };
     Ok(serde_json::to_value(stored.record()).expect("record serializes"))
 }

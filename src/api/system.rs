@@ -75,3 +75,14 @@ pub async fn download_result(State(state): State<AppState>, Path(job_id): Path<S
     )
         .into_response())
 }
+
+/// `DELETE /kubernetes/algorithms/pods/{algName}` (and `…/jobs/…`): HKube
+/// deletes the algorithm's pods; here its workers are retired (idle ones
+/// exit now, busy ones after their task) and fresh ones start as needed.
+pub async fn restart_workers(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<super::Message>, ApiError> {
+    state.engine.restart_workers(&name).await?;
+    Ok(Json(super::Message::new(format!("the workers of '{name}' are restarting"))))
+}

@@ -14,6 +14,7 @@ mod supervisor;
 mod task;
 #[cfg(test)]
 mod tests;
+mod worker_restart;
 
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
