@@ -327,6 +327,9 @@ async fn versions_readmes_filter_cron_and_system_routes() {
     assert_eq!(version["systemVersion"], env!("CARGO_PKG_VERSION"));
     let (_, storage) = h.get("/storage/info").await;
     assert_eq!(storage["type"], "fs", "{storage}");
+    let (_, experiments) = h.get("/experiment").await;
+    assert_eq!(experiments[0]["name"], "main", "{experiments}");
+    assert_eq!(h.get("/experiment/other").await.0, 404);
     h.stop().await;
 }
 

@@ -14,6 +14,7 @@ mod cron;
 mod debug;
 mod error;
 mod exec;
+mod experiments;
 mod graphs;
 mod hkube_exec;
 mod openapi;

@@ -9,8 +9,8 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use super::{
-    algorithm_search, algorithms, builds, cron, debug, exec, graphs, hkube_exec, pipeline_history, pipelines, readmes,
-    store_bulk, system, versions, webhooks, workers, AppState, Message,
+    algorithm_search, algorithms, builds, cron, debug, exec, experiments, graphs, hkube_exec, pipeline_history,
+    pipelines, readmes, store_bulk, system, versions, webhooks, workers, AppState, Message,
 };
 use debug_proxy::EndpointInfo;
 use runner::algorithm::{AlgorithmRecord, AlgorithmSpec};
@@ -461,6 +461,12 @@ pub fn table() -> Vec<Route> {
         get("/graph/parsed/{jobId}", |m| on(m, graphs::parsed))
             .summary("A job's nodes with their states and task counts (batchInfo), and its edges")
             .answer(json::<graphs::Graph>()),
+        get("/experiment", |_| axum::routing::get(experiments::list))
+            .summary("The experiments: only 'main', where every job is")
+            .answer(json::<Vec<experiments::Experiment>>()),
+        get("/experiment/{name}", |m| on(m, experiments::get))
+            .summary("One experiment (only 'main' exists)")
+            .answer(json::<experiments::Experiment>()),
         get("/status/version", |_| axum::routing::get(system::version))
             .summary("The server's version")
             .answer(json::<system::Version>()),
