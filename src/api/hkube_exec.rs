@@ -52,11 +52,19 @@ fn types_of(job: &JobRecord) -> Vec<&'static str> {
 
 /// Full records of the newest jobs (newest first) in `statuses` (any if empty).
 async fn jobs(state: &AppState, statuses: &[&str], pipeline: Option<&str>) -> Result<Vec<JobRecord>, ApiError> {
-    let mut out = Vec::new();
-    for summary in state.store.list_jobs(None, pipeline, MOST_JOBS).await? {
-        if !statuses.is_empty() && !statuses.contains(&summary.status.as_str()) {
-            continue;
+    let mut summaries = Vec::new();
+    if statuses.is_empty() {
+        summaries = state.store.list_jobs(None, pipeline, MOST_JOBS).await?;
+    } else {
+        for status in statuses {
+            summaries.extend(state.store.list_jobs(Some(status), pipeline, MOST_JOBS).await?);
         }
+        // Newest first, as one query would answer (RFC 3339 sorts as text).
+        summaries.sort_by(|a, b| b.created.cmp(&a.created));
+        summaries.truncate(MOST_JOBS as usize);
+    }
+    let mut out = Vec::new();
+    for summary in summaries {
         if let Some(job) = state.store.get_job(&summary.job_id).await? {
             out.push(job);
         }
