@@ -138,7 +138,7 @@ async fn exec_status_shows_priority_queue_reason_and_retries() {
     h.apply_inline(python_spec("crashonce"), &[("main.py", CRASH_ONCE_PY)]).await;
 
     // Two jobs of a pipeline that allows one at a time: the second is pending, and says why.
-    let queued = json!({"name": "queued", "priority": 4, "options": {"concurrentPipelines": {"amount": 1}},
+    let queued = json!({"name": "queued", "priority": 4, "options": {"concurrentPipelines": {"amount": 1, "rejectOnFailure": false}},
                         "nodes": [{"nodeName": "Nap", "algorithmName": "nap", "input": [3]}]});
     let first = h.run(&queued).await;
     let second = h.run(&queued).await;

@@ -350,7 +350,7 @@ async fn stop_ends_a_job_pending_for_a_slot_and_an_active_one_with_the_longest_t
     h.apply_inline(python_spec("sleep"), &[("main.py", SLEEP_PY)]).await;
     // The longest ttls allowed (a year): their deadlines must not overflow.
     let year = 365 * 24 * 3600;
-    let pipeline = json!({"name": "longlived", "options": {"ttl": year, "activeTtl": year, "concurrentPipelines": {"amount": 1}},
+    let pipeline = json!({"name": "longlived", "options": {"ttl": year, "activeTtl": year, "concurrentPipelines": {"amount": 1, "rejectOnFailure": false}},
                           "nodes": [{"nodeName": "Nap", "algorithmName": "sleep", "input": [30], "ttl": year}]});
     let active = h.run(&pipeline).await;
     let pending = h.run(&pipeline).await;

@@ -40,7 +40,7 @@ async fn restart_keeps_pipelines_algorithms_and_results() {
     assert!(matches!(status["status"].as_str(), Some("stopped") | Some("crashed")), "{status}");
 
     // And the stored pipeline runs again with the kept code.
-    let (code, body) = h.post("/exec/stored", &json!({"name": "numbers", "flowInput": {"data": 3}})).await;
+    let (code, body) = h.post("/exec/stored", &json!({"name": "numbers", "flowInput": {"data": 3, "mul": 2}})).await;
     assert_eq!(code, 200, "{body}");
     let status = h.wait(body["jobId"].as_str().unwrap(), Duration::from_secs(60)).await;
     assert_eq!(status["status"], "completed", "{status}");

@@ -99,8 +99,14 @@ impl Default for PipelineOptions {
 #[serde(rename_all = "camelCase")]
 pub struct ConcurrentPipelines {
     pub amount: u32,
-    #[serde(default)]
+    /// Refuse a job beyond `amount` instead of queueing it; HKube's
+    /// default is to refuse.
+    #[serde(default = "refuse_by_default")]
     pub reject_on_failure: bool,
+}
+
+fn refuse_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema)]

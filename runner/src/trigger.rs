@@ -89,6 +89,28 @@ pub async fn set_enabled(store: &Store, name: &str, enabled: bool) -> Result<Cro
         .ok_or_else(|| RunnerError::Internal("cron entry vanished".into()))
 }
 
+/// `cron/start {name, pattern?}` as HKube does it: enable the pipeline's
+/// cron trigger, with `pattern` if given; a pipeline without one gets
+/// `pattern` or HKube's default, every hour (`0 * * * *`).
+pub async fn start_cron(store: &Store, name: &str, pattern: Option<&str>) -> Result<CronEntry, RunnerError> {
+    let mut p = store
+        .get_pipeline(name)
+        .await?
+        .ok_or_else(|| RunnerError::NotFound(format!("pipeline '{name}' is not stored")))?;
+    let current = p.triggers.as_ref().and_then(|t| t.cron.as_ref()).map(|c| c.pattern.clone());
+    let pattern = pattern.map(str::to_string).or(current).unwrap_or_else(|| "0 * * * *".into());
+    cron_pattern(&pattern)
+        .map_err(|e| RunnerError::Invalid(format!("cron pattern '{pattern}' of pipeline '{name}': {e}")))?;
+    let triggers = p.triggers.get_or_insert_with(Default::default);
+    triggers.cron = Some(crate::descriptor::CronTrigger { pattern, enabled: true });
+    store.upsert_pipeline(&p).await?;
+    list(store)
+        .await?
+        .into_iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| RunnerError::Internal("cron entry vanished".into()))
+}
+
 /// Fire cron triggers until `shutdown`; checks every `tick`, at `clock` time.
 pub async fn run_cron(engine: Engine, store: Store, tick: Duration, clock: CronClock, shutdown: CancellationToken) {
     let started = clock.now();

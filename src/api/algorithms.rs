@@ -4,7 +4,6 @@
 
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};
-use axum::http::StatusCode;
 use axum::Json;
 
 use super::exec::parse_body;
@@ -58,22 +57,13 @@ pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> 
     }
 }
 
-/// `POST /store/algorithms`: a spec with an image or a server-side code path.
-pub async fn insert(
-    State(state): State<AppState>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<AlgorithmRecord>), ApiError> {
-    let stored = state.algorithms().insert(spec_from(&body)?).await?;
-    Ok((StatusCode::CREATED, Json(stored.record())))
-}
-
 pub async fn update(State(state): State<AppState>, body: Bytes) -> Result<Json<AlgorithmRecord>, ApiError> {
     let stored = state.algorithms().store_local(spec_from(&body)?).await?;
     Ok(Json(stored.record()))
 }
 
 /// Parse and check a spec (JSON or YAML); errors name the field.
-fn spec_from(body: &[u8]) -> Result<AlgorithmSpec, ApiError> {
+pub(super) fn spec_from(body: &[u8]) -> Result<AlgorithmSpec, ApiError> {
     Ok(AlgorithmSpec::parse(body)?)
 }
 
@@ -123,7 +113,7 @@ pub async fn apply(State(state): State<AppState>, mut multipart: Multipart) -> R
 
 impl AppState {
     /// The algorithm service over this server's store, builds and folders.
-    fn algorithms(&self) -> Algorithms<'_> {
+    pub(super) fn algorithms(&self) -> Algorithms<'_> {
         Algorithms {
             store: &self.store,
             builds: &self.builds,

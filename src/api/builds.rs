@@ -48,6 +48,8 @@ pub struct VersionEntry {
     #[serde(flatten)]
     version: AlgorithmVersion,
     current: bool,
+    #[serde(flatten)]
+    hkube: super::versions::HkubeVersionFields,
 }
 
 /// The answer to `POST /versions/algorithms/apply`.
@@ -192,10 +194,12 @@ pub async fn versions(
     if versions.is_empty() {
         return Err(ApiError::new(404, format!("algorithm '{name}' has no versions (apply it first)")));
     }
-    let entries = versions
-        .into_iter()
-        .map(|version| VersionEntry { current: current.as_deref() == Some(version.version.as_str()), version })
-        .collect();
+    let mut entries = Vec::new();
+    for version in versions {
+        let labels = state.store.version_labels(&name, &version.version).await?;
+        let hkube = super::versions::HkubeVersionFields::of(&version, labels);
+        entries.push(VersionEntry { current: current.as_deref() == Some(version.version.as_str()), version, hkube });
+    }
     Ok(Json(entries))
 }
 

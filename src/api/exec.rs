@@ -54,7 +54,8 @@ pub async fn stored(State(state): State<AppState>, body: Bytes) -> Answer<Starte
 // Only for the document: the handler merges the body as JSON, key by key,
 // over the stored pipeline, so it reads a `Value`.
 /// A stored pipeline's name, and what is merged key by key over it
-/// (`nodes` can't be overridden).
+/// (`nodes` can't be overridden); `flowInput` replaces the stored one
+/// unless `mergeFlowInput` is true.
 #[derive(JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(dead_code)]
@@ -62,6 +63,8 @@ pub struct StoredRequest {
     /// The stored pipeline.
     name: String,
     flow_input: Option<serde_json::Map<String, Value>>,
+    /// Merge `flowInput` key by key over the stored one instead of replacing it.
+    merge_flow_input: Option<bool>,
     options: Option<runner::descriptor::PipelineOptions>,
     #[schemars(range(min = 1, max = 5))]
     priority: Option<u8>,
@@ -84,6 +87,14 @@ fn merge_over(stored: &Pipeline, request: &Value) -> Result<Pipeline, ApiError> 
     let mut over = request.clone();
     if let Value::Object(o) = &mut over {
         o.remove("name");
+        // As HKube: a request's flowInput replaces the stored one whole,
+        // unless it asks for `mergeFlowInput: true`.
+        let merge_flow_input = o.remove("mergeFlowInput").and_then(|v| v.as_bool()).unwrap_or(false);
+        if !merge_flow_input {
+            if let (Some(flow_input), Value::Object(b)) = (o.remove("flowInput"), &mut base) {
+                b.insert("flowInput".into(), flow_input);
+            }
+        }
         if o.contains_key("nodes") {
             return Err(ApiError::bad_request(
                 "exec/stored runs a stored pipeline as it is: 'nodes' can't be overridden (use exec/raw)",
@@ -144,20 +155,6 @@ pub async fn algorithm(State(state): State<AppState>, body: Bytes) -> Answer<Sta
     let pipeline = Pipeline::parse(&serde_json::to_vec(&descriptor).expect("serializes"))?;
     let job_id = state.engine.run(pipeline).await?;
     Ok(Json(Started { job_id }))
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StopRequest {
-    job_id: String,
-    reason: Option<String>,
-}
-
-/// `POST /exec/stop`: `{jobId, reason?}` → `{stoppedJobIds}`.
-pub async fn stop(State(state): State<AppState>, body: Bytes) -> Answer<Stopped> {
-    let request: StopRequest = parse_body(&body)?;
-    let stopped_job_ids = state.engine.stop(&request.job_id, request.reason).await?;
-    Ok(Json(Stopped { stopped_job_ids }))
 }
 
 pub async fn status(State(state): State<AppState>, Path(job_id): Path<String>) -> Answer<JobStatus> {

@@ -6,6 +6,7 @@
 //! Every route is one entry of [`routes::table`]; the router and the
 //! OpenAPI document are both built from it.
 
+mod algorithm_search;
 mod algorithms;
 pub mod auth;
 mod builds;
@@ -13,12 +14,20 @@ mod cron;
 mod debug;
 mod error;
 mod exec;
+mod experiments;
+mod graphs;
+mod hkube_exec;
 pub mod hkube_paths;
 mod openapi;
+mod pipeline_history;
 mod pipelines;
+mod readmes;
 pub mod routes;
+mod store_bulk;
+mod system;
 mod trace;
 mod upgrade;
+mod versions;
 mod webhooks;
 mod workers;
 

@@ -2,7 +2,6 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -12,7 +11,7 @@ use runner::dag::Dag;
 use runner::descriptor::Pipeline;
 
 /// Parse and validate a descriptor the way a run would (except flowInput data).
-async fn validated(state: &AppState, body: &[u8]) -> Result<Pipeline, ApiError> {
+pub(super) async fn validated(state: &AppState, body: &[u8]) -> Result<Pipeline, ApiError> {
     let pipeline = Pipeline::parse(body)?;
     let names: HashSet<String> = state.store.algorithm_names().await?.into_iter().collect();
     let dag = Dag::build(&pipeline, &|name| names.contains(name))?;
@@ -29,12 +28,6 @@ async fn validated(state: &AppState, body: &[u8]) -> Result<Pipeline, ApiError> 
         }
     }
     Ok(pipeline)
-}
-
-pub async fn insert(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Pipeline>), ApiError> {
-    let pipeline = validated(&state, &body).await?;
-    state.store.insert_pipeline(&pipeline).await?;
-    Ok((StatusCode::CREATED, Json(pipeline)))
 }
 
 pub async fn update(State(state): State<AppState>, body: Bytes) -> Result<Json<Pipeline>, ApiError> {

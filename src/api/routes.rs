@@ -8,7 +8,10 @@
 use axum::routing::{on, MethodFilter, MethodRouter};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
-use super::{algorithms, builds, cron, debug, exec, pipelines, webhooks, workers, AppState, Message};
+use super::{
+    algorithm_search, algorithms, builds, cron, debug, exec, experiments, graphs, hkube_exec, pipeline_history,
+    pipelines, readmes, store_bulk, system, versions, webhooks, workers, AppState, Message,
+};
 use debug_proxy::EndpointInfo;
 use runner::algorithm::{AlgorithmRecord, AlgorithmSpec};
 use runner::descriptor::Pipeline;
@@ -206,10 +209,51 @@ pub fn table() -> Vec<Route> {
             .summary("Run a stored pipeline, with flowInput, options, priority or webhooks merged over it")
             .request(json::<exec::StoredRequest>())
             .answer(json::<exec::Started>()),
-        post("/exec/stop", |m| on(m, exec::stop))
-            .summary("Stop a pending or active job")
-            .request(json::<exec::StopRequest>())
+        post("/exec/stop", |m| on(m, hkube_exec::stop))
+            .summary("Stop a running job by jobId, or every one matching pipelineName, startTime {from, to} and statusToStop (default: pending, active, paused)")
+            .request(json::<hkube_exec::StopRequest>())
             .answer(json::<exec::Stopped>()),
+        post("/exec/pause", |m| on(m, hkube_exec::pause))
+            .summary("Pause a job: no new task goes to a worker (running ones finish); its status is paused")
+            .request(json::<hkube_exec::JobRef>())
+            .answer(json::<Message>()),
+        post("/exec/resume", |m| on(m, hkube_exec::resume))
+            .summary("Resume a paused job")
+            .request(json::<hkube_exec::JobRef>())
+            .answer(json::<Message>()),
+        get("/exec/pipeline/list", |m| on(m, hkube_exec::pipeline_list))
+            .summary("The pipelines of running (pending, active, paused) jobs, each with its jobId and startTime")
+            .answer(json::<Vec<serde_json::Value>>()),
+        post("/exec/search", |m| on(m, hkube_exec::search_post))
+            .summary("Search jobs by pipeline, algorithm, status, type and start time; paged by pageNum or cursor")
+            .request(json::<hkube_exec::SearchRequest>())
+            .answer(json::<hkube_exec::SearchAnswer>()),
+        get("/exec/search", |m| on(m, hkube_exec::search_get))
+            .summary("Search jobs (the query of POST exec/search as parameters)")
+            .query(&[
+                ("pipelineName", "only jobs of this pipeline"),
+                ("algorithmName", "only jobs with a node of this algorithm"),
+                ("pipelineStatus", "only jobs in these states (comma-separated)"),
+                ("pipelineType", "raw, stored, cron, trigger, rerun, caching"),
+                ("experimentName", "only 'main' has jobs here"),
+                ("from", "started at or after (e.g. 2021-03-11T14:30:00, UTC)"),
+                ("to", "started at or before"),
+                ("sort", "asc or desc (newest first, the default)"),
+                ("limit", "at most this many (default and most 100)"),
+                ("page", "the page (from 1) of limit hits"),
+                ("cursor", "the hits after this cursor of an earlier answer"),
+            ])
+            .answer(json::<hkube_exec::SearchAnswer>()),
+        get("/exec/flowInput/{jobId}", |m| on(m, hkube_exec::flow_input))
+            .summary("The flowInput a job ran with")
+            .query(&[("download", "true: as an attachment flowInput.json")])
+            .answer(json::<serde_json::Map<String, serde_json::Value>>()),
+        get("/exec/tree/{jobId}", |m| on(m, hkube_exec::tree))
+            .summary("The jobs of the pipeline-trigger chain a job is in, from its first")
+            .answer(json::<hkube_exec::JobTree>()),
+        get("/exec/auditTrail/{jobId}", |m| on(m, hkube_exec::audit_trail))
+            .summary("When a job was run and stopped, newest first")
+            .answer(json::<hkube_exec::AuditTrail>()),
         post("/exec/caching", |m| on(m, exec::caching))
             .summary("Rerun nodeName and its descendants on the stored outputs of its parents from jobId (debug: route the node to a debugger)")
             .request(json::<exec::CachingRequest>())
@@ -228,6 +272,9 @@ pub fn table() -> Vec<Route> {
         get("/exec/results/{jobId}", |m| on(m, exec::results))
             .summary("The results of a job's leaf nodes (data is null until it ends)")
             .answer(json::<JobResults>()),
+        get("/exec/pipelines/list", |m| on(m, hkube_exec::pipeline_list))
+            .summary("As exec/pipeline/list (HKube's older path, which hkube-notebook calls)")
+            .answer(json::<Vec<serde_json::Value>>()),
         get("/exec/pipelines/{jobId}", |m| on(m, exec::pipeline))
             .summary("The descriptor a job ran (after merging)")
             .answer(json::<Pipeline>()),
@@ -245,11 +292,31 @@ pub fn table() -> Vec<Route> {
         get("/store/pipelines", |m| on(m, pipelines::list))
             .summary("All stored pipelines")
             .answer(json::<Vec<Pipeline>>()),
-        post("/store/pipelines", |m| on(m, pipelines::insert))
-            .summary("Store a new pipeline (409 if the name exists)")
+        post("/store/pipelines", |m| on(m, store_bulk::insert_pipelines))
+            .summary("Store a new pipeline (409 if the name exists, unless ?overwrite=true), or an array of them (one answer per item: the pipeline or its error)")
             .request(Body::Descriptor)
+            .query(store_bulk::QUERY)
             .answer(json::<Pipeline>())
             .created(),
+        get("/store/pipelines/graph/{name}", |m| on(m, graphs::stored))
+            .summary("A stored pipeline's nodes and edges")
+            .answer(json::<graphs::Graph>()),
+        post("/store/pipelines/graph", |m| on(m, graphs::given))
+            .summary("A descriptor's nodes and edges")
+            .request(Body::Descriptor)
+            .answer(json::<graphs::Graph>()),
+        get("/pipelines/status", |m| on(m, pipeline_history::pipelines_status))
+            .summary("The status documents of a pipeline's latest jobs")
+            .query(pipeline_history::QUERY)
+            .answer(json::<Vec<JobStatus>>()),
+        get("/pipelines/results", |m| on(m, pipeline_history::pipelines_results))
+            .summary("The results documents of a pipeline's latest jobs")
+            .query(pipeline_history::QUERY)
+            .answer(json::<Vec<JobResults>>()),
+        get("/pipelines/triggers/tree", |m| on(m, pipeline_history::triggers_tree))
+            .summary("Which stored pipelines trigger which (from those no other triggers, or from ?name=)")
+            .query(&[("name", "the tree from this pipeline")])
+            .answer(json::<Vec<pipeline_history::TriggerTree>>()),
         put("/store/pipelines", |m| on(m, pipelines::update))
             .summary("Store or replace a pipeline")
             .request(Body::Descriptor)
@@ -263,10 +330,16 @@ pub fn table() -> Vec<Route> {
         get("/store/algorithms", |m| on(m, algorithms::list))
             .summary("All algorithms")
             .answer(json::<Vec<AlgorithmRecord>>()),
-        post("/store/algorithms", |m| on(m, algorithms::insert))
-            .summary("Add an algorithm given as an image or a server-side code path")
+        post("/store/algorithms", |m| on(m, store_bulk::insert_algorithms))
+            .summary("Add an algorithm given as an image or a server-side code path (?overwrite=true replaces), or an array of them (one answer per item: the algorithm or its error)")
             .request(json::<AlgorithmSpec>())
-            .answer(json::<AlgorithmRecord>()),
+            .query(store_bulk::QUERY)
+            .answer(json::<AlgorithmRecord>())
+            .created(),
+        get("/store/algorithmsFilter", |m| on(m, algorithm_search::filter))
+            .summary("Algorithms by name, kind, image or pending, paged")
+            .query(algorithm_search::QUERY)
+            .answer(json::<algorithm_search::Filtered>()),
         put("/store/algorithms", |m| on(m, algorithms::update))
             .summary("Add or replace an algorithm given as an image or a server-side code path")
             .request(json::<AlgorithmSpec>())
@@ -304,6 +377,47 @@ pub fn table() -> Vec<Route> {
         get("/versions/algorithms/{name}", |m| on(m, builds::versions))
             .summary("An algorithm's versions (one per completed build)")
             .answer(json::<Vec<builds::VersionEntry>>()),
+        get("/versions/algorithms/{name}/{version}", |m| on(m, versions::get))
+            .summary("One version of an algorithm")
+            .answer(json::<versions::VersionRecord>()),
+        delete("/versions/algorithms/{name}/{version}", |m| on(m, versions::delete))
+            .summary("Delete a version (not the current one)")
+            .answer(json::<versions::Deleted>()),
+        post("/versions/algorithms/tag", |m| on(m, versions::tag))
+            .summary("Pin a version and set its tags")
+            .request(json::<versions::TagRequest>())
+            .answer(json::<versions::VersionRecord>())
+            .created(),
+        put("/versions/algorithms/alias", |m| on(m, versions::alias))
+            .summary("Set a version's alias (name may be left out when only one algorithm has that version)")
+            .request(json::<versions::AliasRequest>())
+            .answer(json::<versions::VersionRecord>()),
+        get("/readme/algorithms/{name}", |m| on(m, readmes::get_algorithm))
+            .summary("An algorithm's readme")
+            .answer(json::<runner::store::Readme>()),
+        post("/readme/algorithms/{name}", |m| on(m, readmes::add_algorithm))
+            .summary("Store an algorithm's readme (multipart part README.md, or the plain body)")
+            .answer(json::<Message>())
+            .created(),
+        put("/readme/algorithms/{name}", |m| on(m, readmes::update_algorithm))
+            .summary("Replace an algorithm's readme")
+            .answer(json::<Message>()),
+        delete("/readme/algorithms/{name}", |m| on(m, readmes::delete_algorithm))
+            .summary("Delete an algorithm's readme")
+            .answer(json::<Message>()),
+        get("/readme/pipelines/{name}", |m| on(m, readmes::get_pipeline))
+            .summary("A pipeline's readme")
+            .answer(json::<runner::store::Readme>()),
+        post("/readme/pipelines/{name}", |m| on(m, readmes::add_pipeline))
+            .summary("Store a pipeline's readme (multipart part README.md, or the plain body)")
+            .answer(json::<Message>())
+            .created(),
+        put("/readme/pipelines/{name}", |m| on(m, readmes::update_pipeline))
+            .summary("Replace a pipeline's readme")
+            .answer(json::<Message>()),
+        delete("/readme/pipelines/{name}", |m| on(m, readmes::delete_pipeline))
+            .summary("Delete a pipeline's readme")
+            .answer(json::<Message>()),
         post("/versions/algorithms/apply", |m| on(m, builds::apply_version))
             .summary("Make a version current")
             .request(json::<builds::VersionRef>())
@@ -323,13 +437,51 @@ pub fn table() -> Vec<Route> {
             .summary("Stored pipelines with a cron trigger")
             .answer(json::<Vec<CronEntry>>()),
         post("/cron/start", |m| on(m, cron::start))
-            .summary("Enable a pipeline's cron trigger")
-            .request(json::<cron::NameRequest>())
+            .summary("Enable a pipeline's cron trigger, with pattern if given")
+            .request(json::<cron::StartRequest>())
             .answer(json::<CronEntry>()),
         post("/cron/stop", |m| on(m, cron::stop))
             .summary("Disable a pipeline's cron trigger")
             .request(json::<cron::NameRequest>())
             .answer(json::<CronEntry>()),
+        get("/cron/status", |m| on(m, pipeline_history::cron_status))
+            .summary("The status documents of the latest cron-started jobs")
+            .query(pipeline_history::QUERY)
+            .answer(json::<Vec<JobStatus>>()),
+        get("/cron/results", |m| on(m, pipeline_history::cron_results))
+            .summary("The results documents of the latest cron-started jobs")
+            .query(pipeline_history::QUERY)
+            .answer(json::<Vec<JobResults>>()),
+        get("/webhooks/list/{jobId}", |m| on(m, webhooks::list))
+            .summary("A job's last progress and result webhook deliveries (HKube's shape), and all of them")
+            .answer(json::<webhooks::WebhookList>()),
+        get("/graph/raw/{jobId}", |m| on(m, graphs::raw))
+            .summary("A job's nodes with their states, and its edges")
+            .answer(json::<graphs::Graph>()),
+        get("/graph/parsed/{jobId}", |m| on(m, graphs::parsed))
+            .summary("A job's nodes with their states and task counts (batchInfo), and its edges")
+            .answer(json::<graphs::Graph>()),
+        get("/experiment", |_| axum::routing::get(experiments::list))
+            .summary("The experiments: only 'main', where every job is")
+            .answer(json::<Vec<experiments::Experiment>>()),
+        get("/experiment/{name}", |m| on(m, experiments::get))
+            .summary("One experiment (only 'main' exists)")
+            .answer(json::<experiments::Experiment>()),
+        get("/status/version", |_| axum::routing::get(system::version))
+            .summary("The server's version")
+            .answer(json::<system::Version>()),
+        get("/storage/info", |_| axum::routing::get(system::storage_info))
+            .summary("Where job data is stored (HKube's fields)")
+            .answer(json::<system::StorageInfo>()),
+        get("/storage/download/pipeline/result/{jobId}", |m| on(m, system::download_result))
+            .summary("A job's results document as a file")
+            .answer(json::<JobResults>()),
+        delete("/kubernetes/algorithms/pods/{algName}", |m| on(m, system::restart_workers))
+            .summary("Restart an algorithm's workers (HKube deletes its pods): idle ones exit now, busy ones after their task")
+            .answer(json::<Message>()),
+        delete("/kubernetes/algorithms/jobs/{algName}", |m| on(m, system::restart_workers))
+            .summary("As kubernetes/algorithms/pods/{algName}")
+            .answer(json::<Message>()),
         get("/webhooks/status/{jobId}", |m| on(m, webhooks::progress))
             .summary("Progress webhook deliveries of a job")
             .answer(json::<Vec<WebhookDelivery>>()),

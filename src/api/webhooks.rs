@@ -25,3 +25,42 @@ pub async fn results(
 ) -> Result<Json<Vec<WebhookDelivery>>, ApiError> {
     deliveries(&state, &job_id, "result").await
 }
+
+/// The answer to `GET /webhooks/list/{jobId}`: the last delivery of each
+/// kind (HKube's shape), and every delivery.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct WebhookList {
+    #[serde(rename = "jobId")]
+    job_id: String,
+    /// The last result delivery: `{jobId, url, status, pipelineStatus,
+    /// responseStatus, httpResponse: {statusCode}, timestamp}`.
+    result: Option<serde_json::Value>,
+    /// The last progress delivery, in the same shape.
+    progress: Option<serde_json::Value>,
+    /// Every delivery, progress and result, in order.
+    deliveries: Vec<WebhookDelivery>,
+}
+
+fn hkube_shape(d: &WebhookDelivery) -> serde_json::Value {
+    serde_json::json!({
+        "jobId": d.job_id,
+        "url": d.url,
+        "status": d.payload.get("status").cloned().unwrap_or_default(),
+        "pipelineStatus": d.payload.get("status").cloned().unwrap_or_default(),
+        "responseStatus": if d.status == "delivered" { "succeed" } else { "failed" },
+        "httpResponse": {"statusCode": d.http_status, "statusMessage": d.error},
+        "timestamp": d.timestamp,
+    })
+}
+
+pub async fn list(State(state): State<AppState>, Path(job_id): Path<String>) -> Result<Json<WebhookList>, ApiError> {
+    state.engine.job(&job_id).await?;
+    let progress = state.store.webhook_deliveries(&job_id, "progress").await?;
+    let result = state.store.webhook_deliveries(&job_id, "result").await?;
+    Ok(Json(WebhookList {
+        result: result.last().map(hkube_shape),
+        progress: progress.last().map(hkube_shape),
+        deliveries: progress.into_iter().chain(result).collect(),
+        job_id,
+    }))
+}

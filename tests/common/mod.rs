@@ -157,7 +157,7 @@ impl Harness {
         loop {
             let (code, status) = self.get(&format!("/exec/status/{job_id}")).await;
             assert_eq!(code, 200, "status of {job_id}: {status}");
-            if !matches!(status["status"].as_str(), Some("pending") | Some("active")) {
+            if !matches!(status["status"].as_str(), Some("pending") | Some("active") | Some("paused")) {
                 return status;
             }
             assert!(Instant::now() < deadline, "job {job_id} did not end in {timeout:?}: {status}");

@@ -168,7 +168,10 @@ impl JobRun {
         }
         self.started_at = Instant::now();
         self.update_status(|s| {
-            s.status = JobState::Active;
+            // Paused while pending: it stays paused (its tasks wait).
+            if s.status != JobState::Paused {
+                s.status = JobState::Active;
+            }
             s.reason = None;
             s.timings.started = Some(now());
         });
@@ -397,8 +400,11 @@ impl JobRun {
         let node = name.to_string();
         let batch_index = task.batch_index;
         let progress = task::TaskProgress::queued(self.live.clone(), name);
+        let live = self.live.clone();
         running.push(Box::pin(async move {
-            let result = task::run(executor, plan, job_stop, log.clone(), progress.clone()).await;
+            // Held back while the job is paused (see pause.rs).
+            let result =
+                super::pause::run_task(&live.pause, executor, plan, job_stop, log.clone(), progress.clone()).await;
             let left = progress.left();
             Finished { node, task_id, batch_index, left, outcome: result.outcome, attempts: result.attempts, log }
         }));

@@ -6,6 +6,7 @@ mod events;
 mod hkube_fields;
 mod job;
 mod job_trigger;
+mod pause;
 mod recorder;
 pub mod results;
 mod runtime;
@@ -14,6 +15,7 @@ mod supervisor;
 mod task;
 #[cfg(test)]
 mod tests;
+mod worker_restart;
 
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -72,6 +74,8 @@ pub(crate) struct LiveJob {
     pub status: Mutex<JobStatus>,
     pub stop: CancellationToken,
     pub stop_reason: Mutex<Option<String>>,
+    /// `exec/pause`: while set, no new task goes to a worker.
+    pub pause: pause::Pause,
 }
 
 impl Engine {
@@ -304,6 +308,7 @@ impl Engine {
             status: Mutex::new(status),
             stop: CancellationToken::new(),
             stop_reason: Mutex::new(None),
+            pause: Default::default(),
         });
         self.inner.live.lock().expect("live lock").insert(job_id.clone(), live.clone());
         let live_for_supervisor = live.clone();

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 pub enum JobState {
     Pending,
     Active,
+    /// `exec/pause`: no new task goes out until `exec/resume`.
+    Paused,
     Completed,
     Failed,
     Stopped,
@@ -18,6 +20,7 @@ impl JobState {
         match self {
             JobState::Pending => "pending",
             JobState::Active => "active",
+            JobState::Paused => "paused",
             JobState::Completed => "completed",
             JobState::Failed => "failed",
             JobState::Stopped => "stopped",
@@ -26,7 +29,7 @@ impl JobState {
     }
 
     pub fn is_final(&self) -> bool {
-        !matches!(self, JobState::Pending | JobState::Active)
+        !matches!(self, JobState::Pending | JobState::Active | JobState::Paused)
     }
 }
 

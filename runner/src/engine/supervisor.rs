@@ -130,6 +130,7 @@ mod tests {
             status: std::sync::Mutex::new(status),
             stop: Default::default(),
             stop_reason: Default::default(),
+            pause: Default::default(),
         });
         engine.inner.live.lock().unwrap().insert(job_id.clone(), live.clone());
 

@@ -14,6 +14,7 @@ use crate::executor::{AlgorithmRuntime, Executor, TaskLog, TaskOutcome, TaskRequ
 use crate::store::now;
 
 /// Everything needed to (re)start one task.
+#[derive(Clone)]
 pub struct TaskPlan {
     pub runtime: Arc<AlgorithmRuntime>,
     pub payload: Value,
@@ -81,7 +82,7 @@ impl TaskProgress {
     }
 
     /// The attempt ended and another comes: back to waiting for a worker.
-    fn requeued(&self) {
+    pub(super) fn requeued(&self) {
         let mut phase = self.state.lock().expect("phase lock");
         if std::mem::take(&mut phase.running) {
             self.update(|n| {

@@ -130,10 +130,10 @@ impl Store {
             .collect())
     }
 
-    /// At start-up: jobs that were pending or active when the server stopped
+    /// At start-up: jobs that were pending, active or paused when the server stopped
     /// can't be resumed by this version; say so instead of leaving them hanging.
     pub async fn mark_unfinished_crashed(&self, reason: &str, ended: &str) -> Result<u64, RunnerError> {
-        let res = sqlx::query("UPDATE jobs SET status = 'crashed', reason = ?, ended = ?, status_doc = json_set(COALESCE(status_doc, '{}'), '$.status', 'crashed', '$.reason', ?) WHERE status IN ('pending', 'active')")
+        let res = sqlx::query("UPDATE jobs SET status = 'crashed', reason = ?, ended = ?, status_doc = json_set(COALESCE(status_doc, '{}'), '$.status', 'crashed', '$.reason', ?) WHERE status IN ('pending', 'active', 'paused')")
             .bind(reason)
             .bind(ended)
             .bind(reason)

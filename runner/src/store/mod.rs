@@ -7,14 +7,18 @@ mod builds;
 mod cron;
 mod jobs;
 mod pipelines;
+mod readmes;
 mod states;
+mod version_labels;
 mod wal;
 mod webhooks;
 
 pub use algorithms::{AlgorithmChange, AlgorithmListener, AlgorithmVersion};
 pub use builds::{BuildRecord, NewBuild};
 pub use jobs::{JobRecord, JobSummary, TaskRecord};
+pub use readmes::{Readme, ReadmeOf};
 pub use states::{BuildStatus, TaskStatus};
+pub use version_labels::VersionLabels;
 pub use webhooks::WebhookDelivery;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -141,6 +145,22 @@ CREATE TABLE IF NOT EXISTS algorithm_versions (
     image TEXT,
     build_id TEXT,
     created TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS readmes (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    readme TEXT NOT NULL,
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+CREATE TABLE IF NOT EXISTS version_labels (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    tags TEXT NOT NULL DEFAULT '[]',
+    alias TEXT,
     PRIMARY KEY (name, version)
 );
 "#;

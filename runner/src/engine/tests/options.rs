@@ -48,7 +48,8 @@ async fn a_task_past_its_node_ttl_fails_without_a_retry() {
 async fn active_ttl_counts_from_when_the_job_became_active() {
     let bench = Bench::new(2).await;
     bench.executor.on(Tasks::of_node("A"), [Step::hang()]);
-    let descriptor = one_node(json!({"ttl": 60, "activeTtl": 2, "concurrentPipelines": {"amount": 1}}));
+    let descriptor =
+        one_node(json!({"ttl": 60, "activeTtl": 2, "concurrentPipelines": {"amount": 1, "rejectOnFailure": false}}));
     let start = Instant::now();
     let first = bench.run(descriptor.clone()).await;
     let second = bench.run(descriptor).await;
@@ -66,7 +67,7 @@ async fn active_ttl_counts_from_when_the_job_became_active() {
 async fn concurrent_pipelines_queue_jobs_or_refuse_them() {
     let bench = Bench::new(2).await;
     bench.executor.on(Tasks::of_node("A"), [Step::done(json!(1)).after(1000)]);
-    let queued = one_node(json!({"concurrentPipelines": {"amount": 1}}));
+    let queued = one_node(json!({"concurrentPipelines": {"amount": 1, "rejectOnFailure": false}}));
     let first = bench.run(queued.clone()).await;
     let second = bench.run(queued).await;
     let waiting = bench.engine.status(&second).await.unwrap();
@@ -94,8 +95,9 @@ async fn concurrent_pipelines_queue_jobs_or_refuse_them() {
 async fn a_job_waiting_for_a_slot_past_its_ttl_is_stopped() {
     let bench = Bench::new(1).await;
     bench.executor.on(Tasks::of_node("A"), [Step::hang()]);
-    let first = bench.run(one_node(json!({"concurrentPipelines": {"amount": 1}}))).await;
-    let second = bench.run(one_node(json!({"ttl": 3, "concurrentPipelines": {"amount": 1}}))).await;
+    let first = bench.run(one_node(json!({"concurrentPipelines": {"amount": 1, "rejectOnFailure": false}}))).await;
+    let second =
+        bench.run(one_node(json!({"ttl": 3, "concurrentPipelines": {"amount": 1, "rejectOnFailure": false}}))).await;
     let waiting = bench.until(&second, |s| s.reason.is_some()).await;
     assert_eq!(
         waiting.reason.as_deref(),

@@ -53,7 +53,7 @@ pub enum Command {
             long = "f",
             visible_alias = "file",
             value_name = "FILE",
-            help = "YAML or JSON merged over the stored pipeline, e.g. {flowInput: {...}, priority: 4}"
+            help = "YAML or JSON merged over the stored pipeline, e.g. {flowInput: {...}, priority: 4} (flowInput replaces the stored one, as in HKube, unless mergeFlowInput: true)"
         )]
         file: Option<PathBuf>,
         /// Print the jobId and return without waiting
