@@ -2,6 +2,7 @@
 //! expands nodes into tasks, hands them to the executor, gathers outputs
 //! and results, and answers status, result and stop requests.
 
+mod code_api;
 mod events;
 mod job;
 mod job_trigger;
