@@ -112,3 +112,33 @@ async fn stopping_the_parent_stops_its_sub_jobs_and_failures_reach_the_caller() 
     assert!(status.to_string().contains("algorithm 'missing' does not exist"), "{status}");
     h.stop().await;
 }
+
+const JS_CALLER: &str = r#"
+module.exports.start = async (args, hkubeApi) => {
+  const one = await hkubeApi.startAlgorithm('double', [4]);
+  const nodes = [{ nodeName: 'd', algorithmName: 'double', input: ['@flowInput.y'] }];
+  const [raw, stored] = await Promise.all([
+    hkubeApi.startRawSubpipeline('inline-js', nodes, { y: 8 }),
+    hkubeApi.startStoredSubpipeline('doubling', { x: 9 }),
+  ]);
+  return { algorithm: one, raw: raw[0].result, stored: stored[0].result };
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_nodejs_wrapper_offers_the_same_calls() {
+    let h = Harness::start().await;
+    h.apply_inline(python_spec("double"), &[("main.py", DOUBLE)]).await;
+    let spec = json!({"name": "js-caller", "env": "javascript", "code": {"entryPoint": "index.js"}});
+    h.apply_inline(spec, &[("index.js", JS_CALLER)]).await;
+    store_pipeline(
+        &h,
+        json!({"name": "doubling", "nodes": [{"nodeName": "a", "algorithmName": "double", "input": ["@flowInput.x"]}]}),
+    )
+    .await;
+    let (status, results) = h.run_to_end(&one_node("calling-js", "js-caller", json!([]))).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(results_of(&results), vec![json!({"algorithm": 8, "raw": 16, "stored": 18})]);
+    assert_eq!(jobs_of(&h, "inline-js").await.len(), 1);
+    h.stop().await;
+}
