@@ -12,6 +12,7 @@ mod calls;
 pub mod code_api;
 pub mod connection;
 pub mod docker;
+mod external;
 pub mod launcher;
 pub mod pool;
 pub mod process;
