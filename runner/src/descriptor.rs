@@ -119,6 +119,8 @@ pub enum Level {
 #[serde(rename_all = "camelCase")]
 pub struct Node {
     pub node_name: String,
+    /// Empty for a `kind: pipeline` node (its `spec.name` names a pipeline).
+    #[serde(default)]
     pub algorithm_name: String,
     #[serde(default)]
     pub input: Vec<Value>,
@@ -142,6 +144,9 @@ pub enum NodeKind {
     #[default]
     Algorithm,
     Debug,
+    /// The stored pipeline `spec.name`, inlined before the job is built
+    /// (see the engine's `pipeline_nodes`).
+    Pipeline,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]

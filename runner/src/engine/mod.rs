@@ -6,6 +6,7 @@ mod code_api;
 mod events;
 mod job;
 mod job_trigger;
+mod pipeline_nodes;
 mod recorder;
 pub mod results;
 mod runtime;
@@ -112,6 +113,13 @@ impl Engine {
         self.inner.settings.webhooks.allow_private
     }
 
+    /// `pipeline` as a job would run it: its `kind: pipeline` nodes replaced
+    /// by the nodes of the stored pipelines they name (for checking a
+    /// pipeline before it is stored).
+    pub async fn with_pipeline_nodes_inlined(&self, pipeline: &Pipeline) -> Result<Pipeline, RunnerError> {
+        pipeline_nodes::inline(pipeline, &self.inner.store).await
+    }
+
     /// The task limits jobs are held to (stored pipelines are checked too).
     pub fn task_limits(&self) -> crate::dag::TaskLimits {
         self.inner.settings.task_limits
@@ -214,6 +222,7 @@ impl Engine {
         trigger: Option<JobTrigger>,
         reused: Option<job::Reused>,
     ) -> Result<String, RunnerError> {
+        let pipeline = pipeline_nodes::inline(&pipeline, &self.inner.store).await?;
         let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
         let dag = Dag::build(&pipeline, &|name| names.contains(name))?;
         crate::webhook::check_webhooks(pipeline.webhooks.as_ref(), self.inner.settings.webhooks.allow_private)?;
