@@ -105,6 +105,18 @@ async fn stopping_the_parent_stops_its_sub_jobs_and_failures_reach_the_caller() 
     assert_eq!(sub_status["status"], "stopped", "{sub_status}");
     assert!(sub_status["reason"].as_str().unwrap().contains(&parent), "{sub_status}");
 
+    // The caller's ttl bounds its children: the sub-job stops with it.
+    let mut waiting = one_node("waiting-ttl", "waiter", json!([]));
+    waiting["nodes"][0]["ttl"] = json!(2);
+    let parent = h.run(&waiting).await;
+    let status = h.wait(&parent, Duration::from_secs(30)).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(status.to_string().contains("ttl of 2 s"), "{status}");
+    let subs = jobs_of(&h, "sleeping").await;
+    let sub = subs.iter().find(|j| j["jobId"] != sub.as_str()).expect("a second sleeping job");
+    let sub_status = h.wait(sub["jobId"].as_str().unwrap(), Duration::from_secs(20)).await;
+    assert_eq!(sub_status["status"], "stopped", "{sub_status}");
+
     // A child that can't run: the caller's exception names it, and fails its job.
     h.apply_inline(python_spec("failer"), &[("main.py", FAILER)]).await;
     let (status, _) = h.run_to_end(&one_node("failing", "failer", json!([]))).await;

@@ -43,7 +43,7 @@ impl TaskCodeApi {
     fn stop_reason(&self) -> String {
         match self.live.stop_reason.lock().expect("reason lock").clone() {
             Some(reason) if self.live.stop.is_cancelled() => reason,
-            _ => "stopped by the task that started it".to_string(),
+            _ => format!("the task of node '{}' that started it ended (done, failed, or past its ttl)", self.node_name),
         }
     }
 
@@ -202,7 +202,7 @@ impl TaskCodeApi {
         tokio::select! {
             _ = &mut wait_end => {}
             _ = stop.cancelled() => {
-                let reason = format!("its parent job '{}' stopped it: {}", self.job_id, self.stop_reason());
+                let reason = format!("stopped with its parent job '{}': {}", self.job_id, self.stop_reason());
                 let _ = engine.stop(&sub_job, Some(reason.clone())).await;
                 wait_end.await;
                 return ChildEnd::Stopped(reason);

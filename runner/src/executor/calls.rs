@@ -227,3 +227,97 @@ fn algorithm_error(exec_id: &Value, error: &str) -> Envelope {
 fn sub_error(sub_id: &Value, error: &str) -> Envelope {
     Envelope::new("subPipelineError", json!({ "subPipelineId": sub_id, "error": error }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithm::Env;
+    use crate::executor::code_api::StartedSubPipeline;
+    use crate::executor::{AlgorithmRuntime, TaskLog};
+    use futures_util::StreamExt;
+
+    /// A mock code API: algorithms echo their input; sub-pipelines run until stopped.
+    struct MockApi;
+
+    impl CodeApi for MockApi {
+        fn start_algorithm(&self, _: String, input: Value, _: CancellationToken) -> BoxFuture<'static, ChildEnd> {
+            async move { ChildEnd::Done(input) }.boxed()
+        }
+
+        fn start_subpipeline(
+            &self,
+            _: SubPipelineRequest,
+            _: String,
+            stop: CancellationToken,
+        ) -> BoxFuture<'static, Result<StartedSubPipeline, String>> {
+            async move {
+                let ended = async move {
+                    stop.cancelled().await;
+                    ChildEnd::Stopped("asked to".into())
+                }
+                .boxed();
+                Ok(StartedSubPipeline { job_id: "sub-1".into(), ended })
+            }
+            .boxed()
+        }
+    }
+
+    fn calls() -> Calls {
+        let runtime = Arc::new(AlgorithmRuntime {
+            name: "a".into(),
+            env: Env::Python,
+            code_dir: "/nonexistent".into(),
+            image: None,
+            entry_point: "main.py".into(),
+            max_workers: 1,
+            env_vars: Vec::new(),
+            version: "1".into(),
+            need: Default::default(),
+            min_hot_workers: 0,
+        });
+        Calls::new(&TaskRequest {
+            runtime,
+            task: Value::Null,
+            label: "a".into(),
+            priority: 3,
+            cancel: CancellationToken::new(),
+            log: TaskLog::default(),
+            on_start: Default::default(),
+            code_api: Some(Arc::new(MockApi)),
+        })
+    }
+
+    async fn next(calls: &mut Calls) -> Envelope {
+        let step = calls.running.next().await.expect("a call is running");
+        if let Some(next) = step.next {
+            calls.running.push(next);
+        }
+        step.answer
+    }
+
+    #[tokio::test]
+    async fn with_a_mock_code_api_answers_echo_ids_and_stops_arrive() {
+        let mut calls = calls();
+        let start = json!({"execId": 7, "algorithmName": "x", "input": [1, 2], "includeResult": true});
+        assert!(matches!(calls.handle("startAlgorithmExecution", &start), Handled::Yes));
+        let done = next(&mut calls).await;
+        assert_eq!(done, Envelope::new("algorithmExecutionDone", json!({"execId": 7, "response": [1, 2]})));
+
+        let sub = json!({"subPipelineId": "s", "subPipeline": {"name": "p", "flowInput": {}}});
+        assert!(matches!(calls.handle("startStoredSubPipeline", &sub), Handled::Yes));
+        let started = next(&mut calls).await;
+        assert_eq!(started, Envelope::new("subPipelineStarted", json!({"subPipelineId": "s", "jobId": "sub-1"})));
+        assert!(matches!(calls.handle("stopSubPipeline", &json!({"subPipelineId": "s"})), Handled::Yes));
+        let stopped = next(&mut calls).await;
+        assert_eq!(stopped, Envelope::new("subPipelineStopped", json!({"subPipelineId": "s", "reason": "asked to"})));
+
+        let Handled::Refused(unknown) = calls.handle("stopAlgorithmExecution", &json!({"execId": "9"})) else {
+            panic!("stopping an unknown call must be refused")
+        };
+        assert_eq!(unknown.data.unwrap()["error"], "no algorithm execution '9' runs");
+        let Handled::Refused(bad) = calls.handle("startRawSubPipeline", &json!({"subPipelineId": 1})) else {
+            panic!("a call without subPipeline must be refused")
+        };
+        assert_eq!(bad.data.unwrap()["error"], "startRawSubPipeline needs a 'subPipeline' object");
+    }
+}
