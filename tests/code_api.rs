@@ -100,6 +100,7 @@ async fn stopping_the_parent_stops_its_sub_jobs_and_failures_reach_the_caller() 
     };
     let (code, body) = h.post("/exec/stop", &json!({"jobId": parent, "reason": "enough"})).await;
     assert_eq!(code, 200, "{body}");
+    assert_eq!(body["stoppedJobIds"], json!([parent, sub]), "the answer names the sub-job stopped with it");
     assert_eq!(h.wait(&parent, Duration::from_secs(20)).await["status"], "stopped");
     let sub_status = h.wait(&sub, Duration::from_secs(20)).await;
     assert_eq!(sub_status["status"], "stopped", "{sub_status}");

@@ -391,7 +391,10 @@ impl Engine {
             *live.stop_reason.lock().expect("reason lock") =
                 Some(reason.unwrap_or_else(|| "stopped by request".into()));
             live.stop.cancel();
-            return Ok(vec![job_id.to_string()]);
+            // Its sub-jobs stop with it (through their callers' stop tokens).
+            let mut stopped = vec![job_id.to_string()];
+            stopped.extend(self.sub_jobs_of(job_id));
+            return Ok(stopped);
         }
         match self.inner.store.get_job(job_id).await? {
             Some(job) => Err(RunnerError::Invalid(format!(
@@ -400,6 +403,27 @@ impl Engine {
             ))),
             None => Err(RunnerError::NotFound(format!("job '{job_id}' does not exist"))),
         }
+    }
+
+    /// The live sub-jobs (code API sub-pipelines) of `job_id`, and theirs, in turn.
+    fn sub_jobs_of(&self, job_id: &str) -> Vec<String> {
+        let live = self.inner.live.lock().expect("live lock");
+        let mut found = Vec::new();
+        let mut parents = vec![job_id.to_string()];
+        while let Some(parent) = parents.pop() {
+            for (id, job) in live.iter() {
+                let status = job.status.lock().expect("status lock");
+                if matches!(&status.trigger, Some(JobTrigger::SubPipeline { job_id, .. }) if *job_id == parent)
+                    && !status.status.is_final()
+                    && !found.contains(id)
+                {
+                    found.push(id.clone());
+                    parents.push(id.clone());
+                }
+            }
+        }
+        found.sort();
+        found
     }
 
     pub async fn status(&self, job_id: &str) -> Result<JobStatus, RunnerError> {
