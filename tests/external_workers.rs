@@ -107,3 +107,16 @@ async fn with_api_tokens_an_external_worker_needs_a_write_token() {
     wait_attached(&h, "double").await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_an_external_worker_attaches_before_any_task_ran() {
+    let mut h = Harness::start().await;
+    h.apply_inline(python_spec("double"), &[("main.py", "def start(args, api):\n    return args['input'][0] * 2\n")])
+        .await;
+    h.restart().await;
+    let ws = h.base.replace("http", "ws");
+    let code_dir = repo().join("fixtures/algorithms/multiply");
+    let _wrapper = start_wrapper(&format!("{ws}/api/v1/internal/workers/external/double"), &code_dir);
+    wait_attached(&h, "double").await;
+    h.stop().await;
+}

@@ -109,8 +109,12 @@ fn accept_external(
                 Ok(p) => p,
                 Err(reason) => return refuse(socket, &reason).await,
             };
+            let runtime = match state.engine.current_runtime(&algorithm).await {
+                Ok(runtime) => runtime,
+                Err(e) => return refuse(socket, &e.to_string()).await,
+            };
             let connection = WorkerConnection::new(socket, params.encoding);
-            if let Err(refused) = state.workers.attach_external(&algorithm, connection) {
+            if let Err(refused) = state.workers.attach_external(&runtime, connection) {
                 let (mut connection, reason) = *refused;
                 tracing::warn!("refusing an external worker: {reason}");
                 let close = CloseFrame { code: close_code::POLICY, reason: reason.into() };

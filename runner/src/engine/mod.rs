@@ -113,6 +113,17 @@ impl Engine {
         self.inner.settings.webhooks.allow_private
     }
 
+    /// What a worker of `algorithm`'s current version runs (for workers
+    /// that attach on their own: the same pool as the jobs' tasks).
+    pub async fn current_runtime(&self, algorithm: &str) -> Result<Arc<AlgorithmRuntime>, RunnerError> {
+        let stored = self.inner.store.get_algorithm(algorithm).await?.ok_or_else(|| {
+            RunnerError::NotFound(format!(
+                "algorithm '{algorithm}' is not stored on this server: apply it before attaching workers"
+            ))
+        })?;
+        Ok(Arc::new(runtime::runtime_of(&stored, self.inner.settings.default_max_workers)?))
+    }
+
     /// `pipeline` as a job would run it: its `kind: pipeline` nodes replaced
     /// by the nodes of the stored pipelines they name (for checking a
     /// pipeline before it is stored).

@@ -19,6 +19,7 @@ use std::time::Duration;
 use super::connection::WorkerConnection;
 use super::launcher::{Output, Worker};
 use super::pool::{Pool, PoolExecutor};
+use super::AlgorithmRuntime;
 
 /// The server's handle on an external worker: nothing to wait for or kill.
 struct External;
@@ -34,29 +35,18 @@ impl Worker for External {
 }
 
 impl PoolExecutor {
-    /// Let `connection` serve tasks of `algorithm`'s current version. It
-    /// comes back with the reason when no such algorithm is stored.
+    /// Let `connection` serve tasks of `runtime` (an algorithm's current
+    /// version, as jobs run it), in the pool its tasks go to.
     pub fn attach_external(
         &self,
-        algorithm: &str,
+        runtime: &Arc<AlgorithmRuntime>,
         connection: WorkerConnection,
     ) -> Result<String, Box<(WorkerConnection, String)>> {
         if self.inner.shutdown.is_cancelled() {
             return Err(Box::new((connection, "the server is shutting down".to_string())));
         }
-        let pool = self
-            .inner
-            .pools
-            .lock()
-            .expect("pools lock")
-            .values()
-            .find(|p| p.runtime.name == algorithm && !p.is_retired())
-            .cloned();
-        let Some(pool) = pool else {
-            let reason =
-                format!("algorithm '{algorithm}' is not stored on this server: apply it before attaching workers");
-            return Err(Box::new((connection, reason)));
-        };
+        let pool = self.pool_for(runtime);
+        let algorithm = &runtime.name;
         let n = self.inner.next_worker.fetch_add(1, Ordering::SeqCst);
         let worker_id = format!("{algorithm}-external-{n}");
         pool.workers.fetch_add(1, Ordering::SeqCst);
