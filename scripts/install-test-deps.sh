@@ -14,6 +14,10 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # the wrapper's wss:/
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
+# @hkube/nodejs-wrapper's zeromq binding is built against Debian's libzmq (below).
+[ -f /usr/include/zmq.h ] || need_apt+=(libzmq3-dev)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   apt-get update -qq
@@ -78,6 +82,27 @@ if [ "$(cat "$helm_venv/.installed" 2>/dev/null)" != "$helm_pins" ]; then
   # shellcheck disable=SC2086
   "$helm_venv/bin/pip" install -q $helm_pins
   echo "$helm_pins" >"$helm_venv/.installed"
+fi
+
+# HKube's own Node.js wrapper, for the code API and external worker tests.
+# Its zeromq 5 install script downloads a prebuilt binary or libzmq's sources
+# from the internet: install with scripts off, then build the binding with
+# npm's own node-gyp against Debian's libzmq and node's installed headers
+# (--nodedir: no header download either).
+hkube_node="${DK_HKUBE_NODEJS:-$HOME/.cache/distributedkube/hkube-nodejs-wrapper}"
+if ! (cd "$hkube_node" 2>/dev/null && node -e "require('@hkube/nodejs-wrapper'); process.exit(0)") 2>/dev/null; then
+  echo "installing @hkube/nodejs-wrapper 2.1.3 into $hkube_node"
+  rm -rf "$hkube_node"
+  mkdir -p "$hkube_node"
+  (
+    cd "$hkube_node"
+    echo '{"name": "hkube-nodejs-wrapper-tests", "private": true}' > package.json
+    npm install -q --ignore-scripts --no-audit --no-fund @hkube/nodejs-wrapper@2.1.3
+    nodedir="$(dirname "$(dirname "$(command -v node)")")"
+    gyp="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")/node_modules/node-gyp/bin/node-gyp.js"
+    (cd node_modules/zeromq && node "$gyp" rebuild --nodedir="$nodedir" --zmq_external=true >/dev/null)
+    node -e "require('@hkube/nodejs-wrapper'); process.exit(0)"
+  )
 fi
 
 # debugpy, so `distributedkubectl debug --inspect` is tested under the real

@@ -125,7 +125,8 @@ pub enum Level {
 #[serde(rename_all = "camelCase")]
 pub struct Node {
     pub node_name: String,
-    /// Required but for `kind: output` nodes, which run no algorithm.
+    /// Empty for `kind: output` nodes, which run no algorithm, and for
+    /// `kind: pipeline` nodes (their `spec.name` names a pipeline).
     #[serde(default)]
     pub algorithm_name: String,
     #[serde(default)]
@@ -153,6 +154,9 @@ pub enum NodeKind {
     /// HKube's output node: runs no code; its resolved input is its
     /// output, so it names what the job's result is. At most one.
     Output,
+    /// The stored pipeline `spec.name`, inlined before the job is built
+    /// (see the engine's `pipeline_nodes`).
+    Pipeline,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]

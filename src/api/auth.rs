@@ -127,7 +127,11 @@ enum Protection {
 }
 
 fn protection(path: &str) -> Protection {
-    if path == "/healthz"
+    if path.starts_with("/api/v1/internal/workers/external/") {
+        // Checked by the handler ([`external_worker`]), after the upgrade, so
+        // a refused wrapper reads the reason in the close frame.
+        Protection::OwnToken
+    } else if path == "/healthz"
         || path == "/api/v1/openapi.json"
         || path.starts_with("/api/v1/docs")
         || path.starts_with("/api/v1/internal/workers/")
@@ -274,6 +278,23 @@ fn local_host(access: &Access, headers: &HeaderMap) -> Result<(), String> {
          ({}) without an API token (a protection against DNS rebinding)",
         access.listen
     ))
+}
+
+/// May a wrapper started outside the server attach as a worker? With API
+/// tokens it must present a `write` token (in the path: HKube's wrapper
+/// appends its own query to `WORKER_SOCKET_URL`). An open server (loopback
+/// only) lets any local program do anything already, so no token is needed,
+/// but the `Host` check against DNS rebinding applies, as for every request.
+pub fn external_worker(access: &Access, headers: &HeaderMap, token: Option<&str>) -> Result<(), String> {
+    let Some(tokens) = &access.tokens else { return local_host(access, headers) };
+    let Some(token) = token else {
+        return Err("an external worker needs a write API token: connect to …/external/{algorithm}/{token}".into());
+    };
+    match tokens.role_of(token) {
+        Some(Role::Write) => Ok(()),
+        Some(Role::Read) => Err("an external worker answers tasks: it needs a write API token, not a read one".into()),
+        None => Err("the external worker's token is not a valid API token here".into()),
+    }
 }
 
 enum Refusal {

@@ -46,6 +46,7 @@ fn types_of(job: &JobRecord) -> Vec<&'static str> {
         Some(JobTrigger::Pipeline { .. }) => vec!["stored", "trigger"],
         Some(JobTrigger::Rerun { .. }) => vec!["raw", "rerun"],
         Some(JobTrigger::Caching { .. }) => vec!["raw", "caching"],
+        Some(JobTrigger::SubPipeline { .. }) => vec!["raw", "subPipeline"],
         None => vec!["raw"],
     }
 }

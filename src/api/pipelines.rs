@@ -14,7 +14,7 @@ use runner::descriptor::Pipeline;
 pub(super) async fn validated(state: &AppState, body: &[u8]) -> Result<Pipeline, ApiError> {
     let pipeline = Pipeline::parse(body)?;
     let names: HashSet<String> = state.store.algorithm_names().await?.into_iter().collect();
-    let dag = Dag::build(&pipeline, &|name| names.contains(name))?;
+    let dag = Dag::build(&state.engine.with_pipeline_nodes_inlined(&pipeline).await?, &|name| names.contains(name))?;
     dag.check_task_limits(&Value::Object(pipeline.flow_input.clone()), state.engine.task_limits())?;
     runner::webhook::check_webhooks(pipeline.webhooks.as_ref(), state.engine.allows_private_webhooks())?;
     // Only a pipeline that runs after others can close a cycle through itself.

@@ -488,6 +488,12 @@ pub fn table() -> Vec<Route> {
         get("/webhooks/results/{jobId}", |m| on(m, webhooks::results))
             .summary("Result webhook deliveries of a job")
             .answer(json::<Vec<WebhookDelivery>>()),
+        get("/internal/workers/external/{algorithm}", |m| on(m, workers::connect_external_without_token))
+            .layer(Layer::UpgradeGuard)
+            .hidden("internal: a worker started outside the server attaches (open servers: no token needed)"),
+        get("/internal/workers/external/{algorithm}/{token}", |m| on(m, workers::connect_external))
+            .layer(Layer::UpgradeGuard)
+            .hidden("internal: a worker started outside the server attaches, with a write API token"),
         get("/internal/workers/{workerId}", |m| on(m, workers::connect_without_token))
             .layer(Layer::UpgradeGuard)
             .hidden("internal: the route workers used before they had tokens, always refused with the reason"),

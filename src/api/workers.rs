@@ -11,6 +11,7 @@
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use std::collections::HashMap;
 
@@ -66,10 +67,81 @@ fn accept(
     )
 }
 
-/// Close with a reason the wrapper can print, instead of leaving it hanging.
+/// `ws /api/v1/internal/workers/external/{algorithm}/{token}`: a wrapper
+/// started outside the server (HKube's, in a pod or on another machine)
+/// attaches as a worker of `algorithm`'s current version (see
+/// `runner::executor::external`); `token` is a `write` API token.
+pub async fn connect_external(
+    State(state): State<AppState>,
+    Path((algorithm, token)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    accept_external(state, algorithm, Some(token), query, headers, upgrade)
+}
+
+/// The same without a token: enough on an open (loopback-only) server.
+pub async fn connect_external_without_token(
+    State(state): State<AppState>,
+    Path(algorithm): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    accept_external(state, algorithm, None, query, headers, upgrade)
+}
+
+fn accept_external(
+    state: AppState,
+    algorithm: String,
+    token: Option<String>,
+    query: HashMap<String, String>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let allowed = super::auth::external_worker(&state.access, &headers, token.as_deref());
+    let params =
+        ConnectParams::negotiate(query.get("storage").map(String::as_str), query.get("encoding").map(String::as_str));
+    upgrade.max_message_size(state.max_message_bytes).max_frame_size(state.max_message_bytes).on_upgrade(
+        move |socket| async move {
+            let params = match allowed.and(params) {
+                Ok(p) => p,
+                Err(reason) => return refuse(socket, &reason).await,
+            };
+            let runtime = match state.engine.current_runtime(&algorithm).await {
+                Ok(runtime) => runtime,
+                Err(e) => return refuse(socket, &e.to_string()).await,
+            };
+            let connection = WorkerConnection::new(socket, params.encoding);
+            if let Err(refused) = state.workers.attach_external(&runtime, connection) {
+                let (mut connection, reason) = *refused;
+                tracing::warn!("refusing an external worker: {reason}");
+                let close = CloseFrame { code: close_code::POLICY, reason: reason.into() };
+                let _ = connection.send_message(Message::Close(Some(close))).await;
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection.recv()).await;
+            }
+        },
+    )
+}
+
+/// Close with a reason the wrapper can print, instead of leaving it hanging,
+/// and finish the closing handshake so the frame is not lost in a reset.
 async fn refuse(mut socket: WebSocket, reason: &str) {
     tracing::warn!("refusing a wrapper connection: {reason}");
+    let reason = close_reason(reason);
     let _ = socket
         .send(Message::Close(Some(CloseFrame { code: close_code::POLICY, reason: reason.to_string().into() })))
         .await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), socket.recv()).await;
+}
+
+/// A close frame's reason holds at most 123 bytes: longer ones are cut
+/// (the server's log has the whole text).
+fn close_reason(reason: &str) -> String {
+    let mut cut = reason.len().min(123);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    reason[..cut].to_string()
 }

@@ -1,6 +1,7 @@
 // The protocol loop: one websocket, one task at a time, many tasks per process.
 //   initialize(task) -> init(task)            -> initialized
 //   start            -> started, start(task, api) -> done(value) | errorMessage
+//   (meanwhile api.startAlgorithm / startStoredSubpipeline / startRawSubpipeline: see code_api.js)
 //   stop             -> stop(task)            -> stopped (the running start's result is dropped)
 //   exit({exitCode}) -> exit(task), close the socket, finish with exitCode
 // initialize and start are handled in arrival order; the user's start runs detached,
@@ -8,6 +9,7 @@
 'use strict';
 
 const codec = require('./codec');
+const { Calls } = require('./code_api');
 
 const HOOK_TIMEOUT_MS = 10000; // how long stop()/exit() hooks may delay the answer
 
@@ -48,11 +50,15 @@ class Wrapper {
     this.run = null;    // the latest start: { task, stopped, finished }
     this.queue = Promise.resolve();
     this.exiting = false;
+    this.calls = new Calls((command, data) => this._send(command, data)); // code API calls in flight
     /** Resolves with the process exit code once the connection is over. */
     this.finished = new Promise((resolve) => { this._finish = resolve; });
     ws.on('message', (data) => this._onMessage(data));
     ws.on('error', (err) => log(`websocket error: ${err.message}`));
-    ws.on('close', () => { if (!this.exiting) this._finish(0); });
+    ws.on('close', () => {
+      this.calls.abandon('the connection closed');
+      if (!this.exiting) this._finish(0);
+    });
   }
 
   _onMessage(raw) {
@@ -67,7 +73,9 @@ class Wrapper {
       case 'start': return this._enqueue(() => this._start());
       case 'stop': return this._stop();
       case 'exit': return this._exit(msg.data);
-      default: return log(`ignoring unknown command '${msg.command}'`);
+      default:
+        if (this.calls.answer(msg.command, msg.data)) return undefined;
+        return log(`ignoring unknown command '${msg.command}'`);
     }
   }
 
@@ -100,11 +108,9 @@ class Wrapper {
   }
 
   async _execute(run) {
-    const api = {
-      progress: (progress, details) => {
-        if (!run.stopped && !run.finished) this._send('progress', { progress: progress ?? null, details: details ?? null });
-      },
-    };
+    const api = this.calls.api((progress, details) => {
+      if (!run.stopped && !run.finished) this._send('progress', { progress: progress ?? null, details: details ?? null });
+    });
     let value;
     try {
       value = await this.hooks.start(run.task, api);

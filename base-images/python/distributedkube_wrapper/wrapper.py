@@ -14,6 +14,7 @@ import sys
 import threading
 import traceback
 
+from .code_api import Calls, HkubeApi
 from .codec import CodecError
 
 
@@ -27,10 +28,13 @@ def error_envelope(message, details="", code="Failed"):
     return {"command": "errorMessage", "error": {"code": code, "message": message, "details": details}}
 
 
-class Api:
-    """The second argument of ``start(args, api)``."""
+class Api(HkubeApi):
+    """The second argument of ``start(args, api)``: progress, and the code
+    API (``start_algorithm``, ``start_stored_subpipeline``,
+    ``start_raw_subpipeline``, see ``code_api``)."""
 
     def __init__(self, wrapper, run):
+        HkubeApi.__init__(self, wrapper.calls, lambda: run.stopped)
         self._wrapper = wrapper
         self._run = run
 
@@ -68,6 +72,7 @@ class Wrapper:
         self.task = None
         self.run = None
         self.lock = threading.Lock()  # guards run.stopped vs. sending the result
+        self.calls = Calls(self.send)  # code API calls in flight
 
     # ---- sending -------------------------------------------------------
 
@@ -100,6 +105,8 @@ class Wrapper:
                 log("ignoring a message: %s" % e)
                 continue
             command, data = envelope["command"], envelope.get("data")
+            if self.calls.answer(command, data):
+                continue
             handler = getattr(self, "on_" + command, None)
             if handler is None:
                 log("ignoring unknown command '%s'" % command)

@@ -389,6 +389,14 @@ impl JobRun {
             priority: self.pipeline.priority,
             retry: dag_node.node.retry.clone(),
             ttl: dag_node.node.ttl.map(|t| t.min(MAX_TTL_SECONDS) as f64),
+            code_api: Some(Arc::new(super::code_api::TaskCodeApi {
+                engine: self.engine.clone(),
+                job_id: self.job_id.clone(),
+                pipeline: self.pipeline.name.clone(),
+                node_name: name.to_string(),
+                priority: self.pipeline.priority,
+                live: self.live.clone(),
+            })),
         };
         let routed_to_debugger = dag_node.node.kind == crate::descriptor::NodeKind::Debug
             || self.pipeline.options.debug_override.contains(&dag_node.node.node_name);

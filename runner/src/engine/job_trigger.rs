@@ -1,5 +1,6 @@
 //! What started a job when it was not a plain request: a cron occurrence,
-//! another pipeline's completion, or a rerun of an earlier job.
+//! another pipeline's completion, a rerun of an earlier job, or a running
+//! task's code API (a sub-pipeline).
 
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -8,7 +9,8 @@ use serde_json::{Map, Value};
 /// was when this was a free-form object, keys in sorted order:
 /// `{"occurrence", "pattern", "type": "cron"}`,
 /// `{"jobId", "pipeline", "type": "pipeline"}`, `{"jobId", "type": "rerun"}`
-/// and `{"debugNode"?, "jobId", "nodeName", "type": "caching"}`.
+/// `{"debugNode"?, "jobId", "nodeName", "type": "caching"}` and
+/// `{"jobId", "nodeName", "subPipelineId", "type": "subPipeline"}`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", rename_all_fields = "camelCase")]
 pub enum JobTrigger {
@@ -27,6 +29,11 @@ pub enum JobTrigger {
         #[serde(default)]
         debug_node: Option<String>,
     },
+    /// A task of job `job_id`, node `node_name`, started this job through
+    /// the code API (`startStoredSubpipeline`/`startRawSubpipeline`) as its
+    /// call `sub_pipeline_id`: a sub-job, stopped with its parent.
+    #[serde(rename = "subPipeline")]
+    SubPipeline { job_id: String, node_name: String, sub_pipeline_id: String },
 }
 
 impl JobTrigger {
@@ -66,6 +73,12 @@ impl Serialize for JobTrigger {
                     put("debugNode", node);
                 }
             }
+            JobTrigger::SubPipeline { job_id, node_name, sub_pipeline_id } => {
+                put("type", "subPipeline");
+                put("jobId", job_id);
+                put("nodeName", node_name);
+                put("subPipelineId", sub_pipeline_id);
+            }
         }
         doc.serialize(serializer)
     }
@@ -91,6 +104,10 @@ mod tests {
             (
                 JobTrigger::Caching { job_id: "j".into(), node_name: "B".into(), debug_node: None },
                 r#"{"jobId":"j","nodeName":"B","type":"caching"}"#,
+            ),
+            (
+                JobTrigger::SubPipeline { job_id: "j".into(), node_name: "B".into(), sub_pipeline_id: "1".into() },
+                r#"{"jobId":"j","nodeName":"B","subPipelineId":"1","type":"subPipeline"}"#,
             ),
             (
                 JobTrigger::Caching { job_id: "j".into(), node_name: "B".into(), debug_node: Some("B".into()) },

@@ -2,11 +2,13 @@
 //! expands nodes into tasks, hands them to the executor, gathers outputs
 //! and results, and answers status, result and stop requests.
 
+mod code_api;
 mod events;
 mod hkube_fields;
 mod job;
 mod job_trigger;
 mod pause;
+mod pipeline_nodes;
 mod recorder;
 pub mod results;
 mod runtime;
@@ -116,6 +118,24 @@ impl Engine {
         self.inner.settings.webhooks.allow_private
     }
 
+    /// What a worker of `algorithm`'s current version runs (for workers
+    /// that attach on their own: the same pool as the jobs' tasks).
+    pub async fn current_runtime(&self, algorithm: &str) -> Result<Arc<AlgorithmRuntime>, RunnerError> {
+        let stored = self.inner.store.get_algorithm(algorithm).await?.ok_or_else(|| {
+            RunnerError::NotFound(format!(
+                "algorithm '{algorithm}' is not stored on this server: apply it before attaching workers"
+            ))
+        })?;
+        Ok(Arc::new(runtime::runtime_of(&stored, self.inner.settings.default_max_workers)?))
+    }
+
+    /// `pipeline` as a job would run it: its `kind: pipeline` nodes replaced
+    /// by the nodes of the stored pipelines they name (for checking a
+    /// pipeline before it is stored).
+    pub async fn with_pipeline_nodes_inlined(&self, pipeline: &Pipeline) -> Result<Pipeline, RunnerError> {
+        pipeline_nodes::inline(pipeline, &self.inner.store).await
+    }
+
     /// The task limits jobs are held to (stored pipelines are checked too).
     pub fn task_limits(&self) -> crate::dag::TaskLimits {
         self.inner.settings.task_limits
@@ -214,10 +234,11 @@ impl Engine {
 
     async fn start_job(
         &self,
-        mut pipeline: Pipeline,
+        pipeline: Pipeline,
         trigger: Option<JobTrigger>,
         reused: Option<job::Reused>,
     ) -> Result<String, RunnerError> {
+        let mut pipeline = pipeline_nodes::inline(&pipeline, &self.inner.store).await?;
         // HKube names an output node's algorithm after its pipeline.
         for node in pipeline.nodes.iter_mut().filter(|n| n.kind == crate::descriptor::NodeKind::Output) {
             if node.algorithm_name.is_empty() {
@@ -396,7 +417,10 @@ impl Engine {
             *live.stop_reason.lock().expect("reason lock") =
                 Some(reason.unwrap_or_else(|| "stopped by request".into()));
             live.stop.cancel();
-            return Ok(vec![job_id.to_string()]);
+            // Its sub-jobs stop with it (through their callers' stop tokens).
+            let mut stopped = vec![job_id.to_string()];
+            stopped.extend(self.sub_jobs_of(job_id));
+            return Ok(stopped);
         }
         match self.inner.store.get_job(job_id).await? {
             Some(job) => Err(RunnerError::Invalid(format!(
@@ -405,6 +429,27 @@ impl Engine {
             ))),
             None => Err(RunnerError::NotFound(format!("job '{job_id}' does not exist"))),
         }
+    }
+
+    /// The live sub-jobs (code API sub-pipelines) of `job_id`, and theirs, in turn.
+    fn sub_jobs_of(&self, job_id: &str) -> Vec<String> {
+        let live = self.inner.live.lock().expect("live lock");
+        let mut found = Vec::new();
+        let mut parents = vec![job_id.to_string()];
+        while let Some(parent) = parents.pop() {
+            for (id, job) in live.iter() {
+                let status = job.status.lock().expect("status lock");
+                if matches!(&status.trigger, Some(JobTrigger::SubPipeline { job_id, .. }) if *job_id == parent)
+                    && !status.status.is_final()
+                    && !found.contains(id)
+                {
+                    found.push(id.clone());
+                    parents.push(id.clone());
+                }
+            }
+        }
+        found.sort();
+        found
     }
 
     pub async fn status(&self, job_id: &str) -> Result<JobStatus, RunnerError> {

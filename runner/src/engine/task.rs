@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::LiveJob;
 use crate::descriptor::{Retry, RetryPolicy};
+use crate::executor::code_api::CodeApi;
 use crate::executor::{AlgorithmRuntime, Executor, TaskLog, TaskOutcome, TaskRequest, TaskStart};
 use crate::store::now;
 
@@ -23,6 +24,8 @@ pub struct TaskPlan {
     pub retry: Retry,
     /// The node's `ttl` in seconds, per attempt.
     pub ttl: Option<f64>,
+    /// What the task's algorithm may start while it runs.
+    pub code_api: Option<Arc<dyn CodeApi>>,
 }
 
 /// How a task ended, after all its attempts.
@@ -165,6 +168,7 @@ async fn attempt(
         cancel: cancel.clone(),
         log: log.clone(),
         on_start: progress.start_signal(),
+        code_api: plan.code_api.clone(),
     };
     let Some(ttl) = plan.ttl else {
         return executor.execute(request).await;

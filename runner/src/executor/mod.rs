@@ -8,8 +8,11 @@
 //! ([`docker`]).
 
 pub mod budget;
+mod calls;
+pub mod code_api;
 pub mod connection;
 pub mod docker;
+mod external;
 pub mod kubernetes;
 pub mod launcher;
 pub mod pool;
@@ -102,6 +105,9 @@ pub struct TaskRequest {
     /// Fired when a worker is told to `start` the task (it may wait in a
     /// queue before that): the engine's `running` and the task's `started`.
     pub on_start: TaskStart,
+    /// What the algorithm may ask for while it runs (other algorithms,
+    /// sub-pipelines); `None` where nobody serves it.
+    pub code_api: Option<Arc<dyn code_api::CodeApi>>,
 }
 
 /// A callback an executor fires each time a worker really starts a task.

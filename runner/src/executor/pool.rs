@@ -234,7 +234,7 @@ impl PoolExecutor {
             .find_map(|p| p.waiting.lock().expect("waiting lock").clone())
     }
 
-    fn pool_for(&self, runtime: &Arc<AlgorithmRuntime>) -> Arc<Pool> {
+    pub(super) fn pool_for(&self, runtime: &Arc<AlgorithmRuntime>) -> Arc<Pool> {
         let mut pools = self.inner.pools.lock().expect("pools lock");
         pools.entry(runtime.pool_key()).or_insert_with(|| Arc::new(Pool::new(runtime.clone()))).clone()
     }

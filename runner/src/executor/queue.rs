@@ -155,6 +155,7 @@ mod tests {
             cancel: CancellationToken::new(),
             log: TaskLog::default(),
             on_start: Default::default(),
+            code_api: None,
         }
     }
 

@@ -1,10 +1,14 @@
 //! One task's exchange with a connected wrapper:
 //! `initialize` → `initialized`, `start` → `started` … `done` | `errorMessage`,
-//! with `stop` when the job is stopped.
+//! with `stop` when the job is stopped, and the code API's calls
+//! ([`super::calls`]) answered while the task runs.
 
 use serde_json::{json, Value};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
+use super::calls::{Calls, Handled};
 use super::connection::{ConnectionError, WorkerConnection};
 use super::{TaskOutcome, TaskRequest};
 use crate::protocol::Envelope;
@@ -24,6 +28,10 @@ pub async fn run(conn: &mut WorkerConnection, request: &TaskRequest, stop_grace:
         return lost(e);
     }
     let mut started = false;
+    // Children the algorithm started through the code API; all stopped
+    // when this exchange ends, however it ends.
+    let mut calls = Calls::new(request);
+    let _stop_children = calls.stop_all.clone().drop_guard();
     loop {
         let envelope = tokio::select! {
             biased;
@@ -32,6 +40,12 @@ pub async fn run(conn: &mut WorkerConnection, request: &TaskRequest, stop_grace:
                 Ok(envelope) => envelope,
                 Err(e) => return lost(e),
             },
+            Some(step) = calls.running.next() => {
+                if let Err(e) = calls.answer(conn, step).await {
+                    return lost(e);
+                }
+                continue;
+            }
         };
         match envelope.command.as_str() {
             "initialized" if !started => {
@@ -51,7 +65,13 @@ pub async fn run(conn: &mut WorkerConnection, request: &TaskRequest, stop_grace:
             }
             "logData" => push_log_data(request, envelope.data),
             other => {
-                if let Err(e) = refuse_unsupported(conn, other, envelope.data).await {
+                let data = envelope.data.unwrap_or(Value::Null);
+                let refused = match calls.handle(other, &data) {
+                    Handled::Yes => Ok(()),
+                    Handled::Unsupported => refuse_unsupported(conn, other, Some(data)).await,
+                    Handled::Refused(answer) => conn.send(&answer).await,
+                };
+                if let Err(e) = refused {
                     return lost(e);
                 }
             }
@@ -95,15 +115,19 @@ fn push_log_data(request: &TaskRequest, data: Option<Value>) {
     }
 }
 
-/// The code API and streaming are not supported yet: answer each call with
-/// a clear error instead of leaving the algorithm waiting.
+/// Calls nobody can serve here (no code API for this task, or streaming's
+/// data sources): answer each with a clear error instead of leaving the
+/// algorithm waiting.
 async fn refuse_unsupported(
     conn: &mut WorkerConnection,
     command: &str,
     data: Option<Value>,
 ) -> Result<(), ConnectionError> {
     let data = data.unwrap_or(Value::Null);
-    let reason = format!("'{command}' is not supported by DistributedKube yet");
+    let reason = match command {
+        "dataSourceRequest" => format!("'{command}' is not supported by DistributedKube yet"),
+        _ => format!("'{command}' is not available to this task: it does not run as part of a job"),
+    };
     let answer = match command {
         "startAlgorithmExecution" | "stopAlgorithmExecution" => {
             Some(Envelope::new("algorithmExecutionError", json!({ "execId": data.get("execId"), "error": reason })))

@@ -17,9 +17,9 @@ use super::TaskOutcome;
 
 /// How serving ended: how long the worker is given to exit, and the answer
 /// for the task it was running, if any.
-struct ServeEnd {
+pub(super) struct ServeEnd {
     grace: Duration,
-    reply: Option<(oneshot::Sender<TaskOutcome>, TaskOutcome)>,
+    pub reply: Option<(oneshot::Sender<TaskOutcome>, TaskOutcome)>,
     /// Reaped for idling: counted in the pool's `reaping` until gone.
     reaped: bool,
     /// Lost while the pool still wants it (a crash, a stop, a reclaim): the
@@ -57,7 +57,7 @@ impl PoolExecutor {
         match self.start_worker(&pool, &worker_id, &output).await {
             Ok((mut worker, conn)) => {
                 pool.connected.fetch_add(1, Ordering::SeqCst);
-                let end = self.serve(&pool, &worker_id, &mut worker, conn, &output).await;
+                let end = self.serve(&pool, &worker_id, &mut worker, conn, &output, false).await;
                 pool.connected.fetch_sub(1, Ordering::SeqCst);
                 (reaped, replenish) = (end.reaped, end.replenish);
                 worker.stop(end.grace).await;
@@ -151,14 +151,17 @@ impl PoolExecutor {
     }
 
     /// Take tasks from the pool's queue until idle too long (beyond the
-    /// pool's hot workers), reclaimed, retired, shut down, or broken.
-    async fn serve(
+    /// pool's hot workers), reclaimed, retired, shut down, or broken. An
+    /// `external` worker (not started by us) is never reaped or reclaimed:
+    /// it reserved no budget, and nobody could start it again.
+    pub(super) async fn serve(
         &self,
         pool: &Pool,
         worker_id: &str,
         worker: &mut Box<dyn Worker>,
         mut conn: WorkerConnection,
         output: &Output,
+        external: bool,
     ) -> ServeEnd {
         let s = &self.inner.settings;
         loop {
@@ -175,7 +178,7 @@ impl PoolExecutor {
             let next: Option<Queued> = tokio::select! {
                 item = pool.queue.pop() => Some(item),
                 _ = tokio::time::sleep(s.idle_timeout) => {
-                    if !pool.start_reaping() {
+                    if external || !pool.start_reaping() {
                         pool.idle.fetch_sub(1, Ordering::SeqCst);
                         continue; // one of the pool's hot workers: stays warm
                     }
@@ -184,8 +187,28 @@ impl PoolExecutor {
                     conn.close(0).await;
                     return ServeEnd { reaped: true, replenish: false, ..ServeEnd::retiring(s.stop_grace) };
                 }
-                _ = &mut reclaimed => None,
+                _ = &mut reclaimed => {
+                    if external && !pool.is_retired() {
+                        pool.idle.fetch_sub(1, Ordering::SeqCst);
+                        continue; // reserved no budget: nothing to give back
+                    }
+                    None
+                }
                 _ = self.inner.shutdown.cancelled() => None,
+                // Only external workers are watched this way: ours are watched through their process.
+                received = conn.recv(), if external => {
+                    pool.idle.fetch_sub(1, Ordering::SeqCst);
+                    match received {
+                        Ok(envelope) => {
+                            tracing::debug!(worker = %worker_id, "an idle external worker sent '{}'", envelope.command);
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::info!(worker = %worker_id, "the idle external worker went away: {e}");
+                            return ServeEnd { replenish: false, ..ServeEnd::retiring(Duration::ZERO) };
+                        }
+                    }
+                }
                 code = worker.exited() => {
                     pool.idle.fetch_sub(1, Ordering::SeqCst);
                     tracing::warn!(worker = %worker_id, "idle worker exited with code {code}");
@@ -205,7 +228,7 @@ impl PoolExecutor {
             match session::run(&mut conn, &queued.request, s.stop_grace).await {
                 SessionEnd::Reusable(outcome) => {
                     let _ = queued.reply.send(outcome);
-                    if self.outranked(pool) {
+                    if !external && self.outranked(pool) {
                         tracing::debug!(worker = %worker_id, "worker retiring: its budget goes to a higher-priority task");
                         conn.close(0).await;
                         return ServeEnd::retiring(s.stop_grace);
