@@ -98,7 +98,7 @@ const STREAMING: &str = "gateways are streaming nodes; kind: stream is refused u
 const GC: &str = "HKube's garbage collector cleans Kubernetes objects and etcd; the server's data dir is its own";
 const STORAGE_BROWSING: &str = "raw browsing of HKube's object storage layout (its prefixes and custom paths); results come from exec/results and storage/download/pipeline/result";
 const KUBERNETES: &str = "the Kubernetes scheduler's reports of algorithms it could not place; workers here wait with a reason in exec/status (nodes[].waiting)";
-const AUTH: &str = "HKube logs in to Keycloak; this server takes API tokens (serve --api-token), no login";
+const AUTH: &str = "HKube logs in to Keycloak; this server takes API tokens (serve --auth-token-file), no login";
 
 fn extract() -> Value {
     let text = std::fs::read_to_string(repo().join("fixtures/hkube/swagger-extract.json")).expect("the fixture");

@@ -77,12 +77,19 @@ async fn numbers_runs_in_pods_on_the_kubelet_and_failures_say_why() {
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(results_of(&results), vec![json!(30)]);
     // The workers were pods the kubelet ran, and they stay warm.
-    let running = pods(&h).await;
-    let phases: Vec<_> = running.iter().filter_map(|p| p.status.as_ref()?.phase.clone()).collect();
-    assert!(phases.len() >= 3 && phases.iter().all(|p| p == "Running"), "{phases:?}");
+    // (A worker the pool started for a batch item others finished first may
+    // still be coming up.)
+    let running: Vec<String> = pods(&h)
+        .await
+        .into_iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert!(running.len() >= 3, "one running pod per algorithm at least: {running:?}");
     let (status, results) = h.run_to_end(&numbers_pipeline()).await;
     assert_eq!((status["status"].as_str(), results_of(&results)), (Some("completed"), vec![json!(30)]));
-    assert_eq!(pods(&h).await.len(), running.len(), "the second job reused the warm pods");
+    let after: Vec<String> = pods(&h).await.into_iter().filter_map(|p| p.metadata.name).collect();
+    assert!(running.iter().all(|p| after.contains(p)), "the second job reused the warm pods: {running:?} {after:?}");
 
     // An image that does not exist fails its task within seconds, naming it.
     let missing = format!("{}/dk-k8s-test/does-not-exist:1", test_env("DK_REGISTRY"));
