@@ -26,20 +26,25 @@ fi
 python3 -c 'import sys; assert sys.version_info >= (3, 8), "Python >= 3.8 needed"'
 node -e 'if (+process.versions.node.split(".")[0] < 18) { console.error("Node >= 18 needed"); process.exit(1) }'
 
+# A Python 3.8 that really runs, or nothing. A pyenv shim named python3.8
+# exists even when 3.8 is not the active version and then fails, so take the
+# first candidate that runs.
+python38() {
+  local candidate
+  for candidate in "$(pyenv root 2>/dev/null || echo /root/.pyenv)"/versions/3.8*/bin/python3 python3.8; do
+    if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 8)' 2>/dev/null; then
+      echo "$candidate"
+      return
+    fi
+  done
+}
+
 # HKube's own Python wrapper, for the compatibility tests of the debug relay.
 # Its pinned dependencies (pyzmq<=22, wsaccel 0.6.2) only have wheels for
 # older Pythons, so it gets a Python 3.8 virtualenv of its own.
 hkube_venv="${DK_HKUBE_VENV:-$HOME/.cache/distributedkube/hkube-venv38}"
 if ! "$hkube_venv/bin/python" -c 'import hkube_python_wrapper' 2>/dev/null; then
-  # A pyenv shim named python3.8 exists even when 3.8 is not the active
-  # version and then fails, so take the first candidate that really runs.
-  py38=
-  for candidate in "$(pyenv root 2>/dev/null || echo /root/.pyenv)"/versions/3.8*/bin/python3 python3.8; do
-    if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 8)' 2>/dev/null; then
-      py38=$candidate
-      break
-    fi
-  done
+  py38=$(python38)
   [ -n "$py38" ] || { echo "Python 3.8 is needed for hkube-python-wrapper 2.4.2 (install it with pyenv)" >&2; exit 1; }
   echo "installing hkube-python-wrapper 2.4.2 into $hkube_venv"
   rm -rf "$hkube_venv"
@@ -55,13 +60,7 @@ fi
 notebook_venv="${DK_HKUBE_NOTEBOOK_VENV:-$HOME/.cache/distributedkube/hkube-notebook-venv38}"
 notebook_pins="hkube-notebook==1.0.0.dev3 flask==2.0.3 werkzeug==2.0.3 pipreqs==0.4.13"
 if [ "$(cat "$notebook_venv/.installed" 2>/dev/null)" != "$notebook_pins" ]; then
-  py38=
-  for candidate in "$(pyenv root 2>/dev/null || echo /root/.pyenv)"/versions/3.8*/bin/python3 python3.8; do
-    if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 8)' 2>/dev/null; then
-      py38=$candidate
-      break
-    fi
-  done
+  py38=$(python38)
   [ -n "$py38" ] || { echo "Python 3.8 is needed for hkube-notebook 1.0.0.dev3 (install it with pyenv)" >&2; exit 1; }
   echo "installing hkube-notebook 1.0.0.dev3 into $notebook_venv"
   rm -rf "$notebook_venv"

@@ -71,11 +71,9 @@ pub async fn filter(State(state): State<AppState>, Query(q): Query<FilterQuery>)
     }
     let total = matched.len();
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000) as usize;
-    let skip = match (&q.cursor, q.page) {
-        (Some(c), _) => matched.iter().position(|(n, _)| n == c).map(|p| p + 1).unwrap_or(total),
-        (None, Some(page)) => (page.max(1) as usize - 1) * limit,
-        (None, None) => 0,
-    };
+    // An unknown cursor: past the end, an empty page.
+    let keys = matched.iter().map(|(n, _)| n.as_str());
+    let skip = super::page::start(keys, q.cursor.as_deref(), q.page.map(u64::from), limit).unwrap_or(total);
     let page: Vec<(String, Value)> = matched.into_iter().skip(skip).take(limit).collect();
     let cursor = if skip + page.len() < total { page.last().map(|(n, _)| n.clone()) } else { None };
     Ok(Json(Filtered { hits: page.into_iter().map(|(_, h)| h).collect(), cursor, total }))

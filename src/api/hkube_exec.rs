@@ -182,13 +182,10 @@ async fn search(state: &AppState, request: SearchRequest) -> Result<SearchAnswer
     }
     let total = matched.len();
     let limit = request.limit.unwrap_or(100).clamp(1, 100) as usize;
-    let skip = match (&request.cursor, request.page_num) {
-        (Some(cursor), _) => match matched.iter().position(|j| &j.job_id == cursor) {
-            Some(at) => at + 1,
-            None => return Err(ApiError::bad_request(format!("cursor '{cursor}' is not a job of this search"))),
-        },
-        (None, Some(page)) => (page.max(1) as usize - 1) * limit,
-        (None, None) => 0,
+    let keys = matched.iter().map(|j| j.job_id.as_str());
+    let Some(skip) = super::page::start(keys, request.cursor.as_deref(), request.page_num.map(u64::from), limit) else {
+        let cursor = request.cursor.as_deref().unwrap_or_default();
+        return Err(ApiError::bad_request(format!("cursor '{cursor}' is not a job of this search")));
     };
     let page: Vec<&JobRecord> = matched.iter().skip(skip).take(limit).collect();
     let cursor = if skip + page.len() < total { page.last().map(|j| j.job_id.clone()) } else { None };

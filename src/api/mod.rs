@@ -19,6 +19,7 @@ mod graphs;
 mod hkube_exec;
 pub mod hkube_paths;
 mod openapi;
+mod page;
 mod pipeline_history;
 mod pipelines;
 mod readmes;
