@@ -60,6 +60,10 @@ async fn jobs(state: &AppState, statuses: &[&str], pipeline: Option<&str>) -> Re
         for status in statuses {
             summaries.extend(state.store.list_jobs(Some(status), pipeline, MOST_JOBS).await?);
         }
+        // A job can change state between two queries (pending → active) and
+        // so be read twice: keep one of each.
+        let mut seen = std::collections::HashSet::new();
+        summaries.retain(|s| seen.insert(s.job_id.clone()));
         // Newest first, as one query would answer (RFC 3339 sorts as text).
         summaries.sort_by(|a, b| b.created.cmp(&a.created));
         summaries.truncate(MOST_JOBS as usize);
