@@ -1,0 +1,191 @@
+//! The Kubernetes executor against the process executor, on the same
+//! machine, in one process:
+//!
+//! - **first task**: from `POST /exec/raw` to the first task's recorded
+//!   start, with no worker yet (a process or pod is started) and with a
+//!   warm one (the same pipeline again);
+//! - **throughput**: a 1,000-item batch of a trivial Python task on warm
+//!   workers (two per executor).
+//!
+//! The Kubernetes side runs on the local cluster of scripts/k8s-env.sh
+//! (DK_KUBECONFIG) with the algorithm's image built by the native builder
+//! into the test registry (DK_REGISTRY, DK_BASE_PYTHON from
+//! scripts/test-env.sh): source both env.sh files, then
+//! `cargo bench --bench kubernetes` (TASKS=N changes the batch size).
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use builder::native::{build, BuildRequest, Language, RegistrySettings, Target};
+use distributedkube::server::{self, ExecutorChoice, ServerConfig};
+use runner::executor::kubernetes::KubernetesSettings;
+
+const ALGORITHM: &str = "def start(args):\n    return args['input'][0] + 1\n";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: source ~/.cache/distributedkube/env/env.sh and /tmp/distributedkube-k8s/env.sh")
+    })
+}
+
+/// What one executor measured.
+struct Figures {
+    cold_first_task: Duration,
+    warm_first_task: Duration,
+    batch: Duration,
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tasks: usize = std::env::var("TASKS").ok().and_then(|t| t.parse().ok()).unwrap_or(1_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let code = tmp.path().join("code");
+    std::fs::create_dir_all(&code).unwrap();
+    std::fs::write(code.join("main.py"), ALGORITHM).unwrap();
+    let image = image(&code, tmp.path()).await;
+
+    let process = measure(tmp.path(), "process", ExecutorChoice::Process, &code, None, tasks).await;
+    let kubernetes = ExecutorChoice::Kubernetes {
+        settings: KubernetesSettings {
+            kubeconfig: Some(env("DK_KUBECONFIG").into()),
+            host_network: true,
+            ..Default::default()
+        },
+        server_url: None,
+    };
+    let pods = measure(tmp.path(), "kubernetes", kubernetes, &code, Some(&image), tasks).await;
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let rate = |d: Duration| tasks as f64 / d.as_secs_f64();
+    println!("                                   process   kubernetes   kubernetes/process");
+    for (what, p, k) in [
+        ("exec raw → first task, cold (ms)", ms(process.cold_first_task), ms(pods.cold_first_task)),
+        ("exec raw → first task, warm (ms)", ms(process.warm_first_task), ms(pods.warm_first_task)),
+    ] {
+        println!("{what:<34} {p:>8.1} {k:>12.1} {:>18.2}", k / p);
+    }
+    let (p, k) = (rate(process.batch), rate(pods.batch));
+    println!("{:<34} {p:>8.0} {k:>12.0} {:>18.2}", format!("{tasks}-task batch (tasks/s)"), k / p);
+}
+
+/// The algorithm as an image in the test registry (for the pods).
+async fn image(code: &Path, tmp: &Path) -> String {
+    let registry = RegistrySettings {
+        namespace: "dk-bench".into(),
+        insecure_http: true,
+        ..RegistrySettings::new(env("DK_REGISTRY"))
+    };
+    let request = BuildRequest::new(
+        "plus",
+        "1.0.0",
+        Language::Python,
+        code,
+        env("DK_BASE_PYTHON"),
+        repo().join("base-images/python/distributedkube_wrapper"),
+        Target::Registry(registry),
+        tmp.join("layer-cache"),
+    );
+    build(&request, &mut |_| {}).await.expect("the algorithm image builds").image
+}
+
+async fn measure(
+    tmp: &Path,
+    name: &str,
+    executor: ExecutorChoice,
+    code: &Path,
+    image: Option<&str>,
+    tasks: usize,
+) -> Figures {
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tmp.join(format!("data-{name}")));
+    config.wrappers_dir = Some(repo().join("base-images"));
+    config.executor = executor;
+    let server = server::start(config).await.unwrap();
+    let api = Api { client: reqwest::Client::new(), base: format!("http://{}/api/v1", server.addr) };
+    let mut spec = json!({"name": "plus", "env": "python", "cpu": 0.5, "mem": "64Mi", "maxWorkers": 2,
+        "code": {"path": code.to_str().unwrap(), "entryPoint": "main.py"}});
+    if let Some(image) = image {
+        spec.as_object_mut().unwrap().remove("code");
+        spec["algorithmImage"] = json!(image);
+    }
+    let res = api.client.post(api.url("/store/algorithms")).json(&spec).send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+
+    let cold_first_task = api.first_task(1).await;
+    let warm_first_task = api.first_task(1).await;
+    api.run(2).await; // both workers up before the batch
+    let started = Instant::now();
+    let results = api.run(tasks).await;
+    let batch = started.elapsed();
+    let data = results["data"].as_array().unwrap();
+    assert_eq!(data.len(), tasks);
+    assert_eq!(data[tasks - 1]["result"], json!(tasks + 1));
+    server.stop().await.unwrap();
+    Figures { cold_first_task, warm_first_task, batch }
+}
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.client.get(self.url(path)).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Runs a `tasks`-item batch to completion; returns its results.
+    async fn run(&self, tasks: usize) -> Value {
+        let job = self.submit(tasks).await.0;
+        loop {
+            let status = self.get(&format!("/exec/status/{job}")).await;
+            match status["status"].as_str() {
+                Some("completed") => break,
+                Some("pending") | Some("active") => tokio::time::sleep(Duration::from_millis(5)).await,
+                other => panic!("bench job ended {other:?}: {status}"),
+            }
+        }
+        self.get(&format!("/exec/results/{job}")).await
+    }
+
+    /// `(jobId, when it was asked for)`.
+    async fn submit(&self, tasks: usize) -> (String, chrono::DateTime<chrono::Utc>) {
+        let pipeline = json!({"name": "bench", "nodes": [{"nodeName": "T", "algorithmName": "plus", "input": [format!("#[1...{tasks}]")]}]});
+        let asked = chrono::Utc::now();
+        let res: Value =
+            self.client.post(self.url("/exec/raw")).json(&pipeline).send().await.unwrap().json().await.unwrap();
+        (res["jobId"].as_str().unwrap_or_else(|| panic!("no jobId: {res}")).to_string(), asked)
+    }
+
+    /// Time from asking for a one-task job to its task's recorded start.
+    async fn first_task(&self, tasks: usize) -> Duration {
+        let (job, asked) = self.submit(tasks).await;
+        loop {
+            let listed = self.get(&format!("/exec/tasks/{job}")).await;
+            let started =
+                listed.as_array().into_iter().flatten().filter_map(|t| t["started"].as_str()).min().map(|s| {
+                    chrono::DateTime::parse_from_rfc3339(s).expect("an RFC 3339 start").with_timezone(&chrono::Utc)
+                });
+            if let Some(started) = started {
+                self.run_out(&job).await;
+                return (started - asked).to_std().unwrap_or_default();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn run_out(&self, job: &str) {
+        while matches!(self.get(&format!("/exec/status/{job}")).await["status"].as_str(), Some("pending" | "active")) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
