@@ -19,6 +19,11 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// The local cluster has one node: its tests take turns, so that what each
+/// server reads as the cluster's free capacity at start stays true while it
+/// runs (a server does not see pods another starts later).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn kubeconfig() -> PathBuf {
     PathBuf::from(test_env("DK_KUBECONFIG"))
 }
@@ -69,6 +74,7 @@ async fn stop_and_check_pods_deleted(h: Harness) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbers_runs_in_pods_on_the_kubelet_and_failures_say_why() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let _turn = ONE_AT_A_TIME.lock().await;
     let h = kubernetes_server().await;
     for name in ["range", "multiply", "reduce"] {
         store_fixture(&h, name).await;
@@ -120,6 +126,7 @@ async fn numbers_runs_in_pods_on_the_kubelet_and_failures_say_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_pod_fails_its_task_and_the_retry_gets_a_new_pod() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let _turn = ONE_AT_A_TIME.lock().await;
     let h = kubernetes_server().await;
     store_inline(
         &h,
@@ -163,6 +170,7 @@ async fn a_killed_pod_fails_its_task_and_the_retry_gets_a_new_pod() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_removes_the_pods_its_crashed_run_left() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let _turn = ONE_AT_A_TIME.lock().await;
     let code = tempfile::tempdir().unwrap();
     std::fs::write(code.path().join("main.py"), "def start(args):\n    return 'warm'\n").unwrap();
     let built = image("warm", builder::native::Language::Python, code.path()).await;

@@ -84,7 +84,7 @@ impl PoolExecutor {
         instance: &str,
     ) -> Result<PoolExecutor, String> {
         let launcher = KubernetesLauncher::connect(settings, instance).await?;
-        let (cpu, mem) = capacity::free(launcher.pods.clone().into_client(), LABEL_SERVER)
+        let (cpu, mem) = capacity::free(launcher.pods.clone().into_client(), LABEL_SERVER, instance)
             .await
             .map_err(|e| format!("cannot read the cluster's nodes and pods: {e}"))?;
         tracing::info!(cpu, mem, namespace = %launcher.namespace, "worker pods get what the cluster's nodes have free");

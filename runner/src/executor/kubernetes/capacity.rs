@@ -8,10 +8,12 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, ListParams};
 
+use super::pod::label_value;
 use crate::algorithm::parse_mem;
 
-/// `(cpus, bytes)` free for workers now.
-pub async fn free(client: kube::Client, own_label: &str) -> Result<(f64, u64), kube::Error> {
+/// `(cpus, bytes)` free for this server's workers now: every pod but its own
+/// counts, other DistributedKube servers' workers included.
+pub async fn free(client: kube::Client, own_label: &str, instance: &str) -> Result<(f64, u64), kube::Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let (mut cpu, mut mem) = (0.0f64, 0u64);
     for node in nodes.list(&ListParams::default()).await?.items {
@@ -25,8 +27,9 @@ pub async fn free(client: kube::Client, own_label: &str) -> Result<(f64, u64), k
         mem += allocatable.get("memory").and_then(bytes).unwrap_or(0);
     }
     let pods: Api<Pod> = Api::all(client);
-    let others =
-        ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed").labels(&format!("!{own_label}"));
+    let others = ListParams::default()
+        .fields("status.phase!=Succeeded,status.phase!=Failed")
+        .labels(&format!("{own_label}!={}", label_value(instance)));
     for pod in pods.list(&others).await?.items {
         for container in pod.spec.map(|s| s.containers).unwrap_or_default() {
             let requests = container.resources.and_then(|r| r.requests).unwrap_or_default();

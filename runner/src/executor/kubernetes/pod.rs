@@ -27,7 +27,7 @@ pub fn pod_name(algorithm: &str, worker_id: &str) -> String {
 }
 
 /// A label value: at most 63 characters of `[A-Za-z0-9-_.]`.
-fn label_value(s: &str) -> String {
+pub(super) fn label_value(s: &str) -> String {
     let v: String =
         s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).take(63).collect();
     v.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
