@@ -54,6 +54,34 @@ async fn pods_of(instance: &str) -> Vec<Pod> {
     pod_api().await.list(&ListParams::default().labels(&format!("{LABEL_SERVER}={instance}"))).await.unwrap().items
 }
 
+/// Wait (up to a minute) until no worker pod of any server runs on the
+/// cluster, terminating ones included: they still hold the node's CPU, and
+/// a server started now would count them as taken and reclaim warm workers
+/// to stay within what is left.
+async fn cluster_free_of_worker_pods() {
+    let started = Instant::now();
+    loop {
+        let left: Vec<String> = pod_api()
+            .await
+            .list(&ListParams::default().labels(LABEL_SERVER))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|p| !matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")))
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "worker pods still on the cluster after a minute: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 async fn pods(h: &Harness) -> Vec<Pod> {
     pods_of(&instance(h)).await
 }
@@ -75,6 +103,7 @@ async fn stop_and_check_pods_deleted(h: Harness) {
 async fn numbers_runs_in_pods_on_the_kubelet_and_failures_say_why() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let _turn = ONE_AT_A_TIME.lock().await;
+    cluster_free_of_worker_pods().await;
     let h = kubernetes_server().await;
     for name in ["range", "multiply", "reduce"] {
         store_fixture(&h, name).await;
@@ -127,6 +156,7 @@ async fn numbers_runs_in_pods_on_the_kubelet_and_failures_say_why() {
 async fn a_killed_pod_fails_its_task_and_the_retry_gets_a_new_pod() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let _turn = ONE_AT_A_TIME.lock().await;
+    cluster_free_of_worker_pods().await;
     let h = kubernetes_server().await;
     store_inline(
         &h,
@@ -171,6 +201,7 @@ async fn a_killed_pod_fails_its_task_and_the_retry_gets_a_new_pod() {
 async fn a_restarted_server_removes_the_pods_its_crashed_run_left() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let _turn = ONE_AT_A_TIME.lock().await;
+    cluster_free_of_worker_pods().await;
     let code = tempfile::tempdir().unwrap();
     std::fs::write(code.path().join("main.py"), "def start(args):\n    return 'warm'\n").unwrap();
     let built = image("warm", builder::native::Language::Python, code.path()).await;
