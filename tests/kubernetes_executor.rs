@@ -14,7 +14,7 @@ use common::*;
 use distributedkube::server::ExecutorChoice;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use runner::executor::kubernetes::{KubernetesSettings, LABEL_SERVER};
+use runner::executor::kubernetes::{KubernetesSettings, LABEL_ALGORITHM, LABEL_SERVER};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -230,4 +230,55 @@ async fn a_restarted_server_removes_the_pods_its_crashed_run_left() {
     assert!(left.is_empty(), "the restarted server removed the leftover pod");
     let log = second.stop();
     assert!(log.contains("removed 1 worker pod(s) an earlier run of this server left behind"), "{log}");
+}
+
+/// The debug relay with the rest of the pipeline in pods: Multiply's tasks go
+/// to a developer's wrapper on this machine (connected to
+/// /hkube/debug/multiply), Range and Reduce run in worker pods on the kubelet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debugged_node_runs_here_while_the_rest_of_the_pipeline_runs_in_pods() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _turn = ONE_AT_A_TIME.lock().await;
+    cluster_free_of_worker_pods().await;
+    let h = kubernetes_server().await;
+    for name in ["range", "multiply", "reduce"] {
+        store_fixture(&h, name).await;
+    }
+    let mut pipeline = numbers_pipeline();
+    pipeline["nodes"][1]["kind"] = json!("debug");
+    let job = h.run(&pipeline).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, status) = h.get(&format!("/exec/status/{job}")).await;
+        if status["nodes"][1]["waiting"].as_str().is_some_and(|w| w.contains("/hkube/debug/multiply")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Multiply never waited for a debugger: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Our Python wrapper, started by hand in the fixture folder, as a developer would.
+    let mut local = tokio::process::Command::new("python3")
+        .args(["-m", "distributedkube_wrapper"])
+        .env("PYTHONPATH", repo().join("base-images/python"))
+        .env("WORKER_SOCKET_URL", format!("{}/hkube/debug/multiply", h.base.replace("http", "ws")))
+        .current_dir(repo().join("fixtures/algorithms/multiply"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let status = h.wait(&job, Duration::from_secs(60)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let (_, results) = h.get(&format!("/exec/results/{job}")).await;
+    assert_eq!(results_of(&results), vec![json!(30)]);
+    let (_, info) = h.get("/debug/multiply").await;
+    assert_eq!(info["lastTask"]["status"], "succeed", "{info}");
+    // Range and Reduce ran in pods; Multiply had none.
+    let algorithms: Vec<String> = pods(&h)
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.labels.and_then(|l| l.get(LABEL_ALGORITHM).cloned()))
+        .collect();
+    assert!(algorithms.iter().any(|a| a == "range") && algorithms.iter().any(|a| a == "reduce"), "{algorithms:?}");
+    assert!(!algorithms.iter().any(|a| a == "multiply"), "Multiply ran here, not in a pod: {algorithms:?}");
+    let _ = local.kill().await;
+    stop_and_check_pods_deleted(h).await;
 }
