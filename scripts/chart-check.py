@@ -47,11 +47,19 @@ everything = {
     "ingress": {"enabled": True, "className": "nginx", "host": "dk.example.com", "tls": True},
     "nodeSelector": {"pool": "cpu"},
 }
+# A cluster without a pod network, kube-proxy or DNS (the local test cluster).
+no_pod_network = {
+    "executor": "kubernetes",
+    "hostNetwork": True,
+    "port": 3917,
+    "kubernetes": {"apiServer": "127.0.0.1:16443"},
+    "persistence": {"enabled": False},
+}
 # The validator's schemas start at 1.25; the local cluster (1.20) is the
 # install test's to check.
 known = kubernetes_validate.utils.all_versions()
 versions = [known[0], known[-1]]
-for label, values in [("defaults", None), ("every option", everything)]:
+for label, values in [("defaults", None), ("every option", everything), ("no pod network", no_pod_network)]:
     manifests = chart.render(values, name="dk", namespace="pipelines", is_install=True)
     kinds = []
     for path, text in sorted(manifests.items()):
@@ -68,7 +76,8 @@ for label, values in [("defaults", None), ("every option", everything)]:
                     fail(f"{label}: {path} ({doc['kind']}) is not valid Kubernetes {version}: {e.message} at {list(e.path)}")
     print(f"ok: renders with {label}: {', '.join(kinds)}; valid for Kubernetes {', '.join(versions)}")
     if label == "every option":
-        needed = {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "Secret", "Ingress"}
+        needed = {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "ClusterRole",
+                  "ClusterRoleBinding", "Secret", "Ingress"}
         if not needed <= set(kinds):
             fail(f"every option: missing {needed - set(kinds)}")
         deployment = yaml.safe_load(manifests["distributedkube/templates/deployment.yaml"])
@@ -79,12 +88,32 @@ for label, values in [("defaults", None), ("every option", everything)]:
             if expected not in args:
                 fail(f"the server is not given {expected}: {args}")
         print("ok: the registry and executor settings reach the server's flags")
+    if label == "no pod network":
+        pod = yaml.safe_load(manifests["distributedkube/templates/deployment.yaml"])["spec"]["template"]["spec"]
+        server = pod["containers"][0]
+        env = {e["name"]: e.get("value") for e in server["env"]}
+        checks = {
+            "hostNetwork": pod.get("hostNetwork") is True,
+            "--kubernetes-host-network": "--kubernetes-host-network" in server["args"],
+            "--listen=0.0.0.0:3917": "--listen=0.0.0.0:3917" in server["args"],
+            "--kubernetes-server-url=ws://127.0.0.1:3917": "--kubernetes-server-url=ws://127.0.0.1:3917" in server["args"],
+            "containerPort 3917": server["ports"][0]["containerPort"] == 3917,
+            "KUBERNETES_SERVICE_HOST/PORT": (env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT"))
+            == ("127.0.0.1", "16443"),
+            "an emptyDir for data": any(v["name"] == "data" and "emptyDir" in v for v in pod["volumes"]),
+        }
+        missing = [what for what, ok in checks.items() if not ok]
+        if missing:
+            fail(f"no pod network: the server's pod lacks {missing}: {pod}")
+        print("ok: hostNetwork puts the server and its workers on the node, the API server at kubernetes.apiServer")
 
 for bad, named in [
     ({"executor": "magic"}, "executor"),
     ({"apiTokens": "token admin"}, "apiTokens"),
     ({"service": {"port": 70000}}, "port"),
     ({"build_secret": {"push": {"registy": "typo"}}}, "registy"),
+    ({"kubernetes": {"apiServer": "https://127.0.0.1:16443"}}, "apiServer"),
+    ({"hostNetwork": "yes"}, "hostNetwork"),
 ]:
     try:
         chart.validate_schema(chart.merge_values(bad))

@@ -71,7 +71,8 @@ if [ "$(cat "$notebook_venv/.installed" 2>/dev/null)" != "$notebook_pins" ]; the
 fi
 
 # The real Helm library (there is no helm binary on the registries) and
-# Kubernetes' schemas, for scripts/chart-check.py.
+# Kubernetes' schemas, for scripts/chart-check.py and scripts/helm-release.py
+# (tests/helm_install.rs).
 helm_venv="${DK_HELM_VENV:-$HOME/.cache/distributedkube/helm-venv}"
 helm_pins="helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 PyYAML==6.0.2"
 if [ "$(cat "$helm_venv/.installed" 2>/dev/null)" != "$helm_pins" ]; then

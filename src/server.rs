@@ -159,7 +159,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     if failed > 0 {
         tracing::warn!("{failed} build(s) were still running when the server last stopped: marked failed");
     }
-    let backend = crate::builds::settings::backend(&config.builds, data).await?;
+    let kubeconfig = match &config.executor {
+        ExecutorChoice::Kubernetes { settings, .. } => settings.kubeconfig.as_deref(),
+        _ => None,
+    };
+    let backend = crate::builds::settings::backend(&config.builds, data, kubeconfig).await?;
     let builds = crate::builds::Builds::new(
         store.clone(),
         engine.clone(),

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::builds::{build_to_end, silent_registry};
 use common::{repo, tar_gz, tar_gz_dir, Harness};
 use serde_json::{json, Value};
 use std::process::Command;
@@ -51,37 +52,6 @@ fn fixture(name: &str) -> (Value, Vec<u8>) {
     let mut spec: Value = serde_yaml::from_str(&text).unwrap();
     spec["code"].as_object_mut().unwrap().remove("path");
     (spec, tar_gz_dir(&repo().join("fixtures/algorithms").join(name)))
-}
-
-/// Follow `builds/logs` to the end; returns the NDJSON events.
-async fn follow(h: &Harness, build_id: &str) -> Vec<Value> {
-    let res = h.client.get(h.url(&format!("/builds/logs/{build_id}"))).send().await.expect("logs");
-    assert_eq!(res.status().as_u16(), 200);
-    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
-    let text = tokio::time::timeout(Duration::from_secs(300), res.text())
-        .await
-        .expect("build ends in 5 min")
-        .expect("log body");
-    text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
-}
-
-fn log_text(events: &[Value]) -> String {
-    events
-        .iter()
-        .filter(|e| e["type"] == "line")
-        .map(|e| e["text"].as_str().unwrap().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-async fn build_to_end(h: &Harness, build_id: &str) -> (Value, String) {
-    let events = follow(h, build_id).await;
-    let end = events.last().expect("events").clone();
-    assert_eq!(end["type"], "end", "the stream ends with the outcome: {end}");
-    let (code, status) = h.get(&format!("/builds/status/{build_id}")).await;
-    assert_eq!(code, 200);
-    assert_eq!(status["status"], end["status"]);
-    (status, log_text(&events))
 }
 
 fn skopeo(args: &[&str]) -> Value {
@@ -235,14 +205,7 @@ async fn an_impossible_requirement_fails_the_build_with_pips_message() {
 async fn a_build_can_be_stopped_and_any_build_rerun_from_its_stored_upload() {
     // A base image on a "registry" that accepts connections and never answers
     // keeps the build busy until it is stopped.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = silent.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let port = silent_registry().await;
     let h = building_server("dk-stop").await;
     let spec = json!({"name": "stuck", "env": "python", "baseImage": format!("127.0.0.1:{port}/base/python:1"), "code": {"entryPoint": "main.py"}});
     let (_, body) = apply_with(&h, &spec, tar_gz(&[("main.py", "def start(args):\n    return 1\n")]), json!({})).await;

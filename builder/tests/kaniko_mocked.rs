@@ -52,6 +52,7 @@ async fn mocked_api_kaniko_job_spec() {
     assert_eq!(job["spec"]["template"]["metadata"]["labels"]["distributedkube/build-id"], BUILD_ID);
     assert_eq!(pod["restartPolicy"], "Never");
     assert_eq!(pod["automountServiceAccountToken"], false);
+    assert!(pod.get("hostNetwork").is_none(), "the pod network unless asked for the node's");
 
     // The init container fetches the context into the shared emptyDir.
     let init = &pod["initContainers"][0];

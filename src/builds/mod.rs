@@ -27,7 +27,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 pub use error::BuildsError;
-pub use settings::{BackendChoice, BuildSettings};
+pub use settings::{BackendChoice, BuildSettings, KanikoArgs};
 
 /// The server's builds: records in the store, running ones in memory.
 #[derive(Clone)]

@@ -52,7 +52,7 @@ pub struct BuildSettings {
 }
 
 /// Where Kaniko build Jobs run and how they fetch their build context.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Kaniko builds (--build-backend kaniko)")]
 pub struct KanikoArgs {
     /// Namespace of the build Jobs.
@@ -70,6 +70,28 @@ pub struct KanikoArgs {
     /// The Kaniko executor image (pin a tag or digest).
     #[arg(long = "kaniko-image", default_value = builder::kaniko::DEFAULT_IMAGE)]
     pub image: String,
+    /// The image of the init container that downloads the build context
+    /// (it needs sh and curl or wget).
+    #[arg(long = "kaniko-fetch-image", default_value = builder::kaniko::DEFAULT_FETCH_IMAGE)]
+    pub fetch_image: String,
+    /// Run build pods on the node's network (clusters without a pod
+    /// network: the context URL and the registry are then the node's).
+    #[arg(long = "kaniko-host-network")]
+    pub host_network: bool,
+}
+
+/// The flags' defaults, for configurations made in code.
+impl Default for KanikoArgs {
+    fn default() -> Self {
+        KanikoArgs {
+            namespace: "default".into(),
+            context_url: None,
+            registry_secret: None,
+            image: builder::kaniko::DEFAULT_IMAGE.into(),
+            fetch_image: builder::kaniko::DEFAULT_FETCH_IMAGE.into(),
+            host_network: false,
+        }
+    }
 }
 
 impl BuildSettings {
@@ -107,10 +129,13 @@ impl BuildSettings {
     }
 }
 
-/// The backend `settings` choose, ready to build.
+/// The backend `settings` choose, ready to build. Kaniko Jobs go to the
+/// cluster of `kubeconfig` (the Kubernetes executor's), else of
+/// `KUBECONFIG`, `~/.kube/config` or the server pod's service account.
 pub async fn backend(
     settings: &BuildSettings,
     data_dir: &DataDir,
+    kubeconfig: Option<&std::path::Path>,
 ) -> anyhow::Result<Option<std::sync::Arc<dyn builder::Backend>>> {
     use anyhow::Context;
     Ok(match settings.backend {
@@ -141,8 +166,11 @@ pub async fn backend(
             let mut kaniko = builder::kaniko::KanikoSettings::new(&k.namespace, url, data_dir.kaniko_contexts());
             kaniko.registry_secret = k.registry_secret.clone();
             kaniko.image = k.image.clone();
-            let backend =
-                builder::kaniko::KanikoBackend::try_default(kaniko).await.context("the kaniko build backend")?;
+            kaniko.fetch_image = k.fetch_image.clone();
+            kaniko.host_network = k.host_network;
+            let backend = builder::kaniko::KanikoBackend::connect(kaniko, kubeconfig)
+                .await
+                .context("the kaniko build backend")?;
             Some(std::sync::Arc::new(backend))
         }
     })

@@ -48,6 +48,12 @@ pub fn hkube_notebook_python() -> PathBuf {
     venv_python("DK_HKUBE_NOTEBOOK_VENV", "hkube-notebook-venv38", "hkube-notebook")
 }
 
+/// The Python of the virtualenv holding the Helm library (helm-python-sdk)
+/// and kubernetes-validate (`DK_HELM_VENV`, by default in the cache).
+pub fn helm_python() -> PathBuf {
+    venv_python("DK_HELM_VENV", "helm-venv", "the Helm library (helm-python-sdk)")
+}
+
 fn venv_python(variable: &str, default: &str, what: &str) -> PathBuf {
     let venv = std::env::var(variable)
         .map(PathBuf::from)

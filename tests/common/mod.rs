@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod builds;
 pub mod cli;
 pub mod env;
 pub mod images;

@@ -156,6 +156,10 @@ pub fn job_spec(settings: &KanikoSettings, inputs: &JobInputs) -> Result<Job, Bu
         "containers": [kaniko],
         "volumes": volumes,
     });
+    if settings.host_network {
+        pod["hostNetwork"] = json!(true);
+        pod["dnsPolicy"] = json!("ClusterFirstWithHostNet");
+    }
     match &settings.service_account {
         Some(account) => pod["serviceAccountName"] = json!(account),
         None => pod["automountServiceAccountToken"] = json!(false),

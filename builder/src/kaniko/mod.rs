@@ -20,6 +20,7 @@ pub mod staging;
 pub mod status;
 
 use std::fmt;
+use std::path::Path;
 
 use futures_util::future::BoxFuture;
 use k8s_openapi::api::batch::v1::Job;
@@ -57,12 +58,29 @@ impl KanikoBackend {
     /// With a client from the environment: in-cluster service account, or
     /// `KUBECONFIG` / `~/.kube/config`.
     pub async fn try_default(settings: KanikoSettings) -> Result<Self, BuildError> {
+        KanikoBackend::connect(settings, None).await
+    }
+
+    /// With a client for the cluster of the kubeconfig file `kubeconfig`,
+    /// or, without one, from the environment ([`KanikoBackend::try_default`]).
+    pub async fn connect(settings: KanikoSettings, kubeconfig: Option<&Path>) -> Result<Self, BuildError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::try_default().await.map_err(|e| BuildError::Backend {
+        let failed = |message: String| BuildError::Backend {
             backend: "kaniko",
             step: "connecting to the Kubernetes API".into(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let client = match kubeconfig {
+            Some(path) => {
+                let file = kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| failed(format!("cannot read the kubeconfig {}: {e}", path.display())))?;
+                let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
+                    .await
+                    .map_err(|e| failed(format!("the kubeconfig {} names no usable cluster: {e}", path.display())))?;
+                Client::try_from(config).map_err(|e| failed(e.to_string()))?
+            }
+            None => Client::try_default().await.map_err(|e| failed(e.to_string()))?,
+        };
         Ok(KanikoBackend { client, settings })
     }
 

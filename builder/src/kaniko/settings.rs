@@ -47,6 +47,9 @@ pub struct KanikoSettings {
     pub resources: Option<ResourceRequirements>,
     /// The pods' service account; `None`: the default one, without its token.
     pub service_account: Option<String>,
+    /// Run the build pods on the node's network: for clusters without a
+    /// pod network, where only the node reaches the server and the registry.
+    pub host_network: bool,
     /// `--reproducible` (timestamps stripped, so the same input gives the
     /// same digest; costs memory on large images).
     pub reproducible: bool,
@@ -72,6 +75,7 @@ impl KanikoSettings {
             ttl_after_finished: Duration::from_secs(60 * 60),
             resources: None,
             service_account: None,
+            host_network: false,
             reproducible: true,
             extra_args: Vec::new(),
             poll_interval: Duration::from_secs(2),

@@ -1,0 +1,54 @@
+//! Following a build through the HTTP API to its end, as the CLI does.
+
+use serde_json::Value;
+use std::time::Duration;
+
+use super::Harness;
+
+/// Follow `builds/logs` to the end; returns the NDJSON events.
+pub async fn follow(h: &Harness, build_id: &str) -> Vec<Value> {
+    let res = h.client.get(h.url(&format!("/builds/logs/{build_id}"))).send().await.expect("logs");
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let text = tokio::time::timeout(Duration::from_secs(300), res.text())
+        .await
+        .expect("build ends in 5 min")
+        .expect("log body");
+    text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+}
+
+/// The log lines among `events`, joined.
+pub fn log_text(events: &[Value]) -> String {
+    events
+        .iter()
+        .filter(|e| e["type"] == "line")
+        .map(|e| e["text"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Follow the build to its end: its `builds/status` and its log.
+pub async fn build_to_end(h: &Harness, build_id: &str) -> (Value, String) {
+    let events = follow(h, build_id).await;
+    let end = events.last().expect("events").clone();
+    assert_eq!(end["type"], "end", "the stream ends with the outcome: {end}");
+    let (code, status) = h.get(&format!("/builds/status/{build_id}")).await;
+    assert_eq!(code, 200);
+    assert_eq!(status["status"], end["status"]);
+    (status, log_text(&events))
+}
+
+/// A "registry" on a loopback port that accepts connections and never
+/// answers: a build pulling its base image from there runs until stopped.
+/// Returns the port.
+pub async fn silent_registry() -> u16 {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    port
+}
