@@ -108,7 +108,13 @@ api_ready() {
 node_ready() {
   curl -fs --max-time 2 --cacert "$K/pki/ca.crt" -H 'Authorization: Bearer dk-admin-token' \
     https://127.0.0.1:16443/api/v1/nodes/localhost 2>/dev/null |
-    python3 -c 'import json, sys; c = json.load(sys.stdin)["status"]["conditions"]; sys.exit(not any(x["type"] == "Ready" and x["status"] == "True" for x in c))'
+    python3 -c '
+import json, sys
+try:
+    c = json.load(sys.stdin)["status"]["conditions"]
+except (ValueError, KeyError):
+    sys.exit(1)  # not registered yet: ask again
+sys.exit(not any(x["type"] == "Ready" and x["status"] == "True" for x in c))'
 }
 
 # The pod sandbox image, built from the pause source (nothing can be pulled).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks format and lints, installs what the tests need, then runs them all:
-# the wrappers' own tests, every Rust test (unit and end to end), and the
-# README walkthrough.
+# the wrappers' own tests, every Rust test (unit and end to end), the main
+# suites again on PostgreSQL + S3, and the README walkthrough.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/distributedkube/target}"
@@ -18,6 +18,10 @@ bash scripts/install-test-deps.sh
 bash scripts/test-env.sh
 # shellcheck disable=SC1091
 source "${DK_STATE:-$HOME/.cache/distributedkube/env}/env.sh"
+# PostgreSQL 15 and an S3 server for the scaled-out state.
+bash scripts/scaled-out-env.sh
+# shellcheck disable=SC1091
+source "${DK_STATE:-$HOME/.cache/distributedkube/env}/scaled-out.sh"
 # A real local Kubernetes cluster (its binaries are built once, then cached).
 bash scripts/k8s-env.sh start
 # shellcheck disable=SC1091
@@ -31,5 +35,7 @@ echo "== Node.js wrapper tests"
 node --test base-images/nodejs/test/
 echo "== Rust tests"
 cargo test --workspace --locked
+echo "== The same suites on PostgreSQL + S3"
+DK_SCALED_OUT=1 cargo test --locked --test pipelines --test restart --test options --test triggers --test hkube_routes
 echo "== README walkthrough"
 bash scripts/walkthrough.sh

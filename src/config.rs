@@ -22,6 +22,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of the SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// S3 (`s3://bucket/prefix`) instead of files in `data_dir` for job data.
+    pub storage_url: Option<String>,
     pub python: String,
     pub node: String,
     /// Use wrappers from this folder instead of the embedded ones.
@@ -81,6 +85,8 @@ impl ServerConfig {
             listen,
             builds: crate::builds::BuildSettings::none(DataDir::new(&data_dir).images()),
             data_dir,
+            database_url: None,
+            storage_url: None,
             python: process::DEFAULT_PYTHON.into(),
             node: process::DEFAULT_NODE.into(),
             wrappers_dir: None,

@@ -79,14 +79,28 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     };
     // Before the database: a second server must not mark this one's jobs crashed.
     let mut lock = data.lock()?;
-    let store = Store::open(&data.database()).await.context("opening the database")?;
+    let store = match &config.database_url {
+        Some(url) => {
+            let store = Store::connect(url).await.context("opening the database")?;
+            tracing::info!("records in PostgreSQL at {}", runner::store::redacted(url));
+            store
+        }
+        None => Store::open(&data.database()).await.context("opening the database")?,
+    };
     let crashed =
         store.mark_unfinished_crashed("the server stopped while the job was running", &runner::store::now()).await?;
     if crashed > 0 {
         tracing::warn!("{crashed} job(s) were still running when the server last stopped: marked crashed");
     }
     data.create_folders()?;
-    let storage = Storage::local(&data.storage())?;
+    let storage = match &config.storage_url {
+        Some(url) => {
+            let storage = Storage::s3(url).await?;
+            tracing::info!("job data in {url}");
+            storage
+        }
+        None => Storage::local(&data.storage())?,
+    };
     let wrappers_dir = match &config.wrappers_dir {
         Some(dir) => dir.clone(),
         None => crate::wrappers::install(&data.wrappers()).context("installing the wrappers")?,

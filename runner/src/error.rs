@@ -54,6 +54,10 @@ pub enum RunnerError {
         #[source]
         source: io::Error,
     },
+    /// The PostgreSQL database cannot be used: unreachable, or another
+    /// server already owns it. The message says which and what to do.
+    #[error("database: {0}")]
+    DatabaseUnavailable(String),
     /// Stored data is damaged and using it would lose records.
     #[error("{0}")]
     Damaged(String),
@@ -86,6 +90,9 @@ pub enum StorageError {
         #[source]
         source: object_store::Error,
     },
+    /// `--storage` names S3 that cannot be used; `why` says what failed.
+    #[error("--storage {url}: {why}")]
+    S3 { url: String, why: String },
     #[error("encode {key}: {source}")]
     Encode {
         key: String,

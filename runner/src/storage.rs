@@ -1,8 +1,12 @@
 //! Blob storage for job data: flowInputs, per-node outputs and results.
 //!
 //! Embedded default: `object_store`'s local file system under the data dir.
-//! In a cluster the same keys go to S3 (another `ObjectStore`).
+//! In a cluster the same keys go to S3 (`--storage s3://bucket/prefix`,
+//! another `ObjectStore`), with the endpoint and credentials from the usual
+//! `AWS_*` variables.
 
+use object_store::aws::AmazonS3Builder;
+use object_store::prefix::PrefixStore;
 use object_store::{local::LocalFileSystem, path::Path as ObjectPath, ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
@@ -26,7 +30,32 @@ impl Storage {
         Ok(Storage { inner: Arc::new(fs), module: "fs" })
     }
 
-    /// HKube's name for this kind of storage (`fs` for local files), as
+    /// S3 at `url` (`s3://bucket` or `s3://bucket/prefix`). Endpoint,
+    /// region and credentials come from `AWS_ENDPOINT`, `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (and `AWS_ALLOW_HTTP=true`
+    /// for a plain-HTTP endpoint). The bucket is checked now, by writing,
+    /// reading and deleting a small object, so a wrong endpoint, bucket or
+    /// key stops the server at start instead of failing the first job.
+    pub async fn s3(url: &str) -> Result<Storage, RunnerError> {
+        let bad = |why: String| RunnerError::Storage(StorageError::S3 { url: url.into(), why });
+        let rest = url.strip_prefix("s3://").ok_or_else(|| bad("it must start with s3://".into()))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("it names no bucket (s3://BUCKET/PREFIX)".into()));
+        }
+        let s3 = AmazonS3Builder::from_env().with_bucket_name(bucket).build().map_err(|e| bad(e.to_string()))?;
+        let prefix = prefix.trim_matches('/');
+        let inner: Arc<dyn ObjectStore> =
+            if prefix.is_empty() { Arc::new(s3) } else { Arc::new(PrefixStore::new(s3, prefix)) };
+        let storage = Storage { inner, module: "s3" };
+        let probe = ".distributedkube-check";
+        storage.put_json(probe, &"written at start").await.map_err(|e| bad(e.to_string()))?;
+        storage.get_json::<String>(probe).await.map_err(|e| bad(e.to_string()))?;
+        storage.inner.delete(&ObjectPath::from(probe)).await.map_err(|e| bad(e.to_string()))?;
+        Ok(storage)
+    }
+
+    /// HKube's name for this kind of storage (`fs` for local files, `s3`), as
     /// `exec/results` answers it in `storageModule`.
     pub fn module(&self) -> &'static str {
         self.module

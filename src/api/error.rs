@@ -61,13 +61,15 @@ impl From<runner::RunnerError> for ApiError {
     }
 }
 
-/// The caller's mistakes are 4xx; everything failing on our side is 500.
+/// The caller's mistakes are 4xx; an unreachable database 503; everything
+/// else failing on our side is 500.
 fn runner_status(e: &runner::RunnerError) -> u16 {
     use runner::RunnerError::*;
     match e {
         Descriptor(_) | Invalid(_) => 400,
         NotFound(_) => 404,
         Conflict(_) => 409,
+        DatabaseUnavailable(_) => 503,
         Database(_)
         | DatabaseFile { .. }
         | Unreadable { .. }

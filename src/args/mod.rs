@@ -39,6 +39,19 @@ pub struct ServeArgs {
     /// Where the database, job data and uploaded code live [default: ~/.local/share/distributedkube].
     #[arg(long, env = "DISTRIBUTEDKUBE_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep records in PostgreSQL instead of the embedded SQLite file, e.g.
+    /// postgres://dk:PASSWORD@db:5432/distributedkube. One server per
+    /// database (a second is refused, told who holds it). Uploaded code and
+    /// built images' records stay under --data-dir.
+    #[arg(long, value_name = "URL", env = "DISTRIBUTEDKUBE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Keep job data (flowInputs, node outputs, results) in S3 instead of
+    /// files under --data-dir: s3://BUCKET or s3://BUCKET/PREFIX. Endpoint and
+    /// credentials from AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY (AWS_ALLOW_HTTP=true for a plain-HTTP endpoint);
+    /// checked at start.
+    #[arg(long, value_name = "URL", env = "DISTRIBUTEDKUBE_STORAGE")]
+    storage: Option<String>,
     /// Python interpreter for Python algorithms.
     #[arg(long, default_value = process::DEFAULT_PYTHON)]
     python: String,
@@ -188,6 +201,8 @@ impl ServeArgs {
         config.node = self.node;
         config.wrappers_dir = self.wrappers_dir;
         config.code_root = self.code_root;
+        config.database_url = self.database_url;
+        config.storage_url = self.storage;
         config.webhooks.allow_private = self.allow_private_webhooks;
         config.worker_idle = Duration::from_secs(self.worker_idle_seconds);
         config.stop_grace = Duration::from_secs_f64(self.stop_grace_seconds);

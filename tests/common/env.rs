@@ -66,3 +66,49 @@ fn venv_python(variable: &str, default: &str, what: &str) -> PathBuf {
     );
     python
 }
+
+/// How to get PostgreSQL and S3, for messages.
+pub const SCALED_OUT_SETUP: &str = "this test needs PostgreSQL and S3: run `bash scripts/scaled-out-env.sh` and \
+     `source ~/.cache/distributedkube/env/scaled-out.sh` (scripts/test.sh does both)";
+
+/// A variable of `scaled-out.sh`, or a failure saying how to get it.
+pub fn scaled_out_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set; {SCALED_OUT_SETUP}"))
+}
+
+/// A name no other test (of this run or an earlier one) has used.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}_{}_{}_{}", std::process::id(), nanos % 1_000_000_000, NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The test PostgreSQL's URL for `database`.
+pub fn postgres_url(database: &str) -> String {
+    let admin = scaled_out_env("DK_POSTGRES_URL");
+    let (server, _) = admin.rsplit_once('/').expect("DK_POSTGRES_URL ends in /DATABASE");
+    format!("{server}/{database}")
+}
+
+/// SQL run on the test PostgreSQL with psql, as its admin user; its output.
+pub fn psql(database: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([postgres_url(database).as_str(), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A new, empty database on the test PostgreSQL; its URL.
+pub fn fresh_postgres_database() -> String {
+    let name = unique_name("dk");
+    psql("postgres", &format!("CREATE DATABASE {name}"));
+    postgres_url(&name)
+}
+
+/// A new prefix in the test S3 bucket; its `--storage` URL.
+pub fn fresh_s3_prefix() -> String {
+    format!("s3://{}/{}", scaled_out_env("DK_S3_BUCKET"), unique_name("run"))
+}

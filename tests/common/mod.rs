@@ -23,6 +23,14 @@ pub struct Harness {
     pub config: ServerConfig,
 }
 
+/// `DK_SCALED_OUT=1`: every harness server keeps its records in a database
+/// of its own on the test PostgreSQL and its job data under a prefix of its
+/// own in the test S3 bucket (scripts/scaled-out-env.sh), so the same suites
+/// run on the scaled-out state (scripts/test.sh runs some of them twice).
+pub fn scaled_out() -> bool {
+    std::env::var("DK_SCALED_OUT").is_ok_and(|v| v == "1")
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -47,6 +55,10 @@ impl Harness {
         let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
         config.wrappers_dir = Some(repo().join("base-images"));
         config.stop_grace = Duration::from_millis(500);
+        if scaled_out() {
+            config.database_url = Some(env::fresh_postgres_database());
+            config.storage_url = Some(env::fresh_s3_prefix());
+        }
         adjust(&mut config);
         let server = server::start(config.clone()).await.expect("server starts");
         let base = format!("http://{}", server.addr);

@@ -93,7 +93,7 @@ impl Store {
         }
         let seq = versions.first().map(|v| v.seq + 1).unwrap_or(0);
         let version = format!("1.0.{seq}");
-        sqlx::query("INSERT INTO algorithm_versions (name, version, seq, spec, code_dir, checksum, image, build_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO algorithm_versions (name, version, seq, spec, code_dir, checksum, image, build_id, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&spec.name)
             .bind(&version)
             .bind(seq)
@@ -113,7 +113,7 @@ impl Store {
     /// Make `version` the one new jobs use; keeps the algorithm's creation time.
     pub async fn make_current(&self, version: &AlgorithmVersion) -> Result<Algorithm, RunnerError> {
         let ts = now();
-        sqlx::query("INSERT INTO algorithms (name, spec, code_dir, checksum, created, modified, image, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, code_dir = excluded.code_dir, checksum = excluded.checksum, modified = excluded.modified, image = excluded.image, version = excluded.version")
+        sqlx::query("INSERT INTO algorithms (name, spec, code_dir, checksum, created, modified, image, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, code_dir = excluded.code_dir, checksum = excluded.checksum, modified = excluded.modified, image = excluded.image, version = excluded.version")
             .bind(&version.name)
             .bind(serde_json::to_string(&version.spec).expect("a spec always serializes"))
             .bind(version.code_dir.as_ref().map(|p| p.to_string_lossy().into_owned()))
@@ -133,7 +133,7 @@ impl Store {
 
     pub async fn get_algorithm(&self, name: &str) -> Result<Option<Algorithm>, RunnerError> {
         let row =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ALGORITHM_COLUMNS} FROM algorithms WHERE name = ?")))
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ALGORITHM_COLUMNS} FROM algorithms WHERE name = $1")))
                 .bind(name)
                 .fetch_optional(self.pool())
                 .await?;
@@ -155,8 +155,8 @@ impl Store {
 
     /// Deletes the algorithm and its versions.
     pub async fn delete_algorithm(&self, name: &str) -> Result<bool, RunnerError> {
-        let res = sqlx::query("DELETE FROM algorithms WHERE name = ?").bind(name).execute(self.pool()).await?;
-        sqlx::query("DELETE FROM algorithm_versions WHERE name = ?").bind(name).execute(self.pool()).await?;
+        let res = sqlx::query("DELETE FROM algorithms WHERE name = $1").bind(name).execute(self.pool()).await?;
+        sqlx::query("DELETE FROM algorithm_versions WHERE name = $1").bind(name).execute(self.pool()).await?;
         let deleted = res.rows_affected() > 0;
         if deleted {
             self.tell(AlgorithmChange::Deleted(name));
@@ -167,7 +167,7 @@ impl Store {
     /// Newest first.
     pub async fn list_versions(&self, name: &str) -> Result<Vec<AlgorithmVersion>, RunnerError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {VERSION_COLUMNS} FROM algorithm_versions WHERE name = ? ORDER BY seq DESC"
+            "SELECT {VERSION_COLUMNS} FROM algorithm_versions WHERE name = $1 ORDER BY seq DESC"
         )))
         .bind(name)
         .fetch_all(self.pool())
@@ -177,7 +177,7 @@ impl Store {
 
     pub async fn get_version(&self, name: &str, version: &str) -> Result<Option<AlgorithmVersion>, RunnerError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {VERSION_COLUMNS} FROM algorithm_versions WHERE name = ? AND version = ?"
+            "SELECT {VERSION_COLUMNS} FROM algorithm_versions WHERE name = $1 AND version = $2"
         )))
         .bind(name)
         .bind(version)
@@ -191,7 +191,7 @@ fn parse_spec(text: &str) -> Result<AlgorithmSpec, RunnerError> {
     serde_json::from_str(text).map_err(|e| RunnerError::unreadable("stored algorithm is unreadable", e))
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Algorithm, RunnerError> {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Algorithm, RunnerError> {
     Ok(Algorithm {
         spec: parse_spec(&row.get::<String, _>(0))?,
         code_dir: row.get::<Option<String>, _>(1).map(PathBuf::from),
@@ -203,7 +203,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Algorithm, RunnerError> {
     })
 }
 
-fn version_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AlgorithmVersion, RunnerError> {
+fn version_from_row(row: &sqlx::any::AnyRow) -> Result<AlgorithmVersion, RunnerError> {
     Ok(AlgorithmVersion {
         name: row.get(0),
         version: row.get(1),

@@ -72,7 +72,7 @@ const COLUMNS: &str = "build_id, algorithm, status, progress, backend, trigger_k
 
 impl Store {
     pub async fn insert_build(&self, build: &NewBuild) -> Result<BuildRecord, RunnerError> {
-        sqlx::query("INSERT INTO builds (build_id, algorithm, status, backend, trigger_key, spec, upload, checksum, code_dir, force_update, rerun_of, created) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO builds (build_id, algorithm, status, backend, trigger_key, spec, upload, checksum, code_dir, force_update, rerun_of, created) VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(&build.build_id)
             .bind(&build.algorithm)
             .bind(&build.backend)
@@ -81,7 +81,7 @@ impl Store {
             .bind(&build.upload)
             .bind(&build.checksum)
             .bind(&build.code_dir)
-            .bind(build.force_update)
+            .bind(build.force_update as i64)
             .bind(&build.rerun_of)
             .bind(now())
             .execute(self.pool())
@@ -94,7 +94,7 @@ impl Store {
     /// Move a build to `status` (`creating`, `active`), recording the start
     /// time the first time it leaves `pending`.
     pub async fn start_build(&self, build_id: &str, status: BuildStatus) -> Result<(), RunnerError> {
-        sqlx::query("UPDATE builds SET status = ?, started = COALESCE(started, ?) WHERE build_id = ?")
+        sqlx::query("UPDATE builds SET status = $1, started = COALESCE(started, $2) WHERE build_id = $3")
             .bind(status.as_str())
             .bind(now())
             .bind(build_id)
@@ -104,7 +104,7 @@ impl Store {
     }
 
     pub async fn set_build_status(&self, build_id: &str, status: BuildStatus, progress: u8) -> Result<(), RunnerError> {
-        sqlx::query("UPDATE builds SET status = ?, progress = ? WHERE build_id = ? AND status NOT IN ('completed', 'failed', 'stopped')")
+        sqlx::query("UPDATE builds SET status = $1, progress = $2 WHERE build_id = $3 AND status NOT IN ('completed', 'failed', 'stopped')")
             .bind(status.as_str())
             .bind(progress as i64)
             .bind(build_id)
@@ -126,7 +126,7 @@ impl Store {
         error: Option<&Value>,
         log: &str,
     ) -> Result<(), RunnerError> {
-        sqlx::query("UPDATE builds SET status = ?, progress = ?, version = ?, image = ?, base_digest = ?, error = ?, log = ?, ended = ? WHERE build_id = ?")
+        sqlx::query("UPDATE builds SET status = $1, progress = $2, version = $3, image = $4, base_digest = $5, error = $6, log = $7, ended = $8 WHERE build_id = $9")
             .bind(status.as_str())
             .bind(progress as i64)
             .bind(version)
@@ -142,7 +142,7 @@ impl Store {
     }
 
     pub async fn get_build(&self, build_id: &str) -> Result<Option<BuildRecord>, RunnerError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM builds WHERE build_id = ?")))
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM builds WHERE build_id = $1")))
             .bind(build_id)
             .fetch_optional(self.pool())
             .await?;
@@ -152,7 +152,7 @@ impl Store {
     /// Newest first.
     pub async fn list_builds(&self, algorithm: &str) -> Result<Vec<BuildRecord>, RunnerError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM builds WHERE algorithm = ? ORDER BY created DESC, rowid DESC"
+            "SELECT {COLUMNS} FROM builds WHERE algorithm = $1 ORDER BY created DESC, rowid DESC"
         )))
         .bind(algorithm)
         .fetch_all(self.pool())
@@ -164,7 +164,7 @@ impl Store {
     /// failed or stopped: a build that is running or produced the image.
     pub async fn reusable_build(&self, algorithm: &str, trigger_key: &str) -> Result<Option<BuildRecord>, RunnerError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM builds WHERE algorithm = ? AND trigger_key = ? AND status NOT IN ('failed', 'stopped') ORDER BY created DESC, rowid DESC LIMIT 1"
+            "SELECT {COLUMNS} FROM builds WHERE algorithm = $1 AND trigger_key = $2 AND status NOT IN ('failed', 'stopped') ORDER BY created DESC, rowid DESC LIMIT 1"
         )))
         .bind(algorithm)
         .bind(trigger_key)
@@ -176,7 +176,7 @@ impl Store {
     /// Builds left unfinished by a server that stopped: marked failed.
     pub async fn fail_unfinished_builds(&self, reason: &str) -> Result<u64, RunnerError> {
         let error = serde_json::json!({"step": "server", "message": reason}).to_string();
-        let res = sqlx::query("UPDATE builds SET status = 'failed', error = ?, ended = ? WHERE status NOT IN ('completed', 'failed', 'stopped')")
+        let res = sqlx::query("UPDATE builds SET status = 'failed', error = $1, ended = $2 WHERE status NOT IN ('completed', 'failed', 'stopped')")
             .bind(error)
             .bind(now())
             .execute(self.pool())
@@ -185,14 +185,14 @@ impl Store {
     }
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BuildRecord, RunnerError> {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<BuildRecord, RunnerError> {
     let spec = serde_json::from_str(&row.get::<String, _>(6))
         .map_err(|e| RunnerError::unreadable("stored build spec is unreadable", e))?;
     let error: Option<String> = row.get(14);
     Ok(BuildRecord {
         build_id: row.get(0),
         algorithm_name: row.get(1),
-        status: stored(row.get(2), "stored build status is unreadable")?,
+        status: stored(row.get::<String, _>(2), "stored build status is unreadable")?,
         progress: row.get(3),
         backend: row.get(4),
         trigger_key: row.get(5),
@@ -200,7 +200,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<BuildRecord, RunnerError> {
         upload: row.get(7),
         checksum: row.get(8),
         code_dir: row.get(9),
-        force_update: row.get(10),
+        force_update: row.get::<i64, _>(10) != 0,
         version: row.get(11),
         image: row.get(12),
         base_image_digest: row.get(13),

@@ -8,7 +8,7 @@ use crate::error::RunnerError;
 
 impl Store {
     pub async fn cron_last_fired(&self, pipeline: &str) -> Result<Option<String>, RunnerError> {
-        let row = sqlx::query("SELECT last_fired FROM cron_state WHERE pipeline = ?")
+        let row = sqlx::query("SELECT last_fired FROM cron_state WHERE pipeline = $1")
             .bind(pipeline)
             .fetch_optional(self.pool())
             .await?;
@@ -16,7 +16,7 @@ impl Store {
     }
 
     pub async fn set_cron_last_fired(&self, pipeline: &str, occurrence: &str) -> Result<(), RunnerError> {
-        sqlx::query("INSERT INTO cron_state (pipeline, last_fired) VALUES (?, ?) ON CONFLICT(pipeline) DO UPDATE SET last_fired = excluded.last_fired")
+        sqlx::query("INSERT INTO cron_state (pipeline, last_fired) VALUES ($1, $2) ON CONFLICT(pipeline) DO UPDATE SET last_fired = excluded.last_fired")
             .bind(pipeline)
             .bind(occurrence)
             .execute(self.pool())

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::states::{stored, TaskStatus};
-use super::Store;
+use super::{Dialect, Store};
 use crate::descriptor::Pipeline;
 use crate::error::RunnerError;
 
@@ -59,7 +59,7 @@ pub struct TaskRecord {
 
 impl Store {
     pub async fn insert_job(&self, job: &JobRecord) -> Result<(), RunnerError> {
-        sqlx::query("INSERT INTO jobs (job_id, pipeline, status, priority, descriptor, status_doc, reason, created, ended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO jobs (job_id, pipeline, status, priority, descriptor, status_doc, reason, created, ended) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&job.job_id)
             .bind(&job.pipeline)
             .bind(&job.status)
@@ -82,7 +82,7 @@ impl Store {
         reason: Option<&str>,
         ended: Option<&str>,
     ) -> Result<(), RunnerError> {
-        sqlx::query("UPDATE jobs SET status = ?, status_doc = ?, reason = ?, ended = ? WHERE job_id = ?")
+        sqlx::query("UPDATE jobs SET status = $1, status_doc = $2, reason = $3, ended = $4 WHERE job_id = $5")
             .bind(status)
             .bind(status_doc.to_string())
             .bind(reason)
@@ -97,7 +97,7 @@ impl Store {
     }
 
     pub async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, RunnerError> {
-        let row = sqlx::query("SELECT job_id, pipeline, status, priority, descriptor, status_doc, reason, created, ended FROM jobs WHERE job_id = ?")
+        let row = sqlx::query("SELECT job_id, pipeline, status, priority, descriptor, status_doc, reason, created, ended FROM jobs WHERE job_id = $1")
             .bind(job_id)
             .fetch_optional(self.pool())
             .await?;
@@ -110,7 +110,7 @@ impl Store {
         pipeline: Option<&str>,
         limit: u32,
     ) -> Result<Vec<JobSummary>, RunnerError> {
-        let rows = sqlx::query("SELECT job_id, pipeline, status, priority, created, ended, reason FROM jobs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR pipeline = ?2) ORDER BY created DESC LIMIT ?3")
+        let rows = sqlx::query("SELECT job_id, pipeline, status, priority, created, ended, reason FROM jobs WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR pipeline = $2) ORDER BY created DESC LIMIT $3")
             .bind(status)
             .bind(pipeline)
             .bind(limit as i64)
@@ -133,10 +133,16 @@ impl Store {
     /// At start-up: jobs that were pending, active or paused when the server stopped
     /// can't be resumed by this version; say so instead of leaving them hanging.
     pub async fn mark_unfinished_crashed(&self, reason: &str, ended: &str) -> Result<u64, RunnerError> {
-        let res = sqlx::query("UPDATE jobs SET status = 'crashed', reason = ?, ended = ?, status_doc = json_set(COALESCE(status_doc, '{}'), '$.status', 'crashed', '$.reason', ?) WHERE status IN ('pending', 'active', 'paused')")
+        // The status document is JSON text; each database edits it its own way.
+        let status_doc = match self.dialect {
+            Dialect::Sqlite => "json_set(COALESCE(status_doc, '{}'), '$.status', 'crashed', '$.reason', $1)",
+            Dialect::Postgres => {
+                "jsonb_set(jsonb_set(COALESCE(status_doc, '{}')::jsonb, '{status}', '\"crashed\"'), '{reason}', to_jsonb($1::text))::text"
+            }
+        };
+        let res = sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE jobs SET status = 'crashed', reason = $1, ended = $2, status_doc = {status_doc} WHERE status IN ('pending', 'active', 'paused')")))
             .bind(reason)
             .bind(ended)
-            .bind(reason)
             .execute(self.pool())
             .await?;
         Ok(res.rows_affected())
@@ -146,7 +152,7 @@ impl Store {
     pub async fn insert_tasks(&self, tasks: &[TaskRecord]) -> Result<(), RunnerError> {
         let mut tx = self.pool().begin().await?;
         for t in tasks {
-            sqlx::query("INSERT OR REPLACE INTO tasks (task_id, job_id, node_name, batch_index, status, error, started, ended, attempts, log) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO tasks (task_id, job_id, node_name, batch_index, status, error, started, ended, attempts, log) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT(task_id) DO UPDATE SET job_id = excluded.job_id, node_name = excluded.node_name, batch_index = excluded.batch_index, status = excluded.status, error = excluded.error, started = excluded.started, ended = excluded.ended, attempts = excluded.attempts, log = excluded.log")
                 .bind(&t.task_id)
                 .bind(&t.job_id)
                 .bind(&t.node_name)
@@ -165,7 +171,7 @@ impl Store {
     }
 
     pub async fn tasks_of_job(&self, job_id: &str) -> Result<Vec<TaskRecord>, RunnerError> {
-        let rows = sqlx::query("SELECT task_id, job_id, node_name, batch_index, status, error, started, ended, attempts, log FROM tasks WHERE job_id = ? ORDER BY node_name, batch_index")
+        let rows = sqlx::query("SELECT task_id, job_id, node_name, batch_index, status, error, started, ended, attempts, log FROM tasks WHERE job_id = $1 ORDER BY node_name, batch_index")
             .bind(job_id)
             .fetch_all(self.pool())
             .await?;
@@ -176,7 +182,7 @@ impl Store {
                     job_id: r.get(1),
                     node_name: r.get(2),
                     batch_index: r.get::<Option<i64>, _>(3).map(|b| b as u32),
-                    status: stored(r.get(4), "stored task status is unreadable")?,
+                    status: stored(r.get::<String, _>(4), "stored task status is unreadable")?,
                     error: r.get(5),
                     started: r.get(6),
                     ended: r.get(7),
@@ -188,7 +194,7 @@ impl Store {
     }
 }
 
-fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<JobRecord, RunnerError> {
+fn job_from_row(r: &sqlx::any::AnyRow) -> Result<JobRecord, RunnerError> {
     Ok(JobRecord {
         job_id: r.get(0),
         pipeline: r.get(1),

@@ -1,12 +1,18 @@
-//! Durable records in SQLite (the embedded default): stored pipelines,
-//! algorithms and their versions, builds, jobs and their tasks. Large data (inputs, outputs, results)
-//! lives in [`crate::storage`]; this holds what is queried.
+//! Durable records: stored pipelines, algorithms and their versions,
+//! builds, jobs and their tasks. SQLite in a file is the embedded default;
+//! PostgreSQL (`--database-url postgres://…`) when the server is scaled out.
+//! Both run the same statements through sqlx's `Any` driver (placeholders
+//! `$1`, `ON CONFLICT … DO UPDATE`); the few places where the two differ ask
+//! [`Dialect`]. Large data (inputs, outputs, results) lives in
+//! [`crate::storage`]; this holds what is queried.
 
 mod algorithms;
 mod builds;
 mod cron;
 mod jobs;
 mod pipelines;
+mod postgres;
+pub use postgres::redacted;
 mod readmes;
 mod states;
 mod version_labels;
@@ -21,7 +27,9 @@ pub use states::{BuildStatus, TaskStatus};
 pub use version_labels::VersionLabels;
 pub use webhooks::WebhookDelivery;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::AnyPool;
+use sqlx::Executor;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::str::FromStr;
@@ -32,10 +40,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::RunnerError;
 
+/// Which database a [`Store`] talks to, for the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    checkpoints: Arc<Checkpoints>,
+    pool: AnyPool,
+    dialect: Dialect,
+    /// SQLite only: the write-ahead log's checkpointer.
+    checkpoints: Option<Arc<Checkpoints>>,
+    /// PostgreSQL only: the connection holding this server's advisory lock.
+    owner: Option<Arc<postgres::Owner>>,
     /// Told, in order, whenever an algorithm's current version changes or
     /// it is deleted (see [`Store::on_algorithm_change`]).
     algorithm_listeners: Arc<std::sync::Mutex<Vec<AlgorithmListener>>>,
@@ -175,14 +194,21 @@ impl Store {
     /// its committed transactions silently) or that fails SQLite's
     /// `quick_check`. The file and its log are private to the owner (0600).
     pub async fn open(path: &Path) -> Result<Store, RunnerError> {
+        sqlx::any::install_default_drivers();
         make_private(path)?;
         wal::check(path)?;
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let options = AnyConnectOptions::from_str(&format!("sqlite://{}?mode=rwc", path.display()))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
         let verdict: Vec<String> = sqlx::query_scalar("PRAGMA quick_check").fetch_all(&pool).await?;
         if verdict != ["ok"] {
             pool.close().await;
@@ -207,31 +233,67 @@ impl Store {
         make_private(path)?;
         let checkpoints = Arc::new(Checkpoints { wanted: Notify::new(), stop: CancellationToken::new() });
         tokio::spawn(checkpoint_loop(pool.clone(), checkpoints.clone()));
-        Ok(Store { pool, checkpoints, algorithm_listeners: Default::default() })
+        Ok(Store {
+            pool,
+            dialect: Dialect::Sqlite,
+            checkpoints: Some(checkpoints),
+            owner: None,
+            algorithm_listeners: Default::default(),
+        })
+    }
+
+    /// Connect to PostgreSQL at `url` (`postgres://user:password@host/db`),
+    /// take the database for this server (one server per database: a second
+    /// one is refused, naming the first) and bring the schema up to date.
+    pub async fn connect(url: &str) -> Result<Store, RunnerError> {
+        sqlx::any::install_default_drivers();
+        let (pool, owner) = postgres::connect(url, SCHEMA, ADDED_COLUMNS).await?;
+        Ok(Store {
+            pool,
+            dialect: Dialect::Postgres,
+            checkpoints: None,
+            owner: Some(Arc::new(owner)),
+            algorithm_listeners: Default::default(),
+        })
+    }
+
+    /// Which database this is.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// Ask for a checkpoint soon (a job ended: its records should reach the
     /// database file, not only the log).
     pub(crate) fn checkpoint_soon(&self) {
-        self.checkpoints.wanted.notify_one();
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.wanted.notify_one();
+        }
     }
 
     /// Fold the whole log into the database file and close it: after a
     /// clean stop the records are all in the main file.
     pub async fn close(&self) -> Result<(), RunnerError> {
-        self.checkpoints.stop.cancel();
-        let done = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+        let done = match &self.checkpoints {
+            Some(checkpoints) => {
+                checkpoints.stop.cancel();
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await.map(|_| ())
+            }
+            None => Ok(()),
+        };
         self.pool.close().await;
+        if let Some(owner) = &self.owner {
+            owner.release().await;
+        }
         done?;
         Ok(())
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 }
 
-async fn checkpoint_loop(pool: SqlitePool, checkpoints: Arc<Checkpoints>) {
+async fn checkpoint_loop(pool: AnyPool, checkpoints: Arc<Checkpoints>) {
     loop {
         tokio::select! {
             _ = checkpoints.stop.cancelled() => return,

@@ -10,7 +10,7 @@ impl Store {
     /// Insert a new pipeline; `Conflict` if one with that name exists.
     pub async fn insert_pipeline(&self, pipeline: &Pipeline) -> Result<(), RunnerError> {
         let ts = now();
-        let res = sqlx::query("INSERT INTO pipelines (name, descriptor, created, modified) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING")
+        let res = sqlx::query("INSERT INTO pipelines (name, descriptor, created, modified) VALUES ($1, $2, $3, $4) ON CONFLICT(name) DO NOTHING")
             .bind(&pipeline.name)
             .bind(to_text(pipeline))
             .bind(&ts)
@@ -29,7 +29,7 @@ impl Store {
     /// Insert or replace.
     pub async fn upsert_pipeline(&self, pipeline: &Pipeline) -> Result<(), RunnerError> {
         let ts = now();
-        sqlx::query("INSERT INTO pipelines (name, descriptor, created, modified) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET descriptor = excluded.descriptor, modified = excluded.modified")
+        sqlx::query("INSERT INTO pipelines (name, descriptor, created, modified) VALUES ($1, $2, $3, $4) ON CONFLICT(name) DO UPDATE SET descriptor = excluded.descriptor, modified = excluded.modified")
             .bind(&pipeline.name)
             .bind(to_text(pipeline))
             .bind(&ts)
@@ -40,7 +40,7 @@ impl Store {
     }
 
     pub async fn get_pipeline(&self, name: &str) -> Result<Option<Pipeline>, RunnerError> {
-        let row = sqlx::query("SELECT descriptor FROM pipelines WHERE name = ?")
+        let row = sqlx::query("SELECT descriptor FROM pipelines WHERE name = $1")
             .bind(name)
             .fetch_optional(self.pool())
             .await?;
@@ -54,7 +54,7 @@ impl Store {
 
     /// `true` when something was deleted.
     pub async fn delete_pipeline(&self, name: &str) -> Result<bool, RunnerError> {
-        let res = sqlx::query("DELETE FROM pipelines WHERE name = ?").bind(name).execute(self.pool()).await?;
+        let res = sqlx::query("DELETE FROM pipelines WHERE name = $1").bind(name).execute(self.pool()).await?;
         Ok(res.rows_affected() > 0)
     }
 }

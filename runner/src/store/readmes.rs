@@ -36,7 +36,7 @@ impl Store {
     /// Store or replace the readme of `name`.
     pub async fn put_readme(&self, of: ReadmeOf, name: &str, text: &str) -> Result<(), RunnerError> {
         let at = now();
-        sqlx::query("INSERT INTO readmes (kind, name, readme, created, modified) VALUES (?, ?, ?, ?, ?) ON CONFLICT(kind, name) DO UPDATE SET readme = excluded.readme, modified = excluded.modified")
+        sqlx::query("INSERT INTO readmes (kind, name, readme, created, modified) VALUES ($1, $2, $3, $4, $5) ON CONFLICT(kind, name) DO UPDATE SET readme = excluded.readme, modified = excluded.modified")
             .bind(of.as_str())
             .bind(name)
             .bind(text)
@@ -48,7 +48,7 @@ impl Store {
     }
 
     pub async fn get_readme(&self, of: ReadmeOf, name: &str) -> Result<Option<Readme>, RunnerError> {
-        let row = sqlx::query("SELECT name, readme, created, modified FROM readmes WHERE kind = ? AND name = ?")
+        let row = sqlx::query("SELECT name, readme, created, modified FROM readmes WHERE kind = $1 AND name = $2")
             .bind(of.as_str())
             .bind(name)
             .fetch_optional(self.pool())
@@ -58,7 +58,7 @@ impl Store {
 
     /// `false` if there was none.
     pub async fn delete_readme(&self, of: ReadmeOf, name: &str) -> Result<bool, RunnerError> {
-        let res = sqlx::query("DELETE FROM readmes WHERE kind = ? AND name = ?")
+        let res = sqlx::query("DELETE FROM readmes WHERE kind = $1 AND name = $2")
             .bind(of.as_str())
             .bind(name)
             .execute(self.pool())

@@ -18,7 +18,7 @@ pub struct VersionLabels {
 
 impl Store {
     pub async fn version_labels(&self, name: &str, version: &str) -> Result<VersionLabels, RunnerError> {
-        let row = sqlx::query("SELECT pinned, tags, alias FROM version_labels WHERE name = ? AND version = ?")
+        let row = sqlx::query("SELECT pinned, tags, alias FROM version_labels WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(version)
             .fetch_optional(self.pool())
@@ -40,7 +40,7 @@ impl Store {
         labels: &VersionLabels,
     ) -> Result<(), RunnerError> {
         let tags = serde_json::to_string(&labels.tags).expect("tags serialize");
-        sqlx::query("INSERT INTO version_labels (name, version, pinned, tags, alias) VALUES (?, ?, ?, ?, ?) ON CONFLICT(name, version) DO UPDATE SET pinned = excluded.pinned, tags = excluded.tags, alias = excluded.alias")
+        sqlx::query("INSERT INTO version_labels (name, version, pinned, tags, alias) VALUES ($1, $2, $3, $4, $5) ON CONFLICT(name, version) DO UPDATE SET pinned = excluded.pinned, tags = excluded.tags, alias = excluded.alias")
             .bind(name)
             .bind(version)
             .bind(labels.pinned as i64)
@@ -54,12 +54,12 @@ impl Store {
     /// Delete one version and its labels; how many versions went (0 or 1).
     /// The caller refuses to delete the current version.
     pub async fn delete_version(&self, name: &str, version: &str) -> Result<u64, RunnerError> {
-        let res = sqlx::query("DELETE FROM algorithm_versions WHERE name = ? AND version = ?")
+        let res = sqlx::query("DELETE FROM algorithm_versions WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(version)
             .execute(self.pool())
             .await?;
-        sqlx::query("DELETE FROM version_labels WHERE name = ? AND version = ?")
+        sqlx::query("DELETE FROM version_labels WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(version)
             .execute(self.pool())

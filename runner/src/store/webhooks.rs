@@ -28,7 +28,7 @@ pub struct WebhookDelivery {
 
 impl Store {
     pub async fn insert_webhook_delivery(&self, d: &WebhookDelivery) -> Result<(), RunnerError> {
-        sqlx::query("INSERT INTO webhooks (job_id, kind, seq, url, status, attempts, http_status, error, payload, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO webhooks (job_id, kind, seq, url, status, attempts, http_status, error, payload, timestamp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
             .bind(&d.job_id)
             .bind(&d.kind)
             .bind(d.seq as i64)
@@ -45,7 +45,7 @@ impl Store {
     }
 
     pub async fn webhook_deliveries(&self, job_id: &str, kind: &str) -> Result<Vec<WebhookDelivery>, RunnerError> {
-        let rows = sqlx::query("SELECT job_id, kind, seq, url, status, attempts, http_status, error, payload, timestamp FROM webhooks WHERE job_id = ? AND kind = ? ORDER BY seq")
+        let rows = sqlx::query("SELECT job_id, kind, seq, url, status, attempts, http_status, error, payload, timestamp FROM webhooks WHERE job_id = $1 AND kind = $2 ORDER BY seq")
             .bind(job_id)
             .bind(kind)
             .fetch_all(self.pool())

@@ -93,7 +93,7 @@ const TICK: Duration = Duration::from_millis(10);
 /// Move the paused clock on by a [`TICK`] whenever every task had its turn
 /// and no database connection is in use. Always ready to run itself, this
 /// task keeps tokio from jumping the clock on its own.
-async fn drive_clock(pool: sqlx::SqlitePool) {
+async fn drive_clock(pool: sqlx::AnyPool) {
     loop {
         tokio::task::yield_now().await;
         if pool.num_idle() == pool.size() as usize {
