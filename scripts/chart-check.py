@@ -46,6 +46,9 @@ everything = {
     "persistence": {"enabled": False},
     "ingress": {"enabled": True, "className": "nginx", "host": "dk.example.com", "tls": True},
     "nodeSelector": {"pool": "cpu"},
+    "database": {"url": "postgres://dk:pw@db:5432/dk"},
+    "storage": {"s3": {"url": "s3://dk-data/jobs", "endpoint": "http://s3:9000", "accessKeyId": "k",
+                       "secretAccessKey": "s", "allowHttp": True}},
 }
 # A cluster without a pod network, kube-proxy or DNS (the local test cluster).
 no_pod_network = {
@@ -88,6 +91,20 @@ for label, values in [("defaults", None), ("every option", everything), ("no pod
             if expected not in args:
                 fail(f"the server is not given {expected}: {args}")
         print("ok: the registry and executor settings reach the server's flags")
+        env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        state = [doc for doc in yaml.safe_load_all(manifests["distributedkube/templates/secrets.yaml"])
+                 if doc and doc["metadata"]["name"] == "dk-distributedkube-state"]
+        if not state or state[0]["stringData"] != {"database-url": "postgres://dk:pw@db:5432/dk",
+                                                   "s3-access-key-id": "k", "s3-secret-access-key": "s"}:
+            fail(f"the database URL and S3 keys are not in the state Secret: {state}")
+        from_secret = {n for n, e in env.items() if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]}
+        if not {"DISTRIBUTEDKUBE_DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= from_secret:
+            fail(f"the database URL and S3 keys do not come from the Secret: {sorted(from_secret)}")
+        plain = {n: e.get("value") for n, e in env.items()}
+        if (plain.get("DISTRIBUTEDKUBE_STORAGE"), plain.get("AWS_ENDPOINT"), plain.get("AWS_ALLOW_HTTP")) != (
+                "s3://dk-data/jobs", "http://s3:9000", "true"):
+            fail(f"the S3 settings do not reach the server: {plain}")
+        print("ok: database.url and storage.s3 reach the server, their secrets through the state Secret")
     if label == "no pod network":
         pod = yaml.safe_load(manifests["distributedkube/templates/deployment.yaml"])["spec"]["template"]["spec"]
         server = pod["containers"][0]
@@ -114,6 +131,8 @@ for bad, named in [
     ({"build_secret": {"push": {"registy": "typo"}}}, "registy"),
     ({"kubernetes": {"apiServer": "https://127.0.0.1:16443"}}, "apiServer"),
     ({"hostNetwork": "yes"}, "hostNetwork"),
+    ({"database": {"url": "mysql://db/dk"}}, "url"),
+    ({"storage": {"s3": {"url": "/var/data"}}}, "url"),
 ]:
     try:
         chart.validate_schema(chart.merge_values(bad))
