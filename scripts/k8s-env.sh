@@ -21,9 +21,13 @@ KDIR=$SRC/kubernetes-1.20.5+really1.20.2
 K=${DK_K8S:-/tmp/distributedkube-k8s}
 DOCKER_ENDPOINT=${DOCKER_HOST:-unix:///var/run/docker.sock}
 BINARIES="kube-apiserver kube-controller-manager kube-scheduler kubelet"
+# Bumped whenever the local patches below change: cached binaries built with
+# other patches are rebuilt.
+PATCHES="oom-2"
 
 have_binaries() {
   for b in $BINARIES; do [ -x "$BIN/$b" ] || return 1; done
+  [ "$(cat "$BIN/.patches" 2>/dev/null)" = "$PATCHES" ]
 }
 
 build() {
@@ -61,14 +65,22 @@ SOURCES
   fi
   # The sandbox has no CAP_SYS_RESOURCE: runc cannot set negative OOM scores.
   sed -i 's/defaultSandboxOOMAdj int = -998$/defaultSandboxOOMAdj int = 0/' pkg/kubelet/dockershim/docker_sandbox.go
+  # Guaranteed pods get 2 instead of -997, so Burstable pods' floor moves from
+  # 1000 + (-997) = 3 to 2 + 1 = 3 (1000 + 2 would be out of range, and
+  # Docker would refuse every pod whose requests are below its limits).
   sed -i 's/guaranteedOOMScoreAdj int = -997$/guaranteedOOMScoreAdj int = 2/' pkg/kubelet/qos/policy.go
+  sed -i 's/(1000 + guaranteedOOMScoreAdj)/(guaranteedOOMScoreAdj + 1)/g' pkg/kubelet/qos/policy.go
+  grep -q 'guaranteedOOMScoreAdj + 1' pkg/kubelet/qos/policy.go ||
+    { echo "k8s: the Burstable OOM floor in pkg/kubelet/qos/policy.go was not patched" >&2; exit 1; }
   mkdir -p .go/src/k8s.io && ln -sfn ../../.. .go/src/k8s.io/kubernetes
   # A build that failed half way leaves empty tools that make would trust.
   find _output/bin -maxdepth 1 -type f -empty -delete 2>/dev/null || true
   env GOPATH="$PWD/.go" CGO_ENABLED=0 HOME=/tmp/k8sbuildhome GOFLAGS=-mod=vendor GOPROXY=off \
     make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler cmd/kubelet"
   mkdir -p "$BIN"
-  for b in $BINARIES; do cp "_output/bin/$b" "$BIN/"; done
+  # Renamed into place: a running binary of the old build cannot be overwritten.
+  for b in $BINARIES; do cp "_output/bin/$b" "$BIN/$b.new" && mv -f "$BIN/$b.new" "$BIN/$b"; done
+  echo "$PATCHES" >"$BIN/.patches"
   # The pause image's source, for `start` (the binaries are all we keep).
   cp build/pause/linux/pause.c "$CACHE/pause.c"
   cd "$CACHE" && rm -rf "$SRC"

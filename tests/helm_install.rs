@@ -132,10 +132,8 @@ async fn helm_install_serves_numbers_with_worker_pods_and_uninstall_leaves_no_po
         "kubernetes": {"apiServer": cluster::api_server()},
         "apiTokens": format!("{TOKEN} write"),
         "persistence": {"enabled": false},
-        // Requests equal to limits (Guaranteed QoS): the local kubelet's
-        // OOM-score patch (no CAP_SYS_RESOURCE) gives Burstable pods a score
-        // Docker refuses (1002).
-        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "250m", "memory": "512Mi"}},
+        // Burstable (requests below limits), as the chart's defaults are.
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     });
     let values_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(values_file.path(), values.to_string()).unwrap();
