@@ -175,7 +175,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     }
     let kubeconfig = match &config.executor {
         ExecutorChoice::Kubernetes { settings, .. } => settings.kubeconfig.as_deref(),
-        _ => None,
+        _ => config.builds.kaniko.kubeconfig.as_deref(),
     };
     let backend = crate::builds::settings::backend(&config.builds, data, kubeconfig).await?;
     let builds = crate::builds::Builds::new(

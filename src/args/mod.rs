@@ -154,8 +154,9 @@ struct ExecutorArgs {
     /// When images are pulled before a container starts: if-not-present, always, never.
     #[arg(long, default_value = docker::DEFAULT_PULL)]
     docker_pull: String,
-    /// The cluster's kubeconfig [default: KUBECONFIG, ~/.kube/config, or the
-    /// service account of the server's own pod].
+    /// The cluster's kubeconfig, for worker pods and Kaniko build Jobs
+    /// [default: KUBECONFIG, ~/.kube/config, or the service account of the
+    /// server's own pod].
     #[arg(long, value_name = "FILE")]
     kubeconfig: Option<PathBuf>,
     /// Namespace of worker pods [default: the kubeconfig's, or the server pod's].
@@ -196,6 +197,7 @@ impl ServeArgs {
         config.connections = self.connections.limits(open_files)?;
         config.api_tokens = self.auth_token_file.as_deref().map(ApiTokens::load).transpose()?;
         config.builds = self.builds.settings(&data)?;
+        config.builds.kaniko.kubeconfig = self.executor.kubeconfig.clone();
         config.executor = self.executor.choice()?;
         config.python = self.python;
         config.node = self.node;

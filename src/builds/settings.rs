@@ -55,6 +55,10 @@ pub struct BuildSettings {
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Kaniko builds (--build-backend kaniko)")]
 pub struct KanikoArgs {
+    /// The cluster's kubeconfig: serve's --kubeconfig, whichever executor
+    /// runs the workers.
+    #[arg(skip)]
+    pub kubeconfig: Option<PathBuf>,
     /// Namespace of the build Jobs.
     #[arg(long = "kaniko-namespace", default_value = "default")]
     pub namespace: String,
@@ -84,6 +88,7 @@ pub struct KanikoArgs {
 impl Default for KanikoArgs {
     fn default() -> Self {
         KanikoArgs {
+            kubeconfig: None,
             namespace: "default".into(),
             context_url: None,
             registry_secret: None,
@@ -130,7 +135,7 @@ impl BuildSettings {
 }
 
 /// The backend `settings` choose, ready to build. Kaniko Jobs go to the
-/// cluster of `kubeconfig` (the Kubernetes executor's), else of
+/// cluster of `kubeconfig` (serve's --kubeconfig), else of
 /// `KUBECONFIG`, `~/.kube/config` or the server pod's service account.
 pub async fn backend(
     settings: &BuildSettings,
