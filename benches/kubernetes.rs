@@ -105,6 +105,8 @@ async fn measure(
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tmp.join(format!("data-{name}")));
     config.wrappers_dir = Some(repo().join("base-images"));
     config.executor = executor;
+    // The process executor runs the algorithm's folder in place.
+    config.code_root = Some(code.parent().unwrap().to_path_buf());
     let server = server::start(config).await.unwrap();
     let api = Api { client: reqwest::Client::new(), base: format!("http://{}/api/v1", server.addr) };
     let mut spec = json!({"name": "plus", "env": "python", "cpu": 0.5, "mem": "64Mi", "maxWorkers": 2,

@@ -36,6 +36,7 @@ node --test base-images/nodejs/test/
 echo "== Rust tests"
 cargo test --workspace --locked
 echo "== The same suites on PostgreSQL + S3"
-DK_SCALED_OUT=1 cargo test --locked --test pipelines --test restart --test options --test triggers --test hkube_routes
+# --workspace: the same feature set as the run above, so nothing is rebuilt.
+DK_SCALED_OUT=1 cargo test --workspace --locked --test pipelines --test restart --test options --test triggers --test hkube_routes
 echo "== README walkthrough"
 bash scripts/walkthrough.sh

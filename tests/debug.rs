@@ -84,14 +84,7 @@ async fn a_real_wrapper_completes_the_debug_node() {
     assert_eq!(endpoints[0]["waitingTask"]["nodeName"], "Multiply");
 
     // Our Python wrapper, started by hand in the fixture folder, as a developer would.
-    let mut local = tokio::process::Command::new("python3")
-        .args(["-m", "distributedkube_wrapper"])
-        .env("PYTHONPATH", repo().join("base-images/python"))
-        .env("WORKER_SOCKET_URL", format!("{}/hkube/debug/multiply", h.base.replace("http", "ws")))
-        .current_dir(repo().join("fixtures/algorithms/multiply"))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut local = local_debug_wrapper(&h, "multiply");
     let status = h.wait(&job, Duration::from_secs(30)).await;
     assert_eq!(status["status"], "completed", "{status}");
     let (_, results) = h.get(&format!("/exec/results/{job}")).await;

@@ -39,6 +39,19 @@ async fn kubernetes_server() -> Harness {
     .await
 }
 
+/// This test's turn on the cluster, and a Kubernetes server with the
+/// numbers algorithms stored with their images.
+async fn numbers_on_the_cluster() -> (tokio::sync::MutexGuard<'static, ()>, Harness) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let turn = ONE_AT_A_TIME.lock().await;
+    cluster_free_of_pods().await;
+    let h = kubernetes_server().await;
+    for name in ["range", "multiply", "reduce"] {
+        store_fixture(&h, name).await;
+    }
+    (turn, h)
+}
+
 fn instance(h: &Harness) -> String {
     std::fs::read_to_string(h.data.path().join("docker-instance-id")).expect("an instance id")
 }
@@ -54,30 +67,30 @@ async fn pods_of(instance: &str) -> Vec<Pod> {
     pod_api().await.list(&ListParams::default().labels(&format!("{LABEL_SERVER}={instance}"))).await.unwrap().items
 }
 
-/// Wait (up to a minute) until no worker pod of any server runs on the
-/// cluster, terminating ones included: they still hold the node's CPU, and
-/// a server started now would count them as taken and reclaim warm workers
-/// to stay within what is left.
-async fn cluster_free_of_worker_pods() {
+/// Wait (up to a minute) until no pod runs on the cluster, in any namespace
+/// (the local cluster runs no system pods), terminating ones included: an
+/// earlier test's server or workers still hold the node's CPU, and a server
+/// started now would count them as taken and reclaim warm workers to stay
+/// within what is left.
+async fn cluster_free_of_pods() {
+    let file = kube::config::Kubeconfig::read_from(kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(file, &Default::default()).await.unwrap();
+    let all: Api<Pod> = Api::all(kube::Client::try_from(config).unwrap());
     let started = Instant::now();
     loop {
-        let left: Vec<String> = pod_api()
-            .await
-            .list(&ListParams::default().labels(LABEL_SERVER))
+        let left: Vec<String> = all
+            .list(&ListParams::default())
             .await
             .unwrap()
             .items
             .into_iter()
             .filter(|p| !matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")))
-            .filter_map(|p| p.metadata.name)
+            .map(|p| format!("{}/{}", p.metadata.namespace.unwrap_or_default(), p.metadata.name.unwrap_or_default()))
             .collect();
         if left.is_empty() {
             return;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "worker pods still on the cluster after a minute: {left:?}"
-        );
+        assert!(started.elapsed() < Duration::from_secs(60), "pods still on the cluster after a minute: {left:?}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -101,13 +114,7 @@ async fn stop_and_check_pods_deleted(h: Harness) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbers_runs_in_pods_on_the_kubelet_and_failures_say_why() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let _turn = ONE_AT_A_TIME.lock().await;
-    cluster_free_of_worker_pods().await;
-    let h = kubernetes_server().await;
-    for name in ["range", "multiply", "reduce"] {
-        store_fixture(&h, name).await;
-    }
+    let (_turn, h) = numbers_on_the_cluster().await;
     let (status, results) = h.run_to_end(&numbers_pipeline()).await;
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(results_of(&results), vec![json!(30)]);
@@ -120,7 +127,16 @@ async fn numbers_runs_in_pods_on_the_kubelet_and_failures_say_why() {
         .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
         .filter_map(|p| p.metadata.name)
         .collect();
-    assert!(running.len() >= 3, "one running pod per algorithm at least: {running:?}");
+    let all: Vec<String> = pods(&h)
+        .await
+        .into_iter()
+        .map(|p| format!("{} {:?}", p.metadata.name.unwrap_or_default(), p.status.and_then(|s| s.phase)))
+        .collect();
+    assert!(
+        running.len() >= 3,
+        "one running pod per algorithm at least: {running:?}; all: {all:?}; workers {:?}",
+        h.worker_counts()
+    );
     let (status, results) = h.run_to_end(&numbers_pipeline()).await;
     assert_eq!((status["status"].as_str(), results_of(&results)), (Some("completed"), vec![json!(30)]));
     let after: Vec<String> = pods(&h).await.into_iter().filter_map(|p| p.metadata.name).collect();
@@ -156,7 +172,7 @@ async fn numbers_runs_in_pods_on_the_kubelet_and_failures_say_why() {
 async fn a_killed_pod_fails_its_task_and_the_retry_gets_a_new_pod() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let _turn = ONE_AT_A_TIME.lock().await;
-    cluster_free_of_worker_pods().await;
+    cluster_free_of_pods().await;
     let h = kubernetes_server().await;
     store_inline(
         &h,
@@ -201,7 +217,7 @@ async fn a_killed_pod_fails_its_task_and_the_retry_gets_a_new_pod() {
 async fn a_restarted_server_removes_the_pods_its_crashed_run_left() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let _turn = ONE_AT_A_TIME.lock().await;
-    cluster_free_of_worker_pods().await;
+    cluster_free_of_pods().await;
     let code = tempfile::tempdir().unwrap();
     std::fs::write(code.path().join("main.py"), "def start(args):\n    return 'warm'\n").unwrap();
     let built = image("warm", builder::native::Language::Python, code.path()).await;
@@ -237,13 +253,7 @@ async fn a_restarted_server_removes_the_pods_its_crashed_run_left() {
 /// /hkube/debug/multiply), Range and Reduce run in worker pods on the kubelet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_debugged_node_runs_here_while_the_rest_of_the_pipeline_runs_in_pods() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let _turn = ONE_AT_A_TIME.lock().await;
-    cluster_free_of_worker_pods().await;
-    let h = kubernetes_server().await;
-    for name in ["range", "multiply", "reduce"] {
-        store_fixture(&h, name).await;
-    }
+    let (_turn, h) = numbers_on_the_cluster().await;
     let mut pipeline = numbers_pipeline();
     pipeline["nodes"][1]["kind"] = json!("debug");
     let job = h.run(&pipeline).await;
@@ -257,14 +267,7 @@ async fn a_debugged_node_runs_here_while_the_rest_of_the_pipeline_runs_in_pods()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Our Python wrapper, started by hand in the fixture folder, as a developer would.
-    let mut local = tokio::process::Command::new("python3")
-        .args(["-m", "distributedkube_wrapper"])
-        .env("PYTHONPATH", repo().join("base-images/python"))
-        .env("WORKER_SOCKET_URL", format!("{}/hkube/debug/multiply", h.base.replace("http", "ws")))
-        .current_dir(repo().join("fixtures/algorithms/multiply"))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut local = local_debug_wrapper(&h, "multiply");
     let status = h.wait(&job, Duration::from_secs(60)).await;
     assert_eq!(status["status"], "completed", "{status}");
     let (_, results) = h.get(&format!("/exec/results/{job}")).await;

@@ -195,6 +195,20 @@ impl Harness {
 
 /// A client that sends `Authorization: Bearer <token>` on every request
 /// (for servers with API tokens: put it in [`Harness::client`]).
+/// Our Python wrapper started by hand in `fixtures/algorithms/<algorithm>`,
+/// connected to the server's debug endpoint for it, as a developer would
+/// start it under their debugger. Killed when dropped.
+pub fn local_debug_wrapper(h: &Harness, algorithm: &str) -> tokio::process::Child {
+    tokio::process::Command::new("python3")
+        .args(["-m", "distributedkube_wrapper"])
+        .env("PYTHONPATH", repo().join("base-images/python"))
+        .env("WORKER_SOCKET_URL", format!("{}/hkube/debug/{algorithm}", h.base.replace("http", "ws")))
+        .current_dir(repo().join("fixtures/algorithms").join(algorithm))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 starts the wrapper")
+}
+
 pub fn bearer_client(token: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("a header value"));
