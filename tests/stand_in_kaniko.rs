@@ -185,7 +185,8 @@ async fn stand_in_kaniko_failures_say_why_and_stop_deletes_the_job_and_its_pod()
         if status["log"].to_string().contains("Retrieving image manifest 127.0.0.1") {
             break;
         }
-        assert_eq!(status["status"], "active", "{status}");
+        // Still going: its Job being made (creating) or running (active).
+        assert!(matches!(status["status"].as_str(), Some("pending" | "creating" | "active")), "{status}");
         if Instant::now() > deadline {
             panic!("the executor never started: {status}\n{}", cluster::report(&ns.0).await);
         }
