@@ -141,6 +141,10 @@ pub struct Node {
     pub ttl: Option<u64>,
     #[serde(default)]
     pub include_in_result: bool,
+    /// Memoize: a task whose algorithm version and input equal those of a
+    /// task that succeeded before reuses its output instead of running.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache: bool,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

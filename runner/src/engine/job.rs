@@ -58,6 +58,14 @@ struct Finished {
     outcome: TaskOutcome,
     attempts: u32,
     log: TaskLog,
+    memo: Option<MemoUse>,
+}
+
+/// A `cache: true` task's memo key, and the job whose output it reused
+/// (`None`: it ran, and its output is remembered if it succeeds).
+struct MemoUse {
+    key: String,
+    reused_from: Option<String>,
 }
 
 #[derive(Default)]
@@ -409,12 +417,39 @@ impl JobRun {
         let batch_index = task.batch_index;
         let progress = task::TaskProgress::queued(self.live.clone(), name);
         let live = self.live.clone();
+        let memo_key = dag_node.node.cache.then(|| super::memo::key(&plan.runtime, &task.input));
+        let store = self.engine.inner.store.clone();
         running.push(Box::pin(async move {
+            if let Some(key) = memo_key.clone() {
+                match store.memo(&key).await {
+                    Ok(Some(hit)) => {
+                        log.push(format!(
+                            "cached: not run; the output of task {} of job {} (same algorithm version and input)",
+                            hit.task_id, hit.job_id
+                        ));
+                        let left = progress.left();
+                        let memo = Some(MemoUse { key, reused_from: Some(hit.job_id) });
+                        return Finished {
+                            node,
+                            task_id,
+                            batch_index,
+                            left,
+                            outcome: TaskOutcome::Done(hit.output),
+                            attempts: 0,
+                            log,
+                            memo,
+                        };
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(%node, "cannot read memoized outputs, running the task: {e}"),
+                }
+            }
             // Held back while the job is paused (see pause.rs).
             let result =
                 super::pause::run_task(&live.pause, executor, plan, job_stop, log.clone(), progress.clone()).await;
             let left = progress.left();
-            Finished { node, task_id, batch_index, left, outcome: result.outcome, attempts: result.attempts, log }
+            let memo = memo_key.map(|key| MemoUse { key, reused_from: None });
+            Finished { node, task_id, batch_index, left, outcome: result.outcome, attempts: result.attempts, log, memo }
         }));
     }
 
@@ -433,6 +468,7 @@ impl JobRun {
                 outcome: TaskOutcome::Done(Value::Array(task.input)),
                 attempts: 1,
                 log: TaskLog::default(),
+                memo: None,
             }
         }));
     }
@@ -463,6 +499,20 @@ impl JobRun {
             log: f.log,
         });
         let ok = matches!(f.outcome, TaskOutcome::Done(_));
+        let reused_from = f.memo.as_ref().and_then(|m| m.reused_from.clone());
+        if let (Some(memo), TaskOutcome::Done(output)) = (&f.memo, &f.outcome) {
+            if memo.reused_from.is_none() {
+                let algorithm = self.dag.node(&f.node).map(|n| n.node.algorithm_name.clone()).unwrap_or_default();
+                let done = crate::store::Memo {
+                    job_id: self.job_id.clone(),
+                    task_id: f.task_id.clone(),
+                    output: output.clone(),
+                };
+                if let Err(e) = self.engine.inner.store.remember(&memo.key, &algorithm, &done).await {
+                    tracing::warn!(node = %f.node, "cannot remember the task's output for cache: {e}");
+                }
+            }
+        }
         let retries = u64::from(f.attempts.saturating_sub(1));
         let was_running = f.left.was_running;
         self.update_node(&f.node, |n| {
@@ -472,6 +522,10 @@ impl JobRun {
                 n.queued = n.queued.saturating_sub(1);
             }
             n.retries += retries;
+            if let Some(job) = reused_from {
+                n.cached += 1;
+                n.cached_from.get_or_insert(job);
+            }
             if ok {
                 n.done += 1;
             } else if status != TaskStatus::Stopped {

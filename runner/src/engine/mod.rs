@@ -7,6 +7,7 @@ mod events;
 mod hkube_fields;
 mod job;
 mod job_trigger;
+mod memo;
 mod pause;
 mod pipeline_nodes;
 mod recorder;
@@ -298,6 +299,8 @@ impl Engine {
                     debug: n.node.kind == crate::descriptor::NodeKind::Debug
                         || pipeline.options.debug_override.contains(&n.node.node_name),
                     waiting: None,
+                    cached: 0,
+                    cached_from: None,
                     errors: Vec::new(),
                 })
                 .collect(),

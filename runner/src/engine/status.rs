@@ -128,6 +128,13 @@ pub struct NodeStatus {
     /// debugger connected yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// Tasks not run because a task before had the same algorithm version
+    /// and input (`cache: true`): their outputs were reused.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached: u64,
+    /// The job the first reused output came from ("cached from job X").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_from: Option<String>,
     /// Batch items that failed below the batchTolerance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ItemError>,
@@ -223,4 +230,8 @@ impl JobStatus {
         p.percent = if p.total == 0 { 100.0 } else { ((p.done as f64 / p.total as f64) * 10000.0).round() / 100.0 };
         self.progress = p;
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -157,6 +157,7 @@ impl Store {
     pub async fn delete_algorithm(&self, name: &str) -> Result<bool, RunnerError> {
         let res = sqlx::query("DELETE FROM algorithms WHERE name = $1").bind(name).execute(self.pool()).await?;
         sqlx::query("DELETE FROM algorithm_versions WHERE name = $1").bind(name).execute(self.pool()).await?;
+        self.forget_memos_of(name).await?;
         let deleted = res.rows_affected() > 0;
         if deleted {
             self.tell(AlgorithmChange::Deleted(name));

@@ -10,6 +10,7 @@ mod algorithms;
 mod builds;
 mod cron;
 mod jobs;
+mod memo;
 mod pipelines;
 mod postgres;
 pub use postgres::redacted;
@@ -22,6 +23,7 @@ mod webhooks;
 pub use algorithms::{AlgorithmChange, AlgorithmListener, AlgorithmVersion};
 pub use builds::{BuildRecord, NewBuild};
 pub use jobs::{JobRecord, JobSummary, TaskRecord};
+pub use memo::Memo;
 pub use readmes::{Readme, ReadmeOf};
 pub use states::{BuildStatus, TaskStatus};
 pub use version_labels::VersionLabels;
@@ -174,6 +176,15 @@ CREATE TABLE IF NOT EXISTS readmes (
     modified TEXT NOT NULL,
     PRIMARY KEY (kind, name)
 );
+CREATE TABLE IF NOT EXISTS memo (
+    key TEXT PRIMARY KEY,
+    algorithm TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    output TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS memo_by_algorithm ON memo (algorithm);
 CREATE TABLE IF NOT EXISTS version_labels (
     name TEXT NOT NULL,
     version TEXT NOT NULL,
