@@ -204,6 +204,14 @@ base_image() {
     step "base image $kind" "cached"
     return
   fi
+  if ! in_docker "$image" && in_registry "$image"; then
+    # The Engine lost it (pruned, or image GC) but the registry has it: take
+    # the registry's copy, so the Engine's image and its digest match what
+    # the tests compare builds against (a new import would differ).
+    docker pull -q "$image" >/dev/null || die "docker pull $image failed"
+    step "base image $kind" "pulled from the registry"
+    return
+  fi
   if ! in_docker "$image"; then
     if [ ! -s "$tarball" ]; then
       local mirror dir="$STATE/build/$kind-rootfs" keyring=()
