@@ -417,38 +417,33 @@ impl JobRun {
         let batch_index = task.batch_index;
         let progress = task::TaskProgress::queued(self.live.clone(), name);
         let live = self.live.clone();
-        let memo_key = dag_node.node.cache.then(|| super::memo::key(&plan.runtime, &task.input));
-        let store = self.engine.inner.store.clone();
+        // Only cached nodes look for an earlier output (and need the store).
+        let memo = dag_node
+            .node
+            .cache
+            .then(|| (super::memo::key(&plan.runtime, &task.input), self.engine.inner.store.clone()));
         running.push(Box::pin(async move {
-            if let Some(key) = memo_key.clone() {
-                match store.memo(&key).await {
-                    Ok(Some(hit)) => {
-                        log.push(format!(
-                            "cached: not run; the output of task {} of job {} (same algorithm version and input)",
-                            hit.task_id, hit.job_id
-                        ));
-                        let left = progress.left();
-                        let memo = Some(MemoUse { key, reused_from: Some(hit.job_id) });
-                        return Finished {
-                            node,
-                            task_id,
-                            batch_index,
-                            left,
-                            outcome: TaskOutcome::Done(hit.output),
-                            attempts: 0,
-                            log,
-                            memo,
-                        };
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(%node, "cannot read memoized outputs, running the task: {e}"),
+            if let Some((key, store)) = &memo {
+                if let Some((output, job)) = super::memo::reuse(store, key, &node, &log).await {
+                    let left = progress.left();
+                    let memo = Some(MemoUse { key: key.clone(), reused_from: Some(job) });
+                    return Finished {
+                        node,
+                        task_id,
+                        batch_index,
+                        left,
+                        outcome: TaskOutcome::Done(output),
+                        attempts: 0,
+                        log,
+                        memo,
+                    };
                 }
             }
             // Held back while the job is paused (see pause.rs).
             let result =
                 super::pause::run_task(&live.pause, executor, plan, job_stop, log.clone(), progress.clone()).await;
             let left = progress.left();
-            let memo = memo_key.map(|key| MemoUse { key, reused_from: None });
+            let memo = memo.map(|(key, _)| MemoUse { key, reused_from: None });
             Finished { node, task_id, batch_index, left, outcome: result.outcome, attempts: result.attempts, log, memo }
         }));
     }
@@ -500,18 +495,11 @@ impl JobRun {
         });
         let ok = matches!(f.outcome, TaskOutcome::Done(_));
         let reused_from = f.memo.as_ref().and_then(|m| m.reused_from.clone());
-        if let (Some(memo), TaskOutcome::Done(output)) = (&f.memo, &f.outcome) {
-            if memo.reused_from.is_none() {
-                let algorithm = self.dag.node(&f.node).map(|n| n.node.algorithm_name.clone()).unwrap_or_default();
-                let done = crate::store::Memo {
-                    job_id: self.job_id.clone(),
-                    task_id: f.task_id.clone(),
-                    output: output.clone(),
-                };
-                if let Err(e) = self.engine.inner.store.remember(&memo.key, &algorithm, &done).await {
-                    tracing::warn!(node = %f.node, "cannot remember the task's output for cache: {e}");
-                }
-            }
+        if let (Some(MemoUse { key, reused_from: None }), TaskOutcome::Done(output)) = (&f.memo, &f.outcome) {
+            let algorithm = self.dag.node(&f.node).map(|n| n.node.algorithm_name.as_str()).unwrap_or_default();
+            let done =
+                crate::store::Memo { job_id: self.job_id.clone(), task_id: f.task_id.clone(), output: output.clone() };
+            super::memo::remember(&self.engine.inner.store, key, algorithm, &done, &f.node).await;
         }
         let retries = u64::from(f.attempts.saturating_sub(1));
         let was_running = f.left.was_running;

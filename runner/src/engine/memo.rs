@@ -8,7 +8,8 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::executor::AlgorithmRuntime;
+use crate::executor::{AlgorithmRuntime, TaskLog};
+use crate::store::{Memo, Store};
 
 pub(super) fn key(runtime: &AlgorithmRuntime, input: &[Value]) -> String {
     let identity = json!({
@@ -22,6 +23,34 @@ pub(super) fn key(runtime: &AlgorithmRuntime, input: &[Value]) -> String {
         "input": input,
     });
     hex::encode(Sha256::digest(identity.to_string().as_bytes()))
+}
+
+/// The output stored under `key` and the job it came from, the task's log
+/// saying so; `None` when the task has to run (no output yet, or the store
+/// could not be read: running is always correct).
+pub(super) async fn reuse(store: &Store, key: &str, node: &str, log: &TaskLog) -> Option<(Value, String)> {
+    match store.memo(key).await {
+        Ok(Some(hit)) => {
+            log.push(format!(
+                "cached: not run; the output of task {} of job {} (same algorithm version and input)",
+                hit.task_id, hit.job_id
+            ));
+            Some((hit.output, hit.job_id))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(%node, "cannot read memoized outputs, running the task: {e}");
+            None
+        }
+    }
+}
+
+/// Keep a task's output for later tasks with the same key; a failure only
+/// costs a later rerun, so it is logged, not raised.
+pub(super) async fn remember(store: &Store, key: &str, algorithm: &str, done: &Memo, node: &str) {
+    if let Err(e) = store.remember(key, algorithm, done).await {
+        tracing::warn!(%node, "cannot remember the task's output for cache: {e}");
+    }
 }
 
 #[cfg(test)]
