@@ -1,0 +1,230 @@
+//! Launching: a ready node expands into tasks (batches, waitAny items),
+//! each task is planned (payload, retry, ttl, code API) and handed to the
+//! executor, a debugger, the memo of a cached node, or completed at once
+//! (output nodes).
+
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+use super::{Finished, JobRun, MemoUse, Running};
+use crate::descriptor::MAX_TTL_SECONDS;
+use crate::engine::status::{JobError, NodeState};
+use crate::engine::task::{self, TaskPlan};
+use crate::executor::{TaskLog, TaskOutcome};
+use crate::expr::{self, TaskInput};
+
+impl JobRun {
+    /// Start every candidate node whose parents have all completed. A node
+    /// that completes at once (no tasks) queues its children here: this
+    /// loop starts them, the nested call from `check_node_complete` returns
+    /// at once, so the stack stays flat and the work linear however long
+    /// the chain.
+    pub(super) fn launch_ready(&mut self, running: &mut Running) {
+        if self.launching {
+            return;
+        }
+        self.launching = true;
+        while let Some(name) = self.candidates.pop_front() {
+            if self.stopping() {
+                break;
+            }
+            let n = self.dag.node(&name).expect("node exists");
+            let ready = !self.nodes[&name].expanded
+                && n.parents.iter().all(|p| self.nodes[p].complete || n.wait_any_parent.as_deref() == Some(p.as_str()));
+            if ready {
+                self.launch_node(&name, running);
+            }
+        }
+        self.launching = false;
+    }
+
+    pub(super) fn launch_node(&mut self, name: &str, running: &mut Running) {
+        // A nested launch_ready (through check_node_complete) may have got here first.
+        if self.nodes[name].expanded || self.stopping() {
+            return;
+        }
+        let dag_node = self.dag.node(name).expect("node exists");
+        let outputs = &self.outputs;
+        let lookup = |n: &str| outputs.get(n).cloned();
+        let wait_any = dag_node.wait_any_parent.clone();
+        let limits = self.engine.inner.settings.task_limits;
+        let tasks: Result<Vec<TaskInput>, String> = if wait_any.is_some() {
+            Ok(Vec::new())
+        } else {
+            expr::expand(&dag_node.inputs, dag_node.node.batch_operation, &self.flow_input, &lookup, &limits.for_node())
+                .map_err(|e| format!("input {}: {}", e.input, e.message))
+                .and_then(|tasks| match self.tasks_made.saturating_add(tasks.len() as u64) > limits.per_job {
+                    true => {
+                        Err(format!("its {} task(s) are more than {}", tasks.len(), limits.job_limit(self.tasks_made)))
+                    }
+                    false => Ok(tasks),
+                })
+        };
+        let batch = wait_any.is_some() || dag_node.inputs.iter().any(|i| i.is_batch());
+        let tasks = match tasks {
+            Ok(t) => t,
+            Err(message) => {
+                self.fail(JobError { node_name: name.to_string(), task_id: None, batch_index: None, message });
+                return;
+            }
+        };
+        self.tasks_made += tasks.len() as u64;
+        let run = self.nodes.get_mut(name).expect("node run");
+        run.expanded = true;
+        run.batch = batch;
+        run.outputs = vec![None; tasks.len()];
+        run.remaining = tasks.len();
+        let backlog = std::mem::take(&mut run.wait_any_backlog);
+        let count = tasks.len() as u64;
+        self.update_node(name, |n| {
+            n.total = count;
+            n.status = NodeState::Running;
+        });
+        for task in tasks {
+            self.launch_task(name, task, running);
+        }
+        for (index, item) in backlog {
+            self.launch_wait_any(name, index, &item, running);
+        }
+        self.check_node_complete(name, running);
+    }
+
+    pub(super) fn launch_wait_any(&mut self, name: &str, index: u32, item: &Value, running: &mut Running) {
+        let limits = self.engine.inner.settings.task_limits;
+        if self.tasks_made >= limits.per_job {
+            let message = format!("item {index} would be one task more than {}", limits.job_limit(self.tasks_made));
+            return self.fail(JobError {
+                node_name: name.to_string(),
+                task_id: None,
+                batch_index: Some(index),
+                message,
+            });
+        }
+        let dag_node = self.dag.node(name).expect("node exists");
+        let outputs = &self.outputs;
+        let lookup = |n: &str| outputs.get(n).cloned();
+        match expr::expand_wait_any(&dag_node.inputs, &self.flow_input, &lookup, item, index) {
+            Ok(task) => {
+                let run = self.nodes.get_mut(name).expect("node run");
+                let slot = index as usize;
+                if run.outputs.len() < slot {
+                    run.outputs.resize(slot, None);
+                }
+                run.remaining += 1;
+                self.tasks_made += 1;
+                self.update_node(name, |n| n.total += 1);
+                self.launch_task(name, task, running);
+            }
+            Err(e) => self.fail(JobError {
+                node_name: name.to_string(),
+                task_id: None,
+                batch_index: Some(index),
+                message: format!("input {}: {}", e.input, e.message),
+            }),
+        }
+    }
+
+    pub(super) fn launch_task(&mut self, name: &str, task: TaskInput, running: &mut Running) {
+        let dag_node = self.dag.node(name).expect("node exists");
+        if dag_node.node.kind == crate::descriptor::NodeKind::Output {
+            return self.complete_output_node(name, task, running);
+        }
+        let runtime = self.runtimes[&dag_node.node.algorithm_name].clone();
+        let task_id = format!("{name}:{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let label = match task.batch_index {
+            Some(i) => format!("{name}#{i}"),
+            None => name.to_string(),
+        };
+        let payload = json!({
+            "jobId": self.job_id,
+            "taskId": task_id,
+            "nodeName": name,
+            "pipelineName": self.pipeline.name,
+            "algorithmName": dag_node.node.algorithm_name,
+            "input": task.input,
+            "flatInput": null,
+            "storage": {},
+            "batchIndex": task.batch_index,
+            "kind": "batch",
+            "info": {"rootJobId": null, "savePaths": [], "extraData": null, "lastRunResult": null},
+        });
+        let log = TaskLog::default();
+        let plan = TaskPlan {
+            runtime,
+            payload,
+            label,
+            priority: self.pipeline.priority,
+            retry: dag_node.node.retry.clone(),
+            ttl: dag_node.node.ttl.map(|t| t.min(MAX_TTL_SECONDS) as f64),
+            code_api: Some(Arc::new(crate::engine::code_api::TaskCodeApi {
+                engine: self.engine.clone(),
+                job_id: self.job_id.clone(),
+                pipeline: self.pipeline.name.clone(),
+                node_name: name.to_string(),
+                priority: self.pipeline.priority,
+                live: self.live.clone(),
+            })),
+        };
+        let routed_to_debugger = dag_node.node.kind == crate::descriptor::NodeKind::Debug
+            || self.pipeline.options.debug_override.contains(&dag_node.node.node_name);
+        let executor = match (&self.engine.inner.debug, routed_to_debugger) {
+            (Some(debug), true) => debug.clone(),
+            _ => self.engine.inner.executor.clone(),
+        };
+        let job_stop = self.live.stop.clone();
+        let node = name.to_string();
+        let batch_index = task.batch_index;
+        let progress = task::TaskProgress::queued(self.live.clone(), name);
+        let live = self.live.clone();
+        // Only cached nodes look for an earlier output (and need the store).
+        let memo = dag_node
+            .node
+            .cache
+            .then(|| (crate::engine::memo::key(&plan.runtime, &task.input), self.engine.inner.store.clone()));
+        running.push(Box::pin(async move {
+            if let Some((key, store)) = &memo {
+                if let Some((output, job)) = crate::engine::memo::reuse(store, key, &node, &log).await {
+                    let left = progress.left();
+                    let memo = Some(MemoUse { key: key.clone(), reused_from: Some(job) });
+                    return Finished {
+                        node,
+                        task_id,
+                        batch_index,
+                        left,
+                        outcome: TaskOutcome::Done(output),
+                        attempts: 0,
+                        log,
+                        memo,
+                    };
+                }
+            }
+            // Held back while the job is paused (see pause.rs).
+            let result =
+                crate::engine::pause::run_task(&live.pause, executor, plan, job_stop, log.clone(), progress.clone())
+                    .await;
+            let left = progress.left();
+            let memo = memo.map(|(key, _)| MemoUse { key, reused_from: None });
+            Finished { node, task_id, batch_index, left, outcome: result.outcome, attempts: result.attempts, log, memo }
+        }));
+    }
+
+    /// An output node runs nothing: its resolved input is its output.
+    pub(super) fn complete_output_node(&mut self, name: &str, task: TaskInput, running: &mut Running) {
+        let task_id = format!("{name}:{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let progress = task::TaskProgress::queued(self.live.clone(), name);
+        let node = name.to_string();
+        running.push(Box::pin(async move {
+            let left = progress.left();
+            Finished {
+                node,
+                task_id,
+                batch_index: task.batch_index,
+                left,
+                outcome: TaskOutcome::Done(Value::Array(task.input)),
+                attempts: 1,
+                log: TaskLog::default(),
+                memo: None,
+            }
+        }));
+    }
+}
