@@ -13,6 +13,9 @@
 //! scripts/test-env.sh): source both env.sh files, then
 //! `cargo bench --bench kubernetes` (TASKS=N changes the batch size).
 
+mod common;
+
+use common::Api;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -108,21 +111,20 @@ async fn measure(
     // The process executor runs the algorithm's folder in place.
     config.code_root = Some(code.parent().unwrap().to_path_buf());
     let server = server::start(config).await.unwrap();
-    let api = Api { client: reqwest::Client::new(), base: format!("http://{}/api/v1", server.addr) };
+    let api = Api::new(server.addr);
     let mut spec = json!({"name": "plus", "env": "python", "cpu": 0.5, "mem": "64Mi", "maxWorkers": 2,
         "code": {"path": code.to_str().unwrap(), "entryPoint": "main.py"}});
     if let Some(image) = image {
         spec.as_object_mut().unwrap().remove("code");
         spec["algorithmImage"] = json!(image);
     }
-    let res = api.client.post(api.url("/store/algorithms")).json(&spec).send().await.unwrap();
-    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    api.store_algorithm(&spec).await;
 
-    let cold_first_task = api.first_task(1).await;
-    let warm_first_task = api.first_task(1).await;
-    api.run(2).await; // both workers up before the batch
+    let cold_first_task = first_task(&api, 1).await;
+    let warm_first_task = first_task(&api, 1).await;
+    run(&api, 2).await; // both workers up before the batch
     let started = Instant::now();
-    let results = api.run(tasks).await;
+    let results = run(&api, tasks).await;
     let batch = started.elapsed();
     let data = results["data"].as_array().unwrap();
     assert_eq!(data.len(), tasks);
@@ -131,63 +133,32 @@ async fn measure(
     Figures { cold_first_task, warm_first_task, batch }
 }
 
-struct Api {
-    client: reqwest::Client,
-    base: String,
+/// The bench's pipeline: a `tasks`-item batch of `plus`.
+fn batch(tasks: usize) -> Value {
+    json!({"name": "bench", "nodes": [{"nodeName": "T", "algorithmName": "plus", "input": [format!("#[1...{tasks}]")]}]})
 }
 
-impl Api {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
+/// Runs a `tasks`-item batch to completion; returns its results.
+async fn run(api: &Api, tasks: usize) -> Value {
+    let job = api.start(&batch(tasks)).await;
+    api.wait_completed(&job).await;
+    api.get(&format!("/exec/results/{job}")).await
+}
 
-    async fn get(&self, path: &str) -> Value {
-        self.client.get(self.url(path)).send().await.unwrap().json().await.unwrap()
-    }
-
-    /// Runs a `tasks`-item batch to completion; returns its results.
-    async fn run(&self, tasks: usize) -> Value {
-        let job = self.submit(tasks).await.0;
-        loop {
-            let status = self.get(&format!("/exec/status/{job}")).await;
-            match status["status"].as_str() {
-                Some("completed") => break,
-                Some("pending") | Some("active") => tokio::time::sleep(Duration::from_millis(5)).await,
-                other => panic!("bench job ended {other:?}: {status}"),
-            }
+/// Time from asking for a `tasks`-item job to its first task's recorded start.
+async fn first_task(api: &Api, tasks: usize) -> Duration {
+    let asked = chrono::Utc::now();
+    let job = api.start(&batch(tasks)).await;
+    loop {
+        let listed = api.get(&format!("/exec/tasks/{job}")).await;
+        let started =
+            listed.as_array().into_iter().flatten().filter_map(|t| t["started"].as_str()).min().map(|s| {
+                chrono::DateTime::parse_from_rfc3339(s).expect("an RFC 3339 start").with_timezone(&chrono::Utc)
+            });
+        if let Some(started) = started {
+            api.wait_completed(&job).await;
+            return (started - asked).to_std().unwrap_or_default();
         }
-        self.get(&format!("/exec/results/{job}")).await
-    }
-
-    /// `(jobId, when it was asked for)`.
-    async fn submit(&self, tasks: usize) -> (String, chrono::DateTime<chrono::Utc>) {
-        let pipeline = json!({"name": "bench", "nodes": [{"nodeName": "T", "algorithmName": "plus", "input": [format!("#[1...{tasks}]")]}]});
-        let asked = chrono::Utc::now();
-        let res: Value =
-            self.client.post(self.url("/exec/raw")).json(&pipeline).send().await.unwrap().json().await.unwrap();
-        (res["jobId"].as_str().unwrap_or_else(|| panic!("no jobId: {res}")).to_string(), asked)
-    }
-
-    /// Time from asking for a one-task job to its task's recorded start.
-    async fn first_task(&self, tasks: usize) -> Duration {
-        let (job, asked) = self.submit(tasks).await;
-        loop {
-            let listed = self.get(&format!("/exec/tasks/{job}")).await;
-            let started =
-                listed.as_array().into_iter().flatten().filter_map(|t| t["started"].as_str()).min().map(|s| {
-                    chrono::DateTime::parse_from_rfc3339(s).expect("an RFC 3339 start").with_timezone(&chrono::Utc)
-                });
-            if let Some(started) = started {
-                self.run_out(&job).await;
-                return (started - asked).to_std().unwrap_or_default();
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    async fn run_out(&self, job: &str) {
-        while matches!(self.get(&format!("/exec/status/{job}")).await["status"].as_str(), Some("pending" | "active")) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -5,9 +5,12 @@
 //!
 //! `cargo bench --bench memoize` (TASKS=N items, SECONDS=S per item).
 
-use serde_json::{json, Value};
+mod common;
+
+use common::Api;
+use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use distributedkube::server::{self, ServerConfig};
 
@@ -40,11 +43,10 @@ async fn main() {
     config.wrappers_dir = Some(repo().join("base-images"));
     config.code_root = Some(tmp.path().to_path_buf());
     let server = server::start(config).await.unwrap();
-    let api = Api { client: reqwest::Client::new(), base: format!("http://{}/api/v1", server.addr) };
+    let api = Api::new(server.addr);
     let spec = json!({"name": "expensive", "env": "python", "maxWorkers": 2,
         "code": {"path": code.to_str().unwrap(), "entryPoint": "main.py"}});
-    let res = api.client.post(api.url("/store/algorithms")).json(&spec).send().await.unwrap();
-    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    api.store_algorithm(&spec).await;
 
     let pipeline = |cache: bool| {
         json!({"name": "expensive", "nodes": [{"nodeName": "E", "algorithmName": "expensive", "cache": cache,
@@ -55,7 +57,10 @@ async fn main() {
         [("first run, cache: true", true), ("second run, cache: true", true), ("again without cache", false)]
     {
         let before = executions(&runs);
-        let took = api.run(&pipeline(cache)).await;
+        let started = Instant::now();
+        let job = api.start(&pipeline(cache)).await;
+        api.wait_completed(&job).await;
+        let took = started.elapsed();
         rows.push((what, took, executions(&runs) - before));
     }
     server.stop().await.unwrap();
@@ -71,32 +76,4 @@ async fn main() {
 
 fn executions(runs: &Path) -> usize {
     std::fs::read_to_string(runs).map(|t| t.lines().count()).unwrap_or(0)
-}
-
-struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Runs `pipeline` to completion; how long it took.
-    async fn run(&self, pipeline: &Value) -> Duration {
-        let started = Instant::now();
-        let res: Value =
-            self.client.post(self.url("/exec/raw")).json(pipeline).send().await.unwrap().json().await.unwrap();
-        let job = res["jobId"].as_str().unwrap_or_else(|| panic!("no jobId: {res}")).to_string();
-        loop {
-            let status: Value =
-                self.client.get(self.url(&format!("/exec/status/{job}"))).send().await.unwrap().json().await.unwrap();
-            match status["status"].as_str() {
-                Some("completed") => return started.elapsed(),
-                Some("pending") | Some("active") => tokio::time::sleep(Duration::from_millis(2)).await,
-                other => panic!("bench job ended {other:?}: {status}"),
-            }
-        }
-    }
 }
