@@ -5,8 +5,11 @@
 //! to the server over real websockets. The cluster has no pod network, so
 //! pods use the host network and reach the server on 127.0.0.1.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 
+use cluster::kubeconfig;
 use common::binary;
 use common::env::test_env;
 use common::images::{image, store_fixture, store_inline};
@@ -16,17 +19,12 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use runner::executor::kubernetes::{KubernetesSettings, LABEL_ALGORITHM, LABEL_SERVER};
 use serde_json::json;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The local cluster has one node: its tests take turns, so that what each
 /// server reads as the cluster's free capacity at start stays true while it
 /// runs (a server does not see pods another starts later).
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn kubeconfig() -> PathBuf {
-    PathBuf::from(test_env("DK_KUBECONFIG"))
-}
 
 async fn kubernetes_server() -> Harness {
     let kubeconfig = kubeconfig();
@@ -56,15 +54,9 @@ fn instance(h: &Harness) -> String {
     std::fs::read_to_string(h.data.path().join("docker-instance-id")).expect("an instance id")
 }
 
-async fn pod_api() -> Api<Pod> {
-    let file = kube::config::Kubeconfig::read_from(kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(file, &Default::default()).await.unwrap();
-    Api::namespaced(kube::Client::try_from(config).unwrap(), "default")
-}
-
 /// Server `instance`'s worker pods in the default namespace.
 async fn pods_of(instance: &str) -> Vec<Pod> {
-    pod_api().await.list(&ListParams::default().labels(&format!("{LABEL_SERVER}={instance}"))).await.unwrap().items
+    cluster::pods("default", &format!("{LABEL_SERVER}={instance}")).await
 }
 
 /// Wait (up to a minute) until no pod runs on the cluster, in any namespace
@@ -73,9 +65,7 @@ async fn pods_of(instance: &str) -> Vec<Pod> {
 /// started now would count them as taken and reclaim warm workers to stay
 /// within what is left.
 async fn cluster_free_of_pods() {
-    let file = kube::config::Kubeconfig::read_from(kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(file, &Default::default()).await.unwrap();
-    let all: Api<Pod> = Api::all(kube::Client::try_from(config).unwrap());
+    let all: Api<Pod> = Api::all(cluster::client().await);
     let started = Instant::now();
     loop {
         let left: Vec<String> = all
@@ -216,8 +206,7 @@ async fn a_killed_pod_fails_its_task_and_the_retry_gets_a_new_pod() {
         assert!(Instant::now() < deadline, "no worker pod ran the task");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    pod_api()
-        .await
+    Api::<Pod>::namespaced(cluster::client().await, "default")
         .delete(&first, &kube::api::DeleteParams { grace_period_seconds: Some(0), ..Default::default() })
         .await
         .unwrap();
