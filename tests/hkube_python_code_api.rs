@@ -72,10 +72,30 @@ async fn hkube_python_wrapper_debug_mode_uses_the_code_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hkube_python_wrapper_as_an_external_worker_uses_the_code_api() {
+    external_worker_uses_the_code_api(&[("STORAGE_PROTOCOL", "v1")]).await;
+}
+
+/// In storage v3 the wrapper stores start_algorithm's input itself
+/// (`storageInput`) and its own output too (see tests/by_reference.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hkube_python_wrapper_in_storage_v3_uses_the_code_api() {
+    external_worker_uses_the_code_api(&[("STORAGE_PROTOCOL", "v3")]).await;
+}
+
+async fn external_worker_uses_the_code_api(storage: &[(&str, &str)]) {
     let h = Harness::start().await;
     setup(&h).await;
     let url = format!("{}/api/v1/internal/workers/external/py-caller", h.base.replace("http", "ws"));
-    let mut wrapper = hkube(&["worker"], &[("WORKER_SOCKET_URL", &url), ("STORAGE_PROTOCOL", "v1")]);
+    let root = h.data.path().join("storage").canonicalize().unwrap().display().to_string();
+    let mut env = vec![
+        ("WORKER_SOCKET_URL", url.as_str()),
+        ("DEFAULT_STORAGE", "fs"),
+        ("BASE_FS_ADAPTER_DIRECTORY", root.as_str()),
+        ("CLUSTER_NAME", "dk"),
+        ("DISCOVERY_ENABLE", "false"),
+    ];
+    env.extend_from_slice(storage);
+    let mut wrapper = hkube(&["worker"], &env);
     for _ in 0..400 {
         if h.worker_counts().get("py-caller").copied().unwrap_or(0) > 0 {
             break;

@@ -13,11 +13,17 @@ use std::sync::Arc;
 
 use crate::error::{RunnerError, StorageError};
 
+pub mod by_reference;
+
+use by_reference::HkubeLayout;
+
 #[derive(Clone)]
 pub struct Storage {
     inner: Arc<dyn ObjectStore>,
     /// What kind of storage this is, in HKube's words (`storageModule`).
     module: &'static str,
+    /// Where HKube's v3 wrappers keep their outputs in it, or why they cannot.
+    hkube: Result<HkubeLayout, String>,
 }
 
 impl Storage {
@@ -27,7 +33,8 @@ impl Storage {
         std::fs::create_dir_all(root).map_err(|source| StorageError::Create { root: root_buf(), source })?;
         let fs =
             LocalFileSystem::new_with_prefix(root).map_err(|source| StorageError::Open { root: root_buf(), source })?;
-        Ok(Storage { inner: Arc::new(fs), module: "fs" })
+        let root = root.canonicalize().unwrap_or_else(|_| root_buf());
+        Ok(Storage { inner: Arc::new(fs), module: "fs", hkube: Ok(HkubeLayout::fs(root)) })
     }
 
     /// S3 at `url` (`s3://bucket` or `s3://bucket/prefix`). Endpoint,
@@ -47,7 +54,7 @@ impl Storage {
         let prefix = prefix.trim_matches('/');
         let inner: Arc<dyn ObjectStore> =
             if prefix.is_empty() { Arc::new(s3) } else { Arc::new(PrefixStore::new(s3, prefix)) };
-        let storage = Storage { inner, module: "s3" };
+        let storage = Storage { inner, module: "s3", hkube: HkubeLayout::s3(bucket, prefix) };
         let probe = ".distributedkube-check";
         storage.put_json(probe, &"written at start").await.map_err(|e| bad(e.to_string()))?;
         storage.get_json::<String>(probe).await.map_err(|e| bad(e.to_string()))?;
@@ -59,6 +66,20 @@ impl Storage {
     /// `exec/results` answers it in `storageModule`.
     pub fn module(&self) -> &'static str {
         self.module
+    }
+
+    /// How HKube's v3 wrappers use this storage; why they cannot, if not.
+    pub fn by_reference(&self) -> Result<&HkubeLayout, &str> {
+        self.hkube.as_ref().map_err(String::as_str)
+    }
+
+    /// `Ok(None)` when the key does not exist.
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<bytes::Bytes>, RunnerError> {
+        match self.inner.get(&ObjectPath::from(key)).await {
+            Ok(got) => Ok(Some(got.bytes().await.map_err(|source| StorageError::Read { key: key.into(), source })?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(StorageError::Read { key: key.into(), source }.into()),
+        }
     }
 
     pub async fn put_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), RunnerError> {

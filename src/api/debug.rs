@@ -91,7 +91,13 @@ async fn serve_endpoint(
     }
     // HKube's wrappers force storage=v1 in debug mode.
     let params =
-        ConnectParams::negotiate(query.get("storage").map(String::as_str), query.get("encoding").map(String::as_str));
+        ConnectParams::negotiate(query.get("storage").map(String::as_str), query.get("encoding").map(String::as_str))
+            .and_then(|p| match p.storage {
+                runner::protocol::StorageProtocol::V1 => Ok(p),
+                runner::protocol::StorageProtocol::V3 => {
+                    Err("a debug endpoint speaks storage=v1 (data inline), as HKube's debug mode does".to_string())
+                }
+            });
     let hostname = query.get("hostname").cloned().unwrap_or_else(|| peer.to_string());
     upgrade.max_message_size(state.max_message_bytes).max_frame_size(state.max_message_bytes).on_upgrade(
         move |mut socket| async move {

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use super::AppState;
 use runner::executor::connection::WorkerConnection;
-use runner::protocol::ConnectParams;
+use runner::protocol::{ConnectParams, StorageProtocol};
 
 pub async fn connect(
     State(state): State<AppState>,
@@ -54,7 +54,10 @@ fn accept(
                 Err(reason) => return refuse(socket, &reason).await,
             };
             let executor = state.workers.clone();
-            let connection = WorkerConnection::new(socket, params.encoding);
+            if let Err(reason) = by_reference_possible(&state, &params) {
+                return refuse(socket, &reason).await;
+            }
+            let connection = WorkerConnection::new(socket, params.encoding).with_storage(params.storage);
             if let Err(refused) = executor.attach(&worker_id, token.as_deref(), connection) {
                 let (mut connection, reason) = *refused;
                 tracing::warn!("refusing a wrapper connection: {reason}");
@@ -109,11 +112,14 @@ fn accept_external(
                 Ok(p) => p,
                 Err(reason) => return refuse(socket, &reason).await,
             };
+            if let Err(reason) = by_reference_possible(&state, &params) {
+                return refuse(socket, &reason).await;
+            }
             let runtime = match state.engine.current_runtime(&algorithm).await {
                 Ok(runtime) => runtime,
                 Err(e) => return refuse(socket, &e.to_string()).await,
             };
-            let connection = WorkerConnection::new(socket, params.encoding);
+            let connection = WorkerConnection::new(socket, params.encoding).with_storage(params.storage);
             if let Err(refused) = state.workers.attach_external(&runtime, connection) {
                 let (mut connection, reason) = *refused;
                 tracing::warn!("refusing an external worker: {reason}");
@@ -123,6 +129,20 @@ fn accept_external(
             }
         },
     )
+}
+
+/// A wrapper asking for `storage=v3` must reach the same storage as the
+/// server, in HKube's layout; where that cannot be, say why.
+fn by_reference_possible(state: &AppState, params: &ConnectParams) -> Result<(), String> {
+    if params.storage != StorageProtocol::V3 {
+        return Ok(());
+    }
+    state
+        .engine
+        .storage()
+        .by_reference()
+        .map(|_| ())
+        .map_err(|why| format!("storage=v3 needs {why}: set STORAGE_PROTOCOL=v1"))
 }
 
 /// Close with a reason the wrapper can print, instead of leaving it hanging,

@@ -88,6 +88,7 @@ impl TaskCodeApi {
                 started_at.lock().expect("started lock").get_or_insert_with(now);
             }),
             code_api: Some(Arc::new(nested)),
+            storage: Some(inner.storage.clone()),
         };
         let outcome = inner.executor.execute(request).await;
         let (status, error) = match &outcome {

@@ -72,6 +72,10 @@ struct MemoUse {
 struct NodeRun {
     expanded: bool,
     batch: bool,
+    /// Where children batch over this (non-batch) node's output (`#@Node.a`
+    /// → `a`): a wrapper storing it by reference reports those lists'
+    /// lengths (HKube's `savePaths`), or the server reads it back.
+    batched_paths: Vec<String>,
     outputs: Vec<Option<Value>>,
     remaining: usize,
     complete: bool,

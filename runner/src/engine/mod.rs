@@ -115,6 +115,11 @@ impl Engine {
     }
 
     /// Whether webhooks may go to private addresses (`--allow-private-webhooks`).
+    /// Where job data is kept (and where v3 wrappers keep their outputs).
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
     pub fn allows_private_webhooks(&self) -> bool {
         self.inner.settings.webhooks.allow_private
     }

@@ -78,6 +78,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
         let pool = PoolSettings {
+            storage_env: Vec::new(),
             socket_base: "ws://127.0.0.1:9/unused".into(),
             encoding: "json".into(),
             idle_timeout: Duration::from_secs(1),

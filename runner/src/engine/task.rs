@@ -26,6 +26,8 @@ pub struct TaskPlan {
     pub ttl: Option<f64>,
     /// What the task's algorithm may start while it runs.
     pub code_api: Option<Arc<dyn CodeApi>>,
+    /// Where outputs stored by reference are read from.
+    pub storage: Option<crate::storage::Storage>,
 }
 
 /// How a task ended, after all its attempts.
@@ -169,6 +171,7 @@ async fn attempt(
         log: log.clone(),
         on_start: progress.start_signal(),
         code_api: plan.code_api.clone(),
+        storage: plan.storage.clone(),
     };
     let Some(ttl) = plan.ttl else {
         return executor.execute(request).await;

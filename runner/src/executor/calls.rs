@@ -27,6 +27,15 @@ use super::code_api::{ChildEnd, CodeApi, SubPipelineRequest};
 use super::connection::{ConnectionError, WorkerConnection};
 use super::TaskRequest;
 use crate::protocol::Envelope;
+use crate::storage::by_reference;
+
+/// A child's output, with what its wrapper stored by reference read in.
+async fn read_stored(storage: Option<&crate::storage::Storage>, output: Value) -> Result<Value, String> {
+    match storage {
+        Some(storage) => by_reference::resolve(storage, output).await,
+        None => Ok(output),
+    }
+}
 
 /// One call, by what it is and the id the wrapper gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,6 +69,9 @@ pub(super) struct Calls {
     pub stop_all: CancellationToken,
     pub running: FuturesUnordered<BoxFuture<'static, Step>>,
     stops: HashMap<Key, CancellationToken>,
+    /// Where outputs stored by reference are read from, and whose job this is.
+    storage: Option<crate::storage::Storage>,
+    job_id: String,
 }
 
 impl Calls {
@@ -69,6 +81,8 @@ impl Calls {
             stop_all: request.cancel.child_token(),
             running: FuturesUnordered::new(),
             stops: HashMap::new(),
+            storage: request.storage.clone(),
+            job_id: request.task.get("jobId").and_then(Value::as_str).unwrap_or_default().to_string(),
         }
     }
 
@@ -101,30 +115,35 @@ impl Calls {
         let Some(algorithm) = data.get("algorithmName").and_then(Value::as_str).map(str::to_string) else {
             return Handled::Refused(algorithm_error(&exec_id, "startAlgorithmExecution needs an 'algorithmName'"));
         };
-        // HKube's Node.js wrapper always sends its input this way; empty, it carries nothing to fetch.
-        let stored_input = data.get("storageInput").filter(|s| s.as_array().is_none_or(|a| !a.is_empty()));
-        if stored_input.is_some() {
-            return Handled::Refused(algorithm_error(
-                &exec_id,
-                "startAlgorithmExecution with storageInput (storage v3) is not supported: set STORAGE_PROTOCOL=v1",
-            ));
-        }
-        let input = data.get("input").cloned().unwrap_or_else(|| json!([]));
+        // A v3 wrapper stores the input itself and sends links (HKube's
+        // Node.js wrapper always sends this field; empty, it carries nothing).
+        let stored_input = data.get("storageInput").and_then(Value::as_array).filter(|a| !a.is_empty());
+        let input = match stored_input {
+            Some(items) => match self.input_from_links(items, data.get("storage").unwrap_or(&Value::Null)) {
+                Ok(input) => Value::Array(input),
+                Err(why) => return Handled::Refused(algorithm_error(&exec_id, &why)),
+            },
+            None => data.get("input").cloned().unwrap_or_else(|| json!([])),
+        };
         let include_result = data.get("includeResult").and_then(Value::as_bool).unwrap_or(true);
         let stop = self.stop_all.child_token();
         self.stops.insert(key.clone(), stop.clone());
         let ended = api.start_algorithm(algorithm, input, stop);
+        let storage = self.storage.clone();
         self.running.push(
             ended
-                .map(move |end| {
+                .then(move |end| async move {
                     let answer = match end {
-                        ChildEnd::Done(result) => {
-                            let mut data = json!({ "execId": exec_id });
-                            if include_result {
-                                data["response"] = result;
+                        ChildEnd::Done(result) => match read_stored(storage.as_ref(), result).await {
+                            Ok(result) => {
+                                let mut data = json!({ "execId": exec_id });
+                                if include_result {
+                                    data["response"] = result;
+                                }
+                                Envelope::new("algorithmExecutionDone", data)
                             }
-                            Envelope::new("algorithmExecutionDone", data)
-                        }
+                            Err(why) => algorithm_error(&exec_id, &why),
+                        },
                         ChildEnd::Failed(error) => algorithm_error(&exec_id, &error),
                         ChildEnd::Stopped(reason) => {
                             algorithm_error(&exec_id, &format!("the algorithm execution was stopped: {reason}"))
@@ -135,6 +154,13 @@ impl Calls {
                 .boxed(),
         );
         Handled::Yes
+    }
+
+    fn input_from_links(&self, items: &[Value], links: &Value) -> Result<Vec<Value>, String> {
+        let storage = self.storage.as_ref().ok_or("storageInput cannot be read by this task")?;
+        let layout =
+            storage.by_reference().map_err(|why| format!("storageInput (storage v3) is not possible here: {why}"))?;
+        by_reference::from_links(layout, &self.job_id, items, links)
     }
 
     fn start_subpipeline(&mut self, api: Arc<dyn CodeApi>, command: &str, data: &Value) -> Handled {
@@ -231,7 +257,6 @@ fn sub_error(sub_id: &Value, error: &str) -> Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algorithm::Env;
     use crate::executor::code_api::StartedSubPipeline;
     use crate::executor::{AlgorithmRuntime, TaskLog};
     use futures_util::StreamExt;
@@ -263,20 +288,7 @@ mod tests {
     }
 
     fn calls() -> Calls {
-        let runtime = Arc::new(AlgorithmRuntime {
-            name: "a".into(),
-            env: Env::Python,
-            code_dir: "/nonexistent".into(),
-            image: None,
-            entry_point: "main.py".into(),
-            max_workers: 1,
-            env_vars: Vec::new(),
-            version: "1".into(),
-            need: Default::default(),
-            min_hot_workers: 0,
-            gpu: 0,
-            node_selector: Vec::new(),
-        });
+        let runtime = Arc::new(AlgorithmRuntime::for_tests("a"));
         Calls::new(&TaskRequest {
             runtime,
             task: Value::Null,
@@ -286,6 +298,7 @@ mod tests {
             log: TaskLog::default(),
             on_start: Default::default(),
             code_api: Some(Arc::new(MockApi)),
+            storage: None,
         })
     }
 

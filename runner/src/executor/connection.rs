@@ -3,11 +3,12 @@
 use axum::extract::ws::{Message, WebSocket};
 use std::time::Duration;
 
-use crate::protocol::{self, Encoding, Envelope, Frame};
+use crate::protocol::{self, Encoding, Envelope, Frame, StorageProtocol};
 
 pub struct WorkerConnection {
     socket: WebSocket,
     encoding: Encoding,
+    storage: StorageProtocol,
     /// Our own pings keep the connection (and any proxy on the way) alive
     /// while the other side is silent, e.g. sitting on a breakpoint.
     keepalive: Option<tokio::time::Interval>,
@@ -25,7 +26,17 @@ pub enum ConnectionError {
 
 impl WorkerConnection {
     pub fn new(socket: WebSocket, encoding: Encoding) -> Self {
-        WorkerConnection { socket, encoding, keepalive: None }
+        WorkerConnection { socket, encoding, storage: StorageProtocol::V1, keepalive: None }
+    }
+
+    /// The wrapper reads and stores task data itself (`storage=v3`).
+    pub fn with_storage(mut self, storage: StorageProtocol) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    pub fn storage(&self) -> StorageProtocol {
+        self.storage
     }
 
     /// Ping the other side every `every` while waiting for its messages.

@@ -2,7 +2,7 @@
 //! run through the Docker Engine API (bollard).
 //!
 //! Each container gets the environment HKube's wrappers read
-//! (`WORKER_SOCKET_URL`, `STORAGE_PROTOCOL=v1`, `WORKER_ALGORITHM_ENCODING`,
+//! (`WORKER_SOCKET_URL`, `STORAGE_PROTOCOL`, `WORKER_ALGORITHM_ENCODING`,
 //! `ALGORITHM_ENTRY_POINT`, plus the algorithm's `algorithmEnv`), its
 //! `resources` as limits (`cpu` → NanoCpus, `mem` → Memory), and labels
 //! naming the worker, the algorithm and this server. Its stdout and stderr

@@ -2,7 +2,7 @@
 //! created through the API server (kube-rs).
 //!
 //! A pod gets the environment HKube's wrappers read (`WORKER_SOCKET_URL`,
-//! `STORAGE_PROTOCOL=v1`, `WORKER_ALGORITHM_ENCODING`,
+//! `STORAGE_PROTOCOL`, `WORKER_ALGORITHM_ENCODING`,
 //! `ALGORITHM_ENTRY_POINT`, the algorithm's `algorithmEnv`), its `resources`
 //! as requests and limits ([`pod`]), labels naming the worker, the algorithm
 //! and this server, and, when the server runs in the cluster itself, an

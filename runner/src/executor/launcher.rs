@@ -44,14 +44,18 @@ pub struct Launch<'a> {
     pub socket_url: String,
     /// The encoding wrappers are asked to speak (`json`).
     pub encoding: &'a str,
+    /// HKube's storage variables (`DEFAULT_STORAGE`, …) for v3 wrappers.
+    pub storage_env: &'a [(String, String)],
     /// Where the worker's stdout and stderr lines go.
     pub output: Output,
 }
 
 impl Launch<'_> {
     /// The environment HKube's wrappers read. The algorithm's own env
-    /// (`algorithmEnv`) may choose the encoding; where the worker connects
-    /// and the storage protocol are ours.
+    /// (`algorithmEnv`) may choose the encoding and the storage protocol
+    /// (`STORAGE_PROTOCOL=v3`: its wrapper reads and stores task data in the
+    /// server's storage itself; v1, data inline, unless it says so); where
+    /// the worker connects is ours.
     pub fn env(&self) -> Vec<(String, String)> {
         let rt = self.runtime;
         let mut env = vec![
@@ -59,9 +63,12 @@ impl Launch<'_> {
             ("ALGORITHM_ENTRY_POINT".to_string(), rt.entry_point.clone()),
             ("ALGORITHM_NAME".to_string(), rt.name.clone()),
         ];
+        if !rt.env_vars.iter().any(|(k, _)| k == "STORAGE_PROTOCOL") {
+            env.push(("STORAGE_PROTOCOL".to_string(), "v1".to_string()));
+        }
+        env.extend(self.storage_env.iter().cloned());
         env.extend(rt.env_vars.iter().cloned());
         env.push(("WORKER_SOCKET_URL".to_string(), self.socket_url.clone()));
-        env.push(("STORAGE_PROTOCOL".to_string(), "v1".to_string()));
         env
     }
 }
@@ -141,6 +148,29 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_data_unless_the_algorithm_asks_for_storage_v3() {
+        let mut rt = AlgorithmRuntime::for_tests("a");
+        let storage_env = vec![("DEFAULT_STORAGE".to_string(), "fs".to_string())];
+        let get = |rt: &AlgorithmRuntime, key: &str| {
+            let launch = Launch {
+                runtime: rt,
+                worker_id: "w",
+                socket_url: "ws://x".into(),
+                encoding: "json",
+                storage_env: &storage_env,
+                output: Output::new("w"),
+            };
+            let env = launch.env();
+            let values: Vec<String> = env.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect();
+            values
+        };
+        assert_eq!(get(&rt, "STORAGE_PROTOCOL"), vec!["v1"]);
+        assert_eq!(get(&rt, "DEFAULT_STORAGE"), vec!["fs"]);
+        rt.env_vars.push(("STORAGE_PROTOCOL".into(), "v3".into()));
+        assert_eq!(get(&rt, "STORAGE_PROTOCOL"), vec!["v3"], "the algorithm's choice, once");
+    }
 
     #[test]
     fn late_stamped_lines_go_to_the_task_that_printed_them() {

@@ -91,6 +91,27 @@ impl AlgorithmRuntime {
     }
 }
 
+#[cfg(test)]
+impl AlgorithmRuntime {
+    /// A Python algorithm `name`, version 1, with nothing on disk.
+    pub(crate) fn for_tests(name: &str) -> AlgorithmRuntime {
+        AlgorithmRuntime {
+            name: name.into(),
+            env: Env::Python,
+            code_dir: "/nonexistent".into(),
+            image: None,
+            entry_point: "main.py".into(),
+            max_workers: 1,
+            env_vars: Vec::new(),
+            version: "1".into(),
+            need: Default::default(),
+            min_hot_workers: 0,
+            gpu: 0,
+            node_selector: Vec::new(),
+        }
+    }
+}
+
 /// One task to run.
 pub struct TaskRequest {
     pub runtime: Arc<AlgorithmRuntime>,
@@ -108,6 +129,9 @@ pub struct TaskRequest {
     /// What the algorithm may ask for while it runs (other algorithms,
     /// sub-pipelines); `None` where nobody serves it.
     pub code_api: Option<Arc<dyn code_api::CodeApi>>,
+    /// Where outputs stored by reference are read from (a v1 wrapper's
+    /// input, code API answers); `None` where the task cannot hold any.
+    pub storage: Option<crate::storage::Storage>,
 }
 
 /// A callback an executor fires each time a worker really starts a task.

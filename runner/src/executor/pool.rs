@@ -45,6 +45,10 @@ pub struct PoolSettings {
     /// The machine's cpu and memory that workers reserve from.
     pub cpu_budget: f64,
     pub mem_budget: u64,
+    /// HKube's storage variables, for wrappers that read and store task data
+    /// themselves (`STORAGE_PROTOCOL=v3` in an algorithm's env); empty where
+    /// the workers cannot reach the server's storage.
+    pub storage_env: Vec<(String, String)>,
 }
 
 /// Runs tasks on warm workers that a [`Launcher`] starts.

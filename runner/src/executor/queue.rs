@@ -128,25 +128,11 @@ impl TaskQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algorithm::Env;
     use crate::executor::{AlgorithmRuntime, TaskLog};
     use tokio_util::sync::CancellationToken;
 
     fn request(label: &str, priority: u8) -> TaskRequest {
-        let runtime = Arc::new(AlgorithmRuntime {
-            name: "a".into(),
-            env: Env::Python,
-            code_dir: "/nonexistent".into(),
-            image: None,
-            entry_point: "main.py".into(),
-            max_workers: 1,
-            env_vars: Vec::new(),
-            version: "1".into(),
-            need: Default::default(),
-            min_hot_workers: 0,
-            gpu: 0,
-            node_selector: Vec::new(),
-        });
+        let runtime = Arc::new(AlgorithmRuntime::for_tests("a"));
         TaskRequest {
             runtime,
             task: serde_json::Value::Null,
@@ -156,6 +142,7 @@ mod tests {
             log: TaskLog::default(),
             on_start: Default::default(),
             code_api: None,
+            storage: None,
         }
     }
 

@@ -11,7 +11,8 @@ use futures_util::StreamExt;
 use super::calls::{Calls, Handled};
 use super::connection::{ConnectionError, WorkerConnection};
 use super::{TaskOutcome, TaskRequest};
-use crate::protocol::Envelope;
+use crate::protocol::{Envelope, StorageProtocol};
+use crate::storage::by_reference::{self, StoredRef};
 
 /// How a task's exchange ended, seen from the worker's side.
 pub enum SessionEnd {
@@ -24,10 +25,16 @@ pub enum SessionEnd {
 }
 
 pub async fn run(conn: &mut WorkerConnection, request: &TaskRequest, stop_grace: Duration) -> SessionEnd {
-    if let Err(e) = conn.send(&Envelope::new("initialize", request.task.clone())).await {
+    let task = match task_for(conn.storage(), request).await {
+        Ok(task) => task,
+        Err(message) => return SessionEnd::Reusable(TaskOutcome::Failed { message, details: None }),
+    };
+    if let Err(e) = conn.send(&Envelope::new("initialize", task)).await {
         return lost(e);
     }
     let mut started = false;
+    // What a v3 wrapper said it stored (`storing`), its output by reference.
+    let mut stored: Option<Value> = None;
     // Children the algorithm started through the code API; all stopped
     // when this exchange ends, however it ends.
     let mut calls = Calls::new(request);
@@ -56,7 +63,14 @@ pub async fn run(conn: &mut WorkerConnection, request: &TaskRequest, stop_grace:
                 request.on_start.fire();
             }
             "started" | "alive" | "progress" | "initialized" => {}
-            "done" => return SessionEnd::Reusable(TaskOutcome::Done(envelope.data.unwrap_or(Value::Null))),
+            "storing" if conn.storage() == StorageProtocol::V3 => match stored_output(request, envelope.data) {
+                Ok(reference) => stored = Some(reference),
+                Err(message) => return SessionEnd::Reusable(TaskOutcome::Failed { message, details: None }),
+            },
+            "done" => {
+                let output = stored.take().or(envelope.data).unwrap_or(Value::Null);
+                return SessionEnd::Reusable(TaskOutcome::Done(output));
+            }
             "errorMessage" => {
                 return SessionEnd::Reusable(TaskOutcome::Failed {
                     message: envelope.error_message(),
@@ -77,6 +91,46 @@ pub async fn run(conn: &mut WorkerConnection, request: &TaskRequest, stop_grace:
             }
         }
     }
+}
+
+/// The task object for this wrapper: outputs stored by reference in its
+/// input become links for a v3 wrapper, and are read into it for a v1 one.
+async fn task_for(storage: StorageProtocol, request: &TaskRequest) -> Result<Value, String> {
+    let mut task = request.task.clone();
+    let Some(Value::Array(input)) = task.get_mut("input") else { return Ok(task) };
+    if !input.iter().any(by_reference::contains_ref) {
+        return Ok(task);
+    }
+    match storage {
+        StorageProtocol::V3 => {
+            let links = by_reference::to_links(input);
+            task["flatInput"] = Value::Object(links.flat_input);
+            task["storage"] = Value::Object(links.storage);
+        }
+        StorageProtocol::V1 => {
+            let data = request
+                .storage
+                .as_ref()
+                .ok_or("the task's input is stored by reference, and nothing here can read it")?;
+            let resolved = by_reference::resolve(data, Value::Array(std::mem::take(input))).await?;
+            task["input"] = resolved;
+        }
+    }
+    Ok(task)
+}
+
+/// The reference a v3 wrapper's `storing {storageInfo: {path, size}}` makes,
+/// once the path is checked to be this job's.
+fn stored_output(request: &TaskRequest, data: Option<Value>) -> Result<Value, String> {
+    let data = data.unwrap_or(Value::Null);
+    let path = data.pointer("/storageInfo/path").and_then(Value::as_str).ok_or("storing without storageInfo.path")?;
+    let job_id = request.task.get("jobId").and_then(Value::as_str).unwrap_or_default();
+    let storage = request.storage.as_ref().ok_or("storing: this task cannot keep outputs by reference")?;
+    storage.by_reference()?.check_stored(job_id, path)?;
+    let size = data.pointer("/storageInfo/size").and_then(Value::as_u64).unwrap_or(0);
+    let node = request.task.get("nodeName").and_then(Value::as_str).unwrap_or_default();
+    let sizes = StoredRef::sizes_from_metadata(node, data.get("metadata"));
+    Ok(StoredRef { path: path.to_string(), size, subpath: Vec::new(), sizes }.to_value())
 }
 
 fn lost(e: ConnectionError) -> SessionEnd {

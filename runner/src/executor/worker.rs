@@ -110,6 +110,7 @@ impl PoolExecutor {
             worker_id,
             socket_url: format!("{}/{worker_id}/{token}", s.socket_base),
             encoding: &s.encoding,
+            storage_env: &s.storage_env,
             output: output.clone(),
         };
         let launched = tokio::select! {

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::{lookup, Expr, InputSpec, LiteralBatch, Reference, Source};
 use crate::descriptor::BatchOperation;
+use crate::storage::by_reference::StoredRef;
 
 /// One task's inputs; `batch_index` is 1-based, None for a non-batch node.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +30,21 @@ fn resolve_ref(r: &Reference, flow_input: &Value, outputs: Outputs) -> Result<Va
         Source::FlowInput => flow_input.clone(),
         Source::Node(n) => outputs(n).ok_or_else(|| format!("node '{n}' has no output yet"))?,
     };
-    lookup(&root, &r.path).cloned().ok_or_else(|| format!("'{}' does not exist", r.display()))
+    lookup_through_refs(&root, &r.path).ok_or_else(|| format!("'{}' does not exist", r.display()))
+}
+
+/// [`lookup`], except that a path going into an output stored by reference
+/// gives a reference further into it (the wrapper that reads it follows
+/// the rest of the path).
+fn lookup_through_refs(value: &Value, path: &[String]) -> Option<Value> {
+    let mut at = value;
+    for (i, seg) in path.iter().enumerate() {
+        if let Some(stored) = StoredRef::from_value(at) {
+            return Some(stored.child(&path[i..]).to_value());
+        }
+        at = lookup(at, std::slice::from_ref(seg))?;
+    }
+    Some(at.clone())
 }
 
 fn eval(e: &Expr, flow_input: &Value, outputs: Outputs) -> Result<Value, String> {
@@ -93,6 +108,15 @@ fn resolve_all<'a>(
                 InputSpec::LiteralBatch(batch) => Ok(Resolved::Literal(batch)),
                 InputSpec::Batch(r) => match resolve_ref(r, flow_input, outputs).map_err(fail)? {
                     Value::Array(items) => Ok(Resolved::Batch(items)),
+                    other if StoredRef::from_value(&other).is_some() => {
+                        match StoredRef::from_value(&other).and_then(|stored| stored.items()) {
+                            Some(items) => Ok(Resolved::Batch(items)),
+                            None => Err(fail(format!(
+                                "'#@{}' is an output its wrapper stored (storage v3) without reporting the list's length",
+                                r.display()
+                            ))),
+                        }
+                    }
                     other => Err(fail(format!(
                         "'#@{}' must be a list to batch over, but it is {}",
                         r.display(),

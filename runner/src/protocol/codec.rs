@@ -41,26 +41,39 @@ pub fn encode(encoding: Encoding, envelope: &Envelope) -> Result<Frame, CodecErr
 
 /// Text frames are always JSON; binary frames follow the negotiated encoding.
 pub fn decode(encoding: Encoding, frame: &Frame) -> Result<Envelope, CodecError> {
-    let value = match (frame, encoding) {
-        (Frame::Text(text), _) => {
+    let value = match frame {
+        Frame::Text(text) => {
             serde_json::from_str(text).map_err(|e| CodecError(format!("invalid JSON message: {e}")))?
         }
-        (Frame::Binary(bytes), Encoding::Json) => {
+        Frame::Binary(bytes) => decode_value(encoding, bytes)?,
+    };
+    serde_json::from_value(value).map_err(|e| CodecError(format!("not a protocol envelope: {e}")))
+}
+
+/// One value in `encoding`: JSON text, a MessagePack value, or a BSON
+/// document whose `data` field holds it (HKube's framing, on the wire and in
+/// the objects its v3 wrappers store).
+pub fn decode_value(encoding: Encoding, bytes: &[u8]) -> Result<Value, CodecError> {
+    Ok(match encoding {
+        Encoding::Json => {
             serde_json::from_slice(bytes).map_err(|e| CodecError(format!("invalid JSON message: {e}")))?
         }
-        (Frame::Binary(bytes), Encoding::Msgpack) => {
-            let v = rmpv::decode::read_value(&mut &bytes[..])
+        Encoding::Msgpack => {
+            let mut rest = bytes;
+            let v = rmpv::decode::read_value(&mut rest)
                 .map_err(|e| CodecError(format!("invalid MessagePack message: {e}")))?;
+            if !rest.is_empty() {
+                return Err(CodecError(format!("invalid MessagePack message: {} bytes after the value", rest.len())));
+            }
             from_msgpack(v)
         }
-        (Frame::Binary(bytes), Encoding::Bson) => {
-            let mut doc = bson::Document::from_reader(&bytes[..])
-                .map_err(|e| CodecError(format!("invalid BSON message: {e}")))?;
+        Encoding::Bson => {
+            let mut doc =
+                bson::Document::from_reader(bytes).map_err(|e| CodecError(format!("invalid BSON message: {e}")))?;
             let data = doc.remove("data").ok_or_else(|| CodecError("BSON message has no 'data' field".into()))?;
             data.into_relaxed_extjson()
         }
-    };
-    serde_json::from_value(value).map_err(|e| CodecError(format!("not a protocol envelope: {e}")))
+    })
 }
 
 fn envelope_value(envelope: &Envelope) -> Value {

@@ -85,29 +85,42 @@ impl Envelope {
     }
 }
 
+/// How task data travels between the server and a wrapper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StorageProtocol {
+    /// Inputs and the output travel inline, in the messages.
+    #[default]
+    V1,
+    /// The wrapper reads its inputs from the shared storage and stores its
+    /// output there itself (HKube's `storage=v3`): messages carry only
+    /// references (see `storage::by_reference`).
+    V3,
+}
+
 /// What a wrapper asked for in its connection query string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectParams {
     pub encoding: Encoding,
+    pub storage: StorageProtocol,
 }
 
 impl ConnectParams {
     /// Negotiate from `storage` and `encoding` query values. No query at all
-    /// means `v1` + `json`. `v3` (the wrapper fetching data itself) is not
-    /// supported and is refused with a reason the wrapper can log.
+    /// means `v1` + `json`. Whether `v3` can be served here is the caller's
+    /// question (it needs storage the wrapper can reach).
     pub fn negotiate(storage: Option<&str>, encoding: Option<&str>) -> Result<ConnectParams, String> {
-        match storage.unwrap_or("v1") {
-            "v1" => {}
-            "v3" => return Err("storage=v3 is not supported: set STORAGE_PROTOCOL=v1 so results travel inline".into()),
-            other => return Err(format!("unknown storage protocol '{other}': only v1 is supported")),
-        }
+        let storage = match storage.unwrap_or("v1") {
+            "v1" => StorageProtocol::V1,
+            "v3" => StorageProtocol::V3,
+            other => return Err(format!("unknown storage protocol '{other}': use v1 (inline) or v3 (by reference)")),
+        };
         let encoding = match encoding {
             None | Some("") => Encoding::Json,
             Some(e) => {
                 Encoding::parse(e).ok_or_else(|| format!("unknown encoding '{e}': use json, msgpack or bson"))?
             }
         };
-        Ok(ConnectParams { encoding })
+        Ok(ConnectParams { encoding, storage })
     }
 }
 
@@ -119,7 +132,8 @@ mod tests {
     fn negotiation_defaults_and_refusals() {
         assert_eq!(ConnectParams::negotiate(None, None).unwrap().encoding, Encoding::Json);
         assert_eq!(ConnectParams::negotiate(Some("v1"), Some("bson")).unwrap().encoding, Encoding::Bson);
-        assert!(ConnectParams::negotiate(Some("v3"), Some("bson")).unwrap_err().contains("STORAGE_PROTOCOL=v1"));
+        assert_eq!(ConnectParams::negotiate(Some("v3"), Some("bson")).unwrap().storage, StorageProtocol::V3);
+        assert!(ConnectParams::negotiate(Some("v2"), None).unwrap_err().contains("'v2'"));
         assert!(ConnectParams::negotiate(Some("v1"), Some("xml")).unwrap_err().contains("xml"));
     }
 

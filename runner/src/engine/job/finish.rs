@@ -7,7 +7,7 @@ use super::JobRun;
 use crate::descriptor::Level;
 use crate::engine::status::{JobState, NodeState};
 use crate::engine::JobEnded;
-use crate::storage::keys;
+use crate::storage::{by_reference, keys};
 use crate::store::now;
 
 impl JobRun {
@@ -23,6 +23,14 @@ impl JobRun {
         };
         let time_took = (self.started_at.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         let data = if state == JobState::Completed { self.result_list() } else { Value::Null };
+        // Results are the job's product: outputs stored by reference are read into them.
+        let data = match by_reference::resolve(&self.engine.inner.storage, data).await {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::error!(job = %self.job_id, "results keep their storage references: {e}");
+                self.result_list()
+            }
+        };
         for (name, output) in &self.outputs {
             if let Err(e) = self.engine.inner.storage.put_json(&keys::node_output(&self.job_id, name), output).await {
                 tracing::error!(job = %self.job_id, "could not store the output of {name}: {e}");

@@ -11,7 +11,7 @@ use crate::descriptor::MAX_TTL_SECONDS;
 use crate::engine::status::{JobError, NodeState};
 use crate::engine::task::{self, TaskPlan};
 use crate::executor::{TaskLog, TaskOutcome};
-use crate::expr::{self, TaskInput};
+use crate::expr::{self, InputSpec, Source, TaskInput};
 
 impl JobRun {
     /// Start every candidate node whose parents have all completed. A node
@@ -61,6 +61,19 @@ impl JobRun {
                 })
         };
         let batch = wait_any.is_some() || dag_node.inputs.iter().any(|i| i.is_batch());
+        let source = Source::Node(name.to_string());
+        let batched_paths: Vec<String> = match batch {
+            true => Vec::new(),
+            false => self
+                .dag
+                .nodes()
+                .flat_map(|child| child.inputs.iter())
+                .filter_map(|i| match i {
+                    InputSpec::Batch(r) if r.source == source => Some(r.path.join(".")),
+                    _ => None,
+                })
+                .collect(),
+        };
         let tasks = match tasks {
             Ok(t) => t,
             Err(message) => {
@@ -72,6 +85,7 @@ impl JobRun {
         let run = self.nodes.get_mut(name).expect("node run");
         run.expanded = true;
         run.batch = batch;
+        run.batched_paths = batched_paths;
         run.outputs = vec![None; tasks.len()];
         run.remaining = tasks.len();
         let backlog = std::mem::take(&mut run.wait_any_backlog);
@@ -135,6 +149,9 @@ impl JobRun {
             Some(i) => format!("{name}#{i}"),
             None => name.to_string(),
         };
+        let batched_paths = self.nodes[name].batched_paths.clone();
+        let save_paths: Vec<String> =
+            batched_paths.iter().map(|p| if p.is_empty() { name.to_string() } else { format!("{name}.{p}") }).collect();
         let payload = json!({
             "jobId": self.job_id,
             "taskId": task_id,
@@ -146,7 +163,7 @@ impl JobRun {
             "storage": {},
             "batchIndex": task.batch_index,
             "kind": "batch",
-            "info": {"rootJobId": null, "savePaths": [], "extraData": null, "lastRunResult": null},
+            "info": {"rootJobId": null, "savePaths": save_paths, "extraData": null, "lastRunResult": null},
         });
         let log = TaskLog::default();
         let plan = TaskPlan {
@@ -164,6 +181,7 @@ impl JobRun {
                 priority: self.pipeline.priority,
                 live: self.live.clone(),
             })),
+            storage: Some(self.engine.inner.storage.clone()),
         };
         let routed_to_debugger = dag_node.node.kind == crate::descriptor::NodeKind::Debug
             || self.pipeline.options.debug_override.contains(&dag_node.node.node_name);
@@ -176,6 +194,7 @@ impl JobRun {
         let batch_index = task.batch_index;
         let progress = task::TaskProgress::queued(self.live.clone(), name);
         let live = self.live.clone();
+        let storage = self.engine.inner.storage.clone();
         // Only cached nodes look for an earlier output (and need the store).
         let memo = dag_node
             .node
@@ -202,9 +221,18 @@ impl JobRun {
             let result =
                 crate::engine::pause::run_task(&live.pause, executor, plan, job_stop, log.clone(), progress.clone())
                     .await;
+            let outcome = match result.outcome {
+                TaskOutcome::Done(output) if lengths_unknown(&output, &batched_paths) => {
+                    match crate::storage::by_reference::resolve(&storage, output).await {
+                        Ok(output) => TaskOutcome::Done(output),
+                        Err(message) => TaskOutcome::Failed { message, details: None },
+                    }
+                }
+                outcome => outcome,
+            };
             let left = progress.left();
             let memo = memo.map(|(key, _)| MemoUse { key, reused_from: None });
-            Finished { node, task_id, batch_index, left, outcome: result.outcome, attempts: result.attempts, log, memo }
+            Finished { node, task_id, batch_index, left, outcome, attempts: result.attempts, log, memo }
         }));
     }
 
@@ -226,5 +254,14 @@ impl JobRun {
                 memo: None,
             }
         }));
+    }
+}
+
+/// An output stored by reference whose wrapper did not report the length
+/// of every list a child batches over: the server must read it.
+fn lengths_unknown(output: &Value, batched_paths: &[String]) -> bool {
+    match crate::storage::by_reference::StoredRef::from_value(output) {
+        Some(stored) => batched_paths.iter().any(|p| !stored.sizes.contains_key(p)),
+        None => false,
     }
 }
