@@ -37,6 +37,6 @@ echo "== Rust tests"
 cargo test --workspace --locked
 echo "== The same suites on PostgreSQL + S3"
 # --workspace: the same feature set as the run above, so nothing is rebuilt.
-DK_SCALED_OUT=1 cargo test --workspace --locked --test pipelines --test restart --test options --test triggers --test hkube_routes
+DK_SCALED_OUT=1 cargo test --workspace --locked --test pipelines --test restart --test options --test triggers --test hkube_routes --test rerun
 echo "== README walkthrough"
 bash scripts/walkthrough.sh

@@ -144,3 +144,106 @@ async fn a_rerun_gets_its_batch_parent_in_batch_order() {
     assert_eq!(node_tasks(&h, &rerun, "Each").await, 0);
     h.stop().await;
 }
+
+/// `flaky` fails the items whose flag file exists in the directory it is given.
+async fn with_flaky_pipeline(h: &Harness) {
+    let up = "def start(args, api):\n    return [1, 2, 3, 4, 5]\n";
+    let flaky = "import os\n\ndef start(args, api):\n    x, flags = args['input']\n    if os.path.exists(os.path.join(flags, str(x))):\n        raise ValueError('item %d is flagged' % x)\n    return x * 10\n";
+    let total = "def start(args, api):\n    return sum(v for v in args['input'][0] if v is not None)\n";
+    for (name, code) in [("up", up), ("flaky", flaky), ("total", total)] {
+        h.apply_inline(python_spec(name), &[("main.py", code)]).await;
+    }
+}
+
+/// The batch indexes of Flaky's tasks that `keep` keeps, in order.
+fn flaky_items(tasks: &[serde_json::Value], keep: impl Fn(&serde_json::Value) -> bool) -> Vec<u64> {
+    let mut items: Vec<u64> = tasks
+        .iter()
+        .filter(|t| t["nodeName"] == "Flaky" && keep(t))
+        .map(|t| t["batchIndex"].as_u64().unwrap())
+        .collect();
+    items.sort();
+    items
+}
+
+fn flaky_pipeline(flags: &std::path::Path, batch_tolerance: u32) -> serde_json::Value {
+    json!({"name": "flaky", "flowInput": {"flags": flags}, "options": {"batchTolerance": batch_tolerance}, "nodes": [
+        {"nodeName": "Up", "algorithmName": "up", "input": []},
+        {"nodeName": "Flaky", "algorithmName": "flaky", "input": ["#@Up", "@flowInput.flags"]},
+        {"nodeName": "Total", "algorithmName": "total", "input": ["@Flaky"]},
+    ]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_failed_runs_only_the_failed_items_and_what_depends_on_them() {
+    let h = Harness::start().await;
+    with_flaky_pipeline(&h).await;
+    let flags = tempfile::tempdir().unwrap();
+    for x in ["2", "4"] {
+        std::fs::write(flags.path().join(x), "").unwrap();
+    }
+    // Items 2 and 4 fail below the tolerance: the job completes without them.
+    let (status, results) = h.run_to_end(&flaky_pipeline(flags.path(), 100)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(results_of(&results), vec![json!(90)]);
+    let original = status["jobId"].as_str().unwrap().to_string();
+
+    // The items are fixed; with the CLI, only they and Total run again.
+    for x in ["2", "4"] {
+        std::fs::remove_file(flags.path().join(x)).unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_distributedkubectl"))
+        .args(["--endpoint", &h.base, "--json", "exec", "rerun", &original, "--failed"])
+        .env("DISTRIBUTEDKUBECTL_CONFIG", h.data.path().join("cli.yml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results_of(&printed), vec![json!(150)], "{printed}");
+    let again = printed["jobId"].as_str().unwrap().to_string();
+    let status = h.wait(&again, Duration::from_secs(30)).await;
+    assert_eq!(status["trigger"], json!({"type": "rerun", "jobId": original, "failed": true}));
+    assert_eq!(node_tasks(&h, &again, "Up").await, 0);
+    let tasks = h.tasks(&again).await;
+    assert_eq!(flaky_items(&tasks, |t| t["attempts"].as_u64() > Some(0)), vec![2, 4], "only the failed items ran");
+    assert_eq!(flaky_items(&tasks, |t| t["attempts"] == 0), vec![1, 3, 5], "taken over from the first job");
+    assert_eq!(node_tasks(&h, &again, "Total").await, 1);
+    let flaky = status["nodes"].as_array().unwrap().iter().find(|n| n["nodeName"] == "Flaky").unwrap();
+    assert_eq!((flaky["cached"].as_u64(), flaky["cachedFrom"].as_str()), (Some(3), Some(original.as_str())), "{flaky}");
+    let up = status["nodes"].as_array().unwrap().iter().find(|n| n["nodeName"] == "Up").unwrap();
+    assert_eq!(up["status"], "cached", "{up}");
+
+    // Nothing failed in the rerun: nothing to run again.
+    let (code, body) = h.post("/exec/rerun", &json!({"jobId": again, "failed": true})).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("has nothing that failed or did not run"), "{body}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_failed_finishes_a_failed_job_without_running_what_succeeded() {
+    let h = Harness::start().await;
+    with_flaky_pipeline(&h).await;
+    let flags = tempfile::tempdir().unwrap();
+    std::fs::write(flags.path().join("3"), "").unwrap();
+    // One failed item is over a 10% tolerance: the job fails, Total never runs.
+    let (status, _) = h.run_to_end(&flaky_pipeline(flags.path(), 10)).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    let original = status["jobId"].as_str().unwrap().to_string();
+    std::fs::remove_file(flags.path().join("3")).unwrap();
+    let (code, body) = h.post("/exec/rerun", &json!({"jobId": original, "failed": true})).await;
+    assert_eq!(code, 200, "{body}");
+    let again = body["jobId"].as_str().unwrap().to_string();
+    let status = h.wait(&again, Duration::from_secs(30)).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let (_, results) = h.get(&format!("/exec/results/{again}")).await;
+    assert_eq!(results_of(&results), vec![json!(150)]);
+    assert_eq!(node_tasks(&h, &again, "Up").await, 0, "Up succeeded in the failed job");
+    // Item 3 and those the failure stopped ran again; those that succeeded did not.
+    let succeeded = flaky_items(&h.tasks(&original).await, |t| t["status"] == "succeed");
+    let expected: Vec<u64> = (1..=5).filter(|i| !succeeded.contains(i)).collect();
+    let tasks = h.tasks(&again).await;
+    assert_eq!(flaky_items(&tasks, |t| t["attempts"].as_u64() > Some(0)), expected, "succeeded before: {succeeded:?}");
+    assert_eq!(flaky_items(&tasks, |t| t["attempts"] == 0), succeeded, "taken over, not run");
+    h.stop().await;
+}

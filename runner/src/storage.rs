@@ -114,6 +114,11 @@ pub mod keys {
     pub fn node_output(job_id: &str, node: &str) -> String {
         format!("jobs/{job_id}/outputs/{node}.json")
     }
+    /// The items of a batch node that succeeded, when others failed or never
+    /// ran (`{"<batchIndex>": output}`), for `exec rerun --failed`.
+    pub fn node_items(job_id: &str, node: &str) -> String {
+        format!("jobs/{job_id}/items/{node}.json")
+    }
     pub fn result(job_id: &str) -> String {
         format!("jobs/{job_id}/result.json")
     }

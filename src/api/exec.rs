@@ -128,12 +128,21 @@ pub async fn caching(State(state): State<AppState>, body: Bytes) -> Answer<Start
 #[serde(rename_all = "camelCase")]
 pub struct RerunRequest {
     job_id: String,
+    /// Only what did not succeed: failed (or never started) batch items,
+    /// failed or unrun nodes, and what depends on them; the rest is taken
+    /// over from the job.
+    #[serde(default)]
+    failed: bool,
 }
 
-/// `POST /exec/rerun`: `{jobId}` → the same descriptor and flowInput again.
+/// `POST /exec/rerun`: `{jobId}` → the same descriptor and flowInput again;
+/// `{jobId, failed: true}` → only what did not succeed.
 pub async fn rerun(State(state): State<AppState>, body: Bytes) -> Answer<Started> {
     let request: RerunRequest = parse_body(&body)?;
-    let job_id = state.engine.rerun(&request.job_id).await?;
+    let job_id = match request.failed {
+        true => state.engine.rerun_failed(&request.job_id).await?,
+        false => state.engine.rerun(&request.job_id).await?,
+    };
     Ok(Json(Started { job_id }))
 }
 

@@ -38,12 +38,16 @@ pub(super) struct JobSetup {
     pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-/// For a rerun from stored results: nodes not to run, and the stored
-/// outputs of those that feed the nodes that do run.
+/// For a rerun from stored results: nodes not to run, the stored outputs
+/// of those that feed the nodes that do run (or of all of them, for
+/// `rerun --failed`, whose results are the whole pipeline's), and the batch
+/// items that succeeded in job `from` (by node, then 1-based index).
 #[derive(Default)]
 pub(super) struct Reused {
     pub skip: std::collections::HashSet<String>,
     pub outputs: HashMap<String, Value>,
+    pub items: HashMap<String, serde_json::Map<String, Value>>,
+    pub from: Option<String>,
 }
 
 type Running = FuturesUnordered<Pin<Box<dyn Future<Output = Finished> + Send>>>;
@@ -62,7 +66,8 @@ struct Finished {
 }
 
 /// A `cache: true` task's memo key, and the job whose output it reused
-/// (`None`: it ran, and its output is remembered if it succeeds).
+/// (`None`: it ran, and its output is remembered if it succeeds). A batch
+/// item `rerun --failed` took over has no key, only the job.
 struct MemoUse {
     key: String,
     reused_from: Option<String>,
@@ -100,7 +105,12 @@ pub(super) struct JobRun {
     hooks: Option<JobWebhooks>,
     created_at: Instant,
     started_at: Instant,
-    /// Nodes taken from an earlier job instead of run (exec/caching).
+    /// Batch items that succeeded in job `reused_from` (`rerun --failed`):
+    /// not run again.
+    reused_items: HashMap<String, serde_json::Map<String, Value>>,
+    reused_from: Option<String>,
+    /// Nodes taken from an earlier job instead of run (exec/caching,
+    /// rerun --failed); in the results only when their output is known.
     skipped: std::collections::HashSet<String>,
     /// This job's concurrentPipelines permit, held while it is active.
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -134,6 +144,9 @@ impl JobRun {
             for n in status.nodes.iter_mut().filter(|n| reused.skip.contains(&n.node_name)) {
                 n.status =
                     if reused.outputs.contains_key(&n.node_name) { NodeState::Cached } else { NodeState::Skipped };
+                if n.status == NodeState::Cached {
+                    n.cached_from = reused.from.clone();
+                }
             }
             status.refresh_progress();
         }
@@ -148,6 +161,8 @@ impl JobRun {
             live,
             nodes,
             outputs: reused.outputs,
+            reused_items: reused.items,
+            reused_from: reused.from,
             error: None,
             hooks: None,
             created_at: Instant::now(),

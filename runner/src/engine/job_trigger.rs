@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 /// A job's `trigger` in its status, tagged by `type`. The JSON is what it
 /// was when this was a free-form object, keys in sorted order:
 /// `{"occurrence", "pattern", "type": "cron"}`,
-/// `{"jobId", "pipeline", "type": "pipeline"}`, `{"jobId", "type": "rerun"}`
+/// `{"jobId", "pipeline", "type": "pipeline"}`, `{"failed"?: true, "jobId", "type": "rerun"}`
 /// `{"debugNode"?, "jobId", "nodeName", "type": "caching"}` and
 /// `{"jobId", "nodeName", "subPipelineId", "type": "subPipeline"}`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -19,8 +19,12 @@ pub enum JobTrigger {
     /// Job `job_id` of `pipeline` completed, and this pipeline lists it in
     /// `triggers.pipelines`.
     Pipeline { pipeline: String, job_id: String },
-    /// `exec/rerun` of job `job_id`.
-    Rerun { job_id: String },
+    /// `exec/rerun` of job `job_id`; `failed`: only what did not succeed.
+    Rerun {
+        job_id: String,
+        #[serde(default)]
+        failed: bool,
+    },
     /// `exec/caching` of job `job_id` from `node_name`; `debug_node` is the
     /// node a `debug: true` request routed to a debugger for this job only.
     Caching {
@@ -61,9 +65,12 @@ impl Serialize for JobTrigger {
                 put("pipeline", pipeline);
                 put("jobId", job_id);
             }
-            JobTrigger::Rerun { job_id } => {
+            JobTrigger::Rerun { job_id, failed } => {
                 put("type", "rerun");
                 put("jobId", job_id);
+                if *failed {
+                    doc.insert("failed".into(), Value::Bool(true));
+                }
             }
             JobTrigger::Caching { job_id, node_name, debug_node } => {
                 put("type", "caching");
@@ -100,7 +107,8 @@ mod tests {
                 JobTrigger::Pipeline { pipeline: "a".into(), job_id: "j".into() },
                 r#"{"jobId":"j","pipeline":"a","type":"pipeline"}"#,
             ),
-            (JobTrigger::Rerun { job_id: "j".into() }, r#"{"jobId":"j","type":"rerun"}"#),
+            (JobTrigger::Rerun { job_id: "j".into(), failed: false }, r#"{"jobId":"j","type":"rerun"}"#),
+            (JobTrigger::Rerun { job_id: "j".into(), failed: true }, r#"{"failed":true,"jobId":"j","type":"rerun"}"#),
             (
                 JobTrigger::Caching { job_id: "j".into(), node_name: "B".into(), debug_node: None },
                 r#"{"jobId":"j","nodeName":"B","type":"caching"}"#,
@@ -119,7 +127,10 @@ mod tests {
             assert_eq!(serde_json::from_str::<JobTrigger>(text).unwrap(), trigger);
         }
         let doc = json!({"trigger": {"type": "rerun", "jobId": "j"}});
-        assert_eq!(JobTrigger::of_status_doc(Some(&doc)), Some(JobTrigger::Rerun { job_id: "j".into() }));
+        assert_eq!(
+            JobTrigger::of_status_doc(Some(&doc)),
+            Some(JobTrigger::Rerun { job_id: "j".into(), failed: false })
+        );
         assert_eq!(JobTrigger::of_status_doc(Some(&json!({}))), None);
     }
 }

@@ -11,6 +11,7 @@ mod memo;
 mod pause;
 mod pipeline_nodes;
 mod recorder;
+mod rerun;
 pub mod results;
 mod runtime;
 pub mod status;
@@ -155,87 +156,6 @@ impl Engine {
     /// [`Engine::run`], recording what triggered the job.
     pub async fn run_triggered(&self, pipeline: Pipeline, trigger: Option<JobTrigger>) -> Result<String, RunnerError> {
         self.start_job(pipeline, trigger, None).await
-    }
-
-    /// `exec/rerun`: the same descriptor and flowInput as job `job_id`, again.
-    pub async fn rerun(&self, job_id: &str) -> Result<String, RunnerError> {
-        let job = self.job(job_id).await?;
-        let descriptor = Self::without_flag_debug(&job);
-        self.start_job(descriptor, Some(JobTrigger::Rerun { job_id: job_id.to_string() }), None).await
-    }
-
-    /// Job `job`'s descriptor without the node a `debug: true` rerun put in
-    /// `debugOverride`: that flag routes a node of the job it starts only,
-    /// while a pipeline's own `kind: debug` and `debugOverride` stay.
-    fn without_flag_debug(job: &JobRecord) -> Pipeline {
-        let mut descriptor = job.descriptor.clone();
-        if let Some(JobTrigger::Caching { debug_node: Some(added), .. }) =
-            JobTrigger::of_status_doc(job.status_doc.as_ref())
-        {
-            descriptor.options.debug_override.retain(|n| *n != added);
-        }
-        descriptor
-    }
-
-    /// `exec/caching`: run `node` and everything downstream of it again,
-    /// feeding it the stored outputs of its parents from job `job_id`. No
-    /// task upstream of `node` runs.
-    pub async fn run_from(&self, job_id: &str, node: &str, debug: bool) -> Result<String, RunnerError> {
-        let job = self.job(job_id).await?;
-        let mut descriptor = Self::without_flag_debug(&job);
-        let mut debug_node = None;
-        if debug && !descriptor.options.debug_override.iter().any(|n| n == node) {
-            descriptor.options.debug_override.push(node.to_string());
-            debug_node = Some(node.to_string());
-        }
-        let trigger = JobTrigger::Caching { job_id: job_id.to_string(), node_name: node.to_string(), debug_node };
-        let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
-        let dag = Dag::build(&descriptor, &|name| names.contains(name))?;
-        if dag.node(node).is_none() {
-            return Err(RunnerError::Invalid(format!(
-                "node '{node}' is not in pipeline '{}' of job '{job_id}'",
-                job.pipeline
-            )));
-        }
-        let rerun: HashSet<&str> = dag.descendants(node).into_iter().collect();
-        if let Some(n) = rerun.iter().find_map(|n| dag.node(n).filter(|d| d.wait_any_parent.is_some())) {
-            return Err(RunnerError::Invalid(format!(
-                "can't rerun from '{node}': node '{}' has a wait-any (*@) input, whose items depend on the order the original tasks finished in",
-                n.node.node_name
-            )));
-        }
-        let mut reused = job::Reused::default();
-        for n in dag.nodes().map(|n| n.node.node_name.as_str()).filter(|n| !rerun.contains(n)) {
-            reused.skip.insert(n.to_string());
-            let feeds_rerun = dag.node(n).expect("node").children.iter().any(|c| rerun.contains(c.as_str()));
-            if feeds_rerun {
-                let output = self.stored_output(job_id, n).await?.ok_or_else(|| {
-                    RunnerError::Invalid(format!(
-                        "job '{job_id}' has no stored output of node '{n}' (it did not complete), so '{node}' can't be rerun from it"
-                    ))
-                })?;
-                reused.outputs.insert(n.to_string(), output);
-            }
-        }
-        self.start_job(descriptor, Some(trigger), Some(reused)).await
-    }
-
-    /// A node's stored output in job `job_id`, or, when that job was itself a
-    /// rerun that took the node from an earlier job, in the job it came from.
-    async fn stored_output(&self, job_id: &str, node: &str) -> Result<Option<Value>, RunnerError> {
-        let mut job_id = job_id.to_string();
-        // Bounded: each step goes one rerun back.
-        for _ in 0..64 {
-            if let Some(output) = self.inner.storage.get_json::<Value>(&keys::node_output(&job_id, node)).await? {
-                return Ok(Some(output));
-            }
-            let Some(record) = self.inner.store.get_job(&job_id).await? else { return Ok(None) };
-            match JobTrigger::of_status_doc(record.status_doc.as_ref()) {
-                Some(JobTrigger::Caching { job_id: earlier, .. }) if earlier != job_id => job_id = earlier,
-                _ => return Ok(None),
-            }
-        }
-        Ok(None)
     }
 
     async fn start_job(

@@ -36,6 +36,7 @@ impl JobRun {
                 tracing::error!(job = %self.job_id, "could not store the output of {name}: {e}");
             }
         }
+        self.store_succeeded_items().await;
         let mut result = json!({ "jobId": self.job_id, "status": state, "data": data, "timeTook": time_took });
         if let Some(r) = &reason {
             result["reason"] = json!(r);
@@ -79,10 +80,30 @@ impl JobRun {
         tracing::info!(job = %self.job_id, status = state.as_str(), "job ended{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
     }
 
+    /// For `exec rerun --failed`: the items that succeeded of each batch
+    /// node where some failed or never ran.
+    async fn store_succeeded_items(&self) {
+        for (name, run) in &self.nodes {
+            if !run.batch
+                || !run.expanded
+                || (run.complete && run.failed_items.is_empty())
+                || self.skipped.contains(name)
+            {
+                continue;
+            }
+            let items: serde_json::Map<String, Value> =
+                run.outputs.iter().enumerate().filter_map(|(i, o)| Some(((i + 1).to_string(), o.clone()?))).collect();
+            if let Err(e) = self.engine.inner.storage.put_json(&keys::node_items(&self.job_id, name), &items).await {
+                tracing::error!(job = %self.job_id, "could not store the succeeded items of {name}: {e}");
+            }
+        }
+    }
+
     /// One entry per task of each result node, batch nodes with `batchIndex`.
     fn result_list(&self) -> Value {
         let mut data = Vec::new();
-        for name in self.dag.result_nodes().into_iter().filter(|n| !self.skipped.contains(*n)) {
+        let known = |n: &&str| !self.skipped.contains(*n) || self.outputs.contains_key(*n);
+        for name in self.dag.result_nodes().into_iter().filter(known) {
             let node = &self.dag.node(name).expect("node exists").node;
             let run = &self.nodes[name];
             let output = self.outputs.get(name).cloned().unwrap_or(Value::Null);

@@ -143,6 +143,10 @@ impl JobRun {
         if dag_node.node.kind == crate::descriptor::NodeKind::Output {
             return self.complete_output_node(name, task, running);
         }
+        let succeeded_before = task.batch_index.and_then(|i| self.reused_items.get(name)?.get(&i.to_string()).cloned());
+        if let Some(output) = succeeded_before {
+            return self.reuse_item(name, task, output, running);
+        }
         let runtime = self.runtimes[&dag_node.node.algorithm_name].clone();
         let task_id = format!("{name}:{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let label = match task.batch_index {
@@ -236,23 +240,41 @@ impl JobRun {
         }));
     }
 
+    /// `rerun --failed`: a batch item that succeeded in the job being rerun
+    /// is not run again; its output is taken over (counted as cached).
+    fn reuse_item(&mut self, name: &str, task: TaskInput, output: Value, running: &mut Running) {
+        let from = self.reused_from.clone().unwrap_or_default();
+        let log = TaskLog::default();
+        log.push(format!("[distributedkube] not run again: this item succeeded in job {from}"));
+        let memo = Some(MemoUse { key: String::new(), reused_from: Some(from) });
+        self.complete_at_once(name, task.batch_index, output, 0, log, memo, running);
+    }
+
     /// An output node runs nothing: its resolved input is its output.
     pub(super) fn complete_output_node(&mut self, name: &str, task: TaskInput, running: &mut Running) {
+        let output = Value::Array(task.input);
+        self.complete_at_once(name, task.batch_index, output, 1, TaskLog::default(), None, running);
+    }
+
+    /// A task that runs nothing and is done with `output`.
+    #[allow(clippy::too_many_arguments)]
+    fn complete_at_once(
+        &mut self,
+        name: &str,
+        batch_index: Option<u32>,
+        output: Value,
+        attempts: u32,
+        log: TaskLog,
+        memo: Option<MemoUse>,
+        running: &mut Running,
+    ) {
         let task_id = format!("{name}:{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let progress = task::TaskProgress::queued(self.live.clone(), name);
         let node = name.to_string();
         running.push(Box::pin(async move {
             let left = progress.left();
-            Finished {
-                node,
-                task_id,
-                batch_index: task.batch_index,
-                left,
-                outcome: TaskOutcome::Done(Value::Array(task.input)),
-                attempts: 1,
-                log: TaskLog::default(),
-                memo: None,
-            }
+            let outcome = TaskOutcome::Done(output);
+            Finished { node, task_id, batch_index, left, outcome, attempts, log, memo }
         }));
     }
 }

@@ -60,9 +60,9 @@ pub enum Command {
         #[arg(long = "noWait", visible_alias = "no-wait")]
         no_wait: bool,
     },
-    /// Run a job again: all of it, or from one node on the stored outputs of its parents
+    /// Run a job again: all of it, from one node on the stored outputs of its parents, or only what failed
     #[command(
-        after_help = "Examples:\n  distributedkubectl exec rerun numbers-1a2b3c4d5e6f\n  distributedkubectl exec rerun numbers-1a2b3c4d5e6f --from Reduce    # no Range or Multiply task runs"
+        after_help = "Examples:\n  distributedkubectl exec rerun numbers-1a2b3c4d5e6f\n  distributedkubectl exec rerun numbers-1a2b3c4d5e6f --from Reduce    # no Range or Multiply task runs\n  distributedkubectl exec rerun numbers-1a2b3c4d5e6f --failed         # only the failed Multiply items, then Reduce"
     )]
     Rerun {
         /// The job to run again
@@ -73,6 +73,9 @@ pub enum Command {
         /// Route the node to a developer's debugger (with --from)
         #[arg(long)]
         debug: bool,
+        /// Rerun only what did not succeed: failed batch items, failed or unrun nodes, and what depends on them
+        #[arg(long, conflicts_with_all = ["from", "debug"])]
+        failed: bool,
         /// Print the jobId and return without waiting
         #[arg(long = "noWait", visible_alias = "no-wait")]
         no_wait: bool,
@@ -107,14 +110,14 @@ pub async fn run(command: Command, ctx: &Ctx) -> Result<()> {
             let started = ctx.api.post("/exec/stored", &stored_body(&name, file)?).await?;
             return follow(ctx, started, no_wait).await;
         }
-        Command::Rerun { job_id, from, debug, no_wait } => {
+        Command::Rerun { job_id, from, debug, failed, no_wait } => {
             let started = match from {
                 Some(node) => {
                     let body = json!({ "jobId": job_id, "nodeName": node, "debug": debug });
                     ctx.api.post("/exec/caching", &body).await?
                 }
                 None if debug => anyhow::bail!("--debug needs --from NODE: the node to route to your debugger"),
-                None => ctx.api.post("/exec/rerun", &json!({ "jobId": job_id })).await?,
+                None => ctx.api.post("/exec/rerun", &json!({ "jobId": job_id, "failed": failed })).await?,
             };
             return follow(ctx, started, no_wait).await;
         }
