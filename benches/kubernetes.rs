@@ -150,7 +150,7 @@ async fn first_task(api: &Api, tasks: usize) -> Duration {
     let asked = chrono::Utc::now();
     let job = api.start(&batch(tasks)).await;
     loop {
-        let listed = api.get(&format!("/exec/tasks/{job}")).await;
+        let listed = api.get(&format!("/exec/tasks/{job}?limit=10000")).await;
         let started =
             listed.as_array().into_iter().flatten().filter_map(|t| t["started"].as_str()).min().map(|s| {
                 chrono::DateTime::parse_from_rfc3339(s).expect("an RFC 3339 start").with_timezone(&chrono::Utc)

@@ -117,6 +117,8 @@ async fn server_run(tmp: &Path, code: &Path, tasks: usize, max_workers: Option<u
     let data = tmp.join(format!("data-{}", max_workers.unwrap_or(0)));
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data);
     config.wrappers_dir = Some(repo().join("base-images"));
+    // The algorithm's code is a folder here, as in development.
+    config.code_root = Some(tmp.to_path_buf());
     let server = server::start(config).await.unwrap();
     let base = format!("http://{}/api/v1", server.addr);
     let client = reqwest::Client::new();

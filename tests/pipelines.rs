@@ -36,6 +36,20 @@ async fn numbers_walkthrough_gives_30_and_25050000() {
     // The job remembers the merged descriptor it ran.
     let (_, ran) = h.get(&format!("/exec/pipelines/{job_id}")).await;
     assert_eq!(ran["flowInput"], json!({"data": 500, "mul": 200}));
+
+    // Its 502 task records come a page at a time.
+    let res = h.client.get(h.url(&format!("/exec/tasks/{job_id}?limit=200&offset=400"))).send().await.unwrap();
+    assert_eq!(res.headers()["x-total-count"], "502");
+    assert!(res.headers().get("link").is_none(), "the last page has no next");
+    let last: Value = res.json().await.unwrap();
+    assert_eq!(last.as_array().map(Vec::len), Some(102));
+    let res = h.client.get(h.url(&format!("/exec/tasks/{job_id}?limit=200"))).send().await.unwrap();
+    let link = res.headers()["link"].to_str().unwrap().to_string();
+    assert_eq!(link, format!("</api/v1/exec/tasks/{job_id}?offset=200&limit=200>; rel=\"next\""));
+    let all = h.tasks(&job_id).await;
+    let multiply: Vec<u64> =
+        all.iter().filter(|t| t["nodeName"] == "Multiply").map(|t| t["batchIndex"].as_u64().unwrap()).collect();
+    assert_eq!(multiply, (1..=500).collect::<Vec<u64>>(), "every record once, in batch order");
     h.stop().await;
 }
 

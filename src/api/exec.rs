@@ -11,7 +11,7 @@ use super::{ApiError, AppState};
 use runner::descriptor::Pipeline;
 use runner::engine::results::JobResults;
 use runner::engine::status::JobStatus;
-use runner::store::{JobSummary, TaskRecord};
+use runner::store::JobSummary;
 
 /// The answer to a request that started a job.
 #[derive(Serialize, JsonSchema)]
@@ -179,9 +179,39 @@ pub async fn pipeline(State(state): State<AppState>, Path(job_id): Path<String>)
     Ok(Json(state.engine.job(&job_id).await?.descriptor))
 }
 
-/// `GET /exec/tasks/{jobId}`: every task record of the job, with its log.
-pub async fn tasks(State(state): State<AppState>, Path(job_id): Path<String>) -> Answer<Vec<TaskRecord>> {
-    Ok(Json(state.engine.tasks(&job_id).await?))
+#[derive(Deserialize, JsonSchema)]
+pub struct TasksQuery {
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+/// Task records per page unless `limit` says otherwise, and at most.
+pub const TASKS_PAGE: u32 = 1_000;
+pub const TASKS_PAGE_MAX: u32 = 10_000;
+
+/// `GET /exec/tasks/{jobId}?limit&offset`: a page of the job's task records
+/// (by node, then batch index), with their logs. `X-Total-Count` says how
+/// many there are; `Link: <…>; rel="next"` names the next page.
+pub async fn tasks(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+    Query(q): Query<TasksQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let limit = q.limit.unwrap_or(TASKS_PAGE).clamp(1, TASKS_PAGE_MAX);
+    let offset = q.offset.unwrap_or(0);
+    let (tasks, total) = state.engine.tasks(&job_id, limit, offset).await?;
+    let mut response = Json(tasks).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-total-count", total.into());
+    let next = offset.saturating_add(u64::from(limit));
+    if next < total {
+        let link = format!("</api/v1/exec/tasks/{job_id}?offset={next}&limit={limit}>; rel=\"next\"");
+        if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
+            headers.insert(axum::http::header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

@@ -279,7 +279,11 @@ pub fn table() -> Vec<Route> {
             .summary("The descriptor a job ran (after merging)")
             .answer(json::<Pipeline>()),
         get("/exec/tasks/{jobId}", |m| on(m, exec::tasks))
-            .summary("The task records of a job, with their logs and attempts")
+            .summary("A page of a job's task records (by node, then batch index), with their logs and attempts")
+            .query(&[
+                ("limit", "records per page (default 1000, at most 10000)"),
+                ("offset", "records to skip; X-Total-Count says how many there are, Link rel=next names the next page"),
+            ])
             .answer(json::<Vec<TaskRecord>>()),
         get("/exec/jobs", |m| on(m, exec::jobs))
             .summary("Recent jobs, newest first")

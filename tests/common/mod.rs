@@ -186,10 +186,19 @@ impl Harness {
         (status, results)
     }
 
+    /// Every task record of the job, page after page (`Link: rel="next"`).
     pub async fn tasks(&self, job_id: &str) -> Vec<Value> {
-        let (code, tasks) = self.get(&format!("/exec/tasks/{job_id}")).await;
-        assert_eq!(code, 200, "{tasks}");
-        tasks.as_array().cloned().unwrap_or_default()
+        let mut all = Vec::new();
+        let mut next = Some(self.url(&format!("/exec/tasks/{job_id}")));
+        while let Some(url) = next.take() {
+            let res = self.client.get(&url).send().await.unwrap();
+            assert_eq!(res.status(), 200, "{url}");
+            let link = res.headers().get("link").and_then(|l| l.to_str().ok()).map(str::to_string);
+            let page: Value = res.json().await.unwrap();
+            all.extend(page.as_array().cloned().unwrap_or_default());
+            next = link.and_then(|l| Some(format!("{}{}", self.base, l.strip_prefix('<')?.split_once('>')?.0)));
+        }
+        all
     }
 }
 

@@ -25,6 +25,9 @@ use crate::webhook::JobWebhooks;
 mod finish;
 mod launch;
 
+#[cfg(test)]
+pub(super) use launch::WINDOW;
+
 /// Everything a job starts with, prepared by the engine.
 pub(super) struct JobSetup {
     pub job_id: String,
@@ -82,6 +85,10 @@ struct NodeRun {
     /// lengths (HKube's `savePaths`), or the server reads it back.
     batched_paths: Vec<String>,
     outputs: Vec<Option<Value>>,
+    /// Tasks made but not launched yet: a node launches at most
+    /// [`launch::WINDOW`] at a time, so a 100,000-item batch holds 100,000
+    /// inputs, not 100,000 running futures (counted as queued meanwhile).
+    pending: std::collections::VecDeque<crate::expr::TaskInput>,
     remaining: usize,
     complete: bool,
     /// Items of a wait-any parent that arrived before this node could start.
@@ -219,7 +226,11 @@ impl JobRun {
         loop {
             tokio::select! {
                 finished = running.next() => match finished {
-                    Some(f) => self.on_finished(f, &mut running).await,
+                    Some(f) => {
+                        let node = f.node.clone();
+                        self.on_finished(f, &mut running).await;
+                        self.launch_pending(&node, &mut running);
+                    }
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline), if !expired => {

@@ -437,10 +437,12 @@ impl Engine {
             .ok_or_else(|| RunnerError::NotFound(format!("job '{job_id}' does not exist")))
     }
 
-    pub async fn tasks(&self, job_id: &str) -> Result<Vec<TaskRecord>, RunnerError> {
+    /// A page of job `job_id`'s task records (by node, then batch index),
+    /// and how many it has.
+    pub async fn tasks(&self, job_id: &str, limit: u32, offset: u64) -> Result<(Vec<TaskRecord>, u64), RunnerError> {
         self.job(job_id).await?;
         self.inner.recorder.flush().await;
-        self.inner.store.tasks_of_job(job_id).await
+        self.inner.store.tasks_of_job(job_id, limit, offset).await
     }
 
     /// Stop every live job (server shutdown) and wait for them to end.

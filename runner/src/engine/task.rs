@@ -52,6 +52,13 @@ struct Phase {
     started: Option<String>,
 }
 
+/// Whether a new task is in its node's `queued` count yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    No,
+    Already,
+}
+
 /// Where a task stood when it came back: which count it leaves, and when it
 /// first started (`None`: no worker ever got it, e.g. stopped while queued).
 pub struct Left {
@@ -60,10 +67,13 @@ pub struct Left {
 }
 
 impl TaskProgress {
-    /// A new task, counted as queued in its node.
-    pub fn queued(live: Arc<LiveJob>, node: &str) -> Arc<TaskProgress> {
+    /// A new task, counted as queued in its node (now, or already when its
+    /// node was expanded).
+    pub fn queued(live: Arc<LiveJob>, node: &str, counted: Counted) -> Arc<TaskProgress> {
         let progress = Arc::new(TaskProgress { live, node: node.to_string(), state: Mutex::default() });
-        progress.update(|n| n.queued += 1);
+        if counted == Counted::No {
+            progress.update(|n| n.queued += 1);
+        }
         progress
     }
 

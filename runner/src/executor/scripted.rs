@@ -151,6 +151,11 @@ impl Scripted {
         self.inner.dispatched.lock().expect("dispatched lock").clone()
     }
 
+    /// Tasks waiting in the queue for a worker now.
+    pub fn waiting(&self) -> usize {
+        self.inner.queue.len()
+    }
+
     /// The labels of [`Scripted::dispatched`].
     pub fn labels(&self) -> Vec<String> {
         self.dispatched().into_iter().map(|d| d.label).collect()

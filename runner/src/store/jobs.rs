@@ -170,11 +170,29 @@ impl Store {
         Ok(())
     }
 
-    pub async fn tasks_of_job(&self, job_id: &str) -> Result<Vec<TaskRecord>, RunnerError> {
-        let rows = sqlx::query("SELECT task_id, job_id, node_name, batch_index, status, error, started, ended, attempts, log FROM tasks WHERE job_id = $1 ORDER BY node_name, batch_index")
+    /// One page of a job's task records, by node then batch index, and how
+    /// many it has in all.
+    pub async fn tasks_of_job(
+        &self,
+        job_id: &str,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<TaskRecord>, u64), RunnerError> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE job_id = $1")
             .bind(job_id)
+            .fetch_one(self.pool())
+            .await?;
+        let rows = sqlx::query("SELECT task_id, job_id, node_name, batch_index, status, error, started, ended, attempts, log FROM tasks WHERE job_id = $1 ORDER BY node_name, batch_index, task_id LIMIT $2 OFFSET $3")
+            .bind(job_id)
+            .bind(i64::from(limit))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
             .fetch_all(self.pool())
             .await?;
+        let records = Self::task_records(&rows)?;
+        Ok((records, total as u64))
+    }
+
+    fn task_records(rows: &[sqlx::any::AnyRow]) -> Result<Vec<TaskRecord>, RunnerError> {
         rows.iter()
             .map(|r| {
                 Ok(TaskRecord {

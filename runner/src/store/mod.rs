@@ -116,6 +116,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     log TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_id);
+CREATE INDEX IF NOT EXISTS tasks_in_order ON tasks (job_id, node_name, batch_index, task_id);
 CREATE TABLE IF NOT EXISTS webhooks (
     job_id TEXT NOT NULL,
     kind TEXT NOT NULL,

@@ -46,6 +46,13 @@ impl JobRun {
         }
         let error = self.error.take();
         let started_at = self.started_at;
+        // Tasks never launched (the job failed or was stopped first) leave the queue.
+        let never_launched: Vec<(String, u64)> = self
+            .nodes
+            .iter()
+            .map(|(name, run)| (name.clone(), run.pending.len() as u64))
+            .filter(|(_, n)| *n > 0)
+            .collect();
         self.update_status(|s| {
             s.status = state;
             s.reason = reason.clone();
@@ -53,6 +60,9 @@ impl JobRun {
             s.timings.ended = Some(ended.clone());
             s.timings.duration_ms = Some(started_at.elapsed().as_millis() as u64);
             for n in &mut s.nodes {
+                if let Some((_, count)) = never_launched.iter().find(|(name, _)| *name == n.node_name) {
+                    n.queued = n.queued.saturating_sub(*count);
+                }
                 if n.status.is_unfinished() {
                     n.status = if state == JobState::Completed { NodeState::Completed } else { NodeState::Stopped };
                 }

@@ -9,9 +9,13 @@ use std::sync::Arc;
 use super::{Finished, JobRun, MemoUse, Running};
 use crate::descriptor::MAX_TTL_SECONDS;
 use crate::engine::status::{JobError, NodeState};
-use crate::engine::task::{self, TaskPlan};
+use crate::engine::task::{self, Counted, TaskPlan};
 use crate::executor::{TaskLog, TaskOutcome};
 use crate::expr::{self, InputSpec, Source, TaskInput};
+
+/// How many tasks of one node are in flight (launched, not finished) at
+/// most, unless twice its `maxWorkers` is more.
+pub(in crate::engine) const WINDOW: usize = 512;
 
 impl JobRun {
     /// Start every candidate node whose parents have all completed. A node
@@ -94,13 +98,30 @@ impl JobRun {
             n.total = count;
             n.status = NodeState::Running;
         });
-        for task in tasks {
-            self.launch_task(name, task, running);
-        }
+        // Counted as queued now; launched a window at a time.
+        self.update_node(name, |n| n.queued += count);
+        self.nodes.get_mut(name).expect("node run").pending = tasks.into();
+        self.launch_pending(name, running);
         for (index, item) in backlog {
             self.launch_wait_any(name, index, &item, running);
         }
         self.check_node_complete(name, running);
+    }
+
+    /// Launch `name`'s pending tasks while fewer than its window are in flight.
+    pub(super) fn launch_pending(&mut self, name: &str, running: &mut Running) {
+        let window = match self.dag.node(name).and_then(|n| self.runtimes.get(&n.node.algorithm_name)) {
+            Some(rt) => WINDOW.max(rt.max_workers.saturating_mul(2)),
+            None => WINDOW,
+        };
+        while !self.stopping() {
+            let run = self.nodes.get_mut(name).expect("node run");
+            if run.remaining - run.pending.len() >= window {
+                break;
+            }
+            let Some(task) = run.pending.pop_front() else { break };
+            self.launch_task(name, task, Counted::Already, running);
+        }
     }
 
     pub(super) fn launch_wait_any(&mut self, name: &str, index: u32, item: &Value, running: &mut Running) {
@@ -127,7 +148,7 @@ impl JobRun {
                 run.remaining += 1;
                 self.tasks_made += 1;
                 self.update_node(name, |n| n.total += 1);
-                self.launch_task(name, task, running);
+                self.launch_task(name, task, Counted::No, running);
             }
             Err(e) => self.fail(JobError {
                 node_name: name.to_string(),
@@ -138,14 +159,14 @@ impl JobRun {
         }
     }
 
-    pub(super) fn launch_task(&mut self, name: &str, task: TaskInput, running: &mut Running) {
+    pub(super) fn launch_task(&mut self, name: &str, task: TaskInput, counted: Counted, running: &mut Running) {
         let dag_node = self.dag.node(name).expect("node exists");
         if dag_node.node.kind == crate::descriptor::NodeKind::Output {
-            return self.complete_output_node(name, task, running);
+            return self.complete_output_node(name, task, counted, running);
         }
         let succeeded_before = task.batch_index.and_then(|i| self.reused_items.get(name)?.get(&i.to_string()).cloned());
         if let Some(output) = succeeded_before {
-            return self.reuse_item(name, task, output, running);
+            return self.reuse_item(name, task, output, counted, running);
         }
         let runtime = self.runtimes[&dag_node.node.algorithm_name].clone();
         let task_id = format!("{name}:{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -196,7 +217,7 @@ impl JobRun {
         let job_stop = self.live.stop.clone();
         let node = name.to_string();
         let batch_index = task.batch_index;
-        let progress = task::TaskProgress::queued(self.live.clone(), name);
+        let progress = task::TaskProgress::queued(self.live.clone(), name, counted);
         let live = self.live.clone();
         let storage = self.engine.inner.storage.clone();
         // Only cached nodes look for an earlier output (and need the store).
@@ -242,18 +263,24 @@ impl JobRun {
 
     /// `rerun --failed`: a batch item that succeeded in the job being rerun
     /// is not run again; its output is taken over (counted as cached).
-    fn reuse_item(&mut self, name: &str, task: TaskInput, output: Value, running: &mut Running) {
+    fn reuse_item(&mut self, name: &str, task: TaskInput, output: Value, counted: Counted, running: &mut Running) {
         let from = self.reused_from.clone().unwrap_or_default();
         let log = TaskLog::default();
         log.push(format!("[distributedkube] not run again: this item succeeded in job {from}"));
         let memo = Some(MemoUse { key: String::new(), reused_from: Some(from) });
-        self.complete_at_once(name, task.batch_index, output, 0, log, memo, running);
+        self.complete_at_once(name, task.batch_index, output, (0, counted), log, memo, running);
     }
 
     /// An output node runs nothing: its resolved input is its output.
-    pub(super) fn complete_output_node(&mut self, name: &str, task: TaskInput, running: &mut Running) {
+    pub(super) fn complete_output_node(
+        &mut self,
+        name: &str,
+        task: TaskInput,
+        counted: Counted,
+        running: &mut Running,
+    ) {
         let output = Value::Array(task.input);
-        self.complete_at_once(name, task.batch_index, output, 1, TaskLog::default(), None, running);
+        self.complete_at_once(name, task.batch_index, output, (1, counted), TaskLog::default(), None, running);
     }
 
     /// A task that runs nothing and is done with `output`.
@@ -263,13 +290,13 @@ impl JobRun {
         name: &str,
         batch_index: Option<u32>,
         output: Value,
-        attempts: u32,
+        (attempts, counted): (u32, Counted),
         log: TaskLog,
         memo: Option<MemoUse>,
         running: &mut Running,
     ) {
         let task_id = format!("{name}:{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let progress = task::TaskProgress::queued(self.live.clone(), name);
+        let progress = task::TaskProgress::queued(self.live.clone(), name, counted);
         let node = name.to_string();
         running.push(Box::pin(async move {
             let left = progress.left();

@@ -122,7 +122,7 @@ async fn retries_follow_the_policy_up_to_the_limit() {
     assert_eq!(status.status, JobState::Completed);
     assert_eq!(status.nodes[0].retries, 2);
     assert_eq!(bench.engine.results(&job).await.unwrap()["data"][0]["result"], 42);
-    let tasks = bench.engine.tasks(&job).await.unwrap();
+    let (tasks, _) = bench.engine.tasks(&job, 100, 0).await.unwrap();
     assert_eq!((tasks.len(), tasks[0].attempts, tasks[0].status.as_str()), (1, 3, "succeed"));
 
     // onCrash (the default) leaves an algorithm's own error alone.
@@ -189,4 +189,26 @@ async fn higher_priority_jobs_get_workers_first() {
     let order: Vec<(String, u8)> = bench.executor.dispatched().into_iter().map(|d| (d.label, d.priority)).collect();
     let expected = [("H#1", 5), ("H#2", 5), ("L#1", 1), ("L#2", 1), ("L#3", 1)].map(|(l, p)| (l.to_string(), p));
     assert_eq!(order, expected);
+}
+
+/// A big batch is launched a window at a time: the executor's queue holds
+/// at most the window, the node counts every waiting item as queued, and
+/// every item still runs, in order.
+#[tokio::test(start_paused = true)]
+async fn a_big_batch_is_launched_a_window_at_a_time() {
+    let bench = Bench::new(0).await;
+    let items = 3 * crate::engine::job::WINDOW as u64;
+    let job = bench
+        .run(json!({"name": "p", "nodes": [{"nodeName": "A", "algorithmName": "a", "input": [format!("#[1...{items}]")]}]}))
+        .await;
+    let status = bench.until(&job, |s| s.nodes[0].queued == items).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(bench.executor.waiting(), crate::engine::job::WINDOW, "{:?}", status.nodes[0]);
+    bench.executor.add_workers(2);
+    let status = bench.ended(&job).await;
+    assert_eq!(status.status, JobState::Completed);
+    assert_eq!((status.nodes[0].done, status.nodes[0].queued, status.nodes[0].running), (items, 0, 0));
+    let labels = bench.executor.labels();
+    assert_eq!(labels.len() as u64, items);
+    assert_eq!(labels[..3], ["A#1", "A#2", "A#3"]);
 }
