@@ -58,6 +58,89 @@ async fn main() {
         floor.as_secs_f64() / one.as_secs_f64(),
         floor.as_secs_f64() / pool.as_secs_f64()
     );
+
+    // Latency, beside the floor's round trip (initialize, start, done) of one task.
+    let round_trip = floor.as_secs_f64() * 1000.0 / tasks as f64;
+    let (first_start, chain_client, chain_server) = latency(tmp.path()).await;
+    println!("floor round trip of one task:                       {round_trip:>7.2} ms");
+    println!(
+        "exec/raw → the first task's start, warm worker:     {first_start:>7.2} ms  ({:.1}× the round trip; median of {RUNS})",
+        first_start / round_trip
+    );
+    println!(
+        "3-node pipeline, exec/raw → completed seen:         {chain_client:>7.2} ms  ({:.1}× 3 round trips)",
+        chain_client / (3.0 * round_trip)
+    );
+    println!(
+        "3-node pipeline, server-side (started → ended):     {chain_server:>7.2} ms  ({:.1}× 3 round trips; whole ms)",
+        chain_server / (3.0 * round_trip)
+    );
+}
+
+const RUNS: usize = 50;
+
+/// Medians over [`RUNS`] jobs on warm workers: from sending `exec/raw` to
+/// the moment the algorithm's `start` ran (it returns `time.time()`), and
+/// for a 3-node chain, from sending to seeing it completed, and the job's
+/// own `durationMs`.
+async fn latency(tmp: &Path) -> (f64, f64, f64) {
+    let code = tmp.join("stamp");
+    std::fs::create_dir_all(&code).unwrap();
+    std::fs::write(code.join("main.py"), "import time\n\ndef start(args):\n    return time.time()\n").unwrap();
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tmp.join("data-latency"));
+    config.wrappers_dir = Some(repo().join("base-images"));
+    config.code_root = Some(tmp.to_path_buf());
+    let server = server::start(config).await.unwrap();
+    let base = format!("http://{}/api/v1", server.addr);
+    let client = reqwest::Client::new();
+    let spec = json!({"name": "stamp", "env": "python", "maxWorkers": 1, "cpu": 0.1,
+        "code": {"path": code.to_str().unwrap(), "entryPoint": "main.py"}});
+    let res = client.post(format!("{base}/store/algorithms")).json(&spec).send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let one = json!({"name": "one", "nodes": [{"nodeName": "A", "algorithmName": "stamp", "input": []}]});
+    let chain = json!({"name": "chain", "nodes": [
+        {"nodeName": "A", "algorithmName": "stamp", "input": []},
+        {"nodeName": "B", "algorithmName": "stamp", "input": ["@A"]},
+        {"nodeName": "C", "algorithmName": "stamp", "input": ["@B"]}]});
+    for _ in 0..5 {
+        finish(&client, &base, &chain, Duration::from_millis(1)).await;
+    }
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let (mut first, mut client_side, mut server_side) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let sent = now();
+        let (_, results) = finish(&client, &base, &one, Duration::from_millis(1)).await;
+        first.push((results["data"][0]["result"].as_f64().unwrap() - sent) * 1000.0);
+        let sent = Instant::now();
+        let (status, _) = finish(&client, &base, &chain, Duration::from_micros(200)).await;
+        client_side.push(sent.elapsed().as_secs_f64() * 1000.0);
+        server_side.push(status["timings"]["durationMs"].as_f64().unwrap());
+    }
+    server.stop().await.unwrap();
+    (median(first), median(client_side), median(server_side))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Run `pipeline` and poll its status every `poll` until it completed.
+async fn finish(client: &reqwest::Client, base: &str, pipeline: &Value, poll: Duration) -> (Value, Value) {
+    let res: Value = client.post(format!("{base}/exec/raw")).json(pipeline).send().await.unwrap().json().await.unwrap();
+    let job = res["jobId"].as_str().expect("jobId").to_string();
+    loop {
+        let status: Value = client.get(format!("{base}/exec/status/{job}")).send().await.unwrap().json().await.unwrap();
+        match status["status"].as_str() {
+            Some("completed") => {
+                let results =
+                    client.get(format!("{base}/exec/results/{job}")).send().await.unwrap().json().await.unwrap();
+                return (status, results);
+            }
+            Some("pending") | Some("active") => tokio::time::sleep(poll).await,
+            other => panic!("bench job ended {other:?}: {status}"),
+        }
+    }
 }
 
 /// 10,000 round trips with the wrapper over a bare websocket, nothing else.

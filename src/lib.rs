@@ -17,5 +17,6 @@ pub mod builds;
 pub mod config;
 pub mod connections;
 pub mod data_dir;
+pub mod memory;
 pub mod server;
 pub mod wrappers;

@@ -201,6 +201,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         shutdown.clone(),
     ));
     tokio::spawn(runner::trigger::run_pipeline_triggers(engine.clone(), store.clone(), job_ended, shutdown.clone()));
+    tokio::spawn(crate::memory::trim_after_jobs(engine.job_ended(), shutdown.clone()));
     let state = AppState {
         engine: engine.clone(),
         workers: executor.clone(),

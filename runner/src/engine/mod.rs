@@ -404,9 +404,8 @@ impl Engine {
     /// `{jobId, status, data, timeTook}`; `data` is null until the job ends.
     pub async fn job_results(&self, job_id: &str) -> Result<results::JobResults, RunnerError> {
         let status = self.status(job_id).await?;
-        let mut results = match self.inner.storage.get_json::<Value>(&keys::result(job_id)).await? {
-            Some(stored) => serde_json::from_value(stored)
-                .map_err(|e| RunnerError::unreadable(format!("job '{job_id}' results unreadable"), e))?,
+        let mut results = match self.inner.storage.get_json::<results::JobResults>(&keys::result(job_id)).await? {
+            Some(stored) => stored,
             None => results::JobResults {
                 job_id: job_id.to_string(),
                 status: status.status,

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::JobRun;
 use crate::descriptor::Level;
+use crate::engine::results::NodeResult;
 use crate::engine::status::{JobState, NodeState};
 use crate::engine::JobEnded;
 use crate::storage::{by_reference, keys};
@@ -22,25 +23,27 @@ impl JobRun {
             (JobState::Completed, None)
         };
         let time_took = (self.started_at.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-        let data = if state == JobState::Completed { self.result_list() } else { Value::Null };
+        let mut data = (state == JobState::Completed).then(|| self.result_list());
         // Results are the job's product: outputs stored by reference are read into them.
-        let data = match by_reference::resolve(&self.engine.inner.storage, data).await {
-            Ok(data) => data,
-            Err(e) => {
-                tracing::error!(job = %self.job_id, "results keep their storage references: {e}");
-                self.result_list()
+        for entry in data.iter_mut().flatten().filter(|e| by_reference::contains_ref(&e.result)) {
+            match by_reference::resolve(&self.engine.inner.storage, entry.result.clone()).await {
+                Ok(resolved) => entry.result = resolved,
+                Err(e) => tracing::error!(job = %self.job_id, "results keep a storage reference: {e}"),
             }
-        };
+        }
         for (name, output) in &self.outputs {
             if let Err(e) = self.engine.inner.storage.put_json(&keys::node_output(&self.job_id, name), output).await {
                 tracing::error!(job = %self.job_id, "could not store the output of {name}: {e}");
             }
         }
         self.store_succeeded_items().await;
-        let mut result = json!({ "jobId": self.job_id, "status": state, "data": data, "timeTook": time_took });
-        if let Some(r) = &reason {
-            result["reason"] = json!(r);
-        }
+        let result = StoredResults {
+            job_id: &self.job_id,
+            status: state,
+            data: data.as_deref(),
+            time_took,
+            reason: reason.as_deref(),
+        };
         if let Err(e) = self.engine.inner.storage.put_json(&keys::result(&self.job_id), &result).await {
             tracing::error!(job = %self.job_id, "could not store the result: {e}");
         }
@@ -77,7 +80,7 @@ impl JobRun {
             hooks.progress(level, state.as_str(), status.progress.percent, details);
             hooks.result(
                 state.as_str(),
-                result["data"].clone(),
+                serde_json::to_value(&data).unwrap_or(Value::Null),
                 reason.clone().filter(|_| state != JobState::Completed),
             );
         }
@@ -110,28 +113,45 @@ impl JobRun {
     }
 
     /// One entry per task of each result node, batch nodes with `batchIndex`.
-    fn result_list(&self) -> Value {
+    fn result_list(&self) -> Vec<NodeResult> {
         let mut data = Vec::new();
         let known = |n: &&str| !self.skipped.contains(*n) || self.outputs.contains_key(*n);
         for name in self.dag.result_nodes().into_iter().filter(known) {
             let node = &self.dag.node(name).expect("node exists").node;
             let run = &self.nodes[name];
-            let output = self.outputs.get(name).cloned().unwrap_or(Value::Null);
-            match (run.batch, output) {
-                (true, Value::Array(items)) => {
-                    for (i, item) in items.into_iter().enumerate() {
-                        let mut entry = json!({"nodeName": name, "algorithmName": node.algorithm_name, "batchIndex": i + 1, "result": item});
+            let entry = |batch_index: Option<u64>, result: Value| NodeResult {
+                node_name: name.to_string(),
+                algorithm_name: node.algorithm_name.clone(),
+                batch_index,
+                result,
+                error: None,
+            };
+            match (run.batch, self.outputs.get(name)) {
+                (true, Some(Value::Array(items))) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let mut e = entry(Some(i as u64 + 1), item.clone());
                         if let Some((_, message)) = run.failed_items.iter().find(|(b, _)| *b as usize == i + 1) {
-                            entry["error"] = json!(message);
+                            e.error = Some(json!(message));
                         }
-                        data.push(entry);
+                        data.push(e);
                     }
                 }
-                (_, output) => {
-                    data.push(json!({"nodeName": name, "algorithmName": node.algorithm_name, "result": output}))
-                }
+                (_, output) => data.push(entry(None, output.cloned().unwrap_or(Value::Null))),
             }
         }
-        Value::Array(data)
+        data
     }
+}
+
+/// `result.json` as the job leaves it: what [`crate::engine::results::JobResults`]
+/// reads back (the HKube fields are filled in when it is served).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredResults<'a> {
+    job_id: &'a str,
+    status: JobState,
+    data: Option<&'a [NodeResult]>,
+    time_took: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
 }
