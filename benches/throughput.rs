@@ -6,9 +6,11 @@
 //!    runner logic at all;
 //! 2. the server: a pipeline whose one node is a 10,000-item batch of the
 //!    same trivial algorithm, through the HTTP API, on one worker (the same
-//!    single wrapper process), then on the default pool size.
+//!    single wrapper process), then on the default pool size;
 //!
-//! `cargo bench --bench throughput` (set TASKS=N to change the count).
+//! in ROUNDS rounds (3), medians reported; then latency on warm workers.
+//!
+//! `cargo bench --bench throughput` (TASKS=N items, ROUNDS=R).
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -33,30 +35,37 @@ async fn main() {
     std::fs::create_dir_all(&code).unwrap();
     std::fs::write(code.join("main.py"), ALGORITHM).unwrap();
 
-    let floor = floor(&code, tasks).await;
+    // Rounds of floor, one worker, the default pool, one after the other, so
+    // a change in the machine's load hits all three alike; medians reported.
+    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|t| t.parse().ok()).unwrap_or(3);
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+    let (mut floors, mut ones, mut pools) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let f = floor(&code, tasks).await.as_secs_f64();
+        let one = server_run(tmp.path(), &code, tasks, Some(1), round).await.as_secs_f64();
+        let pool = server_run(tmp.path(), &code, tasks, None, round).await.as_secs_f64();
+        println!(
+            "round {round}: floor {:>6.0} tasks/s, server 1 worker {:>6.0} ({:.2}), {cpus} workers {:>6.0} ({:.2})",
+            tasks as f64 / f,
+            tasks as f64 / one,
+            f / one,
+            tasks as f64 / pool,
+            f / pool
+        );
+        floors.push(f);
+        ones.push(f / one);
+        pools.push(f / pool);
+    }
+    let floor = Duration::from_secs_f64(median(floors.clone()));
     println!(
-        "floor   (raw websocket loop, 1 wrapper):  {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s",
+        "floor   (raw websocket loop, 1 wrapper):  {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s (median)",
         floor.as_secs_f64(),
         tasks as f64 / floor.as_secs_f64()
     );
-
-    let one = server_run(tmp.path(), &code, tasks, Some(1)).await;
     println!(
-        "server  (HTTP API, pipeline, 1 worker):    {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s",
-        one.as_secs_f64(),
-        tasks as f64 / one.as_secs_f64()
-    );
-    let pool = server_run(tmp.path(), &code, tasks, None).await;
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
-    println!(
-        "server  (HTTP API, pipeline, {cpus} workers):   {tasks} tasks in {:>7.3} s = {:>8.0} tasks/s",
-        pool.as_secs_f64(),
-        tasks as f64 / pool.as_secs_f64()
-    );
-    println!(
-        "ratio server/floor (throughput): {:.2} with 1 worker, {:.2} with {cpus} workers",
-        floor.as_secs_f64() / one.as_secs_f64(),
-        floor.as_secs_f64() / pool.as_secs_f64()
+        "ratio server/floor (throughput, median of {rounds}): {:.2} with 1 worker, {:.2} with {cpus} workers",
+        median(ones),
+        median(pools)
     );
 
     // Latency, beside the floor's round trip (initialize, start, done) of one task.
@@ -196,8 +205,8 @@ where
 }
 
 /// The same work as a pipeline through the server's HTTP API.
-async fn server_run(tmp: &Path, code: &Path, tasks: usize, max_workers: Option<u32>) -> Duration {
-    let data = tmp.join(format!("data-{}", max_workers.unwrap_or(0)));
+async fn server_run(tmp: &Path, code: &Path, tasks: usize, max_workers: Option<u32>, round: usize) -> Duration {
+    let data = tmp.join(format!("data-{}-{round}", max_workers.unwrap_or(0)));
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data);
     config.wrappers_dir = Some(repo().join("base-images"));
     // The algorithm's code is a folder here, as in development.

@@ -58,6 +58,17 @@ impl WorkerConnection {
 
     pub async fn send(&mut self, envelope: &Envelope) -> Result<(), ConnectionError> {
         let frame = protocol::encode(self.encoding, envelope).map_err(|e| ConnectionError::Protocol(e.0))?;
+        self.send_frame(frame).await
+    }
+
+    /// `{command, data}`, without copying `data` (a task object, on every task).
+    pub async fn send_parts(&mut self, command: &str, data: &serde_json::Value) -> Result<(), ConnectionError> {
+        let frame =
+            protocol::codec::encode_parts(self.encoding, command, data).map_err(|e| ConnectionError::Protocol(e.0))?;
+        self.send_frame(frame).await
+    }
+
+    async fn send_frame(&mut self, frame: Frame) -> Result<(), ConnectionError> {
         let message = match frame {
             Frame::Text(t) => Message::Text(t.into()),
             Frame::Binary(b) => Message::Binary(b.into()),

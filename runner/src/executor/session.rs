@@ -4,6 +4,7 @@
 //! ([`super::calls`]) answered while the task runs.
 
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -29,7 +30,7 @@ pub async fn run(conn: &mut WorkerConnection, request: &TaskRequest, stop_grace:
         Ok(task) => task,
         Err(message) => return SessionEnd::Reusable(TaskOutcome::Failed { message, details: None }),
     };
-    if let Err(e) = conn.send(&Envelope::new("initialize", task)).await {
+    if let Err(e) = conn.send_parts("initialize", &task).await {
         return lost(e);
     }
     let mut started = false;
@@ -95,12 +96,17 @@ pub async fn run(conn: &mut WorkerConnection, request: &TaskRequest, stop_grace:
 
 /// The task object for this wrapper: outputs stored by reference in its
 /// input become links for a v3 wrapper, and are read into it for a v1 one.
-async fn task_for(storage: StorageProtocol, request: &TaskRequest) -> Result<Value, String> {
-    let mut task = request.task.clone();
-    let Some(Value::Array(input)) = task.get_mut("input") else { return Ok(task) };
-    if !input.iter().any(by_reference::contains_ref) {
-        return Ok(task);
+async fn task_for(storage: StorageProtocol, request: &TaskRequest) -> Result<Cow<'_, Value>, String> {
+    let holds_refs = request
+        .task
+        .get("input")
+        .and_then(Value::as_array)
+        .is_some_and(|input| input.iter().any(by_reference::contains_ref));
+    if !holds_refs {
+        return Ok(Cow::Borrowed(&request.task));
     }
+    let mut task = request.task.clone();
+    let Some(Value::Array(input)) = task.get_mut("input") else { return Ok(Cow::Owned(task)) };
     match storage {
         StorageProtocol::V3 => {
             let links = by_reference::to_links(input);
@@ -116,7 +122,7 @@ async fn task_for(storage: StorageProtocol, request: &TaskRequest) -> Result<Val
             task["input"] = resolved;
         }
     }
-    Ok(task)
+    Ok(Cow::Owned(task))
 }
 
 /// The reference a v3 wrapper's `storing {storageInfo: {path, size}}` makes,

@@ -41,6 +41,13 @@ pub fn encode(encoding: Encoding, envelope: &Envelope) -> Result<Frame, CodecErr
 
 /// Text frames are always JSON; binary frames follow the negotiated encoding.
 pub fn decode(encoding: Encoding, frame: &Frame) -> Result<Envelope, CodecError> {
+    // The common case straight into an envelope, without a tree first; the
+    // slow path below only says what is wrong.
+    if let Frame::Text(text) = frame {
+        if let Ok(envelope) = serde_json::from_str::<Envelope>(text) {
+            return Ok(envelope);
+        }
+    }
     let value = match frame {
         Frame::Text(text) => {
             serde_json::from_str(text).map_err(|e| CodecError(format!("invalid JSON message: {e}")))?
@@ -74,6 +81,22 @@ pub fn decode_value(encoding: Encoding, bytes: &[u8]) -> Result<Value, CodecErro
             data.into_relaxed_extjson()
         }
     })
+}
+
+/// `{"command", "data"}` in `encoding`, without copying `data` into an
+/// envelope first where the encoding allows (JSON).
+pub fn encode_parts(encoding: Encoding, command: &str, data: &Value) -> Result<Frame, CodecError> {
+    #[derive(serde::Serialize)]
+    struct Borrowed<'a> {
+        command: &'a str,
+        data: &'a Value,
+    }
+    match encoding {
+        Encoding::Json => serde_json::to_string(&Borrowed { command, data })
+            .map(Frame::Text)
+            .map_err(|e| CodecError(format!("json encode: {e}"))),
+        _ => encode(encoding, &Envelope::new(command, data.clone())),
+    }
 }
 
 fn envelope_value(envelope: &Envelope) -> Value {
@@ -156,6 +179,15 @@ mod tests {
             let frame = encode(enc, &sample()).unwrap();
             assert_eq!(matches!(frame, Frame::Text(_)), enc == Encoding::Json);
             assert_eq!(decode(enc, &frame).unwrap(), sample(), "{enc:?}");
+        }
+    }
+
+    #[test]
+    fn parts_encode_as_the_envelope_does() {
+        let data = json!({"input": [1, "x"]});
+        for enc in [Encoding::Json, Encoding::Msgpack, Encoding::Bson] {
+            let frame = encode_parts(enc, "initialize", &data).unwrap();
+            assert_eq!(decode(enc, &frame).unwrap(), Envelope::new("initialize", data.clone()), "{enc:?}");
         }
     }
 
