@@ -1,4 +1,5 @@
-//! The algorithm wrapper protocol (HKube's "storage v1"), server side.
+//! The algorithm wrapper protocol, server side: HKube's "storage v1" (data
+//! inline) and "v3" (data by reference, see `storage::by_reference`).
 //!
 //! A wrapper connects as a websocket client and exchanges envelopes
 //! `{"command": ..., "data": ...}` (or `"error"` instead of `data`) with us.
