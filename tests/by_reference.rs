@@ -23,8 +23,6 @@ fn hkube_worker(h: &Harness, role: &str, storage_env: &[(String, String)]) -> to
         .arg(role)
         .env("WORKER_SOCKET_URL", url)
         .env("STORAGE_PROTOCOL", "v3")
-        .env("CLUSTER_NAME", "dk")
-        .env("DISCOVERY_ENABLE", "false")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
@@ -107,11 +105,7 @@ async fn check_reference(h: &Harness, job: &str, kept: &[u8]) -> String {
 async fn hkube_v3_wrappers_pass_outputs_by_reference_through_local_files() {
     let h = Harness::start().await;
     let root = h.data.path().join("storage").canonicalize().unwrap();
-    let env = vec![
-        ("DEFAULT_STORAGE".to_string(), "fs".to_string()),
-        ("BASE_FS_ADAPTER_DIRECTORY".to_string(), root.display().to_string()),
-    ];
-    let workers = setup(&h, &env).await;
+    let workers = setup(&h, &h.hkube_fs_storage_env()).await;
     let job = run_and_check(&h).await;
     let kept = std::fs::read(root.join(format!("jobs/{job}/outputs/make.json"))).unwrap();
     let path = check_reference(&h, &job, &kept).await;
@@ -144,6 +138,8 @@ async fn hkube_v3_wrappers_pass_outputs_by_reference_through_s3() {
     let h = Harness::start_with(|c| c.storage_url = Some(format!("s3://{bucket}"))).await;
     let env = vec![
         ("DEFAULT_STORAGE".to_string(), "s3".to_string()),
+        ("CLUSTER_NAME".to_string(), "dk".to_string()),
+        ("DISCOVERY_ENABLE".to_string(), "false".to_string()),
         ("S3_ENDPOINT_URL".to_string(), scaled_out_env("AWS_ENDPOINT")),
         ("AWS_ACCESS_KEY_ID".to_string(), scaled_out_env("AWS_ACCESS_KEY_ID")),
         ("AWS_SECRET_ACCESS_KEY".to_string(), scaled_out_env("AWS_SECRET_ACCESS_KEY")),

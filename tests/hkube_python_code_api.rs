@@ -86,14 +86,9 @@ async fn external_worker_uses_the_code_api(storage: &[(&str, &str)]) {
     let h = Harness::start().await;
     setup(&h).await;
     let url = format!("{}/api/v1/internal/workers/external/py-caller", h.base.replace("http", "ws"));
-    let root = h.data.path().join("storage").canonicalize().unwrap().display().to_string();
-    let mut env = vec![
-        ("WORKER_SOCKET_URL", url.as_str()),
-        ("DEFAULT_STORAGE", "fs"),
-        ("BASE_FS_ADAPTER_DIRECTORY", root.as_str()),
-        ("CLUSTER_NAME", "dk"),
-        ("DISCOVERY_ENABLE", "false"),
-    ];
+    let shared = h.hkube_fs_storage_env();
+    let mut env: Vec<(&str, &str)> = shared.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("WORKER_SOCKET_URL", url.as_str()));
     env.extend_from_slice(storage);
     let mut wrapper = hkube(&["worker"], &env);
     for _ in 0..400 {

@@ -186,6 +186,21 @@ impl Harness {
         (status, results)
     }
 
+    /// The variables HKube's wrappers in storage v3 need to share this
+    /// server's local storage (README, "Job data by reference").
+    pub fn hkube_fs_storage_env(&self) -> Vec<(String, String)> {
+        let root = self.data.path().join("storage").canonicalize().expect("the storage folder exists");
+        [
+            ("DEFAULT_STORAGE", "fs".to_string()),
+            ("BASE_FS_ADAPTER_DIRECTORY", root.display().to_string()),
+            ("CLUSTER_NAME", "dk".to_string()),
+            ("DISCOVERY_ENABLE", "false".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     /// Every task record of the job, page after page (`Link: rel="next"`).
     pub async fn tasks(&self, job_id: &str) -> Vec<Value> {
         let mut all = Vec::new();

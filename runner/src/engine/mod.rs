@@ -158,6 +158,12 @@ impl Engine {
         self.start_job(pipeline, trigger, None).await
     }
 
+    /// `pipeline`'s DAG, checked against the stored algorithms.
+    async fn dag_of(&self, pipeline: &Pipeline) -> Result<Dag, RunnerError> {
+        let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
+        Ok(Dag::build(pipeline, &|name| names.contains(name))?)
+    }
+
     async fn start_job(
         &self,
         pipeline: Pipeline,
@@ -171,8 +177,7 @@ impl Engine {
                 node.algorithm_name = format!("{}-output", pipeline.name);
             }
         }
-        let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
-        let dag = Dag::build(&pipeline, &|name| names.contains(name))?;
+        let dag = self.dag_of(&pipeline).await?;
         crate::webhook::check_webhooks(pipeline.webhooks.as_ref(), self.inner.settings.webhooks.allow_private)?;
         let flow_input = Value::Object(pipeline.flow_input.clone());
         dag.check_flow_input(&flow_input)?;

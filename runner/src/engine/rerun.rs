@@ -47,8 +47,7 @@ impl Engine {
             debug_node = Some(node.to_string());
         }
         let trigger = JobTrigger::Caching { job_id: job_id.to_string(), node_name: node.to_string(), debug_node };
-        let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
-        let dag = Dag::build(&descriptor, &|name| names.contains(name))?;
+        let dag = self.dag_of(&descriptor).await?;
         if dag.node(node).is_none() {
             return Err(RunnerError::Invalid(format!(
                 "node '{node}' is not in pipeline '{}' of job '{job_id}'",
@@ -105,8 +104,7 @@ impl Engine {
             )));
         }
         let descriptor = Self::without_flag_debug(&job);
-        let names: HashSet<String> = self.inner.store.algorithm_names().await?.into_iter().collect();
-        let dag = Dag::build(&descriptor, &|name| names.contains(name))?;
+        let dag = self.dag_of(&descriptor).await?;
         let mut items: HashMap<String, Map<String, Value>> = HashMap::new();
         let mut outputs = HashMap::new();
         let mut unfinished = Vec::new();

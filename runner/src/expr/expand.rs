@@ -108,20 +108,19 @@ fn resolve_all<'a>(
                 InputSpec::LiteralBatch(batch) => Ok(Resolved::Literal(batch)),
                 InputSpec::Batch(r) => match resolve_ref(r, flow_input, outputs).map_err(fail)? {
                     Value::Array(items) => Ok(Resolved::Batch(items)),
-                    other if StoredRef::from_value(&other).is_some() => {
-                        match StoredRef::from_value(&other).and_then(|stored| stored.items()) {
-                            Some(items) => Ok(Resolved::Batch(items)),
-                            None => Err(fail(format!(
+                    other => match StoredRef::from_value(&other) {
+                        Some(stored) => stored.items().map(Resolved::Batch).ok_or_else(|| {
+                            fail(format!(
                                 "'#@{}' is an output its wrapper stored (storage v3) without reporting the list's length",
                                 r.display()
-                            ))),
-                        }
-                    }
-                    other => Err(fail(format!(
+                            ))
+                        }),
+                        None => Err(fail(format!(
                         "'#@{}' must be a list to batch over, but it is {}",
                         r.display(),
                         type_name(&other)
                     ))),
+                    },
                 },
                 // Filled per task by expand_wait_any.
                 InputSpec::WaitAny(_) => Ok(Resolved::Same(Value::Null)),

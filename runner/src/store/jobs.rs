@@ -149,9 +149,8 @@ impl Store {
     }
 
     /// Write many task records in one transaction (one fsync, not thousands).
-    /// Insert or replace task records, many rows per statement (one
-    /// statement per row cost more CPU than the tasks themselves at a few
-    /// thousand tasks per second).
+    /// Insert or replace task records, many rows per statement: one
+    /// statement per row was a round trip to SQLite's worker thread each.
     pub async fn insert_tasks(&self, tasks: &[TaskRecord]) -> Result<(), RunnerError> {
         const COLUMNS: usize = 10;
         const ROWS: usize = 100;
@@ -177,14 +176,14 @@ impl Store {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for t in chunk {
                 query = query
-                    .bind(t.task_id.clone())
-                    .bind(t.job_id.clone())
-                    .bind(t.node_name.clone())
+                    .bind(&t.task_id)
+                    .bind(&t.job_id)
+                    .bind(&t.node_name)
                     .bind(t.batch_index.map(|b| b as i64))
                     .bind(t.status.as_str())
-                    .bind(t.error.clone())
-                    .bind(t.started.clone())
-                    .bind(t.ended.clone())
+                    .bind(&t.error)
+                    .bind(&t.started)
+                    .bind(&t.ended)
                     .bind(t.attempts as i64)
                     .bind(serde_json::to_string(&t.log).expect("strings serialize"));
             }

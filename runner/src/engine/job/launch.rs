@@ -268,7 +268,7 @@ impl JobRun {
         let log = TaskLog::default();
         log.push(format!("[distributedkube] not run again: this item succeeded in job {from}"));
         let memo = Some(MemoUse { key: String::new(), reused_from: Some(from) });
-        self.complete_at_once(name, task.batch_index, output, (0, counted), log, memo, running);
+        self.complete_at_once(name, task.batch_index, output, 0, counted, log, memo, running);
     }
 
     /// An output node runs nothing: its resolved input is its output.
@@ -280,7 +280,7 @@ impl JobRun {
         running: &mut Running,
     ) {
         let output = Value::Array(task.input);
-        self.complete_at_once(name, task.batch_index, output, (1, counted), TaskLog::default(), None, running);
+        self.complete_at_once(name, task.batch_index, output, 1, counted, TaskLog::default(), None, running);
     }
 
     /// A task that runs nothing and is done with `output`.
@@ -290,7 +290,8 @@ impl JobRun {
         name: &str,
         batch_index: Option<u32>,
         output: Value,
-        (attempts, counted): (u32, Counted),
+        attempts: u32,
+        counted: Counted,
         log: TaskLog,
         memo: Option<MemoUse>,
         running: &mut Running,
@@ -309,6 +310,9 @@ impl JobRun {
 /// An output stored by reference whose wrapper did not report the length
 /// of every list a child batches over: the server must read it.
 fn lengths_unknown(output: &Value, batched_paths: &[String]) -> bool {
+    if batched_paths.is_empty() {
+        return false;
+    }
     match crate::storage::by_reference::StoredRef::from_value(output) {
         Some(stored) => batched_paths.iter().any(|p| !stored.sizes.contains_key(p)),
         None => false,
