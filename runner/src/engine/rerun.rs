@@ -97,10 +97,13 @@ impl Engine {
     /// pipeline's.
     pub async fn rerun_failed(&self, job_id: &str) -> Result<String, RunnerError> {
         let job = self.job(job_id).await?;
-        if !matches!(job.status.as_str(), "completed" | "failed" | "stopped" | "crashed") {
+        // The status clients see: it says ended once the job's outputs and
+        // items are stored, a moment before its database record does.
+        let state = self.status(job_id).await?.status;
+        if !state.is_final() {
             return Err(RunnerError::Conflict(format!(
                 "job '{job_id}' is {}: rerun --failed once it has ended",
-                job.status
+                state.as_str()
             )));
         }
         let descriptor = Self::without_flag_debug(&job);
