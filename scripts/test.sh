@@ -30,9 +30,11 @@ source "${DK_K8S:-/tmp/distributedkube-k8s}/env.sh"
 echo "== Helm chart (lint, render, Kubernetes schemas, values schema)"
 "${DK_HELM_VENV:-$HOME/.cache/distributedkube/helm-venv}/bin/python" scripts/chart-check.py
 echo "== Python wrapper tests"
-python3 -m unittest discover -s base-images/python/tests -t base-images/python
+# DK_REQUIRE_S3=1: the S3 round trip (tests/test_s3.py) fails instead of skipping without scaled-out.sh's variables.
+DK_REQUIRE_S3=1 python3 -m unittest discover -s base-images/python/tests -t base-images/python
 echo "== Node.js wrapper tests"
-node --test base-images/nodejs/test/
+# DK_REQUIRE_S3=1: the S3 round trip fails instead of skipping without scaled-out.sh's variables.
+DK_REQUIRE_S3=1 node --test base-images/nodejs/test/
 echo "== Rust tests"
 cargo test --workspace --locked
 echo "== The same suites on PostgreSQL + S3"

@@ -180,10 +180,16 @@ test('configuration and connection problems', async (t) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
   });
 
-  await t.test('STORAGE_PROTOCOL other than v1 exits with code 2', async () => {
-    const w = spawnWrapper(dir, { STORAGE_PROTOCOL: 'v3', WORKER_SOCKET_PORT: '1' });
+  await t.test('STORAGE_PROTOCOL other than v1 or v3 exits with code 2', async () => {
+    const w = spawnWrapper(dir, { STORAGE_PROTOCOL: 'v2', WORKER_SOCKET_PORT: '1' });
     assert.strictEqual(await within(w.exited, 5000, 'exit'), 2);
-    assert.match(w.out.stderr, /\[wrapper\] STORAGE_PROTOCOL=v3 is not supported/);
+    assert.match(w.out.stderr, /\[wrapper\] STORAGE_PROTOCOL=v2 is not supported: use v1 .* or v3/);
+  });
+
+  await t.test('v3 without its storage variables exits with code 2, naming the variable', async () => {
+    const w = spawnWrapper(dir, { STORAGE_PROTOCOL: 'v3', CLUSTER_NAME: 'dk', DEFAULT_STORAGE: 'fs', WORKER_SOCKET_PORT: '1' });
+    assert.strictEqual(await within(w.exited, 5000, 'exit'), 2);
+    assert.match(w.out.stderr, /\[wrapper\] STORAGE_PROTOCOL=v3 needs BASE_FS_ADAPTER_DIRECTORY/);
   });
 
   await t.test('retries until the server comes up (host/port variables)', async (t) => {

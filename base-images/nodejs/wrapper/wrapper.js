@@ -6,10 +6,14 @@
 //   exit({exitCode}) -> exit(task), close the socket, finish with exitCode
 // initialize and start are handled in arrival order; the user's start runs detached,
 // so stop, pings and close keep being processed while it is pending.
+// With storage v3 (a Storage from storage.js) the task's links are read into its input
+// before start, and the result is stored, then announced: storing({storageInfo, metadata})
+// and done(null); a storage failure fails the task with a message naming the path.
 'use strict';
 
 const codec = require('./codec');
 const { Calls } = require('./code_api');
+const links = require('./links');
 
 const HOOK_TIMEOUT_MS = 10000; // how long stop()/exit() hooks may delay the answer
 
@@ -40,11 +44,12 @@ function withTimeout(promise, what) {
 }
 
 class Wrapper {
-  /** loaded: the result of algorithm.load(): { algorithm } or { error, details }. */
-  constructor(ws, encoding, loaded) {
+  /** loaded: the result of algorithm.load(): { algorithm } or { error, details }; storage: a Storage for v3, else null. */
+  constructor(ws, encoding, loaded, storage = null) {
     this.ws = ws;
     this.encoding = encoding;
     this.loaded = loaded;
+    this.storage = storage;
     this.hooks = loaded.algorithm || {};
     this.task = null;   // the task from the last initialize
     this.run = null;    // the latest start: { task, stopped, finished }
@@ -113,14 +118,37 @@ class Wrapper {
     });
     let value;
     try {
+      if (this.storage) await links.resolveInput(run.task, (p) => this.storage.get(p));
+      if (run.stopped || run.finished) return;
       value = await this.hooks.start(run.task, api);
     } catch (err) {
       return this._failRun(run, err);
     }
     if (run.stopped || run.finished) return;
+    if (value === undefined) value = null;
+    if (this.storage) return this._store(run, value);
     run.finished = true;
-    const encodeError = this._send('done', value === undefined ? null : value);
+    const encodeError = this._send('done', value);
     if (encodeError) this._sendError(new Error(`cannot send the algorithm's result (${this.encoding}): ${encodeError.message}`));
+  }
+
+  /** Storage v3: the result goes to the storage, the server gets its path (as HKube's wrapper sends it). */
+  async _store(run, value) {
+    const { jobId, taskId, nodeName, info } = run.task;
+    let where;
+    let size;
+    try {
+      if (!jobId || !taskId) throw new Error('cannot store the output: the task has no jobId or taskId');
+      where = this.storage.outputPath(jobId, taskId);
+      size = await this.storage.put(where, value);
+    } catch (err) {
+      return this._failRun(run, err);
+    }
+    if (run.stopped || run.finished) return;
+    run.finished = true;
+    const meta = links.metadata(nodeName, value, info && info.savePaths);
+    this._send('storing', { storageInfo: { path: where, size }, metadata: meta });
+    this._send('done', null);
   }
 
   /** Report err as the failure of run, unless it was stopped or already ended. */

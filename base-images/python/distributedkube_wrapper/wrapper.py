@@ -7,6 +7,12 @@ The main thread reads messages and answers ``initialize``, ``start``,
 
 If the algorithm failed to load, every ``initialize``/``start`` is answered
 with an ``errorMessage`` naming the entry point and the problem.
+
+With a :class:`~.storage.Storage` (``STORAGE_PROTOCOL=v3``) job data goes
+by reference: before user ``start`` runs, links in the input are read from
+the storage (``by_reference``); the result is stored at HKube's path
+``<cluster>-hkube/<jobId>/<taskId>`` and announced with ``storing``
+(``{storageInfo: {path, size}, metadata}``), then ``done`` carries no data.
 """
 
 import os
@@ -14,8 +20,10 @@ import sys
 import threading
 import traceback
 
+from . import by_reference
 from .code_api import Calls, HkubeApi
 from .codec import CodecError
+from .storage import StorageError
 
 
 def log(message):
@@ -64,11 +72,12 @@ class Run:
 
 
 class Wrapper:
-    def __init__(self, ws, codec, algorithm=None, load_error=None):
+    def __init__(self, ws, codec, algorithm=None, load_error=None, storage=None):
         self.ws = ws
         self.codec = codec
         self.algorithm = algorithm
         self.load_error = load_error
+        self.storage = storage  # v3: job data by reference
         self.task = None
         self.run = None
         self.lock = threading.Lock()  # guards run.stopped vs. sending the result
@@ -147,17 +156,37 @@ class Wrapper:
 
     def _start(self, run):
         try:
+            if self.storage is not None:
+                by_reference.resolve_input(run.task, self.storage.get_value)
             result = self.algorithm.call("start", run.task, Api(self, run))
-            envelope = {"command": "done", "data": result}
+            envelopes = [{"command": "done", "data": result}]
+            if self.storage is not None and not run.stopped:
+                envelopes = self.store(run.task, result)
+        except StorageError as e:
+            log(str(e))
+            envelopes = [error_envelope(str(e))]
         except BaseException as e:
-            envelope = self.failure(e)
+            envelopes = [self.failure(e)]
         sys.stdout.flush()
         with self.lock:
             # The server may answer `done` with the next `initialize` at once:
             # the run must count as finished before the result leaves.
             run.finished = True
             if not run.stopped:
-                self.send(envelope)
+                for envelope in envelopes:
+                    self.send(envelope)
+
+    def store(self, task, result):
+        """v3: put the result in the storage; the messages that say so."""
+        job_id, task_id = task.get("jobId"), task.get("taskId")
+        if not (isinstance(job_id, str) and job_id and isinstance(task_id, str) and task_id):
+            raise StorageError("cannot store the output: the task has no jobId and taskId")
+        path = self.storage.output_path(job_id, task_id)
+        size = self.storage.put_value(path, result)
+        info = task.get("info") if isinstance(task.get("info"), dict) else {}
+        meta = by_reference.metadata(task.get("nodeName"), result, info.get("savePaths"))
+        storing = {"storageInfo": {"path": path, "size": size}, "metadata": meta}
+        return [{"command": "storing", "data": storing}, {"command": "done", "data": None}]
 
     def on_stop(self, data):
         run = self.run

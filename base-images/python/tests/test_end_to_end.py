@@ -317,9 +317,16 @@ class StartupTest(unittest.TestCase):
         self.assertEqual(w.run_task(task("t1", "mul", 2, 2))["data"], 4)
 
     def test_unsupported_storage_protocol(self):
-        w = Wrapper(self, FILES, env={"STORAGE_PROTOCOL": "v3"})
+        w = Wrapper(self, FILES, env={"STORAGE_PROTOCOL": "v2"})
         self.assertEqual(w.wait(), 2)
-        self.assertIn("only v1", "".join(w.stderr))
+        self.assertIn("use v1 (inline data) or v3", "".join(w.stderr))
+
+    def test_v3_without_storage_settings_names_the_variable(self):
+        env = {"STORAGE_PROTOCOL": "v3", "CLUSTER_NAME": "dk", "DEFAULT_STORAGE": "fs",
+               "BASE_FS_ADAPTER_DIRECTORY": ""}
+        w = Wrapper(self, FILES, env=env)
+        self.assertEqual(w.wait(), 2)
+        self.assertIn("BASE_FS_ADAPTER_DIRECTORY is not set", "".join(w.stderr))
 
     def test_no_runner_to_connect_to(self):
         with socket.socket() as s:
