@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::builds::{build_to_end, silent_registry};
+use common::builds::{build_to_end, building_server, building_server_with, silent_registry};
 use common::{repo, tar_gz, tar_gz_dir, Harness};
 use serde_json::{json, Value};
 use std::process::Command;
@@ -13,29 +13,6 @@ use std::time::{Duration, Instant};
 use distributedkube::builds::{BackendChoice, BuildSettings};
 
 use common::env::Images;
-
-/// A server that builds natively and pushes to the test registry under a
-/// namespace of its own.
-async fn building_server(namespace: &str) -> Harness {
-    building_server_with(namespace, BackendChoice::Native).await
-}
-
-async fn building_server_with(namespace: &str, backend: BackendChoice) -> Harness {
-    let e = Images::require();
-    let namespace = format!("{namespace}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    Harness::start_with(move |c| {
-        let mut settings = BuildSettings::none(c.data_dir.join("images"));
-        settings.backend = backend;
-        let mut registry = builder::native::RegistrySettings::new(e.registry.clone());
-        registry.namespace = namespace;
-        registry.insecure_http = true;
-        settings.registry = Some(registry);
-        settings.base_python = e.base_python;
-        settings.base_javascript = e.base_nodejs;
-        c.builds = settings;
-    })
-    .await
-}
 
 async fn apply_with(h: &Harness, spec: &Value, archive: Vec<u8>, options: Value) -> (u16, Value) {
     let form = reqwest::multipart::Form::new()

@@ -257,6 +257,27 @@ const PY_TOTAL: &str = "def start(args, api):\n    big = args['input'][0]['numbe
 const PY_DOUBLE: &str = "def start(args, api):\n    return args['input'][0] * 2\n";
 const PY_COUNT: &str = "def start(args, api):\n    return len(args['input'][0])\n";
 
+/// What our wrapper left on local files after a v3 run: the server kept
+/// references for make and total, and make's object is as HKube's wrappers
+/// write it (the header, encoded MessagePack, then the payload).
+async fn check_ours_on_fs(h: &Harness, job: &str) {
+    let path = check_reference(h, job, &kept_on_fs(h, job, "make")).await;
+    let object = object_on_fs(h, &path);
+    assert_eq!(&object[..8], &[1, 8, 2, 3, 0, 0, b'H', b'K'], "HKube's header");
+    assert!(object.len() > 800_000);
+    assert_small_reference(&kept_on_fs(h, job, "total"), "total");
+}
+
+/// The same on S3, where HKube's wrappers put the payload alone in the body
+/// and the header in the object's metadata (base64).
+async fn check_ours_on_s3(h: &Harness, bucket: &str, job: &str) {
+    let path = check_reference(h, job, &kept_on_s3(bucket, job, "make").await).await;
+    let (body, header) = object_and_header_on_s3(&path).await;
+    assert!(body.len() > 800_000 && &body[6..8] != b"HK", "the body is the payload alone");
+    assert_eq!(header.as_deref(), Some("AQgCAwAASEs="), "x-amz-meta-header");
+    assert_small_reference(&kept_on_s3(bucket, job, "total").await, "total");
+}
+
 async fn setup_python_v3(h: &Harness) {
     for (name, code) in [("py-make", PY_MAKE), ("py-total", PY_TOTAL), ("py-double", PY_DOUBLE)] {
         apply_v3(h, python_spec(name), &[("main.py", code)]).await;
@@ -288,13 +309,7 @@ async fn our_python_wrapper_in_v3_passes_outputs_by_reference_through_local_file
     let h = Harness::start().await;
     setup_python_v3(&h).await;
     let job = run_python_v3(&h).await;
-    let path = check_reference(&h, &job, &kept_on_fs(&h, &job, "make")).await;
-    // Our wrapper wrote the object as HKube's do: the header (encoded,
-    // MessagePack), then the payload.
-    let object = object_on_fs(&h, &path);
-    assert_eq!(&object[..8], &[1, 8, 2, 3, 0, 0, b'H', b'K'], "HKube's header");
-    assert!(object.len() > 800_000);
-    assert_small_reference(&kept_on_fs(&h, &job, "total"), "total");
+    check_ours_on_fs(&h, &job).await;
     h.stop().await;
 }
 
@@ -304,13 +319,7 @@ async fn our_python_wrapper_in_v3_passes_outputs_by_reference_through_s3() {
     let h = Harness::start_with(|c| c.storage_url = Some(format!("s3://{bucket}"))).await;
     setup_python_v3(&h).await;
     let job = run_python_v3(&h).await;
-    let path = check_reference(&h, &job, &kept_on_s3(&bucket, &job, "make").await).await;
-    // On S3, as HKube's wrappers do: the payload alone in the body, the
-    // header in the object's metadata (base64).
-    let (body, header) = object_and_header_on_s3(&path).await;
-    assert!(body.len() > 800_000 && &body[6..8] != b"HK", "the body is the payload alone");
-    assert_eq!(header.as_deref(), Some("AQgCAwAASEs="), "x-amz-meta-header");
-    assert_small_reference(&kept_on_s3(&bucket, &job, "total").await, "total");
+    check_ours_on_s3(&h, &bucket, &job).await;
     h.stop().await;
 }
 
@@ -402,13 +411,7 @@ async fn our_nodejs_wrapper_in_v3_passes_outputs_by_reference_through_local_file
     let h = Harness::start().await;
     setup_nodejs_v3(&h).await;
     let job = run_nodejs_v3(&h).await;
-    let path = check_reference(&h, &job, &kept_on_fs(&h, &job, "make")).await;
-    // Our wrapper wrote the object as HKube's do: the header (encoded,
-    // MessagePack), then the payload.
-    let object = object_on_fs(&h, &path);
-    assert_eq!(&object[..8], &[1, 8, 2, 3, 0, 0, b'H', b'K'], "HKube's header");
-    assert!(object.len() > 800_000);
-    assert_small_reference(&kept_on_fs(&h, &job, "total"), "total");
+    check_ours_on_fs(&h, &job).await;
     h.stop().await;
 }
 
@@ -418,13 +421,7 @@ async fn our_nodejs_wrapper_in_v3_passes_outputs_by_reference_through_s3() {
     let h = Harness::start_with(|c| c.storage_url = Some(format!("s3://{bucket}"))).await;
     setup_nodejs_v3(&h).await;
     let job = run_nodejs_v3(&h).await;
-    let path = check_reference(&h, &job, &kept_on_s3(&bucket, &job, "make").await).await;
-    // On S3, as HKube's wrappers do: the payload alone in the body, the
-    // header in the object's metadata (base64).
-    let (body, header) = object_and_header_on_s3(&path).await;
-    assert!(body.len() > 800_000 && &body[6..8] != b"HK", "the body is the payload alone");
-    assert_eq!(header.as_deref(), Some("AQgCAwAASEs="), "x-amz-meta-header");
-    assert_small_reference(&kept_on_s3(&bucket, &job, "total").await, "total");
+    check_ours_on_s3(&h, &bucket, &job).await;
     h.stop().await;
 }
 

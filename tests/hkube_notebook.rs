@@ -10,8 +10,7 @@ use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-use common::env::{hkube_notebook_python, Images};
-use distributedkube::builds::{BackendChoice, BuildSettings};
+use common::env::hkube_notebook_python;
 
 /// Run a notebook script (`fixtures/hkube/NAME`) against `h` through HKube's
 /// ingress prefix; its last line of output, as JSON.
@@ -70,20 +69,7 @@ async fn a_notebook_session_applies_stores_runs_follows_and_stops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_notebooks_blocking_apply_follows_the_build_to_completed() {
-    let e = Images::require();
-    let namespace = format!("notebook-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let h = Harness::start_with(move |c| {
-        let mut settings = BuildSettings::none(c.data_dir.join("images"));
-        settings.backend = BackendChoice::Native;
-        let mut registry = builder::native::RegistrySettings::new(e.registry.clone());
-        registry.namespace = namespace;
-        registry.insecure_http = true;
-        settings.registry = Some(registry);
-        settings.base_python = e.base_python;
-        settings.base_javascript = e.base_nodejs;
-        c.builds = settings;
-    })
-    .await;
+    let h = builds::building_server("notebook").await;
     let state = notebook(&h, "notebook_build.py").await;
     assert_eq!(state["status"], "completed", "{state}");
     assert_eq!(state["algorithmName"], "nb-built");

@@ -1,9 +1,35 @@
-//! Following a build through the HTTP API to its end, as the CLI does.
+//! Servers that build images, and following a build through the HTTP API
+//! to its end, as the CLI does.
 
 use serde_json::Value;
 use std::time::Duration;
 
+use super::env::Images;
 use super::Harness;
+use distributedkube::builds::{BackendChoice, BuildSettings};
+
+/// A server that builds natively and pushes to the test registry under a
+/// namespace of its own.
+pub async fn building_server(namespace: &str) -> Harness {
+    building_server_with(namespace, BackendChoice::Native).await
+}
+
+pub async fn building_server_with(namespace: &str, backend: BackendChoice) -> Harness {
+    let e = Images::require();
+    let namespace = format!("{namespace}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    Harness::start_with(move |c| {
+        let mut settings = BuildSettings::none(c.data_dir.join("images"));
+        settings.backend = backend;
+        let mut registry = builder::native::RegistrySettings::new(e.registry.clone());
+        registry.namespace = namespace;
+        registry.insecure_http = true;
+        settings.registry = Some(registry);
+        settings.base_python = e.base_python;
+        settings.base_javascript = e.base_nodejs;
+        c.builds = settings;
+    })
+    .await
+}
 
 /// Follow `builds/logs` to the end; returns the NDJSON events.
 pub async fn follow(h: &Harness, build_id: &str) -> Vec<Value> {
