@@ -9,16 +9,10 @@
 
 mod common;
 
-use common::Api;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const ALGORITHM: &str = "def start(args):\n    return args['input'][0] + 1\n";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// `VmRSS` and `VmHWM` (the peak so far) of process `pid`, in MiB.
 fn rss(pid: u32) -> (f64, f64) {
@@ -42,27 +36,8 @@ async fn main() {
     let code = tmp.path().join("code");
     std::fs::create_dir_all(&code).unwrap();
     std::fs::write(code.join("main.py"), ALGORITHM).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_distributedkube"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(tmp.path().join("data"))
-        .arg("--code-root")
-        .arg(tmp.path())
-        .arg("--wrappers-dir")
-        .arg(repo().join("base-images"))
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the server starts");
+    let (mut server, api) = common::serve(tmp.path()).await;
     let pid = server.id().unwrap();
-    let api = Api::new(format!("127.0.0.1:{port}").parse().unwrap());
-    for _ in 0..200 {
-        if api.client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     api.store_algorithm(&json!({"name": "plus", "env": "python", "maxWorkers": 2,
         "code": {"path": code.to_str().unwrap(), "entryPoint": "main.py"}}))
         .await;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what the test suite needs beyond the Rust toolchain:
 # Python >= 3.8 and Node >= 18 (the wrappers need nothing else), a registry
-# and skopeo for the image builder, and HKube's Python wrapper.
+# and skopeo for the image builder, HKube's wrappers and clients, Chromium
+# and the dashboard's npm packages (esbuild, Playwright's driver).
 set -euo pipefail
 
 need_apt=()
@@ -16,6 +17,8 @@ command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 # @hkube/nodejs-wrapper's zeromq binding is built against Debian's libzmq (below).
 [ -f /usr/include/zmq.h ] || need_apt+=(libzmq3-dev)
+# The dashboard's browser tests drive Debian's Chromium (never a downloaded browser).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -110,4 +113,14 @@ fi
 if ! python3 -c 'import debugpy' 2>/dev/null; then
   echo "installing debugpy for $(command -v python3)"
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q debugpy || echo "debugpy could not be installed; the --inspect test will check the install hint instead" >&2
+fi
+
+# The dashboard's packages, from its package-lock.json: esbuild (the bundle
+# check) and playwright-core (the browser tests). No install scripts: esbuild
+# comes with its binary as a platform package.
+lock="dashboard/package-lock.json"
+if ! cmp -s "$lock" dashboard/node_modules/.installed-lock 2>/dev/null; then
+  echo "installing the dashboard's npm packages"
+  (cd dashboard && npm ci -q --ignore-scripts --no-audit --no-fund)
+  cp "$lock" dashboard/node_modules/.installed-lock
 fi

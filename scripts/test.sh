@@ -14,6 +14,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 python3 scripts/module-cycles.py
 
 bash scripts/install-test-deps.sh
+echo "== The dashboard's committed bundle is what its sources make"
+(cd dashboard && node build.mjs >/dev/null)
+if [ -n "$(git status --porcelain -- dashboard/dist)" ]; then
+  git status --short -- dashboard/dist
+  echo "dashboard/dist is stale: run \`npm run build\` in dashboard/ and commit it" >&2
+  exit 1
+fi
 # Docker Engine, the registries and the offline base images (cached across runs).
 bash scripts/test-env.sh
 # shellcheck disable=SC1091

@@ -214,6 +214,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         intake_limits: config.intake_limits.clone(),
         max_message_bytes: config.max_message_bytes,
         access: Arc::new(api::auth::Access { tokens: config.api_tokens.clone(), listen: addr }),
+        shutdown: shutdown.clone(),
     };
     let app = api::router(state);
     let signal = shutdown.clone();

@@ -50,6 +50,19 @@ async fn numbers_walkthrough_gives_30_and_25050000() {
     let multiply: Vec<u64> =
         all.iter().filter(|t| t["nodeName"] == "Multiply").map(|t| t["batchIndex"].as_u64().unwrap()).collect();
     assert_eq!(multiply, (1..=500).collect::<Vec<u64>>(), "every record once, in batch order");
+    // One node's records only, paged the same way.
+    let url = h.url(&format!("/exec/tasks/{job_id}?nodeName=Multiply&limit=300"));
+    let res = h.client.get(url).send().await.unwrap();
+    assert_eq!(res.headers()["x-total-count"], "500");
+    let link = res.headers()["link"].to_str().unwrap().to_string();
+    assert_eq!(link, format!("</api/v1/exec/tasks/{job_id}?offset=300&limit=300&nodeName=Multiply>; rel=\"next\""));
+    let page: Vec<Value> = res.json().await.unwrap();
+    assert!(page.len() == 300 && page.iter().all(|t| t["nodeName"] == "Multiply"));
+    // What a node output, once the job ended.
+    let (_, output) = h.get(&format!("/exec/output/{job_id}/Reduce")).await;
+    assert_eq!(output["output"], json!(25050000), "{output}");
+    let (code, missing) = h.get(&format!("/exec/output/{job_id}/Nope")).await;
+    assert_eq!(code, 404, "{missing}");
     h.stop().await;
 }
 

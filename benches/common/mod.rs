@@ -1,18 +1,52 @@
-//! What the benches share: a small client of the server's HTTP API that
-//! stores an algorithm, starts a job and waits for it to end.
+//! What the benches share: a real `distributedkube serve` process, and a
+//! small client of its HTTP API that stores an algorithm, starts a job and
+//! waits for it to end.
+
+// Each bench uses some of it.
+#![allow(dead_code)]
 
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The server binary on a free loopback port, data under `tmp/data`, code
+/// paths allowed under `tmp`, the repo's wrappers; answers once `/healthz`
+/// does. Killed when the child is dropped.
+pub async fn serve(tmp: &Path) -> (tokio::process::Child, Api) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = tokio::process::Command::new(env!("CARGO_BIN_EXE_distributedkube"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(tmp.join("data"))
+        .arg("--code-root")
+        .arg(tmp)
+        .arg("--wrappers-dir")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("base-images"))
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the server starts");
+    let api = Api::new(format!("127.0.0.1:{port}").parse().unwrap());
+    for _ in 0..200 {
+        if api.client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (server, api)
+}
 
 pub struct Api {
     pub client: reqwest::Client,
+    /// `http://host:port`.
+    pub origin: String,
     base: String,
 }
 
 impl Api {
     pub fn new(addr: SocketAddr) -> Api {
-        Api { client: reqwest::Client::new(), base: format!("http://{addr}/api/v1") }
+        Api { client: reqwest::Client::new(), origin: format!("http://{addr}"), base: format!("http://{addr}/api/v1") }
     }
 
     pub fn url(&self, path: &str) -> String {

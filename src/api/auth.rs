@@ -13,7 +13,8 @@
 //!   they connected to.
 //!
 //! Some routes have their own credentials and skip the bearer check:
-//! `/healthz` and the docs are public; the workers' websocket has one-time
+//! `/healthz`, the docs and the dashboard's page and assets (which hold no
+//! data: the page calls the API with a token like any client) are public; the workers' websocket has one-time
 //! worker tokens; the debug endpoint `/hkube/debug/{alg}` (where HKube's
 //! wrapper connects) has its endpoint token, and the Kaniko build context its
 //! `?token=`. Those two still get the `Origin` check, since browsers can open
@@ -132,6 +133,7 @@ fn protection(path: &str) -> Protection {
         // a refused wrapper reads the reason in the close frame.
         Protection::OwnToken
     } else if path == "/healthz"
+        || super::dashboard::is_dashboard(path)
         || path == "/api/v1/openapi.json"
         || path.starts_with("/api/v1/docs")
         || path.starts_with("/api/v1/internal/workers/")

@@ -180,9 +180,11 @@ pub async fn pipeline(State(state): State<AppState>, Path(job_id): Path<String>)
 }
 
 #[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct TasksQuery {
     limit: Option<u32>,
     offset: Option<u64>,
+    node_name: Option<String>,
 }
 
 /// Task records per page unless `limit` says otherwise, and at most.
@@ -200,18 +202,66 @@ pub async fn tasks(
     use axum::response::IntoResponse;
     let limit = q.limit.unwrap_or(TASKS_PAGE).clamp(1, TASKS_PAGE_MAX);
     let offset = q.offset.unwrap_or(0);
-    let (tasks, total) = state.engine.tasks(&job_id, limit, offset).await?;
+    let node = q.node_name.as_deref();
+    let (tasks, total) = state.engine.tasks(&job_id, node, limit, offset).await?;
     let mut response = Json(tasks).into_response();
     let headers = response.headers_mut();
     headers.insert("x-total-count", total.into());
     let next = offset.saturating_add(u64::from(limit));
     if next < total {
-        let link = format!("</api/v1/exec/tasks/{job_id}?offset={next}&limit={limit}>; rel=\"next\"");
+        let only = node.map(|n| format!("&nodeName={}", query_escape(n))).unwrap_or_default();
+        let link = format!("</api/v1/exec/tasks/{job_id}?offset={next}&limit={limit}{only}>; rel=\"next\"");
         if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
             headers.insert(axum::http::header::LINK, value);
         }
     }
     Ok(response)
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningQuery {
+    node_name: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /exec/running/{jobId}`: the tasks workers run now, with their logs so far.
+pub async fn running(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+    Query(q): Query<RunningQuery>,
+) -> Answer<Vec<runner::engine::RunningTask>> {
+    state.engine.job(&job_id).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(state.engine.running_tasks(&job_id, q.node_name.as_deref(), limit)))
+}
+
+/// A node's output, once its job ended.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeOutput {
+    pub job_id: String,
+    pub node_name: String,
+    /// `null` while the job runs, or when the node did not complete.
+    pub output: Option<Value>,
+}
+
+pub async fn node_output(
+    State(state): State<AppState>,
+    Path((job_id, node_name)): Path<(String, String)>,
+) -> Answer<NodeOutput> {
+    let output = state.engine.node_output(&job_id, &node_name).await?;
+    Ok(Json(NodeOutput { job_id, node_name, output }))
+}
+
+/// `text` percent-encoded for a query value (all but `A-Za-z0-9-._~`).
+fn query_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

@@ -11,8 +11,10 @@ mod algorithms;
 pub mod auth;
 mod builds;
 mod cron;
+mod dashboard;
 mod debug;
 mod error;
+mod events;
 mod exec;
 mod experiments;
 mod graphs;
@@ -76,6 +78,8 @@ pub struct AppState {
     pub max_message_bytes: usize,
     /// Who may call the API (tokens, Origin and Host checks).
     pub access: std::sync::Arc<auth::Access>,
+    /// Cancelled when the server stops: long-lived answers (event streams) end.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The server: the route table's routes, `/healthz`, the docs and the

@@ -13,7 +13,7 @@ use super::routes::{self, Body, Doc};
 /// A body's schema; types register their definitions with `generator`.
 fn schema_of(body: Body, generator: &mut SchemaGenerator) -> Option<Value> {
     match body {
-        Body::None | Body::Descriptor | Body::Apply | Body::Ndjson => None,
+        Body::None | Body::Descriptor | Body::Apply | Body::Ndjson | Body::EventStream => None,
         Body::Json(schema) => Some(schema(generator).to_value()),
     }
 }
@@ -43,6 +43,7 @@ fn request_body(body: Body, generator: &mut SchemaGenerator) -> Option<Value> {
 fn answer(body: Body, ok: u16, generator: &mut SchemaGenerator) -> Value {
     let content = match body {
         Body::Ndjson => json!({"application/x-ndjson": {"schema": {"type": "string"}}}),
+        Body::EventStream => json!({"text/event-stream": {"schema": {"type": "string"}}}),
         other => match schema_of(other, generator) {
             Some(schema) => json!({"application/json": {"schema": schema}}),
             None => json!({"application/json": {"schema": {"type": "object"}}}),

@@ -9,8 +9,8 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use super::{
-    algorithm_search, algorithms, builds, cron, debug, exec, experiments, graphs, hkube_exec, pipeline_history,
-    pipelines, readmes, store_bulk, system, versions, webhooks, workers, AppState, Message,
+    algorithm_search, algorithms, builds, cron, dashboard, debug, events, exec, experiments, graphs, hkube_exec,
+    pipeline_history, pipelines, readmes, store_bulk, system, versions, webhooks, workers, AppState, Message,
 };
 use debug_proxy::EndpointInfo;
 use runner::algorithm::{AlgorithmRecord, AlgorithmSpec};
@@ -71,6 +71,8 @@ pub enum Body {
     Apply,
     /// Newline-delimited JSON events, streamed.
     Ndjson,
+    /// Server-sent events (`text/event-stream`), streamed.
+    EventStream,
 }
 
 /// The JSON body of type `T`.
@@ -283,8 +285,16 @@ pub fn table() -> Vec<Route> {
             .query(&[
                 ("limit", "records per page (default 1000, at most 10000)"),
                 ("offset", "records to skip; X-Total-Count says how many there are, Link rel=next names the next page"),
+                ("nodeName", "only this node's tasks"),
             ])
             .answer(json::<Vec<TaskRecord>>()),
+        get("/exec/running/{jobId}", |m| on(m, exec::running))
+            .summary("The tasks of a job that workers run now (first started first), each with its log so far")
+            .query(&[("nodeName", "only this node's tasks"), ("limit", "at most this many (default 100, at most 1000)")])
+            .answer(json::<Vec<runner::engine::RunningTask>>()),
+        get("/exec/output/{jobId}/{nodeName}", |m| on(m, exec::node_output))
+            .summary("What one node of a job output (its tasks' outputs, a list for a batch), once the job ended")
+            .answer(json::<exec::NodeOutput>()),
         get("/exec/jobs", |m| on(m, exec::jobs))
             .summary("Recent jobs, newest first")
             .query(&[
@@ -293,6 +303,10 @@ pub fn table() -> Vec<Route> {
                 ("limit", "at most this many, newest first (default 100)"),
             ])
             .answer(json::<Vec<JobSummary>>()),
+        get("/events", |m| on(m, events::stream))
+            .summary("Job statuses as server-sent events: `job` (a summary) for every job as it starts, changes and ends; with jobId, `status` (the whole document) until the job ends")
+            .query(&[("jobId", "follow this job only: its status now, at every change, and the final one")])
+            .answer(Body::EventStream),
         get("/store/pipelines", |m| on(m, pipelines::list))
             .summary("All stored pipelines")
             .answer(json::<Vec<Pipeline>>()),
@@ -480,6 +494,9 @@ pub fn table() -> Vec<Route> {
         get("/storage/download/pipeline/result/{jobId}", |m| on(m, system::download_result))
             .summary("A job's results document as a file")
             .answer(json::<JobResults>()),
+        get("/workers", |m| on(m, system::workers))
+            .summary("Warm workers per algorithm version (idle, busy, queued tasks and why they wait) and the cpu/mem budget they hold")
+            .answer(json::<runner::executor::pool::WorkersOverview>()),
         delete("/kubernetes/algorithms/pods/{algName}", |m| on(m, system::restart_workers))
             .summary("Restart an algorithm's workers (HKube deletes its pods): idle ones exit now, busy ones after their task")
             .answer(json::<Message>()),
@@ -492,6 +509,12 @@ pub fn table() -> Vec<Route> {
         get("/webhooks/results/{jobId}", |m| on(m, webhooks::results))
             .summary("Result webhook deliveries of a job")
             .answer(json::<Vec<WebhookDelivery>>()),
+        get("/", |_| axum::routing::get(dashboard::index)).at_root().hidden("the dashboard's page"),
+        get("/hkube/dashboard", |_| axum::routing::get(dashboard::index))
+            .at_root()
+            .hidden("the dashboard's page, where HKube serves its dashboard (a trailing slash is trimmed before routing)"),
+        get("/dashboard/app.js", |_| axum::routing::get(dashboard::app_js)).at_root().hidden("the dashboard's script"),
+        get("/dashboard/app.css", |_| axum::routing::get(dashboard::app_css)).at_root().hidden("the dashboard's styles"),
         get("/internal/workers/external/{algorithm}", |m| on(m, workers::connect_external_without_token))
             .layer(Layer::UpgradeGuard)
             .hidden("internal: a worker started outside the server attaches (open servers: no token needed)"),

@@ -1,6 +1,7 @@
 //! What HKube's clients ask of the system: its version (`status/version`),
 //! its storage (`storage/info`, which hkubectl's config wizard probes) and
-//! a job's results as a file (`storage/download/pipeline/result/{jobId}`).
+//! a job's results as a file (`storage/download/pipeline/result/{jobId}`);
+//! and ours: the warm workers and the budget they hold (`workers`).
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -85,4 +86,10 @@ pub async fn restart_workers(
 ) -> Result<Json<super::Message>, ApiError> {
     state.engine.restart_workers(&name).await?;
     Ok(Json(super::Message::new(format!("the workers of '{name}' are restarting"))))
+}
+
+/// `GET /workers`: every algorithm version's warm workers, what their
+/// queued tasks wait for, and the budget.
+pub async fn workers(State(state): State<AppState>) -> Json<runner::executor::pool::WorkersOverview> {
+    Json(state.workers.overview())
 }

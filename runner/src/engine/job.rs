@@ -286,14 +286,19 @@ impl JobRun {
     }
 
     async fn on_finished(&mut self, f: Finished, running: &mut Running) {
+        self.live.tasks.lock().expect("tasks lock").remove(&f.task_id);
         let (status, error) = match &f.outcome {
             TaskOutcome::Done(_) => (TaskStatus::Succeed, None),
             TaskOutcome::Failed { message, .. } => (TaskStatus::Failed, Some(message.clone())),
             TaskOutcome::Crashed(message) => (TaskStatus::Crashed, Some(message.clone())),
             TaskOutcome::Stopped => (TaskStatus::Stopped, None),
         };
+        // The wrapper's traceback, unless the log already has it (our
+        // wrappers print it on stderr too, HKube's do not).
         if let TaskOutcome::Failed { details: Some(d), .. } = &f.outcome {
-            f.log.push(d.clone());
+            if !f.log.contains(d.trim()) {
+                f.log.push(d.clone());
+            }
         }
         self.engine.inner.recorder.record(PendingRecord {
             record: TaskRecord {
@@ -481,9 +486,10 @@ impl JobRun {
     }
 
     fn update_status(&self, f: impl FnOnce(&mut super::JobStatus)) {
-        let mut s = self.live.status.lock().expect("status lock");
-        f(&mut s);
-        s.refresh_progress();
+        self.live.update(|s| {
+            f(s);
+            s.refresh_progress();
+        });
     }
 
     fn update_node(&self, name: &str, f: impl FnOnce(&mut super::status::NodeStatus)) {

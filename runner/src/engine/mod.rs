@@ -71,6 +71,8 @@ struct Inner {
     slots: Mutex<HashMap<(String, u32), Arc<tokio::sync::Semaphore>>>,
     /// Who hears of jobs ending (the pipeline triggers).
     events: events::JobEvents,
+    /// Bumped whenever a live job's status changes (the event stream).
+    changes: events::StatusChanges,
 }
 
 /// A job that is running in this process.
@@ -80,6 +82,40 @@ pub(crate) struct LiveJob {
     pub stop_reason: Mutex<Option<String>>,
     /// `exec/pause`: while set, no new task goes to a worker.
     pub pause: pause::Pause,
+    pub changes: events::StatusChanges,
+    /// Its launched tasks that have not come back, by task id: where each
+    /// stands and its log so far (`Engine::running_tasks`).
+    pub tasks: Mutex<HashMap<String, InFlight>>,
+}
+
+/// A launched task of a live job.
+pub(crate) struct InFlight {
+    pub node: String,
+    pub batch_index: Option<u32>,
+    pub progress: Arc<task::TaskProgress>,
+    pub log: crate::executor::TaskLog,
+}
+
+/// A task a worker is running now, with what it printed so far.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningTask {
+    pub task_id: String,
+    pub node_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_index: Option<u32>,
+    pub started: String,
+    pub log: Vec<String>,
+}
+
+impl LiveJob {
+    /// Change the status; listeners of [`Engine::status_changes`] hear of it.
+    pub fn update(&self, f: impl FnOnce(&mut JobStatus)) {
+        let mut status = self.status.lock().expect("status lock");
+        f(&mut status);
+        drop(status);
+        self.changes.bump();
+    }
 }
 
 impl Engine {
@@ -104,6 +140,7 @@ impl Engine {
                 jobs: TaskTracker::new(),
                 slots: Mutex::new(HashMap::new()),
                 events: Default::default(),
+                changes: Default::default(),
             }),
         }
     }
@@ -263,8 +300,11 @@ impl Engine {
             stop: CancellationToken::new(),
             stop_reason: Mutex::new(None),
             pause: Default::default(),
+            changes: self.inner.changes.clone(),
+            tasks: Default::default(),
         });
         self.inner.live.lock().expect("live lock").insert(job_id.clone(), live.clone());
+        self.inner.changes.bump();
         let live_for_supervisor = live.clone();
         let setup = job::JobSetup {
             job_id: job_id.clone(),
@@ -385,18 +425,61 @@ impl Engine {
         found
     }
 
+    /// Changes whenever a live job's status does, a job starts or a job
+    /// ends (after its final status is stored): compare
+    /// [`Engine::live_statuses`] with what was seen to know which.
+    pub fn status_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Up to `limit` tasks of job `job_id` (of `node` only, if given) that
+    /// a worker is running now, first started first, with their logs so
+    /// far; none once the job ended.
+    pub fn running_tasks(&self, job_id: &str, node: Option<&str>, limit: usize) -> Vec<RunningTask> {
+        let live = self.inner.live.lock().expect("live lock").get(job_id).cloned();
+        let Some(live) = live else { return Vec::new() };
+        let tasks = live.tasks.lock().expect("tasks lock");
+        let mut running: Vec<(String, &String, &InFlight)> = tasks
+            .iter()
+            .filter(|(_, t)| node.is_none_or(|n| t.node == n))
+            .filter_map(|(id, t)| Some((t.progress.running_since()?, id, t)))
+            .collect();
+        running.sort_by(|a, b| (&a.0, a.2.batch_index).cmp(&(&b.0, b.2.batch_index)));
+        running
+            .into_iter()
+            .take(limit)
+            .map(|(started, id, t)| RunningTask {
+                task_id: id.clone(),
+                node_name: t.node.clone(),
+                batch_index: t.batch_index,
+                started,
+                log: t.log.lines(),
+            })
+            .collect()
+    }
+
+    /// The status of every job running in this process.
+    pub fn live_statuses(&self) -> Vec<JobStatus> {
+        let live: Vec<Arc<LiveJob>> = self.inner.live.lock().expect("live lock").values().cloned().collect();
+        live.iter().map(|job| self.live_status(job)).collect()
+    }
+
+    fn live_status(&self, live: &LiveJob) -> JobStatus {
+        let mut status = live.status.lock().expect("status lock").clone();
+        for node in status.nodes.iter_mut().filter(|n| n.queued > 0 || n.running > 0) {
+            node.waiting = match (&self.inner.debug, node.debug) {
+                (Some(debug), true) => debug.waiting(&node.algorithm_name),
+                _ => self.inner.executor.waiting(&node.algorithm_name),
+            };
+        }
+        hkube_fields::fill_status(&mut status);
+        status
+    }
+
     pub async fn status(&self, job_id: &str) -> Result<JobStatus, RunnerError> {
         let live = self.inner.live.lock().expect("live lock").get(job_id).cloned();
         if let Some(live) = live {
-            let mut status = live.status.lock().expect("status lock").clone();
-            for node in status.nodes.iter_mut().filter(|n| n.queued > 0 || n.running > 0) {
-                node.waiting = match (&self.inner.debug, node.debug) {
-                    (Some(debug), true) => debug.waiting(&node.algorithm_name),
-                    _ => self.inner.executor.waiting(&node.algorithm_name),
-                };
-            }
-            hkube_fields::fill_status(&mut status);
-            return Ok(status);
+            return Ok(self.live_status(&live));
         }
         let job = self.job(job_id).await?;
         let doc = job.status_doc.ok_or_else(|| RunnerError::Inconsistent(format!("job '{job_id}' has no status")))?;
@@ -441,12 +524,18 @@ impl Engine {
             .ok_or_else(|| RunnerError::NotFound(format!("job '{job_id}' does not exist")))
     }
 
-    /// A page of job `job_id`'s task records (by node, then batch index),
-    /// and how many it has.
-    pub async fn tasks(&self, job_id: &str, limit: u32, offset: u64) -> Result<(Vec<TaskRecord>, u64), RunnerError> {
+    /// A page of job `job_id`'s task records (by node, then batch index;
+    /// only `node`'s if given), and how many there are.
+    pub async fn tasks(
+        &self,
+        job_id: &str,
+        node: Option<&str>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<TaskRecord>, u64), RunnerError> {
         self.job(job_id).await?;
         self.inner.recorder.flush().await;
-        self.inner.store.tasks_of_job(job_id, limit, offset).await
+        self.inner.store.tasks_of_job(job_id, node, limit, offset).await
     }
 
     /// Stop every live job (server shutdown) and wait for them to end.

@@ -134,6 +134,7 @@ impl Engine {
             live.pause.set(pause);
             serde_json::to_value(&*status).expect("status serializes")
         };
+        live.changes.bump();
         let state = doc["status"].as_str().unwrap_or("paused").to_string();
         self.inner.store.update_job(job_id, &state, &doc, None, None).await?;
         tracing::info!(job = %job_id, "job {}", if pause { "paused" } else { "resumed" });

@@ -72,6 +72,21 @@ impl Engine {
         self.start_job(descriptor, Some(trigger), Some(reused)).await
     }
 
+    /// What node `node` of job `job_id` output, as stored when the job
+    /// ended (data a v3 wrapper stored by reference is read): `None` while
+    /// the job runs or when the node did not complete.
+    pub async fn node_output(&self, job_id: &str, node: &str) -> Result<Option<Value>, RunnerError> {
+        let job = self.job(job_id).await?;
+        if !job.descriptor.nodes.iter().any(|n| n.node_name == node) {
+            return Err(RunnerError::NotFound(format!("job '{job_id}' has no node '{node}'")));
+        }
+        let Some(output) = self.stored_output(job_id, node).await? else { return Ok(None) };
+        crate::storage::by_reference::resolve(&self.inner.storage, output)
+            .await
+            .map(Some)
+            .map_err(|e| RunnerError::Inconsistent(format!("node '{node}' of job '{job_id}': {e}")))
+    }
+
     /// A node's stored output in job `job_id`, or, when that job was itself a
     /// rerun that took the node from an earlier job, in the job it came from.
     pub(super) async fn stored_output(&self, job_id: &str, node: &str) -> Result<Option<Value>, RunnerError> {

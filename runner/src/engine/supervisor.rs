@@ -56,6 +56,7 @@ impl Engine {
             tracing::error!(job = %job_id, "could not persist the crashed job: {e}");
         }
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
+        self.inner.changes.bump();
         let pipeline = doc["pipeline"].as_str().unwrap_or_default().to_string();
         self.inner.events.publish(JobEnded { job_id, pipeline, status: JobState::Crashed });
     }
@@ -132,6 +133,8 @@ mod tests {
             stop: Default::default(),
             stop_reason: Default::default(),
             pause: Default::default(),
+            changes: Default::default(),
+            tasks: Default::default(),
         });
         engine.inner.live.lock().unwrap().insert(job_id.clone(), live.clone());
 

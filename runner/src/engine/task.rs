@@ -96,6 +96,12 @@ impl TaskProgress {
         });
     }
 
+    /// When a worker started it, while one is running it.
+    pub fn running_since(&self) -> Option<String> {
+        let phase = self.state.lock().expect("phase lock");
+        phase.running.then(|| phase.started.clone()).flatten()
+    }
+
     /// The attempt ended and another comes: back to waiting for a worker.
     pub(super) fn requeued(&self) {
         let mut phase = self.state.lock().expect("phase lock");
@@ -115,11 +121,12 @@ impl TaskProgress {
     }
 
     fn update(&self, f: impl FnOnce(&mut super::status::NodeStatus)) {
-        let mut status = self.live.status.lock().expect("status lock");
-        if let Some(n) = status.nodes.iter_mut().find(|n| n.node_name == self.node) {
-            f(n);
-        }
-        status.refresh_progress();
+        self.live.update(|status| {
+            if let Some(n) = status.nodes.iter_mut().find(|n| n.node_name == self.node) {
+                f(n);
+            }
+            status.refresh_progress();
+        });
     }
 }
 

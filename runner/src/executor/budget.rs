@@ -80,6 +80,11 @@ impl Budget {
         Ok(())
     }
 
+    /// What workers hold now.
+    pub fn used(&self) -> Need {
+        *self.used.lock().expect("budget lock")
+    }
+
     pub fn release(&self, need: Need) {
         let mut used = self.used.lock().expect("budget lock");
         used.cpu = (used.cpu - need.cpu).max(0.0);

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::budget::Budget;
+use super::budget::{self, Budget};
 use super::connection::WorkerConnection;
 use super::launcher::Launcher;
 use super::queue::{Claim, TaskQueue};
@@ -55,6 +55,44 @@ pub struct PoolSettings {
 #[derive(Clone)]
 pub struct PoolExecutor {
     pub(super) inner: Arc<Inner>,
+}
+
+/// What [`PoolExecutor::overview`] tells.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkersOverview {
+    /// The cpu budget (the machine's CPUs, `--cpu-budget`, or the cluster's free capacity).
+    pub cpu: f64,
+    pub cpu_used: f64,
+    pub mem: String,
+    pub mem_used: String,
+    /// Workers started since the server started.
+    pub launched: usize,
+    pub pools: Vec<PoolOverview>,
+}
+
+/// The workers of one algorithm version.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolOverview {
+    pub algorithm: String,
+    pub version: String,
+    /// Started or starting.
+    pub workers: usize,
+    pub connected: usize,
+    pub idle: usize,
+    pub busy: usize,
+    /// Tasks waiting for one of these workers.
+    pub queued: usize,
+    pub max_workers: usize,
+    /// What each worker reserves.
+    pub cpu: f64,
+    pub mem: String,
+    /// Why the queued tasks wait, when it is for resources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// A replaced or deleted version: its workers leave once their tasks are done.
+    pub retired: bool,
 }
 
 pub(super) struct Inner {
@@ -215,6 +253,44 @@ impl PoolExecutor {
             *counts.entry(pool.runtime.name.clone()).or_insert(0) += pool.workers.load(Ordering::SeqCst);
         }
         counts
+    }
+
+    /// The warm workers of every algorithm version, what their tasks wait
+    /// for, and how much of the budget they hold (the dashboard's Workers page).
+    pub fn overview(&self) -> WorkersOverview {
+        let budget = &self.inner.budget;
+        let used = budget.used();
+        let pools = self.inner.pools.lock().expect("pools lock");
+        let mut out: Vec<PoolOverview> = pools
+            .values()
+            .map(|p| {
+                let workers = p.workers.load(Ordering::SeqCst);
+                let idle = p.idle.load(Ordering::SeqCst);
+                PoolOverview {
+                    algorithm: p.runtime.name.clone(),
+                    version: p.runtime.version.clone(),
+                    workers,
+                    connected: p.connected.load(Ordering::SeqCst),
+                    idle,
+                    busy: p.connected.load(Ordering::SeqCst).saturating_sub(idle),
+                    queued: p.queue.len(),
+                    max_workers: p.runtime.max_workers,
+                    cpu: p.runtime.need.cpu,
+                    mem: budget::show_mem(p.runtime.need.mem),
+                    waiting: if p.queue.is_empty() { None } else { p.waiting.lock().expect("waiting lock").clone() },
+                    retired: p.is_retired(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.algorithm, &a.version).cmp(&(&b.algorithm, &b.version)));
+        WorkersOverview {
+            cpu: budget.cpu,
+            cpu_used: used.cpu,
+            mem: budget::show_mem(budget.mem),
+            mem_used: budget::show_mem(used.mem),
+            launched: self.workers_launched(),
+            pools: out,
+        }
     }
 
     /// Ask every worker to exit, kill the stragglers, then let the launcher

@@ -198,17 +198,21 @@ impl Store {
     pub async fn tasks_of_job(
         &self,
         job_id: &str,
+        node: Option<&str>,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<TaskRecord>, u64), RunnerError> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE job_id = $1")
-            .bind(job_id)
-            .fetch_one(self.pool())
-            .await?;
-        let rows = sqlx::query("SELECT task_id, job_id, node_name, batch_index, status, error, started, ended, attempts, log FROM tasks WHERE job_id = $1 ORDER BY node_name, batch_index, task_id LIMIT $2 OFFSET $3")
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE job_id = $1 AND ($2 IS NULL OR node_name = $2)")
+                .bind(job_id)
+                .bind(node)
+                .fetch_one(self.pool())
+                .await?;
+        let rows = sqlx::query("SELECT task_id, job_id, node_name, batch_index, status, error, started, ended, attempts, log FROM tasks WHERE job_id = $1 AND ($4 IS NULL OR node_name = $4) ORDER BY node_name, batch_index, task_id LIMIT $2 OFFSET $3")
             .bind(job_id)
             .bind(i64::from(limit))
             .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .bind(node)
             .fetch_all(self.pool())
             .await?;
         let records = Self::task_records(&rows)?;
@@ -277,11 +281,11 @@ mod tests {
         let mut records: Vec<TaskRecord> = (1..=250).map(|i| record(i, TaskStatus::Failed)).collect();
         records.push(record(7, TaskStatus::Succeed));
         store.insert_tasks(&records).await.unwrap();
-        let (all, total) = store.tasks_of_job("j", 1000, 0).await.unwrap();
+        let (all, total) = store.tasks_of_job("j", None, 1000, 0).await.unwrap();
         assert_eq!((all.len(), total), (250, 250));
         assert_eq!(all.iter().map(|t| t.batch_index.unwrap()).collect::<Vec<_>>(), (1..=250).collect::<Vec<_>>());
         assert_eq!((all[6].status, all[6].log.clone()), (TaskStatus::Succeed, vec!["line 7".to_string()]));
-        let (page, total) = store.tasks_of_job("j", 100, 200).await.unwrap();
+        let (page, total) = store.tasks_of_job("j", None, 100, 200).await.unwrap();
         assert_eq!((page.len(), page[0].batch_index, total), (50, Some(201), 250));
         store.close().await.unwrap();
         let _ = std::fs::remove_dir_all(&dir);

@@ -1,8 +1,11 @@
-//! Following a job until it ends: polling with backoff, a live
-//! progress line on a terminal (one plain line per change otherwise), and
-//! Ctrl-C, which stops waiting but leaves the job running.
+//! Following a job until it ends: the server's event stream
+//! (`GET /events?jobId=`, a status at every change), or polling with
+//! backoff where the server has none; a live progress line on a terminal
+//! (one plain line per change otherwise), and Ctrl-C, which stops waiting
+//! but leaves the job running.
 
 use anyhow::Result;
+use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use runner::engine::JobState;
 use serde::Deserialize;
@@ -126,10 +129,13 @@ pub fn failure_message(status: &Value) -> String {
     message
 }
 
-/// Poll the job's status until it ends; returns the last status document.
+/// Follow the job until it ends; returns the last status document.
 pub async fn wait_job(api: &Api, job_id: &str) -> Result<Value> {
     let mut reporter = Reporter::new();
     let follow = async {
+        if let Some(status) = follow_events(api, job_id, &mut reporter).await? {
+            return Ok(status);
+        }
         let mut delay = Duration::from_millis(200);
         loop {
             let status = api.get(&format!("/exec/status/{job_id}")).await?;
@@ -152,6 +158,54 @@ pub async fn wait_job(api: &Api, job_id: &str) -> Result<Value> {
     .await;
     reporter.finish();
     status
+}
+
+/// Read the job's event stream until its final status. `None` when the
+/// server has no event stream or the stream broke off (then the caller
+/// polls).
+async fn follow_events(api: &Api, job_id: &str, reporter: &mut Reporter) -> Result<Option<Value>> {
+    let path = format!("/events?jobId={}", crate::client::seg(job_id));
+    let Ok(response) = api.request(reqwest::Method::GET, &path).send().await else { return Ok(None) };
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        // An unknown job: `exec/status` says so (an error); a server
+        // without the stream: poll it.
+        api.get(&format!("/exec/status/{}", crate::client::seg(job_id))).await?;
+        return Ok(None);
+    }
+    if !response.status().is_success() {
+        return Ok(None);
+    }
+    let mut stream = response.bytes_stream();
+    let mut pending = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        pending.extend_from_slice(&chunk);
+        while let Some(event) = next_event(&mut pending) {
+            let Some(status) = event else { continue };
+            reporter.show(job_line(&status));
+            if job_state(&status).is_some_and(|s| s.is_final()) {
+                return Ok(Some(status));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Take one server-sent event off the front of `pending`: `None` when no
+/// whole event is there yet, `Some(None)` for one that is not a status.
+fn next_event(pending: &mut Vec<u8>) -> Option<Option<Value>> {
+    let end = pending.windows(2).position(|w| w == b"\n\n")?;
+    let block: Vec<u8> = pending.drain(..end + 2).collect();
+    let text = String::from_utf8_lossy(&block);
+    let mut name = "message";
+    let mut data = String::new();
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("event:") {
+            name = v.trim();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        }
+    }
+    Some((name == "status").then(|| serde_json::from_str(&data).ok()).flatten())
 }
 
 /// Run `work`; on Ctrl-C say what goes on without us (`note`), and exit 130.
@@ -196,6 +250,15 @@ mod tests {
             job_line(&active),
             "j-4 active  1/4 tasks  H 1/4  (2 retries)  [H: waiting for resources: needs cpu 1, 0.00 of 1 free]"
         );
+    }
+
+    #[test]
+    fn server_sent_events_are_read_one_at_a_time() {
+        let mut pending = b": keep-alive\n\nevent: status\ndata: {\"status\":\"active\"}\n\nevent: sta".to_vec();
+        assert_eq!(next_event(&mut pending), Some(None), "a comment is no status");
+        assert_eq!(next_event(&mut pending), Some(Some(json!({"status": "active"}))));
+        assert_eq!(next_event(&mut pending), None, "half an event waits for the rest");
+        assert_eq!(pending, b"event: sta");
     }
 
     #[test]

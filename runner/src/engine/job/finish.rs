@@ -85,6 +85,7 @@ impl JobRun {
             );
         }
         self.engine.inner.live.lock().expect("live lock").remove(&self.job_id);
+        self.engine.inner.changes.bump();
         self.engine.inner.events.publish(JobEnded {
             job_id: self.job_id.clone(),
             pipeline: self.pipeline.name.clone(),

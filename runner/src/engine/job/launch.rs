@@ -218,6 +218,9 @@ impl JobRun {
         let node = name.to_string();
         let batch_index = task.batch_index;
         let progress = task::TaskProgress::queued(self.live.clone(), name, counted);
+        let in_flight =
+            crate::engine::InFlight { node: node.clone(), batch_index, progress: progress.clone(), log: log.clone() };
+        self.live.tasks.lock().expect("tasks lock").insert(task_id.clone(), in_flight);
         let live = self.live.clone();
         let storage = self.engine.inner.storage.clone();
         // Only cached nodes look for an earlier output (and need the store).

@@ -122,7 +122,7 @@ async fn retries_follow_the_policy_up_to_the_limit() {
     assert_eq!(status.status, JobState::Completed);
     assert_eq!(status.nodes[0].retries, 2);
     assert_eq!(bench.engine.results(&job).await.unwrap()["data"][0]["result"], 42);
-    let (tasks, _) = bench.engine.tasks(&job, 100, 0).await.unwrap();
+    let (tasks, _) = bench.engine.tasks(&job, None, 100, 0).await.unwrap();
     assert_eq!((tasks.len(), tasks[0].attempts, tasks[0].status.as_str()), (1, 3, "succeed"));
 
     // onCrash (the default) leaves an algorithm's own error alone.
