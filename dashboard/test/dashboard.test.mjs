@@ -33,7 +33,12 @@ test('runs numbers from the pipeline page and shows the result 30', async () => 
   await node(page, 'Multiply').click();
   await page.locator('[data-node-panel="Multiply"] tr.task').first().waitFor();
   assert.equal(await page.locator('[data-node-panel="Multiply"] tr.task').count(), 5, "Multiply's 5 tasks, no other node's");
+  const inputs = page.locator('[data-node-panel="Multiply"] .inputs');
+  assert.match(await inputs.textContent(), /one task per item of the output of Range/);
+  assert.match(await inputs.textContent(), /flowInput\.mul = 2/);
   await screenshot(page, 'job');
+  await inputs.getByRole('button', { name: 'Range' }).click();
+  await page.locator('[data-node-panel="Range"]').waitFor();
   await page.getByRole('tab', { name: 'Results' }).click();
   const result = page.locator('.results .json .row', { hasText: 'result' }).locator('.number');
   assert.equal(await result.textContent(), '30');
@@ -148,4 +153,19 @@ test('the workers page shows warm workers and the budget', async () => {
   await page.locator('tr[data-pool^="multiply@"]').waitFor();
   assert.match(await page.locator('.budget').textContent(), /cpu .* of \d+ held/);
   await screenshot(page, 'workers');
+});
+
+test("a pipeline's cron trigger is turned on and off from its page", async () => {
+  const page = await open(browser, '#/pipelines/numbers');
+  const cron = page.locator('.cron');
+  await cron.and(page.locator('[data-cron="off"]')).waitFor();
+  await page.getByLabel('cron pattern').fill('0 3 * * *');
+  await cron.getByRole('button', { name: 'Turn on' }).click();
+  await cron.and(page.locator('[data-cron="on"]')).waitFor();
+  assert.match(await cron.textContent(), /0 3 \* \* \* on, next run/);
+  const [entry] = (await api('/cron/list')).filter((c) => c.name === 'numbers');
+  assert.deepEqual([entry.pattern, entry.enabled], ['0 3 * * *', true]);
+  await cron.getByRole('button', { name: 'Turn off' }).click();
+  await cron.and(page.locator('[data-cron="off"]')).waitFor();
+  assert.equal((await api('/cron/list')).find((c) => c.name === 'numbers').enabled, false);
 });

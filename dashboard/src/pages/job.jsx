@@ -19,6 +19,7 @@ export function JobPage({ jobId }) {
   const [status, setStatus] = useState(null);
   const [error, setError] = useState(null);
   const [graph] = useLoad(() => api(`/graph/parsed/${seg(jobId)}`), [jobId]);
+  const [descriptor] = useLoad(() => api(`/exec/pipelines/${seg(jobId)}`), [jobId]);
   const [selected, setSelected] = useState(null);
   const [tab, setTab] = useState('graph');
   const [actionError, setActionError] = useState(null);
@@ -122,6 +123,9 @@ export function JobPage({ jobId }) {
               node={node}
               version={status.progress.done + status.progress.failed}
               final={final}
+              spec={descriptor?.nodes?.find((n) => n.nodeName === node.nodeName)}
+              flowInput={descriptor?.flowInput}
+              onSelect={setSelected}
               onRerunFrom={(debug) => rerunFrom(node.nodeName, debug)()}
             />
           ) : (

@@ -9,7 +9,7 @@ import { Badge, duration, ErrorBox, Head, Json, useLoad } from '../ui.jsx';
 
 const PAGE = 100;
 
-export function NodePanel({ jobId, node, version, final, onRerunFrom }) {
+export function NodePanel({ jobId, node, version, final, spec, flowInput, onSelect, onRerunFrom }) {
   const [offset, setOffset] = useState(0);
   const [open, setOpen] = useState(null);
   const tasks = useThrottledTasks(jobId, node.nodeName, offset, version);
@@ -108,11 +108,52 @@ export function NodePanel({ jobId, node, version, final, onRerunFrom }) {
           </button>
         </div>
       )}
+      {spec && <Inputs spec={spec} flowInput={flowInput} onSelect={onSelect} />}
       <h3>Output</h3>
       <ErrorBox error={outputError} />
       {!final && <p class="empty">Shown once the job ended.</p>}
       {final && output && (output.output == null ? <p class="empty">None: the node did not complete.</p> : <Json value={output.output} open={1} />)}
     </aside>
+  );
+}
+
+/** Where the node's input comes from: its descriptor's `input` (with the
+ * nodes it reads as links to them) and the flowInput values it reads. */
+function Inputs({ spec, flowInput, onSelect }) {
+  const refs = [];
+  const visit = (v) => {
+    if (typeof v === 'string') {
+      const m = /^([*#]*)@([^.[\]]+)(.*)$/.exec(v);
+      if (m) refs.push({ batch: m[1].includes('#'), from: m[2], path: m[3].replace(/^\./, '') });
+    } else if (Array.isArray(v)) v.forEach(visit);
+    else if (v && typeof v === 'object') Object.values(v).forEach(visit);
+  };
+  visit(spec.input || []);
+  const at = (value, path) => path.split('.').filter(Boolean).reduce((o, k) => (o == null ? undefined : o[k]), value);
+  return (
+    <div class="inputs">
+      <h3>Input</h3>
+      <Json value={spec.input || []} open={2} />
+      {refs.length > 0 && (
+        <ul class="refs">
+          {refs.map((r) =>
+            r.from === 'flowInput' ? (
+              <li>
+                flowInput{r.path ? `.${r.path}` : ''} = <code>{JSON.stringify(at(flowInput, r.path))}</code>
+              </li>
+            ) : (
+              <li>
+                {r.batch ? 'one task per item of the output of' : 'the output of'}{' '}
+                <button class="link" onClick={() => onSelect(r.from)}>
+                  {r.from}
+                </button>
+                {r.path && ` at ${r.path}`}
+              </li>
+            ),
+          )}
+        </ul>
+      )}
+    </div>
   );
 }
 

@@ -135,7 +135,7 @@ export function PipelinePage({ name }) {
           <a href="#/pipelines">Pipelines</a> / {isNew ? 'new' : name}
         </h1>
         <span class="spacer" />
-        {cron && <CronSwitch entry={cron} onChange={setCron} />}
+        {!isNew && stored && <CronSwitch name={name} entry={cron} onChange={setCron} />}
       </div>
       <div class="two">
         <div>
@@ -164,21 +164,31 @@ export function PipelinePage({ name }) {
   );
 }
 
-function CronSwitch({ entry, onChange }) {
+/** The pipeline's cron trigger: on or off, its pattern, its next run. */
+function CronSwitch({ name, entry, onChange }) {
   const [error, setError] = useState(null);
+  const [pattern, setPattern] = useState(entry?.pattern || '0 * * * *');
+  const enabled = entry?.enabled;
   const toggle = async () => {
     setError(null);
     try {
-      const path = entry.enabled ? '/cron/stop' : '/cron/start';
-      onChange(await api(path, { method: 'POST', body: { name: entry.name, pattern: entry.pattern } }));
+      const path = enabled ? '/cron/stop' : '/cron/start';
+      onChange(await api(path, { method: 'POST', body: { name, pattern } }));
     } catch (e) {
       setError(e);
     }
   };
   return (
-    <span class="cron">
-      cron <code>{entry.pattern}</code> {entry.enabled ? `on, next ${when(entry.nextRun)}` : 'off'}{' '}
-      <button onClick={toggle}>{entry.enabled ? 'Turn off' : 'Turn on'}</button>
+    <span class="cron" data-cron={enabled ? 'on' : 'off'}>
+      cron{' '}
+      {enabled ? (
+        <>
+          <code>{entry.pattern}</code> on, next run {when(entry.nextRun)}
+        </>
+      ) : (
+        <input aria-label="cron pattern" value={pattern} onInput={(e) => setPattern(e.target.value)} size={12} />
+      )}{' '}
+      <button onClick={toggle}>{enabled ? 'Turn off' : 'Turn on'}</button>
       <ErrorBox error={error} />
     </span>
   );
