@@ -61,6 +61,14 @@ async fn store_takes_arrays_and_overwrite_as_hkubectl_import_sends_them() {
     assert_eq!(code, 201, "{body}");
     let (_, stored) = h.get("/store/pipelines/numbers").await;
     assert_eq!(stored["flowInput"], json!({"data": 2, "mul": 3}));
+    // The same as YAML, which reads back to the same descriptor.
+    let res = h.client.get(h.url("/store/pipelines/numbers?format=yaml")).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "application/yaml");
+    let yaml: Value = serde_yaml::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(yaml, stored);
+    let (code, body) = h.get("/store/pipelines/numbers?format=xml").await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("json or yaml"), "{body}");
 
     // Algorithms too.
     let image = |name: &str| json!({"name": name, "algorithmImage": "docker.io/hkube/example:1.0"});

@@ -53,9 +53,9 @@ async function failure(res) {
 /**
  * A request to /api/v1{path}. `body`: an object (sent as JSON), a string
  * (a YAML or JSON document, sent as it is) or FormData. Answers the JSON
- * body; with `withHeaders`, `{ data, headers }`.
+ * body; with `withHeaders`, `{ data, headers }`; with `text`, the body's text.
  */
-export async function api(path, { method = 'GET', body, withHeaders = false } = {}) {
+export async function api(path, { method = 'GET', body, withHeaders = false, text: asText = false } = {}) {
   let payload = body;
   const extra = {};
   if (body !== undefined && typeof body !== 'string' && !(body instanceof FormData)) {
@@ -67,6 +67,7 @@ export async function api(path, { method = 'GET', body, withHeaders = false } = 
   const res = await fetch(`/api/v1${path}`, { method, headers: headers(extra), body: payload });
   if (!res.ok) throw await failure(res);
   const text = await res.text();
+  if (asText) return text;
   const data = text ? JSON.parse(text) : null;
   return withHeaders ? { data, headers: res.headers } : data;
 }

@@ -132,6 +132,12 @@ test('a validation error is shown on the node and input it names', async () => {
   const page = await open(browser, '#/pipelines/numbers');
   const editor = page.getByLabel('descriptor');
   await node(page, 'Multiply').waitFor();
+  // The stored descriptor, as YAML and back.
+  await page.getByRole('button', { name: 'YAML', exact: true }).click();
+  await page.waitForFunction(() => document.querySelector('textarea[aria-label="descriptor"]').value.startsWith('name: numbers'));
+  assert.match(await editor.inputValue(), /\n- nodeName: Range\n/);
+  await page.getByRole('button', { name: 'JSON', exact: true }).click();
+  await page.waitForFunction(() => document.querySelector('textarea[aria-label="descriptor"]').value.startsWith('{'));
   const text = await editor.inputValue();
   await editor.fill(text.replace('"#@Range"', '"#@Nope"'));
   await page.getByRole('button', { name: 'Store', exact: true }).click();

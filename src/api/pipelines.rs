@@ -1,7 +1,8 @@
 //! `/store/pipelines`: pipelines kept under their name.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -40,10 +41,28 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Pipeline>>, 
     Ok(Json(state.store.list_pipelines().await?))
 }
 
-pub async fn get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Pipeline>, ApiError> {
-    match state.store.get_pipeline(&name).await? {
-        Some(p) => Ok(Json(p)),
-        None => Err(ApiError::new(404, format!("pipeline '{name}' is not stored"))),
+#[derive(serde::Deserialize)]
+pub struct FormatQuery {
+    format: Option<String>,
+}
+
+/// `GET /store/pipelines/{name}`: JSON, or YAML with `?format=yaml` (as a
+/// descriptor file is written by hand).
+pub async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    let Some(pipeline) = state.store.get_pipeline(&name).await? else {
+        return Err(ApiError::new(404, format!("pipeline '{name}' is not stored")));
+    };
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(pipeline).into_response()),
+        Some("yaml") => {
+            let text = serde_yaml::to_string(&pipeline).map_err(|e| ApiError::new(500, e.to_string()))?;
+            Ok(([(axum::http::header::CONTENT_TYPE, "application/yaml")], text).into_response())
+        }
+        Some(other) => Err(ApiError::bad_request(format!("format is json or yaml, not '{other}'"))),
     }
 }
 

@@ -341,6 +341,7 @@ pub fn table() -> Vec<Route> {
             .answer(json::<Pipeline>()),
         get("/store/pipelines/{name}", |m| on(m, pipelines::get))
             .summary("One stored pipeline")
+            .query(&[("format", "json (default) or yaml")])
             .answer(json::<Pipeline>()),
         delete("/store/pipelines/{name}", |m| on(m, pipelines::delete))
             .summary("Delete a stored pipeline")

@@ -87,9 +87,18 @@ export function PipelinePage({ name }) {
   const [stored, setStored] = useState(!isNew);
   const editor = useRef(null);
 
+  const [format, setFormat] = useState('json');
+  const [original, setOriginal] = useState(null);
+  const load = (as) =>
+    api(`/store/pipelines/${seg(name)}?format=${as}`, { text: true }).then((t) => {
+      const shown = as === 'json' ? JSON.stringify(JSON.parse(t), null, 2) : t;
+      setText(shown);
+      setOriginal(shown);
+      setFormat(as);
+    }, setLoadError);
   useEffect(() => {
     if (isNew) return;
-    api(`/store/pipelines/${seg(name)}`).then((p) => setText(JSON.stringify(p, null, 2)), setLoadError);
+    load('json');
     api('/cron/list').then((list) => setCron(list.find((c) => c.name === name) || null), () => {});
   }, [name]);
 
@@ -111,6 +120,7 @@ export function PipelinePage({ name }) {
     try {
       await api('/store/pipelines', { method: stored ? 'PUT' : 'POST', body: text });
       setSaved(`stored at ${new Date().toLocaleTimeString()}`);
+      setOriginal(text);
       if (!stored) {
         setStored(true);
         const storedName = nameOf(text);
@@ -140,7 +150,23 @@ export function PipelinePage({ name }) {
       <div class="two">
         <div>
           <h2>Descriptor</h2>
-          <p class="hint">JSON or YAML, as `pipeline store` takes it. The server checks it when you store it.</p>
+          <p class="hint">
+            JSON or YAML, as `pipeline store` takes it. The server checks it when you store it.{' '}
+            {!isNew && (
+              <span class="formats">
+                {['json', 'yaml'].map((f) => (
+                  <button
+                    class={`link${format === f ? ' active' : ''}`}
+                    disabled={text !== original && format !== f}
+                    title={text !== original ? 'store or undo your edits first' : `show the stored descriptor as ${f.toUpperCase()}`}
+                    onClick={() => load(f)}
+                  >
+                    {f.toUpperCase()}
+                  </button>
+                ))}
+              </span>
+            )}
+          </p>
           <textarea ref={editor} class="code" spellcheck={false} rows={24} aria-label="descriptor" value={text} onInput={(e) => setText(e.target.value)} />
           <div class="actions">
             <button class="primary" onClick={save}>
