@@ -111,6 +111,7 @@ impl TaskCodeApi {
                 log: Vec::new(),
             },
             log,
+            details: None,
         });
         match outcome {
             TaskOutcome::Done(result) => ChildEnd::Done(result),

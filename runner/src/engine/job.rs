@@ -293,13 +293,6 @@ impl JobRun {
             TaskOutcome::Crashed(message) => (TaskStatus::Crashed, Some(message.clone())),
             TaskOutcome::Stopped => (TaskStatus::Stopped, None),
         };
-        // The wrapper's traceback, unless the log already has it (our
-        // wrappers print it on stderr too, HKube's do not).
-        if let TaskOutcome::Failed { details: Some(d), .. } = &f.outcome {
-            if !f.log.contains(d.trim()) {
-                f.log.push(d.clone());
-            }
-        }
         self.engine.inner.recorder.record(PendingRecord {
             record: TaskRecord {
                 task_id: f.task_id.clone(),
@@ -314,6 +307,10 @@ impl JobRun {
                 log: Vec::new(),
             },
             log: f.log,
+            details: match &f.outcome {
+                TaskOutcome::Failed { details, .. } => details.clone(),
+                _ => None,
+            },
         });
         let ok = matches!(f.outcome, TaskOutcome::Done(_));
         let reused_from = f.memo.as_ref().and_then(|m| m.reused_from.clone());

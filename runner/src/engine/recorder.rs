@@ -12,6 +12,9 @@ use crate::store::{Store, TaskRecord};
 pub struct PendingRecord {
     pub record: TaskRecord,
     pub log: TaskLog,
+    /// The wrapper's traceback of a failure, added to the log at flush time
+    /// unless the worker printed it there too (ours do, HKube's do not).
+    pub details: Option<String>,
 }
 
 enum Msg {
@@ -86,7 +89,16 @@ async fn write(store: &Store, batch: &mut Vec<PendingRecord>) {
     if batch.is_empty() {
         return;
     }
-    let records: Vec<TaskRecord> = batch.drain(..).map(|p| TaskRecord { log: p.log.lines(), ..p.record }).collect();
+    let records: Vec<TaskRecord> = batch
+        .drain(..)
+        .map(|p| {
+            let mut log = p.log.lines();
+            if let Some(details) = p.details.filter(|d| !log.join("\n").contains(d.trim())) {
+                log.push(details);
+            }
+            TaskRecord { log, ..p.record }
+        })
+        .collect();
     if let Err(e) = store.insert_tasks(&records).await {
         tracing::error!("could not record {} task(s): {e}", records.len());
     }

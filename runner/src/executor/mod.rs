@@ -213,11 +213,6 @@ impl TaskLog {
     pub fn lines(&self) -> Vec<String> {
         self.0.lock().expect("log lock").lines.clone()
     }
-
-    /// Whether the lines, joined, hold `text` (a traceback of many lines).
-    pub fn contains(&self, text: &str) -> bool {
-        self.0.lock().expect("log lock").lines.join("\n").contains(text)
-    }
 }
 
 #[cfg(test)]
