@@ -19,10 +19,7 @@ const ALGORITHM: &str = "def start(args):\n    return args['input'][0] + 1\n";
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let jobs: usize = std::env::var("JOBS").ok().and_then(|t| t.parse().ok()).unwrap_or(1_000);
-    let tmp = tempfile::tempdir().unwrap();
-    let code = tmp.path().join("code");
-    std::fs::create_dir_all(&code).unwrap();
-    std::fs::write(code.join("main.py"), ALGORITHM).unwrap();
+    let (tmp, code) = common::python_code(ALGORITHM);
     let (mut server, api) = common::serve(tmp.path()).await;
     api.store_algorithm(&json!({"name": "plus", "env": "python", "maxWorkers": 2,
         "code": {"path": code.to_str().unwrap(), "entryPoint": "main.py"}}))

@@ -47,10 +47,7 @@ struct Figures {
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tasks: usize = std::env::var("TASKS").ok().and_then(|t| t.parse().ok()).unwrap_or(1_000);
-    let tmp = tempfile::tempdir().unwrap();
-    let code = tmp.path().join("code");
-    std::fs::create_dir_all(&code).unwrap();
-    std::fs::write(code.join("main.py"), ALGORITHM).unwrap();
+    let (tmp, code) = common::python_code(ALGORITHM);
     let image = image(&code, tmp.path()).await;
 
     let process = measure(tmp.path(), "process", ExecutorChoice::Process, &code, None, tasks).await;

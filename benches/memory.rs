@@ -32,10 +32,7 @@ fn rss(pid: u32) -> (f64, f64) {
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tasks: usize = std::env::var("TASKS").ok().and_then(|t| t.parse().ok()).unwrap_or(100_000);
-    let tmp = tempfile::tempdir().unwrap();
-    let code = tmp.path().join("code");
-    std::fs::create_dir_all(&code).unwrap();
-    std::fs::write(code.join("main.py"), ALGORITHM).unwrap();
+    let (tmp, code) = common::python_code(ALGORITHM);
     let (mut server, api) = common::serve(tmp.path()).await;
     let pid = server.id().unwrap();
     api.store_algorithm(&json!({"name": "plus", "env": "python", "maxWorkers": 2,

@@ -12,6 +12,8 @@
 //!
 //! `cargo bench --bench throughput` (TASKS=N items, ROUNDS=R).
 
+mod common;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -30,10 +32,7 @@ fn repo() -> PathBuf {
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tasks: usize = std::env::var("TASKS").ok().and_then(|t| t.parse().ok()).unwrap_or(10_000);
-    let tmp = tempfile::tempdir().unwrap();
-    let code = tmp.path().join("code");
-    std::fs::create_dir_all(&code).unwrap();
-    std::fs::write(code.join("main.py"), ALGORITHM).unwrap();
+    let (tmp, code) = common::python_code(ALGORITHM);
 
     // Rounds of floor, one worker, the default pool, one after the other, so
     // a change in the machine's load hits all three alike; medians reported.

@@ -323,26 +323,38 @@ async fn our_python_wrapper_in_v3_passes_outputs_by_reference_through_s3() {
     h.stop().await;
 }
 
-/// Our Python wrapper and HKube's, both in v3, each reading the other's
-/// stored output (HKube's wrappers as external workers).
-async fn python_and_hkube_read_each_other(h: &Harness, storage_env: &[(String, String)]) {
+/// One of our wrappers (its algorithms `<ours>-make` and `<ours>-total`
+/// applied) and HKube's, both in v3, each reading the other's stored output
+/// (HKube's wrappers as external workers). `total_input` is how ours reads
+/// HKube's `big`, `ours_total` what it answers.
+async fn ours_and_hkube_read_each_other(
+    h: &Harness,
+    storage_env: &[(String, String)],
+    ours: &str,
+    total_input: Value,
+    ours_total: Value,
+) {
     let workers = setup(h, storage_env).await;
-    setup_python_v3(h).await;
     let job = h
-        .run(&json!({"name": "py-and-hkube", "nodes": [
+        .run(&json!({"name": format!("{ours}-and-hkube"), "nodes": [
             {"nodeName": "hkube", "algorithmName": "make", "input": []},
-            {"nodeName": "ours", "algorithmName": "py-make", "input": []},
-            {"nodeName": "ours-reads-hkube", "algorithmName": "py-total", "input": [{"numbers": "@hkube.big"}, 0]},
+            {"nodeName": "ours", "algorithmName": format!("{ours}-make"), "input": []},
+            {"nodeName": "ours-reads-hkube", "algorithmName": format!("{ours}-total"), "input": total_input},
             {"nodeName": "hkube-reads-ours", "algorithmName": "total", "input": ["@ours.big"]},
         ]}))
         .await;
     let status = h.wait(&job, Duration::from_secs(90)).await;
     assert_eq!(status["status"], "completed", "{status}");
     let results = results_by_node(h, &job).await;
-    let (sum, count) = (19_999_900_000u64, 200_000);
-    assert_eq!(results["ours-reads-hkube"], vec![json!({"sum": sum, "count": count, "second": 0})], "{results:?}");
-    assert_eq!(results["hkube-reads-ours"], vec![json!({"sum": sum, "count": count})], "{results:?}");
+    assert_eq!(results["ours-reads-hkube"], vec![ours_total], "{results:?}");
+    assert_eq!(results["hkube-reads-ours"], vec![json!({"sum": 19_999_900_000u64, "count": 200_000})], "{results:?}");
     drop(workers);
+}
+
+async fn python_and_hkube_read_each_other(h: &Harness, storage_env: &[(String, String)]) {
+    setup_python_v3(h).await;
+    let total = json!({"sum": 19_999_900_000u64, "count": 200_000, "second": 0});
+    ours_and_hkube_read_each_other(h, storage_env, "py", json!([{"numbers": "@hkube.big"}, 0]), total).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,25 +437,10 @@ async fn our_nodejs_wrapper_in_v3_passes_outputs_by_reference_through_s3() {
     h.stop().await;
 }
 
-/// Our Node.js wrapper and HKube's Python wrapper, both in v3, each reading
-/// the other's stored output (HKube's wrappers as external workers).
 async fn nodejs_and_hkube_read_each_other(h: &Harness, storage_env: &[(String, String)]) {
-    let workers = setup(h, storage_env).await;
     setup_nodejs_v3(h).await;
-    let job = h
-        .run(&json!({"name": "js-and-hkube", "nodes": [
-            {"nodeName": "hkube", "algorithmName": "make", "input": []},
-            {"nodeName": "ours", "algorithmName": "js-make", "input": []},
-            {"nodeName": "ours-reads-hkube", "algorithmName": "js-total", "input": ["@hkube.big"]},
-            {"nodeName": "hkube-reads-ours", "algorithmName": "total", "input": ["@ours.big"]},
-        ]}))
-        .await;
-    let status = h.wait(&job, Duration::from_secs(90)).await;
-    assert_eq!(status["status"], "completed", "{status}");
-    let results = results_by_node(h, &job).await;
-    let total = vec![json!({"sum": 19_999_900_000u64, "count": 200_000})];
-    assert_eq!((&results["ours-reads-hkube"], &results["hkube-reads-ours"]), (&total, &total), "{results:?}");
-    drop(workers);
+    let total = json!({"sum": 19_999_900_000u64, "count": 200_000});
+    ours_and_hkube_read_each_other(h, storage_env, "js", json!(["@hkube.big"]), total).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// A temp dir holding `code/main.py` with `source`: the algorithm the
+/// benches run. Answers the dir (removed when dropped) and the code folder.
+pub fn python_code(source: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let code = tmp.path().join("code");
+    std::fs::create_dir_all(&code).unwrap();
+    std::fs::write(code.join("main.py"), source).unwrap();
+    (tmp, code)
+}
+
 /// The server binary on a free loopback port, data under `tmp/data`, code
 /// paths allowed under `tmp`, the repo's wrappers; answers once `/healthz`
 /// does. Killed when the child is dropped.

@@ -19,7 +19,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use runner::engine::status::{Progress, Timings};
 use runner::engine::{Engine, JobState, JobStatus};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -36,7 +36,7 @@ pub struct EventsQuery {
 }
 
 /// A `job` event: what the jobs list shows of a job.
-#[derive(Serialize, schemars::JsonSchema)]
+#[derive(Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobEvent {
     pub job_id: String,
@@ -83,9 +83,14 @@ pub async fn stream(State(state): State<AppState>, Query(q): Query<EventsQuery>)
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-/// Equal but for `timestamp`, which says when the status was read.
-fn same(a: &JobStatus, b: &JobStatus) -> bool {
-    a.timestamp == b.timestamp || JobStatus { timestamp: b.timestamp, ..a.clone() } == *b
+/// Whether `fresh` differs from `last` in more than `timestamp` (which
+/// only says when the status was read).
+fn changed(last: Option<&JobStatus>, fresh: &mut JobStatus) -> bool {
+    let Some(last) = last else { return true };
+    let stamp = std::mem::replace(&mut fresh.timestamp, last.timestamp);
+    let changed = fresh != last;
+    fresh.timestamp = stamp;
+    changed
 }
 
 fn event<T: Serialize>(name: &str, data: &T) -> Result<Event, Infallible> {
@@ -119,10 +124,9 @@ fn one_job(
                     if last.as_ref().is_some_and(|s| s.status.is_final()) || !next_change(&mut changes).await {
                         return None;
                     }
-                    match engine.status(&job_id).await {
-                        Ok(status) if !last.as_ref().is_some_and(|l| same(l, &status)) => break status,
-                        Ok(_) => continue,
-                        Err(_) => return None,
+                    let Ok(mut status) = engine.status(&job_id).await else { return None };
+                    if changed(last.as_ref(), &mut status) {
+                        break status;
                     }
                 },
             };
@@ -136,24 +140,25 @@ fn one_job(
 fn all_jobs(engine: Engine, changes: watch::Receiver<u64>) -> impl Stream<Item = Result<Event, Infallible>> + Send {
     // What this stream last sent of each live job; a job that leaves the
     // live set ended, and its final status is read from the store.
-    let seen: HashMap<String, JobStatus> = HashMap::new();
+    let seen: HashMap<String, JobEvent> = HashMap::new();
     stream::unfold((engine, changes, seen, true), |(engine, mut changes, mut seen, first)| async move {
         if !first && !next_change(&mut changes).await {
             return None;
         }
-        let live = engine.live_statuses();
+        let live: Vec<JobEvent> = engine.live_statuses().iter().map(JobEvent::from).collect();
         let mut out = Vec::new();
-        let ended: Vec<String> = seen.keys().filter(|id| !live.iter().any(|s| &s.job_id == *id)).cloned().collect();
+        let running: HashSet<&str> = live.iter().map(|j| j.job_id.as_str()).collect();
+        let ended: Vec<String> = seen.keys().filter(|id| !running.contains(id.as_str())).cloned().collect();
         for id in ended {
             seen.remove(&id);
             if let Ok(status) = engine.status(&id).await {
                 out.push(event("job", &JobEvent::from(&status)));
             }
         }
-        for status in live {
-            if !seen.get(&status.job_id).is_some_and(|s| same(s, &status)) {
-                out.push(event("job", &JobEvent::from(&status)));
-                seen.insert(status.job_id.clone(), status);
+        for job in live {
+            if seen.get(&job.job_id) != Some(&job) {
+                out.push(event("job", &job));
+                seen.insert(job.job_id.clone(), job);
             }
         }
         Some((stream::iter(out), (engine, changes, seen, false)))

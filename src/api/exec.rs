@@ -209,7 +209,7 @@ pub async fn tasks(
     headers.insert("x-total-count", total.into());
     let next = offset.saturating_add(u64::from(limit));
     if next < total {
-        let only = node.map(|n| format!("&nodeName={}", query_escape(n))).unwrap_or_default();
+        let only = node.map(|n| format!("&nodeName={}", super::percent_encode(n))).unwrap_or_default();
         let link = format!("</api/v1/exec/tasks/{job_id}?offset={next}&limit={limit}{only}>; rel=\"next\"");
         if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
             headers.insert(axum::http::header::LINK, value);
@@ -252,16 +252,6 @@ pub async fn node_output(
 ) -> Answer<NodeOutput> {
     let output = state.engine.node_output(&job_id, &node_name).await?;
     Ok(Json(NodeOutput { job_id, node_name, output }))
-}
-
-/// `text` percent-encoded for a query value (all but `A-Za-z0-9-._~`).
-fn query_escape(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

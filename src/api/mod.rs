@@ -56,6 +56,17 @@ impl Message {
     }
 }
 
+/// `text` made safe as one URL path segment or query value: every byte but
+/// `A-Za-z0-9-._~` percent-encoded (the server's links and the CLI's paths).
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {

@@ -483,10 +483,7 @@ impl JobRun {
     }
 
     fn update_status(&self, f: impl FnOnce(&mut super::JobStatus)) {
-        self.live.update(|s| {
-            f(s);
-            s.refresh_progress();
-        });
+        self.live.update(f);
     }
 
     fn update_node(&self, name: &str, f: impl FnOnce(&mut super::status::NodeStatus)) {

@@ -109,10 +109,12 @@ pub struct RunningTask {
 }
 
 impl LiveJob {
-    /// Change the status; listeners of [`Engine::status_changes`] hear of it.
+    /// Change the status (its progress follows the nodes' counts);
+    /// listeners of [`Engine::status_changes`] hear of it.
     pub fn update(&self, f: impl FnOnce(&mut JobStatus)) {
         let mut status = self.status.lock().expect("status lock");
         f(&mut status);
+        status.refresh_progress();
         drop(status);
         self.changes.bump();
     }

@@ -125,7 +125,6 @@ impl TaskProgress {
             if let Some(n) = status.nodes.iter_mut().find(|n| n.node_name == self.node) {
                 f(n);
             }
-            status.refresh_progress();
         });
     }
 }

@@ -123,15 +123,8 @@ impl Api {
     }
 }
 
-/// `name` made safe as one path segment (percent-encoding all but `A-Za-z0-9-._~`).
-pub fn seg(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+/// `name` made safe as one path segment or query value.
+pub use distributedkube::api::percent_encode as seg;
 
 /// `{"error": {"message"}}`, `{"error": "..."}` or `{"message"}`.
 fn error_message(body: &[u8]) -> Option<String> {
