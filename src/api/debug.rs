@@ -99,16 +99,14 @@ async fn serve_endpoint(
                 }
             });
     let hostname = query.get("hostname").cloned().unwrap_or_else(|| peer.to_string());
-    upgrade.max_message_size(state.max_message_bytes).max_frame_size(state.max_message_bytes).on_upgrade(
-        move |mut socket| async move {
-            match params {
-                Ok(p) => state.relay.serve(&algorithm, socket, p.encoding, hostname).await,
-                Err(reason) => {
-                    let _ = socket
-                        .send(Message::Close(Some(CloseFrame { code: close_code::POLICY, reason: reason.into() })))
-                        .await;
-                }
+    super::upgrade::for_wrappers(upgrade, state.max_message_bytes).on_upgrade(move |mut socket| async move {
+        match params {
+            Ok(p) => state.relay.serve(&algorithm, socket, p.encoding, hostname).await,
+            Err(reason) => {
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame { code: close_code::POLICY, reason: reason.into() })))
+                    .await;
             }
-        },
-    )
+        }
+    })
 }

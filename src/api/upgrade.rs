@@ -8,6 +8,7 @@
 //! but is invalid gets 426 with `Sec-WebSocket-Version: 13` for a version we
 //! don't speak, and 400 for a missing or malformed key.
 
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
@@ -64,6 +65,15 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// The limits every wrapper connection gets: messages up to the server's
+/// `--max-message-mb`, and a 16 KiB read buffer instead of tungstenite's
+/// 128 KiB, which it zeroes before every read and gives to the heap anew
+/// after every message; tasks' messages are small, a large output only
+/// takes more reads.
+pub fn for_wrappers(upgrade: WebSocketUpgrade, max_message_bytes: usize) -> WebSocketUpgrade {
+    upgrade.max_message_size(max_message_bytes).max_frame_size(max_message_bytes).read_buffer_size(16 * 1024)
 }
 
 #[cfg(test)]

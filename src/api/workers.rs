@@ -47,27 +47,25 @@ fn accept(
 ) -> Response {
     let params =
         ConnectParams::negotiate(query.get("storage").map(String::as_str), query.get("encoding").map(String::as_str));
-    upgrade.max_message_size(state.max_message_bytes).max_frame_size(state.max_message_bytes).on_upgrade(
-        move |socket| async move {
-            let params = match params {
-                Ok(p) => p,
-                Err(reason) => return refuse(socket, &reason).await,
-            };
-            let executor = state.workers.clone();
-            if let Err(reason) = by_reference_possible(&state, &params) {
-                return refuse(socket, &reason).await;
-            }
-            let connection = WorkerConnection::new(socket, params.encoding).with_storage(params.storage);
-            if let Err(refused) = executor.attach(&worker_id, token.as_deref(), connection) {
-                let (mut connection, reason) = *refused;
-                tracing::warn!("refusing a wrapper connection: {reason}");
-                let close = CloseFrame { code: close_code::POLICY, reason: reason.into() };
-                let _ = connection.send_message(Message::Close(Some(close))).await;
-                // Finish the closing handshake, so the close frame is not lost in a reset.
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection.recv()).await;
-            }
-        },
-    )
+    super::upgrade::for_wrappers(upgrade, state.max_message_bytes).on_upgrade(move |socket| async move {
+        let params = match params {
+            Ok(p) => p,
+            Err(reason) => return refuse(socket, &reason).await,
+        };
+        let executor = state.workers.clone();
+        if let Err(reason) = by_reference_possible(&state, &params) {
+            return refuse(socket, &reason).await;
+        }
+        let connection = WorkerConnection::new(socket, params.encoding).with_storage(params.storage);
+        if let Err(refused) = executor.attach(&worker_id, token.as_deref(), connection) {
+            let (mut connection, reason) = *refused;
+            tracing::warn!("refusing a wrapper connection: {reason}");
+            let close = CloseFrame { code: close_code::POLICY, reason: reason.into() };
+            let _ = connection.send_message(Message::Close(Some(close))).await;
+            // Finish the closing handshake, so the close frame is not lost in a reset.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection.recv()).await;
+        }
+    })
 }
 
 /// `ws /api/v1/internal/workers/external/{algorithm}/{token}`: a wrapper
@@ -106,29 +104,27 @@ fn accept_external(
     let allowed = super::auth::external_worker(&state.access, &headers, token.as_deref());
     let params =
         ConnectParams::negotiate(query.get("storage").map(String::as_str), query.get("encoding").map(String::as_str));
-    upgrade.max_message_size(state.max_message_bytes).max_frame_size(state.max_message_bytes).on_upgrade(
-        move |socket| async move {
-            let params = match allowed.and(params) {
-                Ok(p) => p,
-                Err(reason) => return refuse(socket, &reason).await,
-            };
-            if let Err(reason) = by_reference_possible(&state, &params) {
-                return refuse(socket, &reason).await;
-            }
-            let runtime = match state.engine.current_runtime(&algorithm).await {
-                Ok(runtime) => runtime,
-                Err(e) => return refuse(socket, &e.to_string()).await,
-            };
-            let connection = WorkerConnection::new(socket, params.encoding).with_storage(params.storage);
-            if let Err(refused) = state.workers.attach_external(&runtime, connection) {
-                let (mut connection, reason) = *refused;
-                tracing::warn!("refusing an external worker: {reason}");
-                let close = CloseFrame { code: close_code::POLICY, reason: reason.into() };
-                let _ = connection.send_message(Message::Close(Some(close))).await;
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection.recv()).await;
-            }
-        },
-    )
+    super::upgrade::for_wrappers(upgrade, state.max_message_bytes).on_upgrade(move |socket| async move {
+        let params = match allowed.and(params) {
+            Ok(p) => p,
+            Err(reason) => return refuse(socket, &reason).await,
+        };
+        if let Err(reason) = by_reference_possible(&state, &params) {
+            return refuse(socket, &reason).await;
+        }
+        let runtime = match state.engine.current_runtime(&algorithm).await {
+            Ok(runtime) => runtime,
+            Err(e) => return refuse(socket, &e.to_string()).await,
+        };
+        let connection = WorkerConnection::new(socket, params.encoding).with_storage(params.storage);
+        if let Err(refused) = state.workers.attach_external(&runtime, connection) {
+            let (mut connection, reason) = *refused;
+            tracing::warn!("refusing an external worker: {reason}");
+            let close = CloseFrame { code: close_code::POLICY, reason: reason.into() };
+            let _ = connection.send_message(Message::Close(Some(close))).await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection.recv()).await;
+        }
+    })
 }
 
 /// A wrapper asking for `storage=v3` must reach the same storage as the
