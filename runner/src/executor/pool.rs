@@ -316,6 +316,11 @@ impl PoolExecutor {
 
     pub(super) fn pool_for(&self, runtime: &Arc<AlgorithmRuntime>) -> Arc<Pool> {
         let mut pools = self.inner.pools.lock().expect("pools lock");
+        // Every task asks; comparing the few pools' runtimes is cheaper than
+        // formatting this one's key (equal runtimes have equal keys).
+        if let Some(pool) = pools.values().find(|p| Arc::ptr_eq(&p.runtime, runtime) || p.runtime == *runtime) {
+            return pool.clone();
+        }
         pools.entry(runtime.pool_key()).or_insert_with(|| Arc::new(Pool::new(runtime.clone()))).clone()
     }
 
