@@ -160,7 +160,7 @@ impl Relay {
             };
             let info = TaskInfo::of(&pending.request, None);
             tracing::info!(algorithm = %ep.algorithm, job = %info.job_id, task = %info.task_id, "sending the task to the debugger");
-            match session::run(conn, &pending.request, self.settings.stop_grace).await {
+            match session::run(conn, &pending.request, self.settings.stop_grace, || {}).await {
                 SessionEnd::Reusable(outcome) | SessionEnd::Terminate(outcome) => {
                     let status = match &outcome {
                         TaskOutcome::Done(_) => "succeed",

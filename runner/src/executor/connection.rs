@@ -106,7 +106,7 @@ impl WorkerConnection {
     }
 
     /// Send `exit` and close, best effort.
-    pub async fn close(mut self, exit_code: i64) {
+    pub async fn close(&mut self, exit_code: i64) {
         let exit = Envelope::new("exit", serde_json::json!({ "exitCode": exit_code }));
         let _ = tokio::time::timeout(Duration::from_secs(1), self.send(&exit)).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.send(Message::Close(None))).await;

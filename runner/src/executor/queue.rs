@@ -84,7 +84,7 @@ impl TaskQueue {
         }
     }
 
-    fn try_pop(&self) -> Option<Queued> {
+    pub fn try_pop(&self) -> Option<Queued> {
         let mut guard = self.heap.lock().expect("queue lock");
         while let Some(item) = guard.0.pop() {
             if item.claim.take() {

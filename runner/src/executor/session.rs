@@ -25,12 +25,25 @@ pub enum SessionEnd {
     Lost,
 }
 
-pub async fn run(conn: &mut WorkerConnection, request: &TaskRequest, stop_grace: Duration) -> SessionEnd {
-    let task = match task_for(conn.storage(), request).await {
-        Ok(task) => task,
-        Err(message) => return SessionEnd::Reusable(TaskOutcome::Failed { message, details: None }),
+/// `sent` runs once the task's `initialize` is on its way (or the task
+/// could not be sent): the worker's previous task is answered then, so the
+/// wrapper works while the engine books that result.
+pub async fn run(
+    conn: &mut WorkerConnection,
+    request: &TaskRequest,
+    stop_grace: Duration,
+    sent: impl FnOnce(),
+) -> SessionEnd {
+    let task = task_for(conn.storage(), request).await;
+    let initialized = match &task {
+        Ok(task) => conn.send_parts("initialize", task).await,
+        Err(_) => Ok(()),
     };
-    if let Err(e) = conn.send_parts("initialize", &task).await {
+    sent();
+    if let Err(message) = task {
+        return SessionEnd::Reusable(TaskOutcome::Failed { message, details: None });
+    }
+    if let Err(e) = initialized {
         return lost(e);
     }
     let mut started = false;

@@ -165,7 +165,28 @@ impl PoolExecutor {
         external: bool,
     ) -> ServeEnd {
         let s = &self.inner.settings;
+        // The last task's outcome, given once the next task is on its way to
+        // the wrapper: the wrapper starts on it while the job books the result.
+        let mut answer: Option<Answer> = None;
         loop {
+            // A worker that just finished takes the next queued task at once.
+            let mut ready = None;
+            if let Some(previous) = answer.take() {
+                match pool.queue.try_pop().filter(|_| !self.inner.shutdown.is_cancelled()) {
+                    Some(queued) => ready = Some((queued, previous)),
+                    None => give(previous),
+                }
+            }
+            if let Some((queued, previous)) = ready {
+                match self
+                    .run_session(pool, worker_id, worker, &mut conn, output, queued, Some(previous), external)
+                    .await
+                {
+                    Served::Next(outcome) => answer = Some(outcome),
+                    Served::End(end) => return end,
+                }
+                continue;
+            }
             // Listening before looking, so a retirement announced in between is not missed.
             let reclaimed = pool.reclaim.notified();
             tokio::pin!(reclaimed);
@@ -225,27 +246,63 @@ impl PoolExecutor {
                 conn.close(0).await;
                 return ServeEnd::retiring(s.stop_grace);
             };
-            output.set_task(queued.request.log.clone());
-            match session::run(&mut conn, &queued.request, s.stop_grace).await {
-                SessionEnd::Reusable(outcome) => {
-                    let _ = queued.reply.send(outcome);
-                    if !external && self.outranked(pool) {
-                        tracing::debug!(worker = %worker_id, "worker retiring: its budget goes to a higher-priority task");
-                        conn.close(0).await;
-                        return ServeEnd::retiring(s.stop_grace);
-                    }
-                }
-                SessionEnd::Terminate(outcome) => return ServeEnd::ending_task(queued.reply, outcome),
-                SessionEnd::Lost => {
-                    let code = tokio::time::timeout(Duration::from_secs(2), worker.exited()).await;
-                    let message = match code {
-                        Ok(code) => format!("worker exited with code {code} while running {}", queued.request.label),
-                        Err(_) => format!("worker closed its connection while running {}", queued.request.label),
-                    };
-                    queued.request.log.push(format!("[distributedkube] {message}"));
-                    return ServeEnd::ending_task(queued.reply, TaskOutcome::Crashed(message));
-                }
+            match self.run_session(pool, worker_id, worker, &mut conn, output, queued, None, external).await {
+                Served::Next(outcome) => answer = Some(outcome),
+                Served::End(end) => return end,
             }
         }
     }
+
+    /// Run `queued` on the worker; `previous` (the last task's outcome) is
+    /// given once this task's `initialize` is sent.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_session(
+        &self,
+        pool: &Pool,
+        worker_id: &str,
+        worker: &mut Box<dyn Worker>,
+        conn: &mut WorkerConnection,
+        output: &Output,
+        queued: Queued,
+        previous: Option<Answer>,
+        external: bool,
+    ) -> Served {
+        let s = &self.inner.settings;
+        output.set_task(queued.request.log.clone());
+        match session::run(conn, &queued.request, s.stop_grace, || previous.map(give).unwrap_or_default()).await {
+            SessionEnd::Reusable(outcome) => {
+                if !external && self.outranked(pool) {
+                    give((queued.reply, outcome));
+                    tracing::debug!(worker = %worker_id, "worker retiring: its budget goes to a higher-priority task");
+                    conn.close(0).await;
+                    return Served::End(ServeEnd::retiring(s.stop_grace));
+                }
+                Served::Next((queued.reply, outcome))
+            }
+            SessionEnd::Terminate(outcome) => Served::End(ServeEnd::ending_task(queued.reply, outcome)),
+            SessionEnd::Lost => {
+                let code = tokio::time::timeout(Duration::from_secs(2), worker.exited()).await;
+                let message = match code {
+                    Ok(code) => format!("worker exited with code {code} while running {}", queued.request.label),
+                    Err(_) => format!("worker closed its connection while running {}", queued.request.label),
+                };
+                queued.request.log.push(format!("[distributedkube] {message}"));
+                Served::End(ServeEnd::ending_task(queued.reply, TaskOutcome::Crashed(message)))
+            }
+        }
+    }
+}
+
+/// A finished task's outcome and where it goes.
+type Answer = (oneshot::Sender<TaskOutcome>, TaskOutcome);
+
+fn give((reply, outcome): Answer) {
+    let _ = reply.send(outcome);
+}
+
+/// What one task's session leaves: the worker goes on (with the task's
+/// outcome still to give), or serving ends.
+enum Served {
+    Next(Answer),
+    End(ServeEnd),
 }
