@@ -3,7 +3,9 @@
 //! Runs, in one process on the same machine:
 //! 1. the floor: one Python wrapper process answering 10,000
 //!    initialize/start/done round trips over a bare websocket loop with no
-//!    runner logic at all;
+//!    runner logic at all; and the same 10,000 shared by as many wrappers
+//!    as the machine has CPUs, each in its own bare loop, side by side (what
+//!    the pool could reach with no runner at all: on 2 cores, far from 2×);
 //! 2. the server: a pipeline whose one node is a 10,000-item batch of the
 //!    same trivial algorithm, through the HTTP API, on one worker (the same
 //!    single wrapper process), then on the default pool size;
@@ -34,26 +36,32 @@ async fn main() {
     let tasks: usize = std::env::var("TASKS").ok().and_then(|t| t.parse().ok()).unwrap_or(10_000);
     let (tmp, code) = common::python_code(ALGORITHM);
 
-    // Rounds of floor, one worker, the default pool, one after the other, so
-    // a change in the machine's load hits all three alike; medians reported.
+    // Rounds of both floors, one worker, the default pool, one after the
+    // other, so a change in the machine's load hits all alike; medians reported.
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|t| t.parse().ok()).unwrap_or(3);
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
-    let (mut floors, mut ones, mut pools) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut floors, mut ones, mut pools, mut pool_floors) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
-        let f = floor(&code, tasks).await.as_secs_f64();
+        let f = floor(&code, tasks, 1).await.as_secs_f64();
+        let f_pool = floor(&code, tasks, cpus).await.as_secs_f64();
         let one = server_run(tmp.path(), &code, tasks, Some(1), round).await.as_secs_f64();
         let pool = server_run(tmp.path(), &code, tasks, None, round).await.as_secs_f64();
+        let rate = |secs: f64| tasks as f64 / secs;
         println!(
-            "round {round}: floor {:>6.0} tasks/s, server 1 worker {:>6.0} ({:.2}), {cpus} workers {:>6.0} ({:.2})",
-            tasks as f64 / f,
-            tasks as f64 / one,
+            "round {round}: floor {:>5.0} tasks/s, {cpus} wrappers' floor {:>5.0} ({:.2}); server 1 worker {:>5.0} ({:.2}), {cpus} workers {:>5.0} ({:.2}; {:.2} of their floor)",
+            rate(f),
+            rate(f_pool),
+            f / f_pool,
+            rate(one),
             f / one,
-            tasks as f64 / pool,
-            f / pool
+            rate(pool),
+            f / pool,
+            f_pool / pool
         );
         floors.push(f);
         ones.push(f / one);
         pools.push(f / pool);
+        pool_floors.push((f / f_pool, f_pool / pool));
     }
     let floor = Duration::from_secs_f64(median(floors.clone()));
     println!(
@@ -65,6 +73,11 @@ async fn main() {
         "ratio server/floor (throughput, median of {rounds}): {:.2} with 1 worker, {:.2} with {cpus} workers",
         median(ones),
         median(pools)
+    );
+    println!(
+        "{cpus} wrappers' own floor (bare loops side by side): {:.2}× the floor; the server's {cpus} workers reach {:.2} of it (medians)",
+        median(pool_floors.iter().map(|p| p.0).collect()),
+        median(pool_floors.iter().map(|p| p.1).collect())
     );
 
     // Latency, beside the floor's round trip (initialize, start, done) of one task.
@@ -151,25 +164,57 @@ async fn finish(client: &reqwest::Client, base: &str, pipeline: &Value, poll: Du
     }
 }
 
-/// 10,000 round trips with the wrapper over a bare websocket, nothing else.
-async fn floor(code: &Path, tasks: usize) -> Duration {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut child = tokio::process::Command::new("python3")
-        .args(["-u", "-m", "distributedkube_wrapper"])
-        .env("PYTHONPATH", repo().join("base-images/python"))
-        .env("WORKER_SOCKET_URL", format!("ws://{addr}/floor"))
-        .env("WORKER_ALGORITHM_ENCODING", "json")
-        .env("STORAGE_PROTOCOL", "v1")
-        .env("ALGORITHM_ENTRY_POINT", "main.py")
-        .current_dir(code)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 starts");
-    let (stream, _) = listener.accept().await.unwrap();
-    let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+/// `tasks` round trips over bare websockets, nothing else, shared among
+/// `wrappers` wrapper processes that run side by side (each its own loop).
+async fn floor(code: &Path, tasks: usize, wrappers: usize) -> Duration {
+    let mut connected = Vec::new();
+    for w in 0..wrappers {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let child = tokio::process::Command::new("python3")
+            .args(["-u", "-m", "distributedkube_wrapper"])
+            .env("PYTHONPATH", repo().join("base-images/python"))
+            .env("WORKER_SOCKET_URL", format!("ws://{addr}/floor{w}"))
+            .env("WORKER_ALGORITHM_ENCODING", "json")
+            .env("STORAGE_PROTOCOL", "v1")
+            .env("ALGORITHM_ENTRY_POINT", "main.py")
+            .current_dir(code)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 starts");
+        let (stream, _) = listener.accept().await.unwrap();
+        // The server's wrapper sockets' read buffer (see `api::upgrade::for_wrappers`), not tungstenite's 128 KiB.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024);
+        let ws = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await.unwrap();
+        connected.push((ws, child));
+    }
     let started = Instant::now();
-    for i in 0..tasks {
+    let loops: Vec<_> = connected
+        .into_iter()
+        .enumerate()
+        .map(|(w, (ws, child))| tokio::spawn(floor_loop(ws, child, (w..tasks).step_by(wrappers))))
+        .collect();
+    let mut ended = Vec::new();
+    for l in loops {
+        ended.push(l.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    for (mut ws, mut child) in ended {
+        ws.send(Message::Text(json!({"command": "exit", "data": {"exitCode": 0}}).to_string().into())).await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+    }
+    elapsed
+}
+
+type FloorSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// One wrapper's tasks `items`: initialize, start, done, one after the other.
+async fn floor_loop(
+    mut ws: FloorSocket,
+    child: tokio::process::Child,
+    items: impl Iterator<Item = usize>,
+) -> (FloorSocket, tokio::process::Child) {
+    for i in items {
         let task = json!({"command": "initialize", "data": {"jobId": "floor", "taskId": format!("T:{i}"), "nodeName": "T",
             "pipelineName": "floor", "algorithmName": "plus", "input": [i], "flatInput": null, "storage": {},
             "batchIndex": i + 1, "kind": "batch", "info": {}}});
@@ -179,10 +224,7 @@ async fn floor(code: &Path, tasks: usize) -> Duration {
         let done = expect(&mut ws, "done").await;
         assert_eq!(done["data"], json!(i + 1));
     }
-    let elapsed = started.elapsed();
-    ws.send(Message::Text(json!({"command": "exit", "data": {"exitCode": 0}}).to_string().into())).await.unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
-    elapsed
+    (ws, child)
 }
 
 async fn expect<S>(ws: &mut S, command: &str) -> Value
@@ -241,7 +283,8 @@ async fn run(client: &reqwest::Client, base: &str, tasks: usize) -> Value {
         let status: Value = client.get(format!("{base}/exec/status/{job}")).send().await.unwrap().json().await.unwrap();
         match status["status"].as_str() {
             Some("completed") => break,
-            Some("pending") | Some("active") => tokio::time::sleep(Duration::from_millis(5)).await,
+            // Every 20 ms: status documents cost the server too, and 10 ms on average is 0.25% of a run.
+            Some("pending") | Some("active") => tokio::time::sleep(Duration::from_millis(20)).await,
             other => panic!("bench job ended {other:?}: {status}"),
         }
     }
