@@ -41,14 +41,18 @@ async fn main() {
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|t| t.parse().ok()).unwrap_or(3);
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
     let (mut floors, mut ones, mut pools, mut pool_floors) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // CPU of this process per task (µs): the bare loop's, then the server's (plus the bench's status polls).
+    let (mut floor_cpu, mut one_cpu, mut pool_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    let per_task = |cpu: f64| cpu * 1e6 / tasks as f64;
     for round in 1..=rounds {
-        let f = floor(&code, tasks, 1).await.as_secs_f64();
-        let f_pool = floor(&code, tasks, cpus).await.as_secs_f64();
-        let one = server_run(tmp.path(), &code, tasks, Some(1), round).await.as_secs_f64();
-        let pool = server_run(tmp.path(), &code, tasks, None, round).await.as_secs_f64();
+        let (f, f_cpu) = floor(&code, tasks, 1).await;
+        let (f_pool, _) = floor(&code, tasks, cpus).await;
+        let (one, o_cpu) = server_run(tmp.path(), &code, tasks, Some(1), round).await;
+        let (pool, p_cpu) = server_run(tmp.path(), &code, tasks, None, round).await;
+        let (f, f_pool, one, pool) = (f.as_secs_f64(), f_pool.as_secs_f64(), one.as_secs_f64(), pool.as_secs_f64());
         let rate = |secs: f64| tasks as f64 / secs;
         println!(
-            "round {round}: floor {:>5.0} tasks/s, {cpus} wrappers' floor {:>5.0} ({:.2}); server 1 worker {:>5.0} ({:.2}), {cpus} workers {:>5.0} ({:.2}; {:.2} of their floor)",
+            "round {round}: floor {:>5.0} tasks/s, {cpus} wrappers' floor {:>5.0} ({:.2}); server 1 worker {:>5.0} ({:.2}), {cpus} workers {:>5.0} ({:.2}; {:.2} of their floor); CPU µs/task: loop {:.0}, server {:.0} / {:.0}",
             rate(f),
             rate(f_pool),
             f / f_pool,
@@ -56,12 +60,18 @@ async fn main() {
             f / one,
             rate(pool),
             f / pool,
-            f_pool / pool
+            f_pool / pool,
+            per_task(f_cpu),
+            per_task(o_cpu),
+            per_task(p_cpu)
         );
         floors.push(f);
         ones.push(f / one);
         pools.push(f / pool);
         pool_floors.push((f / f_pool, f_pool / pool));
+        floor_cpu.push(per_task(f_cpu));
+        one_cpu.push(per_task(o_cpu));
+        pool_cpu.push(per_task(p_cpu));
     }
     let floor = Duration::from_secs_f64(median(floors.clone()));
     println!(
@@ -78,6 +88,13 @@ async fn main() {
         "{cpus} wrappers' own floor (bare loops side by side): {:.2}× the floor; the server's {cpus} workers reach {:.2} of it (medians)",
         median(pool_floors.iter().map(|p| p.0).collect()),
         median(pool_floors.iter().map(|p| p.1).collect())
+    );
+    println!(
+        "CPU per task in this process (medians): bare loop {:.0} µs; server {:.0} µs with 1 worker, {:.0} µs with {cpus} ({:.2}× the loop's)",
+        median(floor_cpu.clone()),
+        median(one_cpu.clone()),
+        median(pool_cpu),
+        median(one_cpu) / median(floor_cpu)
     );
 
     // Latency, beside the floor's round trip (initialize, start, done) of one task.
@@ -166,7 +183,7 @@ async fn finish(client: &reqwest::Client, base: &str, pipeline: &Value, poll: Du
 
 /// `tasks` round trips over bare websockets, nothing else, shared among
 /// `wrappers` wrapper processes that run side by side (each its own loop).
-async fn floor(code: &Path, tasks: usize, wrappers: usize) -> Duration {
+async fn floor(code: &Path, tasks: usize, wrappers: usize) -> (Duration, f64) {
     let mut connected = Vec::new();
     for w in 0..wrappers {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -188,7 +205,7 @@ async fn floor(code: &Path, tasks: usize, wrappers: usize) -> Duration {
         let ws = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await.unwrap();
         connected.push((ws, child));
     }
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
     let loops: Vec<_> = connected
         .into_iter()
         .enumerate()
@@ -198,12 +215,12 @@ async fn floor(code: &Path, tasks: usize, wrappers: usize) -> Duration {
     for l in loops {
         ended.push(l.await.unwrap());
     }
-    let elapsed = started.elapsed();
+    let (elapsed, cpu) = (started.elapsed(), cpu_seconds() - cpu);
     for (mut ws, mut child) in ended {
         ws.send(Message::Text(json!({"command": "exit", "data": {"exitCode": 0}}).to_string().into())).await.unwrap();
         let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
     }
-    elapsed
+    (elapsed, cpu)
 }
 
 type FloorSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
@@ -246,7 +263,7 @@ where
 }
 
 /// The same work as a pipeline through the server's HTTP API.
-async fn server_run(tmp: &Path, code: &Path, tasks: usize, max_workers: Option<u32>, round: usize) -> Duration {
+async fn server_run(tmp: &Path, code: &Path, tasks: usize, max_workers: Option<u32>, round: usize) -> (Duration, f64) {
     let data = tmp.join(format!("data-{}-{round}", max_workers.unwrap_or(0)));
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), data);
     config.wrappers_dir = Some(repo().join("base-images"));
@@ -264,14 +281,23 @@ async fn server_run(tmp: &Path, code: &Path, tasks: usize, max_workers: Option<u
     assert!(res.status().is_success(), "{}", res.text().await.unwrap());
     // Warm the pool so both runs measure steady state, like the floor.
     run(&client, &base, 1).await;
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
     let results = run(&client, &base, tasks).await;
-    let elapsed = started.elapsed();
+    let (elapsed, cpu) = (started.elapsed(), cpu_seconds() - cpu);
     let data = results["data"].as_array().unwrap();
     assert_eq!(data.len(), tasks);
     assert_eq!(data[tasks - 1]["result"], json!(tasks + 1));
     server.stop().await.unwrap();
-    elapsed
+    (elapsed, cpu)
+}
+
+/// This process's CPU time (all threads, user + system) so far, in seconds
+/// (`/proc/self/stat`, in the kernel's 10 ms ticks).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 async fn run(client: &reqwest::Client, base: &str, tasks: usize) -> Value {

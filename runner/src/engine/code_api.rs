@@ -79,7 +79,7 @@ impl TaskCodeApi {
         let nested = TaskCodeApi { node_name: node_name.clone(), ..self.clone() };
         let request = TaskRequest {
             runtime,
-            task,
+            task: task.into(),
             label: node_name.clone(),
             priority: self.priority,
             cancel: stop,

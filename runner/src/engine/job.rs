@@ -95,6 +95,8 @@ struct NodeRun {
     wait_any_backlog: Vec<(u32, Value)>,
     /// Batch items that failed below the node's batchTolerance: (index, message).
     failed_items: Vec<(u32, String)>,
+    /// The code API its tasks get (the same for all of them), made at the first.
+    code_api: Option<Arc<dyn crate::executor::code_api::CodeApi>>,
 }
 
 pub(super) struct JobRun {
@@ -339,13 +341,15 @@ impl JobRun {
                 n.failed += 1;
             }
         });
-        let label = f.batch_index.map(|i| format!("{}#{i}", f.node)).unwrap_or_else(|| f.node.clone());
-        match &f.outcome {
-            TaskOutcome::Done(_) => self.notify(Level::Debug, format!("{label} completed")),
-            TaskOutcome::Failed { message, .. } | TaskOutcome::Crashed(message) => {
-                self.notify(Level::Warn, format!("{label} failed: {message}"))
+        if self.hooks.is_some() {
+            let label = f.batch_index.map(|i| format!("{}#{i}", f.node)).unwrap_or_else(|| f.node.clone());
+            match &f.outcome {
+                TaskOutcome::Done(_) => self.notify(Level::Debug, format!("{label} completed")),
+                TaskOutcome::Failed { message, .. } | TaskOutcome::Crashed(message) => {
+                    self.notify(Level::Warn, format!("{label} failed: {message}"))
+                }
+                TaskOutcome::Stopped => {}
             }
-            TaskOutcome::Stopped => {}
         }
         match f.outcome {
             TaskOutcome::Done(value) => {

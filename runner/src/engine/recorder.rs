@@ -1,8 +1,10 @@
 //! Task records are written in batches: one transaction per flush instead of
-//! one per task, so thousands of small tasks don't wait on the disk.
+//! one per task, so thousands of small tasks don't wait on the disk, and
+//! one wake-up of the writer per batch instead of one per task.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::executor::TaskLog;
 use crate::store::{Store, TaskRecord};
@@ -17,80 +19,86 @@ pub struct PendingRecord {
     pub details: Option<String>,
 }
 
-enum Msg {
-    Record(Box<PendingRecord>),
-    Flush(oneshot::Sender<()>),
+/// Records wait here until the writer takes them: at most [`MAX_WAIT`]
+/// after the first of a batch, or as soon as [`MAX_BATCH`] are waiting.
+struct Pending {
+    records: Mutex<Vec<PendingRecord>>,
+    /// Told when the first record of a batch arrives and when a batch is full.
+    wake: Notify,
 }
+
+const MAX_BATCH: usize = 512;
+const MAX_WAIT: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::UnboundedSender<Msg>,
+    pending: Arc<Pending>,
+    flushes: mpsc::UnboundedSender<oneshot::Sender<()>>,
 }
 
 impl Recorder {
     pub fn start(store: Store) -> Recorder {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(store, rx));
-        Recorder { tx }
+        let pending = Arc::new(Pending { records: Mutex::new(Vec::new()), wake: Notify::new() });
+        let (flushes, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(store, pending.clone(), rx));
+        Recorder { pending, flushes }
     }
 
+    /// Costs a lock and a push: the writer is woken once per batch, not
+    /// per record (thousands of small tasks a second each finish here).
     pub fn record(&self, record: PendingRecord) {
-        let _ = self.tx.send(Msg::Record(Box::new(record)));
+        let waiting = {
+            let mut records = self.pending.records.lock().expect("records lock");
+            records.push(record);
+            records.len()
+        };
+        if waiting == 1 || waiting == MAX_BATCH {
+            self.pending.wake.notify_one();
+        }
     }
 
     /// Resolves once everything recorded before this call is in the database.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Msg::Flush(tx)).is_ok() {
+        if self.flushes.send(tx).is_ok() {
             let _ = rx.await;
         }
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Msg>) {
-    const MAX_BATCH: usize = 512;
-    let mut batch: Vec<PendingRecord> = Vec::new();
-    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+async fn run(store: Store, pending: Arc<Pending>, mut flushes: mpsc::UnboundedReceiver<oneshot::Sender<()>>) {
     loop {
-        let msg = if batch.is_empty() {
-            rx.recv().await
-        } else {
-            match tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {
-                Ok(msg) => msg,
-                Err(_) => {
-                    write(&store, &mut batch).await;
-                    continue;
+        // Wait for a first record (or a flush), then for the batch to fill
+        // up or its time to pass (or a flush).
+        let asked = tokio::select! {
+            _ = pending.wake.notified() => {
+                tokio::select! {
+                    _ = tokio::time::sleep(MAX_WAIT) => None,
+                    _ = pending.wake.notified() => None,
+                    asked = flushes.recv() => Some(asked),
                 }
             }
+            asked = flushes.recv() => Some(asked),
         };
-        match msg {
-            None => {
-                write(&store, &mut batch).await;
-                return;
+        let batch = std::mem::take(&mut *pending.records.lock().expect("records lock"));
+        write(&store, batch).await;
+        match asked {
+            None => {}
+            Some(Some(waiter)) => {
+                let _ = waiter.send(());
             }
-            Some(Msg::Record(r)) => {
-                batch.push(*r);
-                if batch.len() >= MAX_BATCH {
-                    write(&store, &mut batch).await;
-                }
-            }
-            Some(Msg::Flush(w)) => {
-                waiters.push(w);
-                write(&store, &mut batch).await;
-                for w in waiters.drain(..) {
-                    let _ = w.send(());
-                }
-            }
+            // Every Recorder is gone: what was recorded is written, the writer ends.
+            Some(None) => return,
         }
     }
 }
 
-async fn write(store: &Store, batch: &mut Vec<PendingRecord>) {
+async fn write(store: &Store, batch: Vec<PendingRecord>) {
     if batch.is_empty() {
         return;
     }
     let records: Vec<TaskRecord> = batch
-        .drain(..)
+        .into_iter()
         .map(|p| {
             let mut log = p.log.lines();
             if let Some(details) = p.details.filter(|d| !log.join("\n").contains(d.trim())) {

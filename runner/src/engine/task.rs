@@ -18,7 +18,8 @@ use crate::store::now;
 #[derive(Clone)]
 pub struct TaskPlan {
     pub runtime: Arc<AlgorithmRuntime>,
-    pub payload: Value,
+    /// Shared by every attempt (and never copied per attempt).
+    pub payload: Arc<Value>,
     pub label: String,
     pub priority: u8,
     pub retry: Retry,

@@ -291,7 +291,7 @@ mod tests {
         let runtime = Arc::new(AlgorithmRuntime::for_tests("a"));
         Calls::new(&TaskRequest {
             runtime,
-            task: Value::Null,
+            task: Value::Null.into(),
             label: "a".into(),
             priority: 3,
             cancel: CancellationToken::new(),

@@ -116,7 +116,7 @@ impl AlgorithmRuntime {
 pub struct TaskRequest {
     pub runtime: Arc<AlgorithmRuntime>,
     /// The task object sent with `initialize` (wrapper-protocol.md).
-    pub task: Value,
+    pub task: Arc<Value>,
     /// How the task is named in messages: `Multiply#3`, or `Reduce`.
     pub label: String,
     pub priority: u8,

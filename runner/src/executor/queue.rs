@@ -135,7 +135,7 @@ mod tests {
         let runtime = Arc::new(AlgorithmRuntime::for_tests("a"));
         TaskRequest {
             runtime,
-            task: serde_json::Value::Null,
+            task: serde_json::Value::Null.into(),
             label: label.into(),
             priority,
             cancel: CancellationToken::new(),

@@ -116,9 +116,9 @@ async fn task_for(storage: StorageProtocol, request: &TaskRequest) -> Result<Cow
         .and_then(Value::as_array)
         .is_some_and(|input| input.iter().any(by_reference::contains_ref));
     if !holds_refs {
-        return Ok(Cow::Borrowed(&request.task));
+        return Ok(Cow::Borrowed(&*request.task));
     }
-    let mut task = request.task.clone();
+    let mut task = Value::clone(&request.task);
     let Some(Value::Array(input)) = task.get_mut("input") else { return Ok(Cow::Owned(task)) };
     match storage {
         StorageProtocol::V3 => {

@@ -168,6 +168,8 @@ impl JobRun {
         if let Some(output) = succeeded_before {
             return self.reuse_item(name, task, output, counted, running);
         }
+        let code_api = self.code_api(name);
+        let dag_node = self.dag.node(name).expect("node exists");
         let runtime = self.runtimes[&dag_node.node.algorithm_name].clone();
         let task_id = format!("{name}:{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let label = match task.batch_index {
@@ -193,19 +195,12 @@ impl JobRun {
         let log = TaskLog::default();
         let plan = TaskPlan {
             runtime,
-            payload,
+            payload: payload.into(),
             label,
             priority: self.pipeline.priority,
             retry: dag_node.node.retry.clone(),
             ttl: dag_node.node.ttl.map(|t| t.min(MAX_TTL_SECONDS) as f64),
-            code_api: Some(Arc::new(crate::engine::code_api::TaskCodeApi {
-                engine: self.engine.clone(),
-                job_id: self.job_id.clone(),
-                pipeline: self.pipeline.name.clone(),
-                node_name: name.to_string(),
-                priority: self.pipeline.priority,
-                live: self.live.clone(),
-            })),
+            code_api: Some(code_api),
             storage: Some(self.engine.inner.storage.clone()),
         };
         let routed_to_debugger = dag_node.node.kind == crate::descriptor::NodeKind::Debug
@@ -262,6 +257,25 @@ impl JobRun {
             let memo = memo.map(|(key, _)| MemoUse { key, reused_from: None });
             Finished { node, task_id, batch_index, left, outcome, attempts: result.attempts, log, memo }
         }));
+    }
+
+    /// What `name`'s tasks may start while they run (one for the node's tasks).
+    fn code_api(&mut self, name: &str) -> Arc<dyn crate::executor::code_api::CodeApi> {
+        let (engine, job_id, pipeline, priority, live) =
+            (&self.engine, &self.job_id, &self.pipeline.name, self.pipeline.priority, &self.live);
+        let run = self.nodes.get_mut(name).expect("node run");
+        run.code_api
+            .get_or_insert_with(|| {
+                Arc::new(crate::engine::code_api::TaskCodeApi {
+                    engine: engine.clone(),
+                    job_id: job_id.clone(),
+                    pipeline: pipeline.clone(),
+                    node_name: name.to_string(),
+                    priority,
+                    live: live.clone(),
+                })
+            })
+            .clone()
     }
 
     /// `rerun --failed`: a batch item that succeeded in the job being rerun
