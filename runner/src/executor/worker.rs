@@ -164,93 +164,104 @@ impl PoolExecutor {
         output: &Output,
         external: bool,
     ) -> ServeEnd {
-        let s = &self.inner.settings;
         // The last task's outcome, given once the next task is on its way to
         // the wrapper: the wrapper starts on it while the job books the result.
         let mut answer: Option<Answer> = None;
         loop {
-            // A worker that just finished takes the next queued task at once.
-            let mut ready = None;
-            if let Some(previous) = answer.take() {
-                match pool.queue.try_pop().filter(|_| !self.inner.shutdown.is_cancelled()) {
-                    Some(queued) => ready = Some((queued, previous)),
-                    None => give(previous),
-                }
-            }
-            if let Some((queued, previous)) = ready {
-                match self
-                    .run_session(pool, worker_id, worker, &mut conn, output, queued, Some(previous), external)
-                    .await
-                {
-                    Served::Next(outcome) => answer = Some(outcome),
-                    Served::End(end) => return end,
-                }
-                continue;
-            }
-            // Listening before looking, so a retirement announced in between is not missed.
-            let reclaimed = pool.reclaim.notified();
-            tokio::pin!(reclaimed);
-            reclaimed.as_mut().enable();
-            if pool.is_retired() && pool.queue.is_empty() {
-                tracing::debug!(worker = %worker_id, "worker retiring: its algorithm was replaced or deleted");
-                conn.close(0).await;
-                return ServeEnd { replenish: false, ..ServeEnd::retiring(s.stop_grace) };
-            }
-            pool.idle.fetch_add(1, Ordering::SeqCst);
-            let next: Option<Queued> = tokio::select! {
-                item = pool.queue.pop() => Some(item),
-                _ = tokio::time::sleep(s.idle_timeout) => {
-                    if external || !pool.start_reaping() {
-                        pool.idle.fetch_sub(1, Ordering::SeqCst);
-                        continue; // one of the pool's hot workers: stays warm
+            // A worker that just finished takes the next queued task at once;
+            // otherwise (its last outcome given) it waits for one.
+            let (queued, previous) = match answer.take() {
+                Some(previous) => match pool.queue.try_pop().filter(|_| !self.inner.shutdown.is_cancelled()) {
+                    Some(queued) => (queued, Some(previous)),
+                    None => {
+                        give(previous);
+                        continue;
                     }
-                    pool.idle.fetch_sub(1, Ordering::SeqCst);
-                    tracing::debug!(worker = %worker_id, "worker retiring: idle for {:?}", s.idle_timeout);
-                    conn.close(0).await;
-                    return ServeEnd { reaped: true, replenish: false, ..ServeEnd::retiring(s.stop_grace) };
-                }
-                _ = &mut reclaimed => {
-                    if external && !pool.is_retired() {
-                        pool.idle.fetch_sub(1, Ordering::SeqCst);
-                        continue; // reserved no budget: nothing to give back
-                    }
-                    None
-                }
-                _ = self.inner.shutdown.cancelled() => None,
-                // Only external workers are watched this way: ours are watched through their process.
-                received = conn.recv(), if external => {
-                    pool.idle.fetch_sub(1, Ordering::SeqCst);
-                    match received {
-                        Ok(envelope) => {
-                            tracing::debug!(worker = %worker_id, "an idle external worker sent '{}'", envelope.command);
-                            continue;
-                        }
-                        Err(e) => {
-                            tracing::info!(worker = %worker_id, "the idle external worker went away: {e}");
-                            return ServeEnd { replenish: false, ..ServeEnd::retiring(Duration::ZERO) };
-                        }
-                    }
-                }
-                code = worker.exited() => {
-                    pool.idle.fetch_sub(1, Ordering::SeqCst);
-                    tracing::warn!(worker = %worker_id, "idle worker exited with code {code}");
-                    return ServeEnd { replenish: false, ..ServeEnd::retiring(Duration::ZERO) };
-                }
+                },
+                None => match self.wait_for_task(pool, worker_id, worker, &mut conn, external).await {
+                    Waited::Task(queued) => (queued, None),
+                    Waited::Again => continue,
+                    Waited::End(end) => return end,
+                },
             };
-            pool.idle.fetch_sub(1, Ordering::SeqCst);
-            let Some(queued) = next else {
-                if pool.is_retired() && !pool.queue.is_empty() {
-                    continue; // a retired pool's workers still run what was queued
-                }
-                tracing::debug!(worker = %worker_id, "worker retiring");
-                conn.close(0).await;
-                return ServeEnd::retiring(s.stop_grace);
-            };
-            match self.run_session(pool, worker_id, worker, &mut conn, output, queued, None, external).await {
+            match self.run_session(pool, worker_id, worker, &mut conn, output, queued, previous, external).await {
                 Served::Next(outcome) => answer = Some(outcome),
                 Served::End(end) => return end,
             }
         }
+    }
+
+    /// Wait, idle, for the pool's next task, unless the worker is to go
+    /// (idle too long, reclaimed, retired, shut down, or gone).
+    async fn wait_for_task(
+        &self,
+        pool: &Pool,
+        worker_id: &str,
+        worker: &mut Box<dyn Worker>,
+        conn: &mut WorkerConnection,
+        external: bool,
+    ) -> Waited {
+        let s = &self.inner.settings;
+        // Listening before looking, so a retirement announced in between is not missed.
+        let reclaimed = pool.reclaim.notified();
+        tokio::pin!(reclaimed);
+        reclaimed.as_mut().enable();
+        if pool.is_retired() && pool.queue.is_empty() {
+            tracing::debug!(worker = %worker_id, "worker retiring: its algorithm was replaced or deleted");
+            conn.close(0).await;
+            return Waited::End(ServeEnd { replenish: false, ..ServeEnd::retiring(s.stop_grace) });
+        }
+        pool.idle.fetch_add(1, Ordering::SeqCst);
+        let next: Option<Queued> = tokio::select! {
+            item = pool.queue.pop() => Some(item),
+            _ = tokio::time::sleep(s.idle_timeout) => {
+                if external || !pool.start_reaping() {
+                    pool.idle.fetch_sub(1, Ordering::SeqCst);
+                    return Waited::Again; // one of the pool's hot workers: stays warm
+                }
+                pool.idle.fetch_sub(1, Ordering::SeqCst);
+                tracing::debug!(worker = %worker_id, "worker retiring: idle for {:?}", s.idle_timeout);
+                conn.close(0).await;
+                return Waited::End(ServeEnd { reaped: true, replenish: false, ..ServeEnd::retiring(s.stop_grace) });
+            }
+            _ = &mut reclaimed => {
+                if external && !pool.is_retired() {
+                    pool.idle.fetch_sub(1, Ordering::SeqCst);
+                    return Waited::Again; // reserved no budget: nothing to give back
+                }
+                None
+            }
+            _ = self.inner.shutdown.cancelled() => None,
+            // Only external workers are watched this way: ours are watched through their process.
+            received = conn.recv(), if external => {
+                pool.idle.fetch_sub(1, Ordering::SeqCst);
+                match received {
+                    Ok(envelope) => {
+                        tracing::debug!(worker = %worker_id, "an idle external worker sent '{}'", envelope.command);
+                        return Waited::Again;
+                    }
+                    Err(e) => {
+                        tracing::info!(worker = %worker_id, "the idle external worker went away: {e}");
+                        return Waited::End(ServeEnd { replenish: false, ..ServeEnd::retiring(Duration::ZERO) });
+                    }
+                }
+            }
+            code = worker.exited() => {
+                pool.idle.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!(worker = %worker_id, "idle worker exited with code {code}");
+                return Waited::End(ServeEnd { replenish: false, ..ServeEnd::retiring(Duration::ZERO) });
+            }
+        };
+        pool.idle.fetch_sub(1, Ordering::SeqCst);
+        let Some(queued) = next else {
+            if pool.is_retired() && !pool.queue.is_empty() {
+                return Waited::Again; // a retired pool's workers still run what was queued
+            }
+            tracing::debug!(worker = %worker_id, "worker retiring");
+            conn.close(0).await;
+            return Waited::End(ServeEnd::retiring(s.stop_grace));
+        };
+        Waited::Task(queued)
     }
 
     /// Run `queued` on the worker; `previous` (the last task's outcome) is
@@ -269,7 +280,13 @@ impl PoolExecutor {
     ) -> Served {
         let s = &self.inner.settings;
         output.set_task(queued.request.log.clone());
-        match session::run(conn, &queued.request, s.stop_grace, || previous.map(give).unwrap_or_default()).await {
+        match session::run(conn, &queued.request, s.stop_grace, move || {
+            if let Some(previous) = previous {
+                give(previous);
+            }
+        })
+        .await
+        {
             SessionEnd::Reusable(outcome) => {
                 if !external && self.outranked(pool) {
                     give((queued.reply, outcome));
@@ -298,6 +315,13 @@ type Answer = (oneshot::Sender<TaskOutcome>, TaskOutcome);
 
 fn give((reply, outcome): Answer) {
     let _ = reply.send(outcome);
+}
+
+/// What waiting for a task gives: one, a new look, or the end of serving.
+enum Waited {
+    Task(Queued),
+    Again,
+    End(ServeEnd),
 }
 
 /// What one task's session leaves: the worker goes on (with the task's
