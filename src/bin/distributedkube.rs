@@ -28,8 +28,13 @@ enum Command {
     Serve(ServeArgs),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime's threads: how the allocator is set up for them all.
+    distributedkube::memory::one_arena();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     // First, before any worker exists: not even the server's initial environment keeps the password.
     distributedkube::builds::password_handoff::reexec_without_password()?;
     tracing_subscriber::fmt()
