@@ -148,9 +148,9 @@ impl Store {
         Ok(res.rows_affected())
     }
 
-    /// Write many task records in one transaction (one fsync, not thousands).
-    /// Insert or replace task records, many rows per statement: one
-    /// statement per row was a round trip to SQLite's worker thread each.
+    /// Insert or replace task records in one transaction (one fsync, not
+    /// thousands), many rows per statement: one statement per row was a
+    /// round trip to SQLite's worker thread each.
     pub async fn insert_tasks(&self, tasks: &[TaskRecord]) -> Result<(), RunnerError> {
         const COLUMNS: usize = 10;
         const ROWS: usize = 100;
@@ -167,7 +167,10 @@ impl Store {
         let sqlite = self.dialect() == Dialect::Sqlite;
         let mark = |n: usize| if sqlite { "?".to_string() } else { format!("${n}") };
         let mut tx = self.pool().begin().await?;
-        for chunk in tasks.chunks(ROWS) {
+        let mut rest = &tasks[..];
+        for size in statement_sizes(rest.len(), ROWS) {
+            let (chunk, after) = rest.split_at(size);
+            rest = after;
             let rows: Vec<String> = (0..chunk.len())
                 .map(|r| {
                     let marks: Vec<String> = (1..=COLUMNS).map(|c| mark(r * COLUMNS + c)).collect();
@@ -244,6 +247,29 @@ impl Store {
     }
 }
 
+/// How many rows each statement of an `n`-row insert takes: `full` while
+/// that many are left, then the rest split into powers of two. A statement
+/// is prepared and cached per shape, per connection: with a shape for every
+/// remainder, a long server life cached up to `full` big statements on each
+/// connection; this way there are at most 8.
+fn statement_sizes(mut n: usize, full: usize) -> impl Iterator<Item = usize> {
+    // The highest power of two a remainder (below `full`) can hold.
+    let mut bit = 1 << (full.max(2) - 1).ilog2();
+    std::iter::from_fn(move || {
+        if n >= full {
+            n -= full;
+            return Some(full);
+        }
+        while bit > 0 && n & bit == 0 {
+            bit /= 2;
+        }
+        (bit > 0).then(|| {
+            n -= bit;
+            bit
+        })
+    })
+}
+
 fn job_from_row(r: &sqlx::any::AnyRow) -> Result<JobRecord, RunnerError> {
     Ok(JobRecord {
         job_id: r.get(0),
@@ -276,6 +302,23 @@ mod tests {
             attempts: 1,
             log: vec![format!("line {i}")],
         }
+    }
+
+    #[test]
+    fn an_insert_uses_few_statement_shapes() {
+        let sizes = |n| statement_sizes(n, 100).collect::<Vec<_>>();
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), vec![1]);
+        assert_eq!(sizes(100), vec![100]);
+        assert_eq!(sizes(251), vec![100, 100, 32, 16, 2, 1]);
+        let mut shapes = std::collections::BTreeSet::new();
+        for n in 0..=1000 {
+            let s = sizes(n);
+            assert_eq!(s.iter().sum::<usize>(), n);
+            shapes.extend(s);
+        }
+        assert_eq!(shapes.into_iter().collect::<Vec<_>>(), vec![1, 2, 4, 8, 16, 32, 64, 100]);
+        assert_eq!(statement_sizes(5, 2).collect::<Vec<_>>(), vec![2, 2, 1]);
     }
 
     #[tokio::test]
