@@ -66,12 +66,19 @@ pub(super) enum Handled {
 pub(super) struct Calls {
     api: Option<Arc<dyn CodeApi>>,
     /// Parent of every call's stop token; cancelled when the exchange ends.
-    pub stop_all: CancellationToken,
+    stop_all: CancellationToken,
     pub running: FuturesUnordered<BoxFuture<'static, Step>>,
     stops: HashMap<Key, CancellationToken>,
     /// Where outputs stored by reference are read from, and whose job this is.
     storage: Option<crate::storage::Storage>,
     job_id: String,
+}
+
+/// The exchange ended: every call still running is stopped.
+impl Drop for Calls {
+    fn drop(&mut self) {
+        self.stop_all.cancel();
+    }
 }
 
 impl Calls {

@@ -90,15 +90,16 @@ impl WorkerConnection {
                 },
                 None => self.socket.recv().await,
             };
-            let frame = match received {
+            // Decoded where the frame lies, without a copy.
+            let decoded = match received {
                 None => return Err(ConnectionError::Closed),
                 Some(Err(e)) => return Err(ConnectionError::Socket(e.to_string())),
-                Some(Ok(Message::Text(t))) => Frame::Text(t.to_string()),
-                Some(Ok(Message::Binary(b))) => Frame::Binary(b.to_vec()),
+                Some(Ok(Message::Text(t))) => protocol::codec::decode_text(t.as_str()),
+                Some(Ok(Message::Binary(b))) => protocol::codec::decode_binary(self.encoding, &b),
                 Some(Ok(Message::Close(_))) => return Err(ConnectionError::Closed),
                 Some(Ok(_)) => continue,
             };
-            match protocol::decode(self.encoding, &frame) {
+            match decoded {
                 Ok(envelope) => return Ok(envelope),
                 Err(e) => tracing::warn!("ignoring an undecodable message from a wrapper: {e}"),
             }

@@ -49,10 +49,10 @@ pub async fn run(
     let mut started = false;
     // What a v3 wrapper said it stored (`storing`), its output by reference.
     let mut stored: Option<Value> = None;
-    // Children the algorithm started through the code API; all stopped
-    // when this exchange ends, however it ends.
-    let mut calls = Calls::new(request);
-    let _stop_children = calls.stop_all.clone().drop_guard();
+    // Children the algorithm started through the code API, made at its
+    // first call (most tasks make none); all stopped when this exchange
+    // ends, however it ends (dropping `Calls` stops them).
+    let mut calls: Option<Calls> = None;
     loop {
         let envelope = tokio::select! {
             biased;
@@ -61,9 +61,11 @@ pub async fn run(
                 Ok(envelope) => envelope,
                 Err(e) => return lost(e),
             },
-            Some(step) = calls.running.next() => {
-                if let Err(e) = calls.answer(conn, step).await {
-                    return lost(e);
+            Some(step) = next_step(&mut calls), if calls.is_some() => {
+                if let Some(calls) = calls.as_mut() {
+                    if let Err(e) = calls.answer(conn, step).await {
+                        return lost(e);
+                    }
                 }
                 continue;
             }
@@ -94,7 +96,7 @@ pub async fn run(
             "logData" => push_log_data(request, envelope.data),
             other => {
                 let data = envelope.data.unwrap_or(Value::Null);
-                let refused = match calls.handle(other, &data) {
+                let refused = match calls.get_or_insert_with(|| Calls::new(request)).handle(other, &data) {
                     Handled::Yes => Ok(()),
                     Handled::Unsupported => refuse_unsupported(conn, other, Some(data)).await,
                     Handled::Refused(answer) => conn.send(&answer).await,
@@ -104,6 +106,14 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// The next answer of a running code API call (`None`: none is running).
+async fn next_step(calls: &mut Option<Calls>) -> Option<super::calls::Step> {
+    match calls {
+        Some(calls) => calls.running.next().await,
+        None => None,
     }
 }
 

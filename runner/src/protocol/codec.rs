@@ -41,19 +41,26 @@ pub fn encode(encoding: Encoding, envelope: &Envelope) -> Result<Frame, CodecErr
 
 /// Text frames are always JSON; binary frames follow the negotiated encoding.
 pub fn decode(encoding: Encoding, frame: &Frame) -> Result<Envelope, CodecError> {
+    match frame {
+        Frame::Text(text) => decode_text(text),
+        Frame::Binary(bytes) => decode_binary(encoding, bytes),
+    }
+}
+
+/// A text frame: JSON.
+pub fn decode_text(text: &str) -> Result<Envelope, CodecError> {
     // The common case straight into an envelope, without a tree first; the
     // slow path below only says what is wrong.
-    if let Frame::Text(text) = frame {
-        if let Ok(envelope) = serde_json::from_str::<Envelope>(text) {
-            return Ok(envelope);
-        }
+    if let Ok(envelope) = serde_json::from_str::<Envelope>(text) {
+        return Ok(envelope);
     }
-    let value = match frame {
-        Frame::Text(text) => {
-            serde_json::from_str(text).map_err(|e| CodecError(format!("invalid JSON message: {e}")))?
-        }
-        Frame::Binary(bytes) => decode_value(encoding, bytes)?,
-    };
+    let value: Value = serde_json::from_str(text).map_err(|e| CodecError(format!("invalid JSON message: {e}")))?;
+    serde_json::from_value(value).map_err(|e| CodecError(format!("not a protocol envelope: {e}")))
+}
+
+/// A binary frame, in the negotiated encoding.
+pub fn decode_binary(encoding: Encoding, bytes: &[u8]) -> Result<Envelope, CodecError> {
+    let value = decode_value(encoding, bytes)?;
     serde_json::from_value(value).map_err(|e| CodecError(format!("not a protocol envelope: {e}")))
 }
 
