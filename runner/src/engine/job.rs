@@ -225,6 +225,9 @@ impl JobRun {
         let mut running: Running = FuturesUnordered::new();
         self.launch_ready(&mut running);
         let mut expired = false;
+        // One timer for the whole job, not one registered per finished task.
+        let expiry = tokio::time::sleep_until(deadline);
+        tokio::pin!(expiry);
         loop {
             tokio::select! {
                 finished = running.next() => match finished {
@@ -235,7 +238,7 @@ impl JobRun {
                     }
                     None => break,
                 },
-                _ = tokio::time::sleep_until(deadline), if !expired => {
+                _ = &mut expiry, if !expired => {
                     expired = true;
                     self.stop_with(format!("the job ran longer than its {limit} and was stopped"));
                 }
@@ -358,9 +361,10 @@ impl JobRun {
                 if run.outputs.len() <= slot {
                     run.outputs.resize(slot + 1, None);
                 }
-                run.outputs[slot] = Some(value.clone());
                 run.remaining -= 1;
                 self.feed_wait_any_children(&f.node, f.batch_index.unwrap_or(1), &value, running);
+                // Kept without a copy: an output may be big.
+                self.nodes.get_mut(&f.node).expect("node run").outputs[slot] = Some(value);
                 self.check_node_complete(&f.node, running);
             }
             TaskOutcome::Failed { message, .. } | TaskOutcome::Crashed(message) => {
