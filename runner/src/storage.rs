@@ -22,8 +22,9 @@ pub struct Storage {
     inner: Arc<dyn ObjectStore>,
     /// What kind of storage this is, in HKube's words (`storageModule`).
     module: &'static str,
-    /// Where HKube's v3 wrappers keep their outputs in it, or why they cannot.
-    hkube: Result<HkubeLayout, String>,
+    /// Where HKube's v3 wrappers keep their outputs in it, or why they
+    /// cannot. Shared: every task's request holds a clone of this storage.
+    hkube: Arc<Result<HkubeLayout, String>>,
 }
 
 impl Storage {
@@ -34,7 +35,7 @@ impl Storage {
         let fs =
             LocalFileSystem::new_with_prefix(root).map_err(|source| StorageError::Open { root: root_buf(), source })?;
         let root = root.canonicalize().unwrap_or_else(|_| root_buf());
-        Ok(Storage { inner: Arc::new(fs), module: "fs", hkube: Ok(HkubeLayout::fs(root)) })
+        Ok(Storage { inner: Arc::new(fs), module: "fs", hkube: Arc::new(Ok(HkubeLayout::fs(root))) })
     }
 
     /// S3 at `url` (`s3://bucket` or `s3://bucket/prefix`). Endpoint,
@@ -54,7 +55,7 @@ impl Storage {
         let prefix = prefix.trim_matches('/');
         let inner: Arc<dyn ObjectStore> =
             if prefix.is_empty() { Arc::new(s3) } else { Arc::new(PrefixStore::new(s3, prefix)) };
-        let storage = Storage { inner, module: "s3", hkube: HkubeLayout::s3(bucket, prefix) };
+        let storage = Storage { inner, module: "s3", hkube: Arc::new(HkubeLayout::s3(bucket, prefix)) };
         let probe = ".distributedkube-check";
         storage.put_json(probe, &"written at start").await.map_err(|e| bad(e.to_string()))?;
         storage.get_json::<String>(probe).await.map_err(|e| bad(e.to_string()))?;
@@ -70,7 +71,7 @@ impl Storage {
 
     /// How HKube's v3 wrappers use this storage; why they cannot, if not.
     pub fn by_reference(&self) -> Result<&HkubeLayout, &str> {
-        self.hkube.as_ref().map_err(String::as_str)
+        self.hkube.as_ref().as_ref().map_err(String::as_str)
     }
 
     /// `Ok(None)` when the key does not exist.
