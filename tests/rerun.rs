@@ -1,8 +1,10 @@
 //! Rerunning jobs: the whole job again, or from one node on the stored
-//! outputs of its parents (no upstream task runs), and a rerun of a rerun.
+//! outputs of its parents (no upstream task runs), a rerun of a rerun, and
+//! only what failed, also of a job a crash cut off.
 
 mod common;
 
+use common::binary;
 use common::*;
 use serde_json::json;
 use std::time::Duration;
@@ -246,4 +248,71 @@ async fn rerun_failed_finishes_a_failed_job_without_running_what_succeeded() {
     assert_eq!(flaky_items(&tasks, |t| t["attempts"].as_u64() > Some(0)), expected, "succeeded before: {succeeded:?}");
     assert_eq!(flaky_items(&tasks, |t| t["attempts"] == 0), succeeded, "taken over, not run");
     h.stop().await;
+}
+
+/// A job cut off by a crash (the server killed: nothing flushed, no end of
+/// job): `rerun --failed` takes over the nodes that completed before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_failed_after_a_crash_takes_over_the_nodes_that_completed() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let marks = tempfile::tempdir().unwrap();
+    let (runs, go) = (marks.path().join("first-runs"), marks.path().join("go"));
+    let mut first = binary::ServerProcess::start(&[], &[]);
+    let client = reqwest::Client::new();
+    let apply = |server: &binary::ServerProcess, name: &str, code: String| {
+        let form = reqwest::multipart::Form::new()
+            .text("payload", python_spec(name).to_string())
+            .part("file", reqwest::multipart::Part::bytes(tar_gz(&[("main.py", &code)])).file_name("c.tar.gz"));
+        client.post(format!("{}/api/v1/store/algorithms/apply", server.endpoint)).multipart(form).send()
+    };
+    let counting = format!("def start(args):\n    open({runs:?}, 'a').write('ran\\n')\n    return 5\n");
+    assert_eq!(apply(&first, "first", counting).await.unwrap().status(), 200);
+    let blocking = format!(
+        "import os, time\ndef start(args):\n    while not os.path.exists({go:?}):\n        time.sleep(0.05)\n    return args['input'][0] + 1\n"
+    );
+    assert_eq!(apply(&first, "second", blocking).await.unwrap().status(), 200);
+    let pipeline = json!({"name": "cut", "nodes": [
+        {"nodeName": "A", "algorithmName": "first", "input": []},
+        {"nodeName": "B", "algorithmName": "second", "input": ["@A"]}]});
+    let res = client.post(format!("{}/api/v1/exec/raw", first.endpoint)).json(&pipeline).send().await.unwrap();
+    let job = res.json::<serde_json::Value>().await.unwrap()["jobId"].as_str().unwrap().to_string();
+    let node_states = |status: &serde_json::Value| -> Vec<String> {
+        status["nodes"].as_array().unwrap().iter().map(|n| n["status"].as_str().unwrap().to_string()).collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let url = format!("{}/api/v1/exec/status/{job}", first.endpoint);
+        let status: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        if node_states(&status) == ["completed", "running"] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "A never completed with B running: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill();
+
+    let second = binary::ServerProcess::start_in(tempfile::tempdir().unwrap(), &first.state_dir(), &[], &[]);
+    let api = format!("{}/api/v1", second.endpoint);
+    let status: serde_json::Value =
+        client.get(format!("{api}/exec/status/{job}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["status"], "crashed", "{status}");
+    std::fs::write(&go, "").unwrap();
+    let res = client.post(format!("{api}/exec/rerun")).json(&json!({"jobId": job, "failed": true})).send().await;
+    let body: serde_json::Value = res.unwrap().json().await.unwrap();
+    let again = body["jobId"].as_str().unwrap_or_else(|| panic!("{body}")).to_string();
+    let status = loop {
+        let status: serde_json::Value =
+            client.get(format!("{api}/exec/status/{again}")).send().await.unwrap().json().await.unwrap();
+        if status["status"] != "pending" && status["status"] != "active" {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the rerun did not end: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(node_states(&status), ["cached", "completed"], "{status}");
+    let results: serde_json::Value =
+        client.get(format!("{api}/exec/results/{again}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(results_of(&results), vec![json!(6)], "B ran on A's stored output");
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "ran\n", "A ran once, before the crash");
 }

@@ -85,6 +85,11 @@ impl Storage {
 
     pub async fn put_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), RunnerError> {
         let bytes = serde_json::to_vec(value).map_err(|source| StorageError::Encode { key: key.into(), source })?;
+        self.put_json_bytes(key, bytes).await
+    }
+
+    /// [`Storage::put_json`] of a value already serialized.
+    pub async fn put_json_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<(), RunnerError> {
         self.inner
             .put(&ObjectPath::from(key), PutPayload::from(bytes))
             .await

@@ -19,6 +19,7 @@ use super::{Engine, LiveJob};
 use crate::dag::Dag;
 use crate::descriptor::{Level, Pipeline, MAX_TTL_SECONDS};
 use crate::executor::{AlgorithmRuntime, TaskLog, TaskOutcome};
+use crate::storage::keys;
 use crate::store::{now, TaskRecord, TaskStatus};
 use crate::webhook::JobWebhooks;
 
@@ -110,6 +111,10 @@ pub(super) struct JobRun {
     nodes: HashMap<String, NodeRun>,
     /// Completed nodes' outputs (a list in batch order for batch nodes).
     outputs: HashMap<String, Value>,
+    /// Outputs being stored as their nodes complete (not only when the job
+    /// ends), so a rerun --failed of a job cut off by a crash takes them
+    /// over; the job's end waits for these writes.
+    output_writes: tokio::task::JoinSet<String>,
     error: Option<JobError>,
     hooks: Option<JobWebhooks>,
     created_at: Instant,
@@ -170,6 +175,7 @@ impl JobRun {
             live,
             nodes,
             outputs: reused.outputs,
+            output_writes: tokio::task::JoinSet::new(),
             reused_items: reused.items,
             reused_from: reused.from,
             error: None,
@@ -465,11 +471,26 @@ impl JobRun {
         run.complete = true;
         let values: Vec<Value> = run.outputs.iter().map(|o| o.clone().unwrap_or(Value::Null)).collect();
         let output = if run.batch { Value::Array(values) } else { values.into_iter().next().unwrap_or(Value::Null) };
-        self.outputs.insert(name.to_string(), output);
         self.candidates.extend(dag_node.children.iter().cloned());
+        self.store_output(name, &output);
+        self.outputs.insert(name.to_string(), output);
         self.update_node(name, |n| n.status = NodeState::Completed);
         self.notify(Level::Info, format!("node {name} completed"));
         true
+    }
+
+    /// Store a completed node's output now, in the background (the job's
+    /// loop goes on); the write resolves to the node's name.
+    fn store_output(&mut self, name: &str, output: &Value) {
+        let storage = self.engine.inner.storage.clone();
+        let (key, job, name) = (keys::node_output(&self.job_id, name), self.job_id.clone(), name.to_string());
+        let bytes = serde_json::to_vec(output).expect("values serialize");
+        self.output_writes.spawn(async move {
+            if let Err(e) = storage.put_json_bytes(&key, bytes).await {
+                tracing::error!(job = %job, "could not store the output of {name}: {e}");
+            }
+            name
+        });
     }
 
     /// The first error fails the job; the rest of its tasks are stopped.

@@ -31,7 +31,13 @@ impl JobRun {
                 Err(e) => tracing::error!(job = %self.job_id, "results keep a storage reference: {e}"),
             }
         }
-        for (name, output) in &self.outputs {
+        // Outputs stored as their nodes completed; the others (taken over
+        // from an earlier job) now.
+        let mut stored = std::collections::HashSet::new();
+        while let Some(written) = self.output_writes.join_next().await {
+            stored.extend(written.ok());
+        }
+        for (name, output) in self.outputs.iter().filter(|(name, _)| !stored.contains(*name)) {
             if let Err(e) = self.engine.inner.storage.put_json(&keys::node_output(&self.job_id, name), output).await {
                 tracing::error!(job = %self.job_id, "could not store the output of {name}: {e}");
             }
