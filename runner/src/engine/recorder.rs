@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::time::Instant;
 
 use crate::executor::TaskLog;
 use crate::store::{Store, TaskRecord};
@@ -22,13 +23,18 @@ pub struct PendingRecord {
 /// Records wait here until the writer takes them: at most [`MAX_WAIT`]
 /// after the first of a batch, or as soon as [`MAX_BATCH`] are waiting.
 struct Pending {
-    records: Mutex<Vec<PendingRecord>>,
+    /// With when each was recorded.
+    records: Mutex<Vec<(Instant, PendingRecord)>>,
     /// Told when the first record of a batch arrives and when a batch is full.
     wake: Notify,
 }
 
 const MAX_BATCH: usize = 512;
 const MAX_WAIT: Duration = Duration::from_millis(100);
+/// A record is written at least this long after its task ended: what the
+/// worker printed just before the end is already in its pipes, and the
+/// tasks reading them need a moment to put it in the task's log.
+const SETTLE: Duration = Duration::from_millis(10);
 
 #[derive(Clone)]
 pub struct Recorder {
@@ -49,7 +55,7 @@ impl Recorder {
     pub fn record(&self, record: PendingRecord) {
         let waiting = {
             let mut records = self.pending.records.lock().expect("records lock");
-            records.push(record);
+            records.push((Instant::now(), record));
             records.len()
         };
         if waiting == 1 || waiting == MAX_BATCH {
@@ -93,13 +99,12 @@ async fn run(store: Store, pending: Arc<Pending>, mut flushes: mpsc::UnboundedRe
     }
 }
 
-async fn write(store: &Store, batch: Vec<PendingRecord>) {
-    if batch.is_empty() {
-        return;
-    }
+async fn write(store: &Store, batch: Vec<(Instant, PendingRecord)>) {
+    let Some(newest) = batch.iter().map(|(at, _)| *at).max() else { return };
+    tokio::time::sleep_until(newest + SETTLE).await;
     let records: Vec<TaskRecord> = batch
         .into_iter()
-        .map(|p| {
+        .map(|(_, p)| {
             let mut log = p.log.lines();
             if let Some(details) = p.details.filter(|d| !log.join("\n").contains(d.trim())) {
                 log.push(details);
