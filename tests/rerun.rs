@@ -274,15 +274,13 @@ async fn rerun_failed_after_a_crash_takes_over_the_nodes_that_completed() {
     let pipeline = json!({"name": "cut", "nodes": [
         {"nodeName": "A", "algorithmName": "first", "input": []},
         {"nodeName": "B", "algorithmName": "second", "input": ["@A"]}]});
-    let res = client.post(format!("{}/api/v1/exec/raw", first.endpoint)).json(&pipeline).send().await.unwrap();
-    let job = res.json::<serde_json::Value>().await.unwrap()["jobId"].as_str().unwrap().to_string();
+    let job = first.api_post("/exec/raw", &pipeline).await["jobId"].as_str().unwrap().to_string();
     let node_states = |status: &serde_json::Value| -> Vec<String> {
         status["nodes"].as_array().unwrap().iter().map(|n| n["status"].as_str().unwrap().to_string()).collect()
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let url = format!("{}/api/v1/exec/status/{job}", first.endpoint);
-        let status: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        let status = first.api_get(&format!("/exec/status/{job}")).await;
         if node_states(&status) == ["completed", "running"] {
             break;
         }
@@ -292,17 +290,13 @@ async fn rerun_failed_after_a_crash_takes_over_the_nodes_that_completed() {
     first.kill();
 
     let second = binary::ServerProcess::start_in(tempfile::tempdir().unwrap(), &first.state_dir(), &[], &[]);
-    let api = format!("{}/api/v1", second.endpoint);
-    let status: serde_json::Value =
-        client.get(format!("{api}/exec/status/{job}")).send().await.unwrap().json().await.unwrap();
+    let status = second.api_get(&format!("/exec/status/{job}")).await;
     assert_eq!(status["status"], "crashed", "{status}");
     std::fs::write(&go, "").unwrap();
-    let res = client.post(format!("{api}/exec/rerun")).json(&json!({"jobId": job, "failed": true})).send().await;
-    let body: serde_json::Value = res.unwrap().json().await.unwrap();
+    let body = second.api_post("/exec/rerun", &json!({"jobId": job, "failed": true})).await;
     let again = body["jobId"].as_str().unwrap_or_else(|| panic!("{body}")).to_string();
     let status = loop {
-        let status: serde_json::Value =
-            client.get(format!("{api}/exec/status/{again}")).send().await.unwrap().json().await.unwrap();
+        let status = second.api_get(&format!("/exec/status/{again}")).await;
         if status["status"] != "pending" && status["status"] != "active" {
             break status;
         }
@@ -311,8 +305,7 @@ async fn rerun_failed_after_a_crash_takes_over_the_nodes_that_completed() {
     };
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(node_states(&status), ["cached", "completed"], "{status}");
-    let results: serde_json::Value =
-        client.get(format!("{api}/exec/results/{again}")).send().await.unwrap().json().await.unwrap();
+    let results = second.api_get(&format!("/exec/results/{again}")).await;
     assert_eq!(results_of(&results), vec![json!(6)], "B ran on A's stored output");
     assert_eq!(std::fs::read_to_string(&runs).unwrap(), "ran\n", "A ran once, before the crash");
 }

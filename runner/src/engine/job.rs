@@ -111,10 +111,11 @@ pub(super) struct JobRun {
     nodes: HashMap<String, NodeRun>,
     /// Completed nodes' outputs (a list in batch order for batch nodes).
     outputs: HashMap<String, Value>,
-    /// Outputs being stored as their nodes complete (not only when the job
-    /// ends), so a rerun --failed of a job cut off by a crash takes them
-    /// over; the job's end waits for these writes.
-    output_writes: tokio::task::JoinSet<String>,
+    /// Outputs being stored: each node's as it completes (not only when
+    /// the job ends, so a rerun --failed of a job cut off by a crash takes
+    /// them over), those taken over from an earlier job at the start. The
+    /// job's end waits for these writes.
+    output_writes: tokio::task::JoinSet<()>,
     error: Option<JobError>,
     hooks: Option<JobWebhooks>,
     created_at: Instant,
@@ -165,7 +166,7 @@ impl JobRun {
             status.refresh_progress();
         }
         let candidates = dag.nodes().map(|n| n.node.node_name.clone()).collect();
-        JobRun {
+        let mut run = JobRun {
             engine,
             job_id,
             pipeline,
@@ -187,7 +188,13 @@ impl JobRun {
             tasks_made: 0,
             launching: false,
             candidates,
+        };
+        // Stored under this job too: a rerun of this job finds them here.
+        for (name, output) in std::mem::take(&mut run.outputs) {
+            run.store_output(&name, &output);
+            run.outputs.insert(name, output);
         }
+        run
     }
 
     pub(super) async fn drive(mut self) {
@@ -479,8 +486,7 @@ impl JobRun {
         true
     }
 
-    /// Store a completed node's output now, in the background (the job's
-    /// loop goes on); the write resolves to the node's name.
+    /// Store a node's output now, in the background (the job's loop goes on).
     fn store_output(&mut self, name: &str, output: &Value) {
         let storage = self.engine.inner.storage.clone();
         let (key, job, name) = (keys::node_output(&self.job_id, name), self.job_id.clone(), name.to_string());
@@ -489,7 +495,6 @@ impl JobRun {
             if let Err(e) = storage.put_json_bytes(&key, bytes).await {
                 tracing::error!(job = %job, "could not store the output of {name}: {e}");
             }
-            name
         });
     }
 

@@ -100,7 +100,8 @@ async fn run(store: Store, pending: Arc<Pending>, mut flushes: mpsc::UnboundedRe
 }
 
 async fn write(store: &Store, batch: Vec<(Instant, PendingRecord)>) {
-    let Some(newest) = batch.iter().map(|(at, _)| *at).max() else { return };
+    // Recorded in order: the last is the newest.
+    let Some(&(newest, _)) = batch.last() else { return };
     tokio::time::sleep_until(newest + SETTLE).await;
     let records: Vec<TaskRecord> = batch
         .into_iter()

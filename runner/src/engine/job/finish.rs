@@ -31,17 +31,8 @@ impl JobRun {
                 Err(e) => tracing::error!(job = %self.job_id, "results keep a storage reference: {e}"),
             }
         }
-        // Outputs stored as their nodes completed; the others (taken over
-        // from an earlier job) now.
-        let mut stored = std::collections::HashSet::new();
-        while let Some(written) = self.output_writes.join_next().await {
-            stored.extend(written.ok());
-        }
-        for (name, output) in self.outputs.iter().filter(|(name, _)| !stored.contains(*name)) {
-            if let Err(e) = self.engine.inner.storage.put_json(&keys::node_output(&self.job_id, name), output).await {
-                tracing::error!(job = %self.job_id, "could not store the output of {name}: {e}");
-            }
-        }
+        // Every node output is on its way to storage: wait for the writes.
+        while self.output_writes.join_next().await.is_some() {}
         self.store_succeeded_items().await;
         let result = StoredResults {
             job_id: &self.job_id,
