@@ -171,6 +171,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             default_max_workers: config.default_max_workers,
             webhooks: config.webhooks.clone(),
             task_limits: config.task_limits,
+            job_threads: runner::engine::JobThreads::default_count(),
         },
     );
     // Subscribed before any job can start, so no completion goes unheard.

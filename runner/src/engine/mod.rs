@@ -6,6 +6,7 @@ mod code_api;
 mod events;
 mod hkube_fields;
 mod job;
+mod job_threads;
 mod job_trigger;
 mod memo;
 mod pause;
@@ -34,6 +35,7 @@ use crate::executor::{AlgorithmRuntime, Executor};
 use crate::storage::{keys, Storage};
 use crate::store::{JobRecord, Store, TaskRecord};
 pub use events::JobEnded;
+pub use job_threads::JobThreads;
 pub use job_trigger::JobTrigger;
 pub use recorder::Recorder;
 pub use status::{JobState, JobStatus, NodeState};
@@ -45,6 +47,9 @@ pub struct EngineSettings {
     pub webhooks: crate::webhook::WebhookSettings,
     /// Most tasks per node and per job.
     pub task_limits: crate::dag::TaskLimits,
+    /// Threads of their own for job loops (0: the caller's runtime); the
+    /// server gives [`JobThreads::default_count`].
+    pub job_threads: usize,
 }
 
 #[derive(Clone)]
@@ -65,6 +70,8 @@ struct Inner {
     live: Mutex<HashMap<String, Arc<LiveJob>>>,
     /// Every live job's driving task, so shutdown can wait for them to end.
     jobs: TaskTracker,
+    /// Where the job loops themselves run.
+    job_threads: JobThreads,
     /// One semaphore of `amount` permits per pipeline (and amount) with
     /// `concurrentPipelines`: an active job holds a permit; tokio's
     /// semaphores are fair, so waiting jobs start in the order they came.
@@ -128,7 +135,8 @@ impl Engine {
         debug: Option<Arc<dyn Executor>>,
         settings: EngineSettings,
     ) -> Engine {
-        let recorder = Recorder::start(store.clone());
+        let job_threads = JobThreads::new(settings.job_threads);
+        let recorder = Recorder::start(store.clone(), &job_threads);
         runtime::follow_store(&store, &executor, settings.default_max_workers);
         Engine {
             inner: Arc::new(Inner {
@@ -140,6 +148,7 @@ impl Engine {
                 settings,
                 live: Mutex::new(HashMap::new()),
                 jobs: TaskTracker::new(),
+                job_threads,
                 slots: Mutex::new(HashMap::new()),
                 events: Default::default(),
                 changes: Default::default(),

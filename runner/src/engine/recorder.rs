@@ -43,10 +43,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn start(store: Store) -> Recorder {
+    /// The writer runs beside the job loops, off the threads that serve
+    /// the workers.
+    pub fn start(store: Store, threads: &super::JobThreads) -> Recorder {
         let pending = Arc::new(Pending { records: Mutex::new(Vec::new()), wake: Notify::new() });
         let (flushes, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(store, pending.clone(), rx));
+        threads.spawn(run(store, pending.clone(), rx));
         Recorder { pending, flushes }
     }
 

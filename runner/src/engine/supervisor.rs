@@ -14,15 +14,15 @@ use crate::storage::keys;
 use crate::store::now;
 
 impl Engine {
-    /// Run `drive` (the job's driver) on its own task and clean up after it
-    /// if it panics.
+    /// Run `drive` (the job's driver) on its own task, on the job loops'
+    /// threads, and clean up after it if it panics.
     pub(super) async fn supervise(
         self,
         job_id: String,
         live: Arc<LiveJob>,
         drive: impl Future<Output = ()> + Send + 'static,
     ) {
-        let Err(e) = tokio::spawn(drive).await else { return };
+        let Err(e) = self.inner.job_threads.spawn(drive).await else { return };
         let why = match e.try_into_panic() {
             Ok(panic) => panic
                 .downcast_ref::<&str>()
@@ -96,8 +96,12 @@ mod tests {
                 wrappers_dir: dir.clone(),
             },
         );
-        let settings =
-            EngineSettings { default_max_workers: 1, webhooks: Default::default(), task_limits: Default::default() };
+        let settings = EngineSettings {
+            default_max_workers: 1,
+            webhooks: Default::default(),
+            task_limits: Default::default(),
+            job_threads: 0,
+        };
         let engine = Engine::new(
             store.clone(),
             Storage::local(&dir.join("storage")).unwrap(),

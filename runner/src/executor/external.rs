@@ -53,7 +53,7 @@ impl PoolExecutor {
         pool.connected.fetch_add(1, Ordering::SeqCst);
         let executor = self.clone();
         let id = worker_id.clone();
-        self.inner.workers.spawn(async move { executor.run_external(pool, id, connection).await });
+        self.spawn_worker(async move { executor.run_external(pool, id, connection).await });
         Ok(worker_id)
     }
 

@@ -108,6 +108,10 @@ pub(super) struct Inner {
     pub shutdown: CancellationToken,
     /// Every worker's serving task, so shutdown can wait for them to end.
     pub workers: TaskTracker,
+    /// The runtime workers serve on (the one this executor was made on),
+    /// whichever runtime asks for a worker: job loops run on threads of
+    /// their own (`engine::JobThreads`).
+    pub runtime: Option<tokio::runtime::Handle>,
     pub budget: Budget,
 }
 
@@ -191,6 +195,7 @@ impl PoolExecutor {
                 launched: AtomicUsize::new(0),
                 shutdown: CancellationToken::new(),
                 workers: TaskTracker::new(),
+                runtime: tokio::runtime::Handle::try_current().ok(),
             }),
         }
     }
@@ -381,12 +386,20 @@ impl PoolExecutor {
             }
             let executor = self.clone();
             let pool = pool.clone();
-            self.inner.workers.spawn(async move { executor.run_worker(pool).await });
+            self.spawn_worker(async move { executor.run_worker(pool).await });
         }
     }
 
     /// Give every pool with waiting tasks a chance (budget was released),
     /// the pool with the highest-priority task first.
+    /// A worker's serving task, on the executor's runtime.
+    pub(super) fn spawn_worker(&self, serving: impl std::future::Future<Output = ()> + Send + 'static) {
+        match &self.inner.runtime {
+            Some(runtime) => drop(self.inner.workers.spawn_on(serving, runtime)),
+            None => drop(self.inner.workers.spawn(serving)),
+        }
+    }
+
     pub(super) fn kick_all(&self) {
         let mut pools: Vec<(u8, Arc<Pool>)> = self
             .inner
@@ -480,7 +493,7 @@ impl PoolExecutor {
                 }
                 let executor = self.clone();
                 let pool = pool.clone();
-                self.inner.workers.spawn(async move { executor.run_worker(pool).await });
+                self.spawn_worker(async move { executor.run_worker(pool).await });
             }
         }
     }

@@ -53,10 +53,13 @@ pub async fn run(
     // first call (most tasks make none); all stopped when this exchange
     // ends, however it ends (dropping `Calls` stops them).
     let mut calls: Option<Calls> = None;
+    // Registered once for the whole exchange, not again for every message.
+    let cancelled = request.cancel.cancelled();
+    tokio::pin!(cancelled);
     loop {
         let envelope = tokio::select! {
             biased;
-            _ = request.cancel.cancelled() => return stop(conn, stop_grace).await,
+            _ = &mut cancelled => return stop(conn, stop_grace).await,
             received = conn.recv() => match received {
                 Ok(envelope) => envelope,
                 Err(e) => return lost(e),

@@ -51,8 +51,12 @@ impl Bench {
         tokio::time::pause();
         tokio::spawn(drive_clock(store.pool().clone()));
         let executor = Scripted::new(workers);
-        let settings =
-            EngineSettings { default_max_workers: 1, webhooks: Default::default(), task_limits: Default::default() };
+        let settings = EngineSettings {
+            default_max_workers: 1,
+            webhooks: Default::default(),
+            task_limits: Default::default(),
+            job_threads: 0,
+        };
         let storage = Storage::local(&dir.join("storage")).unwrap();
         let engine = Engine::new(store, storage, Arc::new(executor.clone()), None, settings);
         Bench { engine, executor, dir }
