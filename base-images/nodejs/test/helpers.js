@@ -149,9 +149,16 @@ async function startServer(port = 0) {
   };
 }
 
-/** Write files into a fresh temporary directory and return its path. */
+// Every directory tempDir made is removed when the test process exits.
+const tempDirs = [];
+process.on('exit', () => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Write files into a fresh temporary directory (removed at exit) and return its path. */
 function tempDir(files) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dkube-node-'));
+  tempDirs.push(dir);
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
   return dir;
 }
