@@ -67,12 +67,24 @@ async fn numbers_walkthrough_gives_30_and_25050000() {
 }
 
 const ECHO_PY: &str = r#"
+import os
 import time
 def start(args):
     inp = args['input']
+    last = inp[-1] if inp and isinstance(inp[-1], dict) else {}
     # Optional {"sleep": seconds} as the last input, to shuffle completion order.
-    if inp and isinstance(inp[-1], dict) and 'sleep' in inp[-1]:
-        time.sleep(inp[-1]['sleep'])
+    if 'sleep' in last:
+        time.sleep(last['sleep'])
+    # Optional {"meet": dir, "me": name, "peer": name}: wait (up to 60 s) until
+    # the peer task runs too, so two tasks that can only run one after the
+    # other show it however slowly the machine starts workers.
+    if 'meet' in last:
+        open(os.path.join(last['meet'], last['me']), 'w').close()
+        deadline = time.time() + 60
+        while not os.path.exists(os.path.join(last['meet'], last['peer'])):
+            if time.time() > deadline:
+                raise RuntimeError('%s ran alone: %s never started alongside it' % (last['me'], last['peer']))
+            time.sleep(0.01)
     return inp
 "#;
 
@@ -175,13 +187,17 @@ async fn batch_outputs_gather_in_batch_order_not_completion_order() {
 async fn diamond_runs_independent_nodes_in_parallel() {
     let h = Harness::start().await;
     with_echo(&h).await;
+    // Left and Right each wait for the other to be running: they finish
+    // only if they run at the same time.
+    let meet = tempfile::tempdir().unwrap();
+    let at = |me: &str, peer: &str| json!({"meet": meet.path(), "me": me, "peer": peer});
     let pipeline = json!({
         "name": "diamond",
         "flowInput": {"v": 1},
         "nodes": [
             node("Top", json!(["@flowInput.v"])),
-            node("Left", json!(["@Top", {"sleep": 0.8}])),
-            node("Right", json!(["@Top", {"sleep": 0.8}])),
+            node("Left", json!(["@Top", at("Left", "Right")])),
+            node("Right", json!(["@Top", at("Right", "Left")])),
             node("Bottom", json!(["@Left.0", "@Right.0"])),
         ]
     });
