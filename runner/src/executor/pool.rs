@@ -390,8 +390,6 @@ impl PoolExecutor {
         }
     }
 
-    /// Give every pool with waiting tasks a chance (budget was released),
-    /// the pool with the highest-priority task first.
     /// A worker's serving task, on the executor's runtime.
     pub(super) fn spawn_worker(&self, serving: impl std::future::Future<Output = ()> + Send + 'static) {
         match &self.inner.runtime {
@@ -400,6 +398,8 @@ impl PoolExecutor {
         }
     }
 
+    /// Give every pool with waiting tasks a chance (budget was released),
+    /// the pool with the highest-priority task first.
     pub(super) fn kick_all(&self) {
         let mut pools: Vec<(u8, Arc<Pool>)> = self
             .inner
