@@ -111,7 +111,7 @@ pub(super) struct Inner {
     /// The runtime workers serve on (the one this executor was made on),
     /// whichever runtime asks for a worker: job loops run on threads of
     /// their own (`engine::JobThreads`).
-    pub runtime: Option<tokio::runtime::Handle>,
+    pub runtime: tokio::runtime::Handle,
     pub budget: Budget,
 }
 
@@ -182,6 +182,7 @@ impl Pool {
 }
 
 impl PoolExecutor {
+    /// Made inside the runtime its workers are to serve on.
     pub fn new(settings: PoolSettings, launcher: Arc<dyn Launcher>) -> Self {
         let budget = Budget::new(settings.cpu_budget, settings.mem_budget);
         PoolExecutor {
@@ -195,7 +196,7 @@ impl PoolExecutor {
                 launched: AtomicUsize::new(0),
                 shutdown: CancellationToken::new(),
                 workers: TaskTracker::new(),
-                runtime: tokio::runtime::Handle::try_current().ok(),
+                runtime: tokio::runtime::Handle::current(),
             }),
         }
     }
@@ -392,10 +393,7 @@ impl PoolExecutor {
 
     /// A worker's serving task, on the executor's runtime.
     pub(super) fn spawn_worker(&self, serving: impl std::future::Future<Output = ()> + Send + 'static) {
-        match &self.inner.runtime {
-            Some(runtime) => drop(self.inner.workers.spawn_on(serving, runtime)),
-            None => drop(self.inner.workers.spawn(serving)),
-        }
+        self.inner.workers.spawn_on(serving, &self.inner.runtime);
     }
 
     /// Give every pool with waiting tasks a chance (budget was released),

@@ -12,7 +12,7 @@ pub mod codec;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use codec::{decode, encode, Frame};
+pub use codec::{encode, Frame};
 
 /// The largest websocket message to or from a wrapper, in MiB, unless told otherwise.
 pub const DEFAULT_MAX_MESSAGE_MIB: usize = 256;
